@@ -1,0 +1,62 @@
+# Leadstream developer commands. `make help` lists them.
+# Two commands do all the set-up on a fresh machine:  make demo   and   make test
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.12 || command -v python3.11 || command -v python3)
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: help
+help: ## list the commands
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+.PHONY: venv
+venv: $(STAMP) ## create .venv and install Leadstream with its dev dependencies
+
+.PHONY: stack-up
+stack-up: $(STAMP) ## start (or reuse) Kafka + Redis on 127.0.0.1, wait until both answer
+	$(PY) -m stream_app stack up
+
+.PHONY: stack-down
+stack-down: $(STAMP) ## stop the Kafka and Redis that stack-up started (nothing else)
+	$(PY) -m stream_app stack down
+
+.PHONY: stack-status
+stack-status: $(STAMP) ## show whether Kafka and Redis answer, and where their logs are
+	$(PY) -m stream_app stack status
+
+.PHONY: test
+test: stack-up ## set everything up and run the whole suite (what CI runs)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+.PHONY: test-unit
+test-unit: $(STAMP) ## the fast tests only: no broker, no Redis
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+.PHONY: lint
+lint: $(STAMP) ## ruff check + format check + mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+.PHONY: schemas
+schemas: $(STAMP) ## regenerate the JSON Schema files in schemas/json/
+	$(PY) -m schemas.generate
+
+.PHONY: demo
+demo: stack-up ## set everything up and run the main job on the live local stack
+	$(PY) -m stream_app demo
+
+.PHONY: clean
+clean: ## remove caches (keeps .venv and .stack)
+	rm -rf .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -1,0 +1,109 @@
+"""Command-line entry point: ``python -m stream_app COMMAND`` (or ``leadstream COMMAND``).
+
+Every command's ``--help`` shows worked examples. Errors Leadstream expects
+(bad rules file, stack that will not start, unreadable input) end with one
+clear message and exit status 2, not a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+
+from stream_app.errors import LeadstreamError
+
+Handler = Callable[[argparse.Namespace], int]
+
+MAIN_EPILOG = """\
+commands, in the order you meet them:
+  stack up|down|status   local Kafka (KRaft) + Redis on loopback, no Docker needed
+  simulate               offline replay: score a JSON-lines event file with a rules file
+  rules check            validate a rules file and print its summary
+  settings               print the effective settings (secrets masked)
+
+examples:
+  python -m stream_app stack up
+  python -m stream_app rules check rules/default.yaml
+  python -m stream_app simulate --rules rules/default.yaml events.jsonl --out transitions.jsonl
+"""
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    pass
+
+
+def _cmd_stack(args: argparse.Namespace) -> int:
+    from stream_app import devstack  # noqa: PLC0415
+
+    if args.action == "up":
+        devstack.up()
+        return devstack.status()
+    if args.action == "down":
+        devstack.down()
+        return 0
+    return devstack.status()
+
+
+def _cmd_settings(args: argparse.Namespace) -> int:
+    from stream_app.config import Settings  # noqa: PLC0415
+
+    print(json.dumps(Settings().public_view(), indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m stream_app",
+        description="Leadstream: real-time lead scoring and MQL/SQL/PQL qualification on Kafka.",
+        epilog=MAIN_EPILOG,
+        formatter_class=_Formatter,
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    stack = sub.add_parser(
+        "stack",
+        help="start, stop or inspect the local Kafka + Redis stack",
+        formatter_class=_Formatter,
+        description=(
+            "Run Apache Kafka (KRaft, resolved from Maven Central with mvn) and Redis\n"
+            "(Debian's redis-server) on 127.0.0.1 under .stack/, without Docker.\n"
+            "`up` is idempotent and reuses servers that already answer; `down` stops\n"
+            "only the processes `up` started (pid file + process start time)."
+        ),
+        epilog=(
+            "examples:\n"
+            "  python -m stream_app stack up       # start or reuse, wait until both answer\n"
+            "  python -m stream_app stack status   # exit 0 only if both answer\n"
+            "  python -m stream_app stack down\n"
+            "settings: LEADSTREAM_STACK_DIR, LEADSTREAM_STACK_KAFKA_PORT (9092),\n"
+            "  LEADSTREAM_STACK_CONTROLLER_PORT (9093), LEADSTREAM_STACK_REDIS_PORT (6379),\n"
+            "  LEADSTREAM_STACK_KAFKA_HEAP (1g), LEADSTREAM_STACK_START_TIMEOUT (120 s)"
+        ),
+    )
+    stack.add_argument("action", choices=["up", "down", "status"])
+    stack.set_defaults(handler=_cmd_stack)
+
+    settings = sub.add_parser(
+        "settings",
+        help="print the effective settings as JSON (secrets masked)",
+        description="Settings come from LEADSTREAM_* environment variables or .env.",
+    )
+    settings.set_defaults(handler=_cmd_settings)
+
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except LeadstreamError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,112 @@
+"""Every setting Leadstream reads, in one frozen class.
+
+Each field is read from the environment variable named in its description
+(prefix ``LEADSTREAM_``), or from a ``.env`` file in the working directory.
+Defaults point at the local stack that ``make stack-up`` starts, so nothing
+needs setting for development. To use an existing Kafka and Redis::
+
+    export LEADSTREAM_KAFKA_BOOTSTRAP=kafka-1.internal:9092,kafka-2.internal:9092
+    export LEADSTREAM_REDIS_URL=redis://redis.internal:6379/0
+    export LEADSTREAM_REDIS_PASSWORD=...        # kept out of logs and reprs
+
+``python -m stream_app settings`` prints the effective values (secrets masked).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Connection, topic, store and serving settings (env prefix ``LEADSTREAM_``)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="LEADSTREAM_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+    )
+
+    # --- Kafka -------------------------------------------------------------
+    kafka_bootstrap: str = Field(
+        "127.0.0.1:9092",
+        description="LEADSTREAM_KAFKA_BOOTSTRAP: comma-separated host:port list of brokers.",
+    )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="LEADSTREAM_KAFKA_SECURITY_PROTOCOL"
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        None, description="LEADSTREAM_KAFKA_SASL_MECHANISM (with SASL_* protocols)."
+    )
+    kafka_sasl_username: str | None = Field(None, description="LEADSTREAM_KAFKA_SASL_USERNAME")
+    kafka_sasl_password: SecretStr | None = Field(
+        None, description="LEADSTREAM_KAFKA_SASL_PASSWORD (secret; never logged)."
+    )
+    kafka_ssl_cafile: Path | None = Field(
+        None, description="LEADSTREAM_KAFKA_SSL_CAFILE: CA bundle for SSL/SASL_SSL."
+    )
+    topic_prefix: str = Field(
+        "",
+        description="LEADSTREAM_TOPIC_PREFIX: prepended to every topic name (e.g. 'prod.').",
+    )
+    topic_partitions: int = Field(
+        4, ge=1, description="LEADSTREAM_TOPIC_PARTITIONS: partitions of topics we create."
+    )
+    app_id: str = Field(
+        "leadstream",
+        description="LEADSTREAM_APP_ID: Faust app id, consumer group and changelog prefix.",
+    )
+
+    # --- Redis -------------------------------------------------------------
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/0", description="LEADSTREAM_REDIS_URL (no password in it)."
+    )
+    redis_password: SecretStr | None = Field(
+        None, description="LEADSTREAM_REDIS_PASSWORD (secret; never logged)."
+    )
+    redis_key_prefix: str = Field(
+        "ls:", description="LEADSTREAM_REDIS_KEY_PREFIX: prefix of every Redis key we write."
+    )
+
+    # --- Scoring and state --------------------------------------------------
+    rules_path: Path = Field(
+        REPO_ROOT / "rules" / "default.yaml",
+        description="LEADSTREAM_RULES_PATH: the scoring rules file (YAML).",
+    )
+    store: str = Field(
+        "rocksdb://",
+        description="LEADSTREAM_STORE: Faust table store, 'rocksdb://' or 'memory://' (tests).",
+    )
+    data_dir: Path = Field(
+        REPO_ROOT / ".stack" / "worker",
+        description="LEADSTREAM_DATA_DIR: where the worker keeps RocksDB tables.",
+    )
+
+    # --- Serving and logs ----------------------------------------------------
+    api_host: str = Field("127.0.0.1", description="LEADSTREAM_API_HOST")
+    api_port: int = Field(8080, ge=1, le=65535, description="LEADSTREAM_API_PORT")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="LEADSTREAM_LOG_LEVEL"
+    )
+    log_format: Literal["text", "json"] = Field(
+        "text", description="LEADSTREAM_LOG_FORMAT: 'json' for log shippers."
+    )
+
+    def public_view(self) -> dict[str, object]:
+        """The settings as a dict that is safe to print or log (secrets masked)."""
+        out: dict[str, object] = {}
+        for name, value in self.model_dump().items():
+            if isinstance(value, SecretStr):
+                out[name] = "**********"
+            elif isinstance(value, Path):
+                out[name] = str(value)
+            else:
+                out[name] = value
+        return out

@@ -1,0 +1,432 @@
+"""The local stack: Apache Kafka (KRaft) and Redis on loopback, without Docker.
+
+``python -m stream_app stack up`` resolves the Kafka broker from Maven Central
+with ``mvn`` (``infra/kafka/pom.xml``), formats KRaft storage once and starts a
+combined broker+controller on 127.0.0.1:9092; it uses a Redis already answering
+on 127.0.0.1:6379, or starts Debian's ``redis-server`` (installing it with
+apt-get when missing) with AOF persistence. Everything lives under ``.stack/``.
+
+It is idempotent: ``up`` twice reuses what runs. ``down`` stops only processes
+that ``up`` started, identified by pid file *and* process start time, never by
+name, so a Kafka or Redis of somebody else's is never touched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from stream_app.config import REPO_ROOT
+from stream_app.errors import StackError
+
+POM = REPO_ROOT / "infra" / "kafka" / "pom.xml"
+LOG4J = REPO_ROOT / "infra" / "kafka" / "log4j2.properties"
+
+
+class StackSettings(BaseSettings):
+    """Where and on which ports the local stack runs (env prefix ``LEADSTREAM_STACK_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="LEADSTREAM_STACK_", frozen=True)
+
+    dir: Path = Field(REPO_ROOT / ".stack", description="LEADSTREAM_STACK_DIR")
+    kafka_port: int = Field(9092, description="LEADSTREAM_STACK_KAFKA_PORT")
+    controller_port: int = Field(9093, description="LEADSTREAM_STACK_CONTROLLER_PORT")
+    redis_port: int = Field(6379, description="LEADSTREAM_STACK_REDIS_PORT")
+    kafka_heap: str = Field("1g", description="LEADSTREAM_STACK_KAFKA_HEAP: broker -Xmx")
+    start_timeout: float = Field(120.0, description="LEADSTREAM_STACK_START_TIMEOUT seconds")
+
+
+def kafka_version() -> str:
+    """The Kafka release the stack runs: the one pinned in ``infra/kafka/pom.xml``."""
+    match = re.search(r"<kafka\.version>([^<]+)</kafka\.version>", POM.read_text())
+    if not match:
+        raise StackError(f"{POM}: no <kafka.version> property")
+    return match.group(1)
+
+
+def say(message: str) -> None:
+    print(f"stack: {message}", file=sys.stderr, flush=True)
+
+
+# --- process bookkeeping ----------------------------------------------------
+
+
+def _start_ticks(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot (guards against pid reuse)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may contain spaces; fields after it are plain.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return int(fields[19])
+
+
+@dataclass(frozen=True)
+class PidFile:
+    path: Path
+
+    def write(self, pid: int, argv: list[str]) -> None:
+        record = {"pid": pid, "start_ticks": _start_ticks(pid), "argv": argv}
+        self.path.write_text(json.dumps(record))
+
+    def live_pid(self) -> int | None:
+        """The recorded pid if that very process (same start time) still runs."""
+        try:
+            record = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return None
+        pid = int(record["pid"])
+        ticks = _start_ticks(pid)
+        if ticks is None or ticks != record.get("start_ticks"):
+            return None
+        return pid
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def _stop_pid(pid: int, name: str, grace: float) -> None:
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        if _start_ticks(pid) is None or _is_zombie(pid):
+            return
+        time.sleep(0.2)
+    say(f"{name} (pid {pid}) did not stop within {grace:.0f}s of SIGTERM; sending SIGKILL")
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat[stat.rindex(")") + 2] == "Z"
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log yet)"
+
+
+def _apt_install(package: str) -> None:
+    """Install a Debian package; needs root (as on these machines) or passwordless sudo."""
+    if shutil.which("apt-get") is None:
+        raise StackError(f"{package} is not installed and there is no apt-get to install it")
+    prefix = [] if os.geteuid() == 0 else ["sudo", "-n"]
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    say(f"installing Debian package {package} (apt-get update, then install)")
+    for argv in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", package]):
+        result = subprocess.run(
+            prefix + argv, env=env, capture_output=True, text=True, check=False
+        )
+        if result.returncode != 0:
+            raise StackError(
+                f"`{' '.join(argv)}` failed (exit {result.returncode}):\n{result.stderr[-2000:]}"
+            )
+
+
+# --- readiness probes ---------------------------------------------------------
+
+
+async def _kafka_metadata(bootstrap: str, timeout: float) -> int:
+    """Number of brokers in a Metadata response, or raise."""
+    from aiokafka import AIOKafkaClient  # noqa: PLC0415  (keeps `stack --help` fast)
+
+    client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
+    try:
+        await asyncio.wait_for(client.bootstrap(), timeout)
+        return len(client.cluster.brokers())
+    finally:
+        await client.close()
+
+
+def kafka_answers(port: int, timeout: float = 3.0) -> bool:
+    # While polling a broker that is still starting, aiokafka logs every refused
+    # connection at ERROR; the probe's answer is all we want.
+    quiet = logging.getLogger("aiokafka")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)
+    try:
+        return asyncio.run(_kafka_metadata(f"127.0.0.1:{port}", timeout)) > 0
+    except Exception:
+        return False
+    finally:
+        quiet.setLevel(level)
+
+
+def redis_answers(port: int, timeout: float = 1.0) -> bool:
+    import redis  # noqa: PLC0415
+
+    client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=timeout)
+    try:
+        return bool(client.ping())
+    except (redis.RedisError, OSError):
+        return False
+    finally:
+        client.close()
+
+
+# --- the two services -----------------------------------------------------------
+
+
+class Kafka:
+    name = "kafka"
+
+    def __init__(self, cfg: StackSettings) -> None:
+        self.cfg = cfg
+        self.version = kafka_version()
+        self.home = cfg.dir / "kafka"
+        self.lib = self.home / f"lib-{self.version}"
+        self.data = self.home / "data"
+        self.logs = self.home / "logs"
+        self.config = self.home / "server.properties"
+        self.pidfile = PidFile(self.home / "kafka.pid")
+
+    @property
+    def log(self) -> Path:
+        return self.logs / "server.log"
+
+    def answers(self) -> bool:
+        return kafka_answers(self.cfg.kafka_port)
+
+    def _java(self) -> str:
+        java_home = os.environ.get("JAVA_HOME")
+        java = str(Path(java_home) / "bin" / "java") if java_home else shutil.which("java")
+        if not java or not Path(java).exists():
+            raise StackError(
+                "no `java` found: Kafka needs Java 17+ (Debian: apt-get install openjdk-17-jre)"
+            )
+        out = subprocess.run([java, "-version"], capture_output=True, text=True, check=False)
+        match = re.search(r'version "(\d+)', out.stderr)
+        if match and int(match.group(1)) < 17:
+            raise StackError(f"{java} is Java {match.group(1)}; Kafka {self.version} needs 17+")
+        return java
+
+    def _resolve_jars(self) -> None:
+        marker = self.lib / ".complete"
+        if marker.exists():
+            return
+        if shutil.which("mvn") is None:
+            _apt_install("maven")
+        say(f"resolving Apache Kafka {self.version} from Maven Central into {self.lib}")
+        self.lib.mkdir(parents=True, exist_ok=True)
+        argv = [
+            "mvn", "-B", "-q", "-f", str(POM), "dependency:copy-dependencies",
+            f"-DoutputDirectory={self.lib}", "-DincludeScope=runtime",
+        ]  # fmt: skip
+        result = subprocess.run(argv, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise StackError(
+                f"mvn could not resolve Kafka {self.version} (exit {result.returncode}):\n"
+                f"{(result.stdout + result.stderr)[-3000:]}"
+            )
+        marker.write_text(self.version)
+
+    def _write_config(self) -> None:
+        cfg = self.cfg
+        self.config.write_text(
+            "\n".join(
+                [
+                    "# Written by `python -m stream_app stack up`; edits are overwritten.",
+                    "process.roles=broker,controller",
+                    "node.id=1",
+                    f"controller.quorum.voters=1@127.0.0.1:{cfg.controller_port}",
+                    f"listeners=PLAINTEXT://127.0.0.1:{cfg.kafka_port},"
+                    f"CONTROLLER://127.0.0.1:{cfg.controller_port}",
+                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{cfg.kafka_port}",
+                    "controller.listener.names=CONTROLLER",
+                    "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+                    "inter.broker.listener.name=PLAINTEXT",
+                    f"log.dirs={self.data}",
+                    "num.partitions=4",
+                    "offsets.topic.replication.factor=1",
+                    "offsets.topic.num.partitions=8",
+                    "transaction.state.log.replication.factor=1",
+                    "transaction.state.log.min.isr=1",
+                    "share.coordinator.state.topic.replication.factor=1",
+                    "share.coordinator.state.topic.min.isr=1",
+                    "group.initial.rebalance.delay.ms=0",
+                    "auto.create.topics.enable=true",
+                    "log.retention.hours=168",
+                    "",
+                ]
+            )
+        )
+
+    def _format_storage(self, java: str) -> None:
+        if (self.data / "meta.properties").exists():
+            return
+        classpath = f"{self.lib}/*"
+        cluster_id = subprocess.run(
+            [java, "-cp", classpath, "kafka.tools.StorageTool", "random-uuid"],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip().splitlines()[-1]  # fmt: skip
+        say(f"formatting KRaft storage in {self.data} (cluster id {cluster_id})")
+        result = subprocess.run(
+            [java, "-cp", classpath, "kafka.tools.StorageTool", "format",
+             "-t", cluster_id, "-c", str(self.config)],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if result.returncode != 0:
+            raise StackError(f"formatting KRaft storage failed:\n{result.stdout}{result.stderr}")
+
+    def start(self) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.logs.mkdir(parents=True, exist_ok=True)
+        java = self._java()
+        self._resolve_jars()
+        self._write_config()
+        self._format_storage(java)
+        argv = [
+            java, f"-Xmx{self.cfg.kafka_heap}", "-Xms256m", "-XX:+UseG1GC",
+            "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={LOG4J}", f"-Dkafka.logs.dir={self.logs}",
+            "-cp", f"{self.lib}/*", "kafka.Kafka", str(self.config),
+        ]  # fmt: skip
+        with open(self.logs / "stdout.log", "ab") as out:
+            proc = subprocess.Popen(
+                argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                cwd=self.home, start_new_session=True,
+            )  # fmt: skip
+        self.pidfile.write(proc.pid, argv)
+        say(f"started Kafka {self.version} (pid {proc.pid}); log {self.log}")
+
+
+class Redis:
+    name = "redis"
+
+    def __init__(self, cfg: StackSettings) -> None:
+        self.cfg = cfg
+        self.home = cfg.dir / "redis"
+        self.pidfile = PidFile(self.home / "redis.pid")
+
+    @property
+    def log(self) -> Path:
+        return self.home / "redis.log"
+
+    def answers(self) -> bool:
+        return redis_answers(self.cfg.redis_port)
+
+    def start(self) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        exe = shutil.which("redis-server") or (
+            "/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None
+        )
+        if exe is None:
+            _apt_install("redis-server")
+            exe = shutil.which("redis-server") or "/usr/bin/redis-server"
+        argv = [
+            exe, "--bind", "127.0.0.1", "--port", str(self.cfg.redis_port),
+            "--dir", str(self.home), "--appendonly", "yes", "--appendfsync", "everysec",
+            "--save", "", "--daemonize", "no", "--logfile", str(self.log),
+            "--protected-mode", "yes",
+        ]  # fmt: skip
+        proc = subprocess.Popen(
+            argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL, cwd=self.home, start_new_session=True,
+        )  # fmt: skip
+        self.pidfile.write(proc.pid, argv)
+        say(f"started redis-server (pid {proc.pid}); log {self.log}")
+
+
+Service = Kafka | Redis
+
+
+def _port(service: Service) -> int:
+    return service.cfg.kafka_port if isinstance(service, Kafka) else service.cfg.redis_port
+
+
+def ensure_up(service: Service) -> None:
+    port = _port(service)
+    ours = service.pidfile.live_pid()
+    if service.answers():
+        owner = f"ours, pid {ours}" if ours else "not started by us; left alone by `down`"
+        say(f"{service.name} already answers on 127.0.0.1:{port} ({owner})")
+        return
+    if ours is None:
+        service.start()
+        ours = service.pidfile.live_pid()
+    else:
+        say(f"{service.name} (pid {ours}) is running but not answering yet; waiting")
+    deadline = time.monotonic() + service.cfg.start_timeout
+    while time.monotonic() < deadline:
+        if service.answers():
+            say(f"{service.name} answers on 127.0.0.1:{port}")
+            return
+        if service.pidfile.live_pid() is None:
+            raise StackError(
+                f"{service.name} exited during start-up. Last lines of {service.log}:\n"
+                f"{_tail(service.log)}"
+            )
+        time.sleep(0.5)
+    raise StackError(
+        f"{service.name} did not answer on 127.0.0.1:{port} within "
+        f"{service.cfg.start_timeout:.0f}s (pid {ours}). Last lines of {service.log}:\n"
+        f"{_tail(service.log)}"
+    )
+
+
+def stop(service: Service, *, hard: bool = False) -> bool:
+    """Stop the service if we started it; True if something was stopped."""
+    pid = service.pidfile.live_pid()
+    if pid is None:
+        service.pidfile.clear()
+        return False
+    if hard:
+        os.kill(pid, signal.SIGKILL)
+        while _start_ticks(pid) is not None and not _is_zombie(pid):
+            time.sleep(0.05)
+    else:
+        _stop_pid(pid, service.name, grace=60.0)
+    service.pidfile.clear()
+    say(f"stopped {service.name} (pid {pid}{', SIGKILL' if hard else ''})")
+    return True
+
+
+def services(cfg: StackSettings | None = None) -> tuple[Kafka, Redis]:
+    cfg = cfg or StackSettings()
+    return Kafka(cfg), Redis(cfg)
+
+
+def up(cfg: StackSettings | None = None) -> None:
+    kafka, redis = services(cfg)
+    ensure_up(redis)
+    ensure_up(kafka)
+
+
+def down(cfg: StackSettings | None = None) -> None:
+    stopped = [s.name for s in services(cfg) if stop(s)]
+    if not stopped:
+        say("nothing of ours was running")
+
+
+def status(cfg: StackSettings | None = None) -> int:
+    """Print one line per service; exit status 0 when both answer."""
+    healthy = True
+    for service in services(cfg):
+        pid = service.pidfile.live_pid()
+        answers = service.answers()
+        healthy &= answers
+        owner = f"ours (pid {pid})" if pid else "not ours" if answers else "not running"
+        state = "answers" if answers else "DOWN"
+        print(f"{service.name:6} 127.0.0.1:{_port(service):<5} {state:8} {owner:20} log {service.log}")
+    return 0 if healthy else 1

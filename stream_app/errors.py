@@ -1,0 +1,22 @@
+"""One root exception; every failure we raise on purpose is a leaf of it.
+
+At the Kafka boundary errors are values (``codec.decode`` returns a dead
+letter); these exceptions are for start-up and tooling, where stopping with a
+clear message is right.
+"""
+
+
+class LeadstreamError(Exception):
+    """Root of every error Leadstream raises on purpose."""
+
+
+class StackError(LeadstreamError):
+    """The local Kafka/Redis stack could not be started, reached or stopped."""
+
+
+class RulesError(LeadstreamError):
+    """The rules file is missing, not YAML, or breaks the rules schema."""
+
+
+class InputError(LeadstreamError):
+    """An input file given on the command line cannot be read."""
