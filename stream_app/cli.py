@@ -21,6 +21,7 @@ commands, in the order you meet them:
   stack up|down|status   local Kafka (KRaft) + Redis on loopback, no Docker needed
   simulate               offline replay: score a JSON-lines event file with a rules file
   rules check            validate a rules file and print its summary
+  generate               write seeded, realistic demo traffic as JSON lines
   settings               print the effective settings (secrets masked)
 
 examples:
@@ -92,6 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     settings.set_defaults(handler=_cmd_settings)
 
+    from stream_app import replay_cli, traffic  # noqa: PLC0415
+
+    replay_cli.add_commands(sub, _Formatter)
+    traffic.add_command(sub, _Formatter)
     return parser
 
 

@@ -135,9 +135,7 @@ def _apt_install(package: str) -> None:
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     say(f"installing Debian package {package} (apt-get update, then install)")
     for argv in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", package]):
-        result = subprocess.run(
-            prefix + argv, env=env, capture_output=True, text=True, check=False
-        )
+        result = subprocess.run(prefix + argv, env=env, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             raise StackError(
                 f"`{' '.join(argv)}` failed (exit {result.returncode}):\n{result.stderr[-2000:]}"
@@ -147,13 +145,13 @@ def _apt_install(package: str) -> None:
 # --- readiness probes ---------------------------------------------------------
 
 
-async def _kafka_metadata(bootstrap: str, timeout: float) -> int:
+async def _kafka_metadata(bootstrap: str, limit_s: float) -> int:
     """Number of brokers in a Metadata response, or raise."""
     from aiokafka import AIOKafkaClient  # noqa: PLC0415  (keeps `stack --help` fast)
 
-    client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
+    client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=int(limit_s * 1000))
     try:
-        await asyncio.wait_for(client.bootstrap(), timeout)
+        await asyncio.wait_for(client.bootstrap(), limit_s)
         return len(client.cluster.brokers())
     finally:
         await client.close()
@@ -428,5 +426,7 @@ def status(cfg: StackSettings | None = None) -> int:
         healthy &= answers
         owner = f"ours (pid {pid})" if pid else "not ours" if answers else "not running"
         state = "answers" if answers else "DOWN"
-        print(f"{service.name:6} 127.0.0.1:{_port(service):<5} {state:8} {owner:20} log {service.log}")
+        print(
+            f"{service.name:6} 127.0.0.1:{_port(service):<5} {state:8} {owner:20} log {service.log}"
+        )
     return 0 if healthy else 1

@@ -1,0 +1,44 @@
+"""Shared building blocks of every message model.
+
+Every model is frozen and rejects unknown fields, so a producer's typo is a
+dead letter with a reason, not a silently ignored field. String fields are
+bounded: a 10 MB "title" is rejected at the boundary, not stored per lead.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, StringConstraints
+
+#: Identifiers: event ids, lead ids, anonymous ids, campaign ids.
+Id = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+#: Short labels: countries, titles, industries, form field values.
+Label = Annotated[str, StringConstraints(max_length=300)]
+#: URLs, paths and free text.
+Text = Annotated[str, StringConstraints(max_length=4096)]
+
+#: Event times outside this range are rejected: they are clock bugs, and a
+#: year-9999 timestamp would otherwise freeze a lead's decay forever.
+EARLIEST_EVENT_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST_EVENT_TIME = datetime(2100, 1, 1, tzinfo=UTC)
+
+
+def _in_sane_range(value: datetime) -> datetime:
+    if not EARLIEST_EVENT_TIME <= value < LATEST_EVENT_TIME:
+        raise ValueError(
+            f"event time {value.isoformat()} is outside "
+            f"[{EARLIEST_EVENT_TIME.date()}, {LATEST_EVENT_TIME.date()})"
+        )
+    return value
+
+
+#: A timezone-aware event time in a sane range (naive datetimes are rejected).
+EventTime = Annotated[AwareDatetime, AfterValidator(_in_sane_range)]
+
+
+class Model(BaseModel):
+    """Frozen, strict about unknown fields; the base of every message."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", str_max_length=65536)

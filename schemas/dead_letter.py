@@ -1,0 +1,37 @@
+"""Dead letters: messages that could not be accepted, with the reason.
+
+Nothing is dropped silently: a message that is not JSON, breaks the schema or
+is too large lands on ``lead_dead_letters`` with its raw bytes (base64), the
+reason and where it came from, and the worker carries on.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Base64Bytes, Field
+
+from schemas.base import Label, Model, Text
+
+DeadLetterReason = Literal[
+    "not_json",
+    "not_utf8",
+    "too_large",
+    "too_deep",
+    "unknown_type",
+    "invalid",
+    "wrong_topic",
+]
+
+
+class DeadLetter(Model):
+    type: Literal["dead_letter"] = "dead_letter"
+    reason: DeadLetterReason
+    error: Text = Field(description="what was wrong, for a human")
+    raw: Base64Bytes = Field(description="the message value as received (possibly truncated)")
+    raw_size: int = Field(ge=0, description="size in bytes of the original value")
+    topic: Label | None = None
+    partition: int | None = None
+    offset: int | None = None
+    key: Text | None = None
+    line: int | None = Field(None, description="line number, for offline replay input")

@@ -1,0 +1,230 @@
+"""Inbound events: what tracking, email, CRM and product systems send.
+
+Each event is JSON with a ``type`` discriminator::
+
+    {"type": "page_view", "event_id": "e-1", "occurred_at": "2026-11-02T10:00:00Z",
+     "anonymous_id": "cookie-42", "path": "/pricing"}
+
+``parse_event(data)`` validates a dict or JSON bytes into the right model.
+Every event carries an ``event_id`` (duplicates never count twice), an aware
+``occurred_at`` (event time: all scoring uses it), and ``lead_id`` and/or
+``anonymous_id``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, TypeAdapter, model_validator
+
+from schemas.base import EventTime, Id, Label, Model, Text
+
+FunnelStage = Literal["top", "middle", "bottom"]
+FormKind = Literal[
+    "contact_sales",
+    "demo_request",
+    "trial_signup",
+    "quote_request",
+    "consultation",
+    "newsletter",
+    "gated_content",
+    "webinar_registration",
+]
+WebinarAction = Literal["registered", "attended", "watched_replay"]
+ProductAction = Literal[
+    "signup", "activated", "feature_used", "invited_teammate", "usage_limit_hit"
+]
+SalesOutcome = Literal["accepted", "rejected", "opportunity", "won", "lost"]
+Seniority = Literal["intern", "individual", "manager", "director", "vp", "c_level", "owner"]
+
+
+class Utm(Model):
+    """UTM parameters of the visit or click that brought the event."""
+
+    source: Label | None = None
+    medium: Label | None = None
+    campaign: Label | None = None
+    term: Label | None = None
+    content: Label | None = None
+
+
+class EventBase(Model):
+    """Fields every inbound event has."""
+
+    event_id: Id
+    occurred_at: EventTime
+    lead_id: Id | None = None
+    anonymous_id: Id | None = None
+    source: Label | None = None
+    campaign: Label | None = None
+    utm: Utm | None = None
+
+    @model_validator(mode="after")
+    def _needs_an_identity(self) -> EventBase:
+        if self.lead_id is None and self.anonymous_id is None:
+            raise ValueError("an event needs a lead_id, an anonymous_id, or both")
+        return self
+
+
+class PageView(EventBase):
+    type: Literal["page_view"] = "page_view"
+    path: Text
+    url: Text | None = None
+    title: Text | None = None
+    referrer: Text | None = None
+    session_id: Id | None = None
+    country: Label | None = None
+
+
+class _EmailEvent(EventBase):
+    campaign_id: Id | None = None
+
+
+class EmailOpen(_EmailEvent):
+    type: Literal["email_open"] = "email_open"
+
+
+class EmailClick(_EmailEvent):
+    type: Literal["email_click"] = "email_click"
+    url: Text | None = None
+
+
+class EmailReply(_EmailEvent):
+    type: Literal["email_reply"] = "email_reply"
+
+
+class EmailBounce(_EmailEvent):
+    type: Literal["email_bounce"] = "email_bounce"
+
+
+class EmailUnsubscribe(_EmailEvent):
+    type: Literal["email_unsubscribe"] = "email_unsubscribe"
+
+
+class EmailSpamReport(_EmailEvent):
+    type: Literal["email_spam_report"] = "email_spam_report"
+
+
+class ContentDownload(EventBase):
+    type: Literal["content_download"] = "content_download"
+    asset_id: Id
+    asset_type: Label | None = None
+    funnel_stage: FunnelStage | None = None
+
+
+class FormSubmission(EventBase):
+    type: Literal["form_submission"] = "form_submission"
+    form_kind: FormKind
+    form_id: Id | None = None
+    fields: dict[Label, Label] = Field(default_factory=dict, max_length=100)
+
+
+class Webinar(EventBase):
+    type: Literal["webinar"] = "webinar"
+    action: WebinarAction
+    webinar_id: Id | None = None
+    minutes: float | None = Field(None, ge=0, le=24 * 60)
+
+
+class SocialEngagement(EventBase):
+    type: Literal["social_engagement"] = "social_engagement"
+    network: Label
+    action: Label
+
+
+class ProductUsage(EventBase):
+    type: Literal["product_usage"] = "product_usage"
+    action: ProductAction
+    feature: Label | None = None
+
+
+class Profile(Model):
+    """Who the lead is: demographic and firmographic facts, and BANT answers.
+
+    Every field is optional; an update sets only the fields it carries.
+    """
+
+    email: Annotated[str, Field(max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
+    job_title: Label | None = None
+    seniority: Seniority | None = None
+    department: Label | None = None
+    industry: Label | None = None
+    company_name: Label | None = None
+    account_id: Id | None = None
+    company_size: int | None = Field(None, ge=0, le=10_000_000)
+    annual_revenue: float | None = Field(None, ge=0)
+    country: Label | None = None
+    budget: bool | None = None
+    authority: bool | None = None
+    need: bool | None = None
+    timeline: Label | None = None
+
+
+class ProfileUpdate(EventBase, Profile):
+    type: Literal["profile_update"] = "profile_update"
+
+
+class Identify(EventBase):
+    """Links an anonymous visitor to a known lead; both ids are required."""
+
+    type: Literal["identify"] = "identify"
+    lead_id: Id
+    anonymous_id: Id
+    traits: Profile | None = None
+
+
+class SalesFeedback(EventBase):
+    type: Literal["sales_feedback"] = "sales_feedback"
+    lead_id: Id
+    outcome: SalesOutcome
+    reason: Text | None = None
+
+
+InboundEvent = Annotated[
+    PageView
+    | EmailOpen
+    | EmailClick
+    | EmailReply
+    | EmailBounce
+    | EmailUnsubscribe
+    | EmailSpamReport
+    | ContentDownload
+    | FormSubmission
+    | Webinar
+    | SocialEngagement
+    | ProductUsage
+    | ProfileUpdate
+    | Identify
+    | SalesFeedback,
+    Field(discriminator="type"),
+]
+
+EVENT_MODELS: tuple[type[EventBase], ...] = (
+    PageView,
+    EmailOpen,
+    EmailClick,
+    EmailReply,
+    EmailBounce,
+    EmailUnsubscribe,
+    EmailSpamReport,
+    ContentDownload,
+    FormSubmission,
+    Webinar,
+    SocialEngagement,
+    ProductUsage,
+    ProfileUpdate,
+    Identify,
+    SalesFeedback,
+)
+
+#: type name -> model, e.g. EVENT_TYPES["page_view"] is PageView.
+EVENT_TYPES: dict[str, type[EventBase]] = {m.model_fields["type"].default: m for m in EVENT_MODELS}
+
+EVENT_ADAPTER: TypeAdapter[InboundEvent] = TypeAdapter(InboundEvent)
+
+
+def parse_event(data: bytes | str | dict[str, object]) -> InboundEvent:
+    """Validate JSON (bytes/str) or a dict into its event model; raises ValidationError."""
+    if isinstance(data, dict):
+        return EVENT_ADAPTER.validate_python(data)
+    return EVENT_ADAPTER.validate_json(data)

@@ -1,0 +1,65 @@
+"""Write one JSON Schema file per message model into ``schemas/json/``.
+
+python -m schemas.generate          # rewrite the files
+python -m schemas.generate --check  # exit 1 if any file is stale (tests do this)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from schemas.dead_letter import DeadLetter
+from schemas.events import EVENT_ADAPTER, EVENT_MODELS
+from schemas.transitions import ScoreUpdate, StageTransition
+
+OUT_DIR = Path(__file__).parent / "json"
+
+
+def rendered() -> dict[str, str]:
+    """File name -> JSON text, for every model plus the inbound union."""
+    models: list[type[BaseModel]] = [*EVENT_MODELS, StageTransition, ScoreUpdate, DeadLetter]
+    files: dict[str, str] = {}
+    for model in models:
+        name = model.model_fields["type"].default
+        schema = model.model_json_schema(mode="validation")
+        schema["$id"] = f"https://leadstream.dev/schemas/{name}.json"
+        files[f"{name}.json"] = json.dumps(schema, indent=2, sort_keys=True) + "\n"
+    union = EVENT_ADAPTER.json_schema(mode="validation")
+    union["title"] = "InboundEvent"
+    union["$id"] = "https://leadstream.dev/schemas/inbound_event.json"
+    files["inbound_event.json"] = json.dumps(union, indent=2, sort_keys=True) + "\n"
+    return files
+
+
+def stale(out_dir: Path = OUT_DIR) -> list[str]:
+    """Names of files that are missing, different, or no longer generated."""
+    want = rendered()
+    have = {p.name: p.read_text() for p in out_dir.glob("*.json")}
+    return sorted(n for n in want.keys() | have.keys() if want.get(n) != have.get(n))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="only report stale files")
+    args = parser.parse_args(argv)
+    if args.check:
+        names = stale()
+        for name in names:
+            print(f"stale: schemas/json/{name}", file=sys.stderr)
+        return 1 if names else 0
+    OUT_DIR.mkdir(exist_ok=True)
+    for old in OUT_DIR.glob("*.json"):
+        old.unlink()
+    for name, text in rendered().items():
+        (OUT_DIR / name).write_text(text)
+    print(f"wrote {len(rendered())} schemas to {OUT_DIR}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,95 @@
+"""Outbound events: what sales bots, alerting consumers and projections read.
+
+``stage_transition`` is published on ``lead_stage_transitions`` (keyed by lead
+id) the moment a lead changes stage. Its ``transition_id`` is deterministic:
+the same events through the same rules always give the same id, so a consumer
+that sees one twice (after a worker crash, say) drops the second.
+
+``score_update`` is published on ``lead_score_updates`` after every counted
+event; ``version`` grows by one per applied change of the lead, so a
+projection keeps the highest and ignores stale or repeated updates.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from schemas.base import EventTime, Id, Label, Model
+
+Stage = Literal[
+    "anonymous",
+    "lead",
+    "mql",
+    "pql",
+    "sql",
+    "sales_accepted",
+    "opportunity",
+    "customer",
+    "recycled",
+    "disqualified",
+]
+STAGES: tuple[Stage, ...] = Stage.__args__  # type: ignore[attr-defined]
+
+TransitionReason = Literal[
+    "score_threshold",  # total and fit crossed the MQL or SQL line
+    "hand_raise",  # demo / trial / contact-sales form by an MQL-fit lead
+    "pql_activation",  # product-usage milestones met
+    "decay",  # engagement decayed below the recycle level
+    "disqualified",  # a hard exclusion matched (competitor, student, geography)
+    "requalified",  # the exclusion no longer matches
+    "sales_feedback",  # sales accepted, rejected, opened, won or lost
+]
+
+
+class Contribution(Model):
+    """One rule's share of a score, in points, at the time of the transition."""
+
+    rule: Label
+    kind: Literal["fit", "engagement", "signal"]
+    points: float
+
+
+class Scores(Model):
+    fit: float
+    engagement: float
+    total: float
+    grade: Label
+
+
+class StageTransition(Model):
+    type: Literal["stage_transition"] = "stage_transition"
+    transition_id: Id
+    lead_id: Id
+    account_id: Id | None = None
+    from_stage: Stage
+    to_stage: Stage
+    reason: TransitionReason
+    occurred_at: EventTime = Field(description="event time of the change (not processing time)")
+    scores: Scores
+    contributions: list[Contribution]
+    triggering_event_id: Id | None = Field(
+        None, description="the event that caused it; null for a decay demotion"
+    )
+    triggering_event_type: Label | None = None
+    detail: Label | None = Field(None, description="e.g. the rule that disqualified, the outcome")
+    rules_version: Label
+    sequence: int = Field(ge=1, description="this lead's n-th transition")
+
+
+class ScoreUpdate(Model):
+    type: Literal["score_update"] = "score_update"
+    lead_id: Id
+    account_id: Id | None = None
+    version: int = Field(ge=1)
+    stage: Stage
+    scores: Scores
+    contributions: list[Contribution]
+    last_activity_at: EventTime | None = None
+    first_touch_at: EventTime | None = None
+    mql_at: EventTime | None = None
+    sql_at: EventTime | None = None
+    source: Label | None = None
+    campaign: Label | None = None
+    rules_version: Label

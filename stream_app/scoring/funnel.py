@@ -1,0 +1,89 @@
+"""Funnel metrics from lead states: counts per stage, conversion, velocity, attribution.
+
+An MQL->SQL rate below ~20% is the usual sign that the MQL definition needs
+review (DOMAIN.md); ``simulate`` prints these so a rules change can be judged
+against past events before it goes live.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from schemas.transitions import STAGES
+from stream_app.scoring.state import DAY, LeadState
+
+
+@dataclass(frozen=True)
+class SourceFunnel:
+    leads: int = 0
+    reached_mql: int = 0
+    reached_sql: int = 0
+
+
+@dataclass(frozen=True)
+class Funnel:
+    leads: int
+    stages: dict[str, int]
+    reached_mql: int
+    reached_sql: int
+    mql_to_sql_rate: float | None
+    median_days_to_mql: float | None
+    median_days_mql_to_sql: float | None
+    by_source: dict[str, SourceFunnel] = field(default_factory=dict)
+
+    def lines(self) -> list[str]:
+        def pct(x: float | None) -> str:
+            return "n/a" if x is None else f"{100 * x:.1f}%"
+
+        def days(x: float | None) -> str:
+            return "n/a" if x is None else f"{x:.1f} days"
+
+        out = [f"leads: {self.leads}"]
+        out += [f"  {stage:15} {n}" for stage, n in self.stages.items() if n]
+        out.append(f"reached MQL or beyond: {self.reached_mql}; reached SQL: {self.reached_sql}")
+        out.append(f"MQL->SQL conversion: {pct(self.mql_to_sql_rate)}")
+        out.append(f"median time first touch->MQL: {days(self.median_days_to_mql)}")
+        out.append(f"median time MQL->SQL: {days(self.median_days_mql_to_sql)}")
+        for source, f in sorted(self.by_source.items(), key=lambda kv: -kv[1].leads)[:10]:
+            out.append(
+                f"  source {source}: {f.leads} leads, {f.reached_mql} MQL, {f.reached_sql} SQL"
+            )
+        return out
+
+
+def funnel(states: Iterable[LeadState]) -> Funnel:
+    stages: Counter[str] = Counter({s: 0 for s in STAGES if s != "anonymous"})
+    to_mql: list[float] = []
+    mql_to_sql: list[float] = []
+    sources: dict[str, list[int]] = {}
+    leads = reached_mql = reached_sql = 0
+    for s in states:
+        if s.lead_id is None:
+            continue
+        leads += 1
+        stages[s.stage] += 1
+        counts = sources.setdefault(s.source or "(none)", [0, 0, 0])
+        counts[0] += 1
+        if s.mql_at is not None:
+            reached_mql += 1
+            counts[1] += 1
+            if s.first_touch_at is not None:
+                to_mql.append((s.mql_at - s.first_touch_at) / DAY)
+        if s.sql_at is not None:
+            reached_sql += 1
+            counts[2] += 1
+            if s.mql_at is not None:
+                mql_to_sql.append((s.sql_at - s.mql_at) / DAY)
+    return Funnel(
+        leads=leads,
+        stages=dict(stages),
+        reached_mql=reached_mql,
+        reached_sql=reached_sql,
+        mql_to_sql_rate=reached_sql / reached_mql if reached_mql else None,
+        median_days_to_mql=statistics.median(to_mql) if to_mql else None,
+        median_days_mql_to_sql=statistics.median(mql_to_sql) if mql_to_sql else None,
+        by_source={k: SourceFunnel(*v) for k, v in sources.items()},
+    )

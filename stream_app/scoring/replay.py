@@ -1,0 +1,78 @@
+"""Identity resolution plus the engine, over a sequence of events, in memory.
+
+This is the reference processing: ``simulate`` runs it over a file, and the
+tests use it as the oracle the live pipeline must match. It is pure (no I/O,
+no clock); the decay sweep's "now" is passed in.
+
+Identity: an event carrying only an ``anonymous_id`` is scored under that id
+until the id is linked to a lead, by an ``identify`` or by any event that
+carries both ids. At the link the anonymous history is merged into the lead
+exactly once, whichever arrives first; later anonymous events go to the lead.
+The first link of an anonymous id wins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from schemas.events import InboundEvent
+from schemas.transitions import ScoreUpdate, StageTransition
+from stream_app.scoring.engine import Status, advance, apply_event, merge_anonymous, score_update
+from stream_app.scoring.rules import Rules
+from stream_app.scoring.state import LeadState, anonymous_key, new_state
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    status: Status
+    key: str
+    transitions: tuple[StageTransition, ...]
+    update: ScoreUpdate | None  # None for anonymous keys and uncounted events
+
+
+@dataclass
+class Replay:
+    rules: Rules
+    states: dict[str, LeadState] = field(default_factory=dict)
+    links: dict[str, str] = field(default_factory=dict)  # anonymous id -> lead id
+
+    def route(self, event: InboundEvent) -> str:
+        """The state key for an event, linking and merging identities on the way."""
+        lead, anon = event.lead_id, event.anonymous_id
+        if lead is not None:
+            if anon is not None and self.links.setdefault(anon, lead) == lead:
+                self._merge(anon, lead)
+            return lead
+        assert anon is not None
+        return self.links.get(anon) or anonymous_key(anon)
+
+    def _merge(self, anon: str, lead: str) -> None:
+        anon_state = self.states.get(anonymous_key(anon))
+        if anon_state is None or anon_state.merged_into is not None:
+            return
+        lead_state = self.states.get(lead) or new_state(lead, lead)
+        merged, tombstone = merge_anonymous(lead_state, anon_state, self.rules)
+        self.states[lead] = merged
+        self.states[tombstone.key] = tombstone
+
+    def process(self, event: InboundEvent, *, with_update: bool = True) -> Step:
+        key = self.route(event)
+        outcome = apply_event(self.states.get(key), event, self.rules, key=key)
+        self.states[key] = outcome.state
+        counted = outcome.status == "counted" and outcome.state.lead_id is not None
+        update = None
+        if with_update and counted:
+            update = score_update(outcome.state, self.rules, view=outcome.view)
+        return Step(outcome.status, key, outcome.transitions, update)
+
+    def sweep(self, now: float) -> Iterator[StageTransition]:
+        """Decay re-evaluation of every lead at event time ``now``."""
+        for key, state in self.states.items():
+            outcome = advance(state, self.rules, now)
+            if outcome.transitions:
+                self.states[key] = outcome.state
+                yield from outcome.transitions
+
+    def leads(self) -> Iterator[LeadState]:
+        return (s for s in self.states.values() if s.lead_id is not None)
