@@ -36,7 +36,7 @@ stack-status: $(STAMP) ## show whether Kafka and Redis answer, and where their l
 	$(PY) -m stream_app stack status
 
 .PHONY: test
-test: stack-up ## set everything up and run the whole suite (what CI runs)
+test: stack-up lint ## set everything up, lint, and run the whole suite (what CI runs)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 .PHONY: test-unit

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Base64Bytes, Field
+from pydantic import ConfigDict, Field
 
 from schemas.base import Label, Model, Text
 
@@ -25,10 +25,15 @@ DeadLetterReason = Literal[
 
 
 class DeadLetter(Model):
+    # raw is bytes in Python and base64 text in JSON (both ways)
+    model_config = ConfigDict(ser_json_bytes="base64", val_json_bytes="base64")
+
     type: Literal["dead_letter"] = "dead_letter"
     reason: DeadLetterReason
     error: Text = Field(description="what was wrong, for a human")
-    raw: Base64Bytes = Field(description="the message value as received (possibly truncated)")
+    raw: bytes = Field(
+        description="the message value as received, first 64 KiB; URL-safe base64 in JSON"
+    )
     raw_size: int = Field(ge=0, description="size in bytes of the original value")
     topic: Label | None = None
     partition: int | None = None

@@ -19,6 +19,7 @@ Handler = Callable[[argparse.Namespace], int]
 MAIN_EPILOG = """\
 commands, in the order you meet them:
   stack up|down|status   local Kafka (KRaft) + Redis on loopback, no Docker needed
+  demo                   realistic traffic through the live stack (what `make demo` runs)
   simulate               offline replay: score a JSON-lines event file with a rules file
   rules check            validate a rules file and print its summary
   generate               write seeded, realistic demo traffic as JSON lines
@@ -52,6 +53,12 @@ def _cmd_settings(args: argparse.Namespace) -> int:
 
     print(json.dumps(Settings().public_view(), indent=2))
     return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from stream_app import demo  # noqa: PLC0415
+
+    return demo.main(prospects=args.prospects, seed=args.seed)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -92,6 +99,21 @@ def build_parser() -> argparse.ArgumentParser:
         description="Settings come from LEADSTREAM_* environment variables or .env.",
     )
     settings.set_defaults(handler=_cmd_settings)
+
+    demo = sub.add_parser(
+        "demo",
+        help="realistic traffic through the live stack, transitions printed like a sales bot",
+        formatter_class=_Formatter,
+        description=(
+            "Produce seeded traffic for simulated prospects to the input topics, read it\n"
+            "back, score it, print each stage transition, write lead state to Redis.\n"
+            "Needs the stack: `make demo` starts it first."
+        ),
+        epilog="example:\n  python -m stream_app demo --prospects 300 --seed 7",
+    )
+    demo.add_argument("--prospects", type=int, default=300, help="simulated prospects")
+    demo.add_argument("--seed", type=int, default=7, help="traffic seed")
+    demo.set_defaults(handler=_cmd_demo)
 
     from stream_app import replay_cli, traffic  # noqa: PLC0415
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from schemas.transitions import StageTransition
-from stream_app.scoring.engine import advance, apply_event, ts
+from stream_app.scoring.engine import advance, apply_event, merge_anonymous, ts
 from stream_app.scoring.replay import Replay
 from stream_app.scoring.rules import Rules, parse_rules
 from stream_app.scoring.score import engagement_of
@@ -391,3 +391,14 @@ def test_a_rules_change_rescores_the_kept_history(rules: Rules) -> None:
     assert richer.stamp != rules.stamp
     assert engagement_of(state, rules, now)[1]["pricing_page"] == 20.0
     assert engagement_of(state, richer, now)[1]["pricing_page"] == 30.0
+
+
+def test_merging_the_same_anonymous_history_twice_counts_it_once(rules: Rules) -> None:
+    anon, _ = run(rules, [ev("page_view", anonymous_id="c", path="/pricing")])
+    lead, _ = run(rules, [ev("profile_update", hours=1, lead_id="L1", **VP_PROFILE)])
+    once, tombstone = merge_anonymous(lead.states["L1"], anon.states["anon:c"], rules)
+    twice, _ = merge_anonymous(once, anon.states["anon:c"], rules)
+    assert twice == once
+    assert merge_anonymous(once, tombstone, rules)[0] == once
+    now = ts(at(0, 2))
+    assert engagement_of(once, rules, now)[1]["pricing_page"] == 20.0

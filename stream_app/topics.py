@@ -1,0 +1,69 @@
+"""Topic names: one place, with the configurable prefix.
+
+Inputs are split by source system (as tracking, e-mail, CRM and product
+pipelines produce them); every input topic accepts any event type, and the
+worker routes by the ``type`` field. ``INPUT_FOR_TYPE`` is where a producer
+should send each type.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+INPUTS = (
+    "page_views",
+    "email_events",
+    "content_downloads",
+    "form_submissions",
+    "webinars",
+    "product_usage",
+    "lead_profiles",
+    "identities",
+    "sales_feedback",
+)
+OUTPUTS = ("lead_stage_transitions", "lead_score_updates", "lead_dead_letters")
+
+INPUT_FOR_TYPE = {
+    "page_view": "page_views",
+    "email_open": "email_events",
+    "email_click": "email_events",
+    "email_reply": "email_events",
+    "email_bounce": "email_events",
+    "email_unsubscribe": "email_events",
+    "email_spam_report": "email_events",
+    "content_download": "content_downloads",
+    "form_submission": "form_submissions",
+    "webinar": "webinars",
+    "social_engagement": "page_views",
+    "product_usage": "product_usage",
+    "profile_update": "lead_profiles",
+    "identify": "identities",
+    "sales_feedback": "sales_feedback",
+}
+
+
+@dataclass(frozen=True)
+class TopicNames:
+    prefix: str = ""
+
+    def name(self, base: str) -> str:
+        return f"{self.prefix}{base}"
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return tuple(self.name(t) for t in INPUTS)
+
+    def input_for(self, event_type: str) -> str:
+        return self.name(INPUT_FOR_TYPE[event_type])
+
+    @property
+    def transitions(self) -> str:
+        return self.name("lead_stage_transitions")
+
+    @property
+    def score_updates(self) -> str:
+        return self.name("lead_score_updates")
+
+    @property
+    def dead_letters(self) -> str:
+        return self.name("lead_dead_letters")

@@ -1,0 +1,101 @@
+"""The command line as a user meets it: help that teaches, bad input reported, not fatal."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from schemas.transitions import StageTransition
+from stream_app.cli import main
+from stream_app.traffic import generate
+from tests.factories import DEFAULT_RULES, REPO, VP_PROFILE, at
+
+
+def line(**event: object) -> str:
+    return json.dumps(event, default=str)
+
+
+def test_simulate_writes_transitions_and_reports_bad_lines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    events = tmp_path / "events.jsonl"
+    events.write_text(
+        "\n".join([
+            line(type="profile_update", event_id="p", occurred_at=at(0), lead_id="L1",
+                 **VP_PROFILE),
+            "this is not json",
+            line(type="page_view", event_id="v", occurred_at=at(0, 1), lead_id="L1",
+                 path="/pricing"),
+            "",
+            line(type="page_view", event_id="w", occurred_at=at(0, 2), path="/x"),
+        ]) + "\n"
+    )  # fmt: skip
+    out = tmp_path / "transitions.jsonl"
+    code = main(["simulate", "--quiet", "--rules", str(DEFAULT_RULES), str(events),
+                 "--out", str(out)])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 0
+    transitions = [StageTransition.model_validate_json(x) for x in out.read_text().splitlines()]
+    assert [(t.lead_id, t.to_stage) for t in transitions] == [("L1", "mql")]
+    assert "line 2: not_json" in err
+    assert "line 5: invalid: (event): Value error, an event needs a lead_id" in err
+    assert "2 events (2 bad lines" in err
+    assert "MQL->SQL conversion: 0.0%" in err
+
+
+def test_simulate_output_is_identical_across_runs(tmp_path: Path) -> None:
+    events = tmp_path / "events.jsonl"
+    events.write_text("".join(json.dumps(e) + "\n" for e in generate(150, seed=3)))
+    outputs = []
+    for run in range(2):
+        out = tmp_path / f"t{run}.jsonl"
+        argv = ["simulate", "--quiet", "--rules", str(DEFAULT_RULES), str(events), "--out",
+                str(out), "--sweep-at", "2027-06-01T00:00:00Z"]  # fmt: skip
+        assert main(argv) == 0
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1]
+    reasons = {StageTransition.model_validate_json(x).reason for x in outputs[0].splitlines()}
+    assert {"score_threshold", "decay", "disqualified"} <= reasons
+
+
+def test_a_broken_rules_file_is_one_clear_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(DEFAULT_RULES.read_text().replace("half_life_days: 30", "half_life_days: x"))
+    assert main(["rules", "check", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {bad}: engagement.half_life_days: Input should be a valid")
+    assert "Traceback" not in err
+
+
+def test_a_missing_events_file_is_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["simulate", "--quiet", "--rules", str(DEFAULT_RULES), str(tmp_path / "nope.jsonl")]
+    assert main(argv) == 2
+    assert "cannot read" in capsys.readouterr().err
+
+
+def test_generate_is_deterministic_per_seed() -> None:
+    first = [json.dumps(e) for e in generate(50, seed=11)]
+    assert first == [json.dumps(e) for e in generate(50, seed=11)]
+    assert first != [json.dumps(e) for e in generate(50, seed=12)]
+    times = [e["occurred_at"] for e in generate(50, seed=11)]
+    assert times == sorted(times)
+
+
+@pytest.mark.parametrize("command", [[], ["stack"], ["simulate"], ["generate"], ["rules"]])
+def test_help_shows_examples(command: list[str]) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "stream_app", *command, "--help"],
+        capture_output=True, text=True, cwd=REPO, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "usage: python -m stream_app" in result.stdout
+    if command in ([], ["stack"], ["simulate"]):
+        assert "examples:" in result.stdout

@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+from schemas.events import EVENT_TYPES
+from stream_app.topics import INPUT_FOR_TYPE, INPUTS, TopicNames
+
+
+def test_every_event_type_has_an_input_topic() -> None:
+    assert set(INPUT_FOR_TYPE) == set(EVENT_TYPES)
+    assert set(INPUT_FOR_TYPE.values()) <= set(INPUTS)
+
+
+def test_the_prefix_applies_to_every_topic() -> None:
+    names = TopicNames("prod.")
+    assert names.input_for("identify") == "prod.identities"
+    assert names.transitions == "prod.lead_stage_transitions"
+    assert all(t.startswith("prod.") for t in names.inputs)
