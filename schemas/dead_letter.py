@@ -21,6 +21,7 @@ DeadLetterReason = Literal[
     "unknown_type",
     "invalid",
     "wrong_topic",
+    "processing_error",  # valid input that the worker failed on: a bug, kept for replay
 ]
 
 

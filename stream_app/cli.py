@@ -19,6 +19,7 @@ Handler = Callable[[argparse.Namespace], int]
 MAIN_EPILOG = """\
 commands, in the order you meet them:
   stack up|down|status   local Kafka (KRaft) + Redis on loopback, no Docker needed
+  worker                 the Faust worker: live scoring from Kafka
   demo                   realistic traffic through the live stack (what `make demo` runs)
   simulate               offline replay: score a JSON-lines event file with a rules file
   rules check            validate a rules file and print its summary
@@ -52,6 +53,19 @@ def _cmd_settings(args: argparse.Namespace) -> int:
     from stream_app.config import Settings  # noqa: PLC0415
 
     print(json.dumps(Settings().public_view(), indent=2))
+    return 0
+
+
+def _cmd_worker(args: argparse.Namespace) -> int:
+    from faust.worker import Worker  # noqa: PLC0415
+
+    from stream_app.app import create_app  # noqa: PLC0415
+    from stream_app.config import Settings  # noqa: PLC0415
+
+    settings = Settings()
+    app = create_app(settings)
+    worker = Worker(app, loglevel=settings.log_level.lower(), quiet=True)
+    worker.execute_from_commandline()
     return 0
 
 
@@ -99,6 +113,23 @@ def build_parser() -> argparse.ArgumentParser:
         description="Settings come from LEADSTREAM_* environment variables or .env.",
     )
     settings.set_defaults(handler=_cmd_settings)
+
+    worker = sub.add_parser(
+        "worker",
+        help="run the Faust worker: score live events from Kafka",
+        formatter_class=_Formatter,
+        description=(
+            "Consume the input topics, score every event, publish stage transitions and\n"
+            "score updates. Per-lead state lives in RocksDB tables under LEADSTREAM_DATA_DIR,\n"
+            "backed by Kafka changelog topics. Settings: LEADSTREAM_* (see `settings`)."
+        ),
+        epilog=(
+            "examples:\n"
+            "  python -m stream_app worker\n"
+            "  LEADSTREAM_RULES_PATH=rules/product_led.yaml python -m stream_app worker"
+        ),
+    )
+    worker.set_defaults(handler=_cmd_worker)
 
     demo = sub.add_parser(
         "demo",

@@ -89,6 +89,14 @@ class Settings(BaseSettings):
         description="LEADSTREAM_DATA_DIR: where the worker keeps RocksDB tables.",
     )
 
+    sweep_interval_seconds: float = Field(
+        30.0, gt=0, description="LEADSTREAM_SWEEP_INTERVAL_SECONDS: how often decay is checked"
+    )
+    sweep_rescan_seconds: float = Field(
+        300.0, gt=0,
+        description="LEADSTREAM_SWEEP_RESCAN_SECONDS: how often the due index is rebuilt",
+    )  # fmt: skip
+
     # --- Serving and logs ----------------------------------------------------
     api_host: str = Field("127.0.0.1", description="LEADSTREAM_API_HOST")
     api_port: int = Field(8080, ge=1, le=65535, description="LEADSTREAM_API_PORT")

@@ -1,0 +1,267 @@
+"""The Faust app: topics, tables, agents and the decay timer, wired to ``pipeline``.
+
+``create_app(settings)`` builds everything; ``python -m stream_app worker``
+runs it. The agents only move bytes between Kafka, the tables and the pure
+stage functions in ``stream_app.pipeline``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import logging
+import time
+from typing import Any
+
+import faust
+from faust.streams import current_event
+from faust.types import StreamT
+
+from schemas.transitions import StageTransition
+from stream_app.codec import dead_letter
+from stream_app.config import Settings
+from stream_app.pipeline import (
+    Effects,
+    Envelope,
+    Record,
+    dump_envelope,
+    dump_record,
+    event_from_json,
+    identify,
+    ingest,
+    load_envelope,
+    load_record,
+    score,
+)
+from stream_app.scoring.rules import Rules, load_rules
+from stream_app.topics import TopicNames
+
+log = logging.getLogger("leadstream.worker")
+
+
+def current_message() -> Any:
+    event = current_event()
+    return event.message if event is not None else None
+
+
+def _credentials(settings: Settings) -> Any:
+    protocol = settings.kafka_security_protocol
+    if protocol == "PLAINTEXT":
+        return None
+    ssl_context = None
+    if protocol in ("SSL", "SASL_SSL"):
+        import ssl  # noqa: PLC0415
+
+        cafile = str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None
+        ssl_context = ssl.create_default_context(cafile=cafile)
+        if protocol == "SSL":
+            return faust.SSLCredentials(ssl_context)
+    password = settings.kafka_sasl_password
+    return faust.SASLCredentials(
+        username=settings.kafka_sasl_username,
+        password=password.get_secret_value() if password else None,
+        mechanism=settings.kafka_sasl_mechanism or "PLAIN",
+        ssl_context=ssl_context,
+    )
+
+
+class DueIndex:
+    """In-memory min-heap of (due time, key) for the decay timer of this worker.
+
+    Filled as the scoring agent writes records, and from the local table after
+    recovery. Stale entries are harmless: a tick for a lead with nothing due
+    changes nothing.
+    """
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, str]] = []
+        self._due: dict[str, float] = {}
+
+    def set(self, key: str, due_at: float | None) -> None:
+        if due_at is None:
+            self._due.pop(key, None)
+            return
+        if self._due.get(key) != due_at:
+            self._due[key] = due_at
+            heapq.heappush(self._heap, (due_at, key))
+
+    def pop_due(self, now: float, limit: int) -> list[str]:
+        out: list[str] = []
+        while self._heap and self._heap[0][0] <= now and len(out) < limit:
+            due_at, key = heapq.heappop(self._heap)
+            if self._due.get(key) == due_at:
+                del self._due[key]
+                out.append(key)
+        return out
+
+    def __len__(self) -> int:
+        return len(self._due)
+
+
+def create_app(settings: Settings | None = None, rules: Rules | None = None) -> faust.App:
+    settings = settings or Settings()
+    rules = rules or load_rules(settings.rules_path)
+    names = TopicNames(settings.topic_prefix)
+    partitions = settings.topic_partitions
+
+    app = faust.App(
+        settings.app_id,
+        broker=[f"kafka://{h.strip()}" for h in settings.kafka_bootstrap.split(",")],
+        broker_credentials=_credentials(settings),
+        store=settings.store,
+        datadir=str(settings.data_dir),
+        topic_partitions=partitions,
+        topic_replication_factor=1,
+        topic_allow_declare=True,
+        processing_guarantee="at_least_once",
+        producer_acks=-1,
+        consumer_auto_offset_reset="earliest",
+        web_enabled=False,
+        table_standby_replicas=0,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+    app.leadstream_rules = rules  # type: ignore[attr-defined]
+
+    def topic(name: str) -> Any:
+        return app.topic(
+            name, key_type=bytes, value_type=bytes, partitions=partitions, internal=True
+        )
+
+    inputs = app.topic(
+        *names.inputs, key_type=bytes, value_type=bytes, partitions=partitions, internal=True
+    )
+    identity_topic = topic(names.name(f"{settings.app_id}-identity-events"))
+    scoring_topic = topic(names.name(f"{settings.app_id}-scoring-events"))
+    transitions_topic = topic(names.transitions)
+    updates_topic = topic(names.score_updates)
+    dead_letter_topic = topic(names.dead_letters)
+
+    links = app.Table("identity-links", partitions=partitions, key_type=bytes, value_type=bytes)
+    records = app.Table("lead-records", partitions=partitions, key_type=bytes, value_type=bytes)
+    due = DueIndex()
+    app.leadstream_due = due  # type: ignore[attr-defined]
+
+    @app.agent(inputs, name="ingest")
+    async def ingest_agent(stream: StreamT[bytes]) -> None:
+        async for event in stream.events():
+            message = event.message
+            routed = ingest(
+                message.value, topic=message.topic, partition=message.partition,
+                offset=message.offset, key=message.key,
+            )  # fmt: skip
+            if routed.stage == "dead_letter":
+                log.warning(
+                    "dead letter from %s[%d]@%d", message.topic, message.partition,
+                    message.offset,
+                )  # fmt: skip
+                await dead_letter_topic.send(key=message.key, value=routed.payload)
+            elif routed.stage == "identity":
+                await identity_topic.send(key=routed.key.encode(), value=routed.payload)
+            else:
+                await scoring_topic.send(key=routed.key.encode(), value=routed.payload)
+
+    @app.agent(identity_topic, name="identity")
+    async def identity_agent(stream: StreamT[bytes]) -> None:
+        async for anon_key, payload in stream.items():
+            try:
+                event = event_from_json(payload)
+                linked = links.get(anon_key)
+                link, key, out = identify(event, linked.decode() if linked else None)
+            except Exception as exc:
+                await quarantine("identity", anon_key, payload, exc)
+                continue
+            if link is not None:
+                links[anon_key] = link.encode()
+            await scoring_topic.send(key=key.encode(), value=dump_envelope(out))
+
+    async def deliver(transitions: list[StageTransition]) -> None:
+        """Send transitions and wait for the broker's ack (the outbox depends on it)."""
+        futures = [
+            await transitions_topic.send(key=t.lead_id.encode(), value=t.model_dump_json().encode())
+            for t in transitions
+        ]
+        for future in futures:
+            await future
+
+    async def apply(key: bytes, effects: Effects) -> None:
+        if effects.resend:
+            log.info("re-sending %d unannounced transition(s) for a lead", len(effects.resend))
+        if effects.record is not None:
+            records[key] = dump_record(effects.record)  # with the outbox, before sending
+        pending = effects.resend + effects.transitions
+        if pending:
+            await deliver(pending)
+            assert effects.record is not None
+            records[key] = dump_record(Record(state=effects.record.state))  # delivered
+        if effects.record is not None:
+            due.set(key.decode(), effects.record.state.due_at)
+        if effects.update is not None:
+            await updates_topic.send(
+                key=effects.update.lead_id.encode(), value=effects.update.model_dump_json().encode()
+            )
+        for target, envelope in effects.forward:
+            await scoring_topic.send(key=target.encode(), value=dump_envelope(envelope))
+
+    async def quarantine(stage: str, key: bytes | None, payload: bytes, exc: Exception) -> None:
+        """A message the worker failed on: dead-letter it with the error, keep going."""
+        log.exception("%s failed on a message (key %r); sent to dead letters", stage, key)
+        message = current_message()
+        letter = dead_letter(
+            payload, "processing_error", f"{stage}: {type(exc).__name__}: {exc}",
+            topic=message.topic if message else None,
+            partition=message.partition if message else None,
+            offset=message.offset if message else None, key=key,
+        )  # fmt: skip
+        await dead_letter_topic.send(key=key, value=letter.model_dump_json().encode())
+
+    @app.agent(scoring_topic, name="score")
+    async def score_agent(stream: StreamT[bytes]) -> None:
+        async for key, payload in stream.items():
+            try:
+                message = load_envelope(payload)
+                record = load_record(records.get(key))
+                effects = score(key.decode(), message, record, rules)
+            except Exception as exc:  # a bug must not stop scoring for everyone
+                await quarantine("score", key, payload, exc)
+                continue
+            await apply(key, effects)
+
+    @app.timer(interval=settings.sweep_interval_seconds, name="decay-sweep")
+    async def decay_sweep() -> None:
+        now = time.time()
+        keys = due.pop_due(now, limit=10_000)
+        for key in keys:
+            tick = Envelope(kind="tick", now=now)
+            await scoring_topic.send(key=key.encode(), value=dump_envelope(tick))
+        if keys:
+            log.info("decay sweep: %d lead(s) due, %d waiting", len(keys), len(due))
+
+    @app.task
+    async def rebuild_due_index() -> None:
+        """Fill the due index from this worker's local table, again every few minutes.
+
+        Covers a restart (the index is in memory) and partitions gained in a
+        rebalance; yields to the event loop as it goes.
+        """
+        await asyncio.sleep(5)
+        while True:
+            seen = 0
+            for key, raw in list(records.items()):
+                record = load_record(raw)
+                if record is not None:
+                    due.set(key.decode(), record.state.due_at)
+                seen += 1
+                if seen % 500 == 0:
+                    await asyncio.sleep(0)
+            log.info("due index rebuilt from %d local record(s); %d due later", seen, len(due))
+            await asyncio.sleep(settings.sweep_rescan_seconds)
+
+    @app.task
+    async def announce() -> None:
+        log.info(
+            "Leadstream worker: rules %s from %s; brokers %s; store %s",
+            rules.stamp, rules.source, settings.kafka_bootstrap, settings.store,
+        )  # fmt: skip
+
+    return app

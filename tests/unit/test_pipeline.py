@@ -1,0 +1,66 @@
+"""The live pipeline's stages, run in memory, give exactly the offline replay's transitions."""
+
+from __future__ import annotations
+
+import json
+
+from schemas.events import parse_event
+from stream_app.pipeline import Envelope, InMemoryPipeline, Record, score
+from stream_app.scoring.replay import Replay
+from stream_app.scoring.rules import Rules
+from stream_app.traffic import generate
+from tests.factories import VP_PROFILE, ev
+
+
+def test_the_three_stages_match_the_replay_on_generated_traffic(rules: Rules) -> None:
+    events = [json.dumps(e).encode() for e in generate(400, seed=5)]
+    live = InMemoryPipeline(rules)
+    replay = Replay(rules)
+    offline = []
+    for raw in events:
+        live.feed(raw)
+        step = replay.process(parse_event(raw))
+        offline += step.transitions
+    assert live.transitions == offline
+    assert len(offline) > 50
+    states = {s.key: s for s in live.leads()}
+    assert states == {s.key: s for s in replay.leads()}
+
+
+def test_release_and_absorb_merge_the_anonymous_history_once(rules: Rules) -> None:
+    live = InMemoryPipeline(rules)
+    for event in [
+        ev("page_view", anonymous_id="c", path="/pricing"),
+        ev("identify", hours=1, lead_id="L1", anonymous_id="c", traits=VP_PROFILE),
+        ev("page_view", hours=2, anonymous_id="c", path="/blog/a"),
+    ]:
+        live.feed(event.model_dump_json().encode())
+    assert [(t.lead_id, t.to_stage) for t in live.transitions] == [("L1", "mql")]
+    assert live.links == {"c": "L1"}
+    assert live.records["anon:c"].state.merged_into == "L1"
+    assert live.records["L1"].state.merged_anonymous == ["c"]
+
+
+def test_a_crash_left_outbox_is_resent_when_the_event_comes_again(rules: Rules) -> None:
+    profile = ev("profile_update", lead_id="L1", **VP_PROFILE)
+    pricing = ev("page_view", hours=1, lead_id="L1", path="/pricing")
+    first = score("L1", Envelope(kind="event", event=profile), None, rules)
+    assert first.record is not None
+    second = score("L1", Envelope(kind="event", event=pricing), first.record, rules)
+    assert [t.to_stage for t in second.transitions] == ["mql"]
+    # The worker wrote the record with its outbox, then died before the send.
+    assert second.record is not None and second.record.outbox == second.transitions
+    crashed = Record.model_validate_json(second.record.model_dump_json())
+    again = score("L1", Envelope(kind="event", event=pricing), crashed, rules)
+    assert again.status == "duplicate"
+    assert again.transitions == []
+    assert again.resend == second.transitions  # same transition, same id
+    assert again.update is not None  # the projection is repaired too
+
+
+def test_dead_letters_are_collected_not_raised(rules: Rules) -> None:
+    live = InMemoryPipeline(rules)
+    live.feed(b"{not json", topic="page_views", offset=7)
+    assert [(d.reason, d.topic, d.offset) for d in live.dead_letters] == [
+        ("not_json", "page_views", 7)
+    ]
