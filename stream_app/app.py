@@ -98,6 +98,17 @@ class DueIndex:
         return len(self._due)
 
 
+def worker_topics(settings: Settings) -> list[str]:
+    """Every topic the worker reads or writes, except Faust's changelogs."""
+    names = TopicNames(settings.topic_prefix)
+    internal = [
+        names.name(f"{settings.app_id}-identity-events"),
+        names.name(f"{settings.app_id}-scoring-events"),
+    ]
+    outputs = [names.transitions, names.score_updates, names.dead_letters]
+    return [*names.inputs, *internal, *outputs]
+
+
 def create_app(settings: Settings | None = None, rules: Rules | None = None) -> faust.App:
     settings = settings or Settings()
     rules = rules or load_rules(settings.rules_path)

@@ -57,13 +57,17 @@ def _cmd_settings(args: argparse.Namespace) -> int:
 
 
 def _cmd_worker(args: argparse.Namespace) -> int:
+    import asyncio  # noqa: PLC0415
+
     from faust.worker import Worker  # noqa: PLC0415
 
-    from stream_app.app import create_app  # noqa: PLC0415
+    from stream_app.app import create_app, worker_topics  # noqa: PLC0415
     from stream_app.config import Settings  # noqa: PLC0415
+    from stream_app.kafka import ensure_topics  # noqa: PLC0415
 
     settings = Settings()
-    app = create_app(settings)
+    app = create_app(settings)  # loads and checks the rules first: a bad file stops here
+    asyncio.run(ensure_topics(settings, worker_topics(settings)))
     worker = Worker(app, loglevel=settings.log_level.lower(), quiet=True)
     worker.execute_from_commandline()
     return 0

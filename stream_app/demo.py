@@ -10,21 +10,18 @@ every lead's current state is written to Redis.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import sys
 import uuid
-from collections.abc import Iterable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
 
 from schemas.dead_letter import DeadLetter
 from schemas.transitions import StageTransition
 from stream_app.codec import decode
 from stream_app.config import Settings
+from stream_app.kafka import ensure_topics, kafka_options
 from stream_app.scoring.funnel import funnel
 from stream_app.scoring.replay import Replay
 from stream_app.scoring.rules import load_rules
@@ -50,44 +47,6 @@ def bot_line(t: StageTransition) -> str:
         f"(fit {s.fit:g} {s.grade}, engagement {s.engagement:g})  {t.reason}{extra}  "
         f"why: {why}  trigger: {trigger}"
     )
-
-
-def kafka_options(settings: Settings) -> dict[str, Any]:
-    """aiokafka connection options from settings (security settings pass through)."""
-    options: dict[str, Any] = {
-        "bootstrap_servers": settings.kafka_bootstrap,
-        "security_protocol": settings.kafka_security_protocol,
-    }
-    if settings.kafka_sasl_mechanism:
-        options["sasl_mechanism"] = settings.kafka_sasl_mechanism
-        options["sasl_plain_username"] = settings.kafka_sasl_username
-        if settings.kafka_sasl_password is not None:
-            options["sasl_plain_password"] = settings.kafka_sasl_password.get_secret_value()
-    if settings.kafka_security_protocol in ("SSL", "SASL_SSL"):
-        import ssl  # noqa: PLC0415
-
-        options["ssl_context"] = ssl.create_default_context(
-            cafile=str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None
-        )
-    return options
-
-
-async def ensure_topics(settings: Settings, names: Iterable[str]) -> None:
-    admin = AIOKafkaAdminClient(**kafka_options(settings))
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-        wanted = [
-            NewTopic(name, num_partitions=settings.topic_partitions, replication_factor=1)
-            for name in names
-            if name not in existing
-        ]
-        if wanted:
-            # created meanwhile by another process: fine
-            with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics(wanted)
-    finally:
-        await admin.close()
 
 
 async def produce(settings: Settings, events: list[dict[str, Any]], topics: TopicNames) -> None:

@@ -1,0 +1,56 @@
+"""Kafka helpers shared by the worker, the demo and the tools."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable
+from typing import Any
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from stream_app.config import Settings
+
+
+def kafka_options(settings: Settings) -> dict[str, Any]:
+    """aiokafka connection options from settings (security settings pass through)."""
+    options: dict[str, Any] = {
+        "bootstrap_servers": settings.kafka_bootstrap,
+        "security_protocol": settings.kafka_security_protocol,
+    }
+    if settings.kafka_sasl_mechanism:
+        options["sasl_mechanism"] = settings.kafka_sasl_mechanism
+        options["sasl_plain_username"] = settings.kafka_sasl_username
+        if settings.kafka_sasl_password is not None:
+            options["sasl_plain_password"] = settings.kafka_sasl_password.get_secret_value()
+    if settings.kafka_security_protocol in ("SSL", "SASL_SSL"):
+        import ssl  # noqa: PLC0415
+
+        options["ssl_context"] = ssl.create_default_context(
+            cafile=str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None
+        )
+    return options
+
+
+async def ensure_topics(settings: Settings, names: Iterable[str]) -> None:
+    """Create the topics that do not exist yet, with the configured partition count.
+
+    Done before Faust starts: a send to a topic that does not exist stalls
+    Faust's single producer buffer, and a broker's auto-creation would pick
+    its own partition count.
+    """
+    admin = AIOKafkaAdminClient(**kafka_options(settings))
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [
+            NewTopic(name, num_partitions=settings.topic_partitions, replication_factor=1)
+            for name in names
+            if name not in existing
+        ]
+        if wanted:
+            # created meanwhile by another process: fine
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(wanted)
+    finally:
+        await admin.close()

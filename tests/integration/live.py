@@ -1,0 +1,152 @@
+"""Helpers to run the real worker as a process and talk to it through Kafka."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from stream_app.topics import TopicNames
+from tests.factories import REPO
+
+
+class WorkerProcess:
+    """``python -m stream_app worker`` with its own topics, group and data dir."""
+
+    def __init__(self, run_id: str, tmp: Path, **env: str) -> None:
+        self.run_id = run_id
+        self.names = TopicNames(f"t{run_id}.")
+        self.log_path = tmp / f"worker-{run_id}.log"
+        self.env = {
+            **os.environ,
+            "LEADSTREAM_TOPIC_PREFIX": self.names.prefix,
+            "LEADSTREAM_APP_ID": f"ls-{run_id}",
+            "LEADSTREAM_DATA_DIR": str(tmp / f"data-{run_id}"),
+            "LEADSTREAM_TOPIC_PARTITIONS": "3",
+            "LEADSTREAM_SWEEP_INTERVAL_SECONDS": "3600",  # no wall-clock decay in oracle tests
+            **env,
+        }
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def scoring_topic(self) -> str:
+        return self.names.name(f"ls-{self.run_id}-scoring-events")
+
+    def start(self, timeout: float = 90) -> None:
+        log = open(self.log_path, "ab")  # noqa: SIM115  (closed in stop)
+        self._log = log
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "stream_app", "worker"],
+            cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = self.log_path.read_text(errors="replace")
+            if "Leadstream worker: rules" in text and "Worker ready" in text:
+                return
+            if self.proc.poll() is not None:
+                raise AssertionError(f"worker exited at start-up:\n{text[-3000:]}")
+            time.sleep(0.2)
+        raise AssertionError(f"worker not ready in {timeout}s:\n{self.log_text()[-3000:]}")
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc is not None:
+            self._log.close()
+        self.proc = None
+
+
+class Lockstep:
+    """Produce one event at a time, each only after the previous reached the scoring topic.
+
+    Per-key append order on the scoring topic is the order the scoring agent
+    applies events in; feeding in lock-step makes that order the input order,
+    so the live run must equal the offline replay exactly.
+    """
+
+    def __init__(self, bootstrap: str, worker: WorkerProcess) -> None:
+        self.bootstrap = bootstrap
+        self.worker = worker
+        self.producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0)
+        self.watch = AIOKafkaConsumer(
+            worker.scoring_topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+            group_id=f"watch-{worker.run_id}", fetch_max_wait_ms=20,
+        )  # fmt: skip
+        self.seen: set[str] = set()
+
+    async def __aenter__(self) -> Lockstep:
+        await self.producer.start()
+        await self.watch.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.producer.stop()
+        await self.watch.stop()
+
+    async def send_raw(self, topic_base: str, value: bytes, key: bytes = b"k") -> None:
+        await self.producer.send_and_wait(self.worker.names.name(topic_base), key=key, value=value)
+
+    async def feed(self, event: dict[str, Any], limit_s: float = 30) -> None:
+        key = (event.get("lead_id") or event.get("anonymous_id") or "").encode()
+        topic = self.worker.names.input_for(event["type"])
+        await self.producer.send_and_wait(topic, key=key, value=json.dumps(event).encode())
+        wanted = event["event_id"]
+        try:
+            await asyncio.wait_for(self._wait_for(wanted), limit_s)
+        except TimeoutError:
+            raise AssertionError(
+                f"{wanted} ({event['type']}) did not reach {self.worker.scoring_topic} within "
+                f"{limit_s}s; worker log: {self.worker.log_path}"
+            ) from None
+
+    async def _wait_for(self, wanted: str) -> None:
+        while wanted not in self.seen:
+            batch = await self.watch.getmany(timeout_ms=200)
+            for records in batch.values():
+                for record in records:
+                    envelope = json.loads(record.value)
+                    if envelope["kind"] in ("event", "absorb") and envelope.get("event"):
+                        self.seen.add(envelope["event"]["event_id"])
+
+
+async def collect(
+    bootstrap: str, topics: Iterable[str], until: int, limit_s: float = 60, quiet: float = 3
+) -> list[bytes]:
+    """Read topics from the start until ``until`` records arrived and ``quiet`` s passed."""
+    consumer = AIOKafkaConsumer(
+        *topics, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+        group_id=f"collect-{time.monotonic_ns()}",
+    )  # fmt: skip
+    await consumer.start()
+    out: list[bytes] = []
+    try:
+        deadline = time.monotonic() + limit_s
+        last = time.monotonic()
+        while time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=300)
+            for records in batch.values():
+                out += [r.value for r in records]
+                last = time.monotonic()
+            if len(out) >= until and time.monotonic() - last > quiet:
+                break
+    finally:
+        await consumer.stop()
+    return out
