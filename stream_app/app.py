@@ -11,15 +11,19 @@ import asyncio
 import heapq
 import logging
 import time
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import faust
 from faust.streams import current_event
 from faust.types import StreamT
+from redis.exceptions import RedisError
 
-from schemas.transitions import StageTransition
+from schemas.transitions import ScoreUpdate, StageTransition
 from stream_app.codec import dead_letter
 from stream_app.config import Settings
+from stream_app.metrics import Metrics
 from stream_app.pipeline import (
     Effects,
     Envelope,
@@ -34,6 +38,8 @@ from stream_app.pipeline import (
     score,
 )
 from stream_app.scoring.rules import Rules, load_rules
+from stream_app.stores.client import redis_client
+from stream_app.stores.projection import RedisProjection
 from stream_app.topics import TopicNames
 
 log = logging.getLogger("leadstream.worker")
@@ -151,7 +157,8 @@ def create_app(settings: Settings | None = None, rules: Rules | None = None) -> 
     links = app.Table("identity-links", partitions=partitions, key_type=bytes, value_type=bytes)
     records = app.Table("lead-records", partitions=partitions, key_type=bytes, value_type=bytes)
     due = DueIndex()
-    app.leadstream_due = due  # type: ignore[attr-defined]
+    metrics = Metrics()
+    projection = RedisProjection(redis_client(settings), settings.redis_key_prefix)
 
     @app.agent(inputs, name="ingest")
     async def ingest_agent(stream: StreamT[bytes]) -> None:
@@ -161,6 +168,7 @@ def create_app(settings: Settings | None = None, rules: Rules | None = None) -> 
                 message.value, topic=message.topic, partition=message.partition,
                 offset=message.offset, key=message.key,
             )  # fmt: skip
+            metrics.count_ingested(routed, message.timestamp)
             if routed.stage == "dead_letter":
                 log.warning(
                     "dead letter from %s[%d]@%d", message.topic, message.partition,
@@ -201,6 +209,7 @@ def create_app(settings: Settings | None = None, rules: Rules | None = None) -> 
         if effects.record is not None:
             records[key] = dump_record(effects.record)  # with the outbox, before sending
         pending = effects.resend + effects.transitions
+        metrics.count_scored(effects)
         if pending:
             await deliver(pending)
             assert effects.record is not None
@@ -247,6 +256,44 @@ def create_app(settings: Settings | None = None, rules: Rules | None = None) -> 
             await scoring_topic.send(key=key.encode(), value=dump_envelope(tick))
         if keys:
             log.info("decay sweep: %d lead(s) due, %d waiting", len(keys), len(due))
+
+    # --- Redis projection: separate agents, so scoring never waits for Redis -------
+
+    async def with_redis(what: str, action: Callable[[], Awaitable[object]]) -> None:
+        """Retry until Redis takes it: the projection catches up when Redis returns."""
+        delay = 0.5
+        while True:
+            try:
+                await action()
+                if delay > 0.5:
+                    log.warning("Redis is back; projection catching up")
+                return
+            except (RedisError, OSError) as exc:
+                log.warning("Redis unavailable (%s) writing %s; retrying in %.1fs",
+                            type(exc).__name__, what, delay)  # fmt: skip
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 15.0)
+
+    @app.agent(updates_topic, name="project-scores")
+    async def project_scores(stream: StreamT[bytes]) -> None:
+        async for payload in stream:
+            update = ScoreUpdate.model_validate_json(payload)
+            await with_redis("a score update", partial(projection.apply_update, update))
+
+    @app.agent(transitions_topic, name="project-transitions")
+    async def project_transitions(stream: StreamT[bytes]) -> None:
+        async for payload in stream:
+            transition = StageTransition.model_validate_json(payload)
+            await with_redis("a transition", partial(projection.add_transition, transition))
+
+    @app.timer(interval=5.0, name="flush-metrics")
+    async def flush_metrics() -> None:
+        counters, gauges = metrics.drain()
+        try:
+            await projection.add_metrics(counters)
+            await projection.set_gauges(gauges)
+        except (RedisError, OSError):
+            metrics.restore(counters)  # keep them for the next flush
 
     @app.task
     async def rebuild_due_index() -> None:

@@ -94,6 +94,7 @@ class Routed:
     stage: Literal["identity", "scoring", "dead_letter"]
     key: str
     payload: bytes
+    kind: str  # the event type, or the dead letter's reason (for metrics)
 
 
 def ingest(
@@ -101,13 +102,14 @@ def ingest(
 ) -> Routed:
     decoded = decode(raw, topic=topic, partition=partition, offset=offset, key=key)
     if isinstance(decoded, DeadLetter):
-        return Routed("dead_letter", topic, decoded.model_dump_json().encode())
+        return Routed("dead_letter", topic, decoded.model_dump_json().encode(), decoded.reason)
     if decoded.anonymous_id is None:
         assert decoded.lead_id is not None
-        return Routed(
-            "scoring", decoded.lead_id, dump_envelope(Envelope(kind="event", event=decoded))
-        )
-    return Routed("identity", decoded.anonymous_id, decoded.model_dump_json().encode())
+        envelope = dump_envelope(Envelope(kind="event", event=decoded))
+        return Routed("scoring", decoded.lead_id, envelope, decoded.type)
+    return Routed(
+        "identity", decoded.anonymous_id, decoded.model_dump_json().encode(), decoded.type
+    )
 
 
 # --- stage 2 --------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""Stores behind the worker and the API (the Redis projection)."""

@@ -1,0 +1,232 @@
+"""The Redis projection: current lead state for fast lookups, written from score updates.
+
+Idempotent and order-safe: a score update carries the lead's ``version``; a
+Lua script applies it only if it is newer than what Redis holds, and updates
+every index in the same atomic step. Replaying updates, or receiving them out
+of order, leaves the same result. Transitions are kept per lead in a sorted
+set by sequence number, so a re-sent transition is stored once.
+
+Keys (``<p>`` is ``LEADSTREAM_REDIS_KEY_PREFIX``, default ``ls:``)::
+
+    <p>lead:<id>                 hash: version, stage, total, account, json (the update)
+    <p>lead:<id>:transitions     zset: sequence -> transition JSON (last 20)
+    <p>stage:<stage>             set of lead ids          <p>leads   set of all lead ids
+    <p>hot, <p>hot:<stage>       zset: lead id -> total   (disqualified leads are not "hot")
+    <p>account:<account>         zset: lead id -> total   <p>accounts  set of account ids
+    <p>reached:mql|sql           set of lead ids that ever reached the stage
+    <p>velocity:to_mql           zset: lead id -> days from first touch to MQL
+    <p>velocity:mql_to_sql       zset: lead id -> days from MQL to SQL
+    <p>source:<s>:leads|mql|sql  sets per first-touch source   <p>sources  set of sources
+    <p>campaign:<c>:leads|mql|sql  the same per campaign       <p>campaigns
+    <p>metrics:worker            hash of counters the worker flushes
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from schemas.transitions import STAGES, ScoreUpdate, StageTransition
+from stream_app.scoring.state import DAY
+
+TRANSITIONS_KEPT = 20
+
+_APPLY_UPDATE = """
+local p, id = ARGV[1], ARGV[2]
+local key = p .. 'lead:' .. id
+local version = tonumber(ARGV[3])
+local old = redis.call('HMGET', key, 'version', 'stage', 'account')
+if old[1] and tonumber(old[1]) >= version then return 0 end
+local stage, total, account = ARGV[4], tonumber(ARGV[5]), ARGV[6]
+redis.call('HSET', key, 'version', version, 'stage', stage, 'total', total,
+           'account', account, 'json', ARGV[7])
+if old[2] and old[2] ~= stage then
+  redis.call('SREM', p .. 'stage:' .. old[2], id)
+  redis.call('ZREM', p .. 'hot:' .. old[2], id)
+end
+redis.call('SADD', p .. 'leads', id)
+redis.call('SADD', p .. 'stage:' .. stage, id)
+if stage == 'disqualified' then
+  redis.call('ZREM', p .. 'hot', id)
+else
+  redis.call('ZADD', p .. 'hot', total, id)
+  redis.call('ZADD', p .. 'hot:' .. stage, total, id)
+end
+if old[3] and old[3] ~= '' and old[3] ~= account then
+  redis.call('ZREM', p .. 'account:' .. old[3], id)
+end
+if account ~= '' then
+  redis.call('ZADD', p .. 'account:' .. account, total, id)
+  redis.call('SADD', p .. 'accounts', account)
+end
+local to_mql, mql_to_sql = ARGV[8], ARGV[9]
+if to_mql ~= '' then
+  redis.call('SADD', p .. 'reached:mql', id)
+  redis.call('ZADD', p .. 'velocity:to_mql', tonumber(to_mql), id)
+end
+if mql_to_sql ~= '' then
+  redis.call('SADD', p .. 'reached:sql', id)
+  redis.call('ZADD', p .. 'velocity:mql_to_sql', tonumber(mql_to_sql), id)
+end
+for i, dim in ipairs({'source', 'campaign'}) do
+  local value = ARGV[9 + i]
+  redis.call('SADD', p .. dim .. 's', value)
+  redis.call('SADD', p .. dim .. ':' .. value .. ':leads', id)
+  if to_mql ~= '' then redis.call('SADD', p .. dim .. ':' .. value .. ':mql', id) end
+  if mql_to_sql ~= '' then redis.call('SADD', p .. dim .. ':' .. value .. ':sql', id) end
+end
+return 1
+"""
+
+
+def _days(later: Any, earlier: Any) -> str:
+    if later is None or earlier is None:
+        return ""
+    return repr(round((later.timestamp() - earlier.timestamp()) / DAY, 4))
+
+
+class RedisProjection:
+    """Writes and reads the projection; every method is one or a few round trips."""
+
+    def __init__(self, client: aioredis.Redis, prefix: str = "ls:") -> None:
+        # redis-py types every reply as a union of all reply kinds; the commands
+        # used here are known to return bytes / lists / floats, so: Any.
+        self.redis: Any = client
+        self.p = prefix
+        self._apply = client.register_script(_APPLY_UPDATE)
+
+    # --- writes (the worker) ---------------------------------------------------------
+
+    async def apply_update(self, update: ScoreUpdate) -> bool:
+        """Apply a score update; False if Redis already holds this version or a newer one."""
+        reached_sql = update.sql_at is not None
+        args: list[str | int] = [
+            self.p,
+            update.lead_id,
+            update.version,
+            update.stage,
+            repr(update.scores.total),
+            update.account_id or "",
+            update.model_dump_json(),
+            _days(update.mql_at, update.first_touch_at) if update.mql_at else "",
+            _days(update.sql_at, update.mql_at) if reached_sql else "",
+            update.source or "(none)",
+            update.campaign or "(none)",
+        ]
+        if update.mql_at is not None and update.first_touch_at is None:
+            args[7] = "0"
+        return bool(await self._apply(args=args))
+
+    async def add_transition(self, transition: StageTransition) -> None:
+        key = f"{self.p}lead:{transition.lead_id}:transitions"
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zadd(key, {transition.model_dump_json(): transition.sequence})
+            pipe.zremrangebyrank(key, 0, -TRANSITIONS_KEPT - 1)
+            await pipe.execute()
+
+    async def add_metrics(self, counters: dict[str, float]) -> None:
+        if counters:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for name, delta in counters.items():
+                    pipe.hincrbyfloat(f"{self.p}metrics:worker", name, delta)
+                await pipe.execute()
+
+    async def set_gauges(self, gauges: dict[str, float]) -> None:
+        if gauges:
+            await self.redis.hset(f"{self.p}metrics:gauges", mapping=gauges)
+
+    # --- reads (the API) ---------------------------------------------------------------
+
+    async def lead(self, lead_id: str) -> dict[str, Any] | None:
+        raw = await self.redis.hget(f"{self.p}lead:{lead_id}", "json")
+        if raw is None:
+            return None
+        transitions = await self.redis.zrevrange(f"{self.p}lead:{lead_id}:transitions", 0, -1)
+        out: dict[str, Any] = json.loads(raw)
+        out["recent_transitions"] = [json.loads(t) for t in transitions]
+        return out
+
+    async def top(self, stage: str | None, limit: int) -> list[dict[str, Any]]:
+        key = f"{self.p}hot" + (f":{stage}" if stage else "")
+        ids = await self.redis.zrevrange(key, 0, limit - 1, withscores=True)
+        return await self._summaries([(i.decode(), s) for i, s in ids])
+
+    async def _summaries(self, scored: list[tuple[str, float]]) -> list[dict[str, Any]]:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for lead_id, _ in scored:
+                pipe.hmget(f"{self.p}lead:{lead_id}", "stage", "account")
+            rows = await pipe.execute()
+        return [
+            {
+                "lead_id": lead_id,
+                "total": total,
+                "stage": stage.decode() if stage else None,
+                "account_id": account.decode() if account else None,
+            }
+            for (lead_id, total), (stage, account) in zip(scored, rows, strict=True)
+        ]
+
+    async def account(self, account_id: str, top_n: int) -> dict[str, Any] | None:
+        key = f"{self.p}account:{account_id}"
+        scored = await self.redis.zrevrange(key, 0, -1, withscores=True)
+        if not scored:
+            return None
+        leads = await self._summaries([(i.decode(), s) for i, s in scored])
+        score = sum(sorted((s for _, s in scored if s > 0), reverse=True)[:top_n])
+        return {"account_id": account_id, "score": score, "top_n": top_n, "leads": leads}
+
+    async def top_accounts(self, top_n: int, limit: int) -> list[dict[str, Any]]:
+        accounts = [a.decode() for a in await self.redis.smembers(f"{self.p}accounts")]
+        views = [await self.account(a, top_n) for a in accounts]
+        ranked = sorted((v for v in views if v), key=lambda v: (-v["score"], v["account_id"]))
+        return [{k: v[k] for k in ("account_id", "score")} for v in ranked[:limit]]
+
+    async def _median(self, key: str) -> float | None:
+        n = await self.redis.zcard(key)
+        if not n:
+            return None
+        middle = await self.redis.zrange(key, (n - 1) // 2, n // 2, withscores=True)
+        return statistics.fmean(score for _, score in middle)
+
+    async def funnel(self) -> dict[str, Any]:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for stage in STAGES:
+                pipe.scard(f"{self.p}stage:{stage}")
+            pipe.scard(f"{self.p}reached:mql")
+            pipe.scard(f"{self.p}reached:sql")
+            pipe.scard(f"{self.p}leads")
+            counts = await pipe.execute()
+        stages = dict(zip(STAGES, counts[: len(STAGES)], strict=True))
+        reached_mql, reached_sql, leads = counts[len(STAGES) :]
+        by: dict[str, dict[str, dict[str, int]]] = {}
+        for dim in ("source", "campaign"):
+            values = sorted(v.decode() for v in await self.redis.smembers(f"{self.p}{dim}s"))
+            by[dim] = {}
+            for value in values:
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for part in ("leads", "mql", "sql"):
+                        pipe.scard(f"{self.p}{dim}:{value}:{part}")
+                    n_leads, n_mql, n_sql = await pipe.execute()
+                by[dim][value] = {"leads": n_leads, "reached_mql": n_mql, "reached_sql": n_sql}
+        return {
+            "leads": leads,
+            "stages": stages,
+            "reached_mql": reached_mql,
+            "reached_sql": reached_sql,
+            "mql_to_sql_rate": reached_sql / reached_mql if reached_mql else None,
+            "median_days_to_mql": await self._median(f"{self.p}velocity:to_mql"),
+            "median_days_mql_to_sql": await self._median(f"{self.p}velocity:mql_to_sql"),
+            "by_source": by["source"],
+            "by_campaign": by["campaign"],
+        }
+
+    async def metrics(self) -> tuple[dict[str, float], dict[str, float]]:
+        counters = await self.redis.hgetall(f"{self.p}metrics:worker")
+        gauges = await self.redis.hgetall(f"{self.p}metrics:gauges")
+        return (
+            {k.decode(): float(v) for k, v in counters.items()},
+            {k.decode(): float(v) for k, v in gauges.items()},
+        )

@@ -1,0 +1,63 @@
+"""The Redis projection on the real Redis: order-safe, idempotent, and what the API reads."""
+
+from __future__ import annotations
+
+import pytest
+import redis.asyncio as aioredis
+
+from stream_app.scoring.engine import score_update
+from stream_app.scoring.replay import Replay
+from stream_app.scoring.rules import Rules
+from stream_app.stores.projection import RedisProjection
+from tests.factories import VP_PROFILE, ev
+
+pytestmark = pytest.mark.integration
+
+
+async def test_updates_apply_once_and_in_version_order(
+    redis_client: aioredis.Redis, unique: str, rules: Rules
+) -> None:
+    prefix = f"ls:test:{unique}:"
+    store = RedisProjection(redis_client, prefix)
+    replay = Replay(rules)
+    updates = []
+    transitions = []
+    for event in [
+        ev("profile_update", lead_id="L1", source="google", **VP_PROFILE),
+        ev("page_view", hours=1, lead_id="L1", path="/pricing"),
+        ev("form_submission", day=2, lead_id="L1", form_kind="demo_request"),
+        ev("profile_update", lead_id="L2", email="b@gmail.com", account_id="acme.com"),
+    ]:
+        step = replay.process(event)
+        assert step.update is not None
+        updates.append(step.update)
+        transitions += step.transitions
+    try:
+        # newest first, then everything again: stale and repeated updates change nothing
+        for update in reversed(updates):
+            await store.apply_update(update)
+        assert [await store.apply_update(u) for u in updates] == [False] * 4
+        for t in transitions + transitions:
+            await store.add_transition(t)
+
+        lead = await store.lead("L1")
+        assert lead is not None
+        assert (lead["stage"], lead["version"]) == ("sql", 3)
+        assert [t["to_stage"] for t in lead["recent_transitions"]] == ["sql", "mql"]
+        top = await store.top(None, 10)
+        assert [row["lead_id"] for row in top] == ["L1", "L2"]
+        assert (await store.top("sql", 10))[0]["lead_id"] == "L1"
+        account = await store.account("acme.com", top_n=3)
+        assert account is not None
+        assert account["score"] == pytest.approx(updates[2].scores.total)
+        funnel = await store.funnel()
+        assert funnel["stages"]["sql"] == 1 and funnel["stages"]["lead"] == 1
+        assert (funnel["reached_mql"], funnel["reached_sql"]) == (1, 1)
+        assert funnel["mql_to_sql_rate"] == 1.0
+        assert funnel["by_source"]["google"] == {"leads": 1, "reached_mql": 1, "reached_sql": 1}
+        # the final state equals a fresh projection of the last update alone
+        assert lead["scores"] == score_update(replay.states["L1"], rules).scores.model_dump()
+    finally:
+        keys = [k async for k in redis_client.scan_iter(match=f"{prefix}*")]
+        if keys:
+            await redis_client.delete(*keys)
