@@ -20,6 +20,7 @@ MAIN_EPILOG = """\
 commands, in the order you meet them:
   stack up|down|status   local Kafka (KRaft) + Redis on loopback, no Docker needed
   worker                 the Faust worker: live scoring from Kafka
+  api                    the read-only query API over the Redis projection
   demo                   realistic traffic through the live stack (what `make demo` runs)
   simulate               offline replay: score a JSON-lines event file with a rules file
   rules check            validate a rules file and print its summary
@@ -71,6 +72,12 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     worker = Worker(app, loglevel=settings.log_level.lower(), quiet=True)
     worker.execute_from_commandline()
     return 0
+
+
+def _cmd_api(args: argparse.Namespace) -> int:
+    from stream_app.api.app import main as api_main  # noqa: PLC0415
+
+    return api_main()
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -134,6 +141,23 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     worker.set_defaults(handler=_cmd_worker)
+
+    api = sub.add_parser(
+        "api",
+        help="serve the read-only query API from Redis",
+        formatter_class=_Formatter,
+        description=(
+            "Lead, top leads, accounts, funnel, health, readiness, Prometheus metrics;\n"
+            "OpenAPI at /openapi.json. Reads only Redis, so it runs apart from the worker."
+        ),
+        epilog=(
+            "examples:\n"
+            "  python -m stream_app api\n"
+            "  curl -s localhost:8080/leads?stage=sql&limit=5\n"
+            "  LEADSTREAM_API_TOKEN=s3cret python -m stream_app api   # bearer token required"
+        ),
+    )
+    api.set_defaults(handler=_cmd_api)
 
     demo = sub.add_parser(
         "demo",

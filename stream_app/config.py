@@ -100,6 +100,10 @@ class Settings(BaseSettings):
     # --- Serving and logs ----------------------------------------------------
     api_host: str = Field("127.0.0.1", description="LEADSTREAM_API_HOST")
     api_port: int = Field(8080, ge=1, le=65535, description="LEADSTREAM_API_PORT")
+    api_token: SecretStr | None = Field(
+        None,
+        description="LEADSTREAM_API_TOKEN: bearer token the API requires (health/ready open)",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="LEADSTREAM_LOG_LEVEL"
     )

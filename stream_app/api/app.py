@@ -1,0 +1,178 @@
+"""The read-only query API, served from the Redis projection.
+
+    python -m stream_app api          # http://127.0.0.1:8080/openapi.json
+
+It never talks to Kafka, so it runs and scales apart from the worker. With
+``LEADSTREAM_API_TOKEN`` set, every route but ``/health`` and ``/ready``
+needs ``Authorization: Bearer <token>``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+from schemas.transitions import STAGES
+from stream_app.api.openapi import OPENAPI
+from stream_app.config import Settings
+from stream_app.stores.client import redis_client
+from stream_app.stores.projection import RedisProjection
+
+log = logging.getLogger("leadstream.api")
+
+OPEN_PATHS = {"/health", "/ready"}
+MAX_REQUEST_BYTES = 16 * 1024
+PROJECTION: web.AppKey[RedisProjection] = web.AppKey("projection", RedisProjection)
+TOP_N: web.AppKey[int] = web.AppKey("top_n", int)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _problem(status: int, detail: str) -> web.Response:
+    return web.json_response({"error": detail}, status=status)
+
+
+def _limit(request: web.Request, default: int = 20) -> int:
+    raw = request.query.get("limit", str(default))
+    if not raw.isdigit() or not 1 <= int(raw) <= 500:
+        raise web.HTTPBadRequest(
+            text='{"error": "limit must be a whole number from 1 to 500"}',
+            content_type="application/json",
+        )
+    return int(raw)
+
+
+def auth_middleware(token: str | None) -> Any:
+    @web.middleware
+    async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if token is None or request.path in OPEN_PATHS:
+            return await handler(request)
+        given = request.headers.get("Authorization", "")
+        if not given.startswith("Bearer ") or not hmac.compare_digest(
+            given.removeprefix("Bearer ").encode(), token.encode()
+        ):
+            return _problem(401, "missing or wrong bearer token")
+        return await handler(request)
+
+    return check
+
+
+async def health(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def ready(request: web.Request) -> web.Response:
+    try:
+        await request.app[PROJECTION].redis.ping()
+    except Exception as exc:  # any failure to reach Redis means: not ready
+        return _problem(503, f"redis unavailable: {type(exc).__name__}")
+    return web.json_response({"status": "ready"})
+
+
+async def lead(request: web.Request) -> web.Response:
+    found = await request.app[PROJECTION].lead(request.match_info["lead_id"])
+    if found is None:
+        return _problem(404, "no such lead")
+    return web.json_response(found)
+
+
+async def top_leads(request: web.Request) -> web.Response:
+    stage = request.query.get("stage")
+    if stage is not None and stage not in STAGES:
+        return _problem(400, f"stage must be one of {', '.join(STAGES)}")
+    rows = await request.app[PROJECTION].top(stage, _limit(request))
+    return web.json_response({"stage": stage, "leads": rows})
+
+
+async def account(request: web.Request) -> web.Response:
+    view = await request.app[PROJECTION].account(
+        request.match_info["account_id"], request.app[TOP_N]
+    )
+    if view is None:
+        return _problem(404, "no such account")
+    return web.json_response(view)
+
+
+async def top_accounts(request: web.Request) -> web.Response:
+    rows = await request.app[PROJECTION].top_accounts(request.app[TOP_N], _limit(request))
+    return web.json_response({"accounts": rows})
+
+
+async def funnel(request: web.Request) -> web.Response:
+    return web.json_response(await request.app[PROJECTION].funnel())
+
+
+async def metrics(request: web.Request) -> web.Response:
+    counters, gauges = await request.app[PROJECTION].metrics()
+    registry = CollectorRegistry()
+    registry.register(_Snapshot(counters, gauges))
+    return web.Response(body=generate_latest(registry), content_type="text/plain")
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(OPENAPI)
+
+
+class _Snapshot:
+    """Prometheus families from the counters the worker flushed to Redis."""
+
+    def __init__(self, counters: dict[str, float], gauges: dict[str, float]) -> None:
+        self.counters, self.gauges = counters, gauges
+
+    def collect(self) -> Any:
+        families: dict[str, CounterMetricFamily] = {}
+        for key, value in sorted(self.counters.items()):
+            name, _, label = key.partition("|")
+            label_name, _, label_value = label.partition("=")
+            family = families.get(name)
+            if family is None:
+                family = families[name] = CounterMetricFamily(
+                    f"leadstream_{name.removesuffix('_total')}",
+                    f"Leadstream worker: {name.replace('_', ' ')}",
+                    labels=[label_name] if label_name else [],
+                )
+            family.add_metric([label_value] if label_name else [], value)
+        yield from families.values()
+        for name, value in sorted(self.gauges.items()):
+            yield GaugeMetricFamily(f"leadstream_{name}", f"Leadstream worker: {name}", value)
+
+
+def create_api(settings: Settings, projection: RedisProjection, top_n: int) -> web.Application:
+    token = settings.api_token.get_secret_value() if settings.api_token else None
+    app = web.Application(middlewares=[auth_middleware(token)], client_max_size=MAX_REQUEST_BYTES)
+    app[PROJECTION] = projection
+    app[TOP_N] = top_n
+    app.router.add_get("/health", health)
+    app.router.add_get("/ready", ready)
+    app.router.add_get("/leads", top_leads)
+    app.router.add_get("/leads/{lead_id}", lead)
+    app.router.add_get("/accounts", top_accounts)
+    app.router.add_get("/accounts/{account_id}", account)
+    app.router.add_get("/funnel", funnel)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/openapi.json", openapi)
+
+    async def close_redis(app: web.Application) -> None:
+        await app[PROJECTION].redis.aclose()
+
+    app.on_cleanup.append(close_redis)
+    return app
+
+
+def main(settings: Settings | None = None) -> int:
+    from stream_app.scoring.rules import load_rules  # noqa: PLC0415
+
+    settings = settings or Settings()
+    top_n = load_rules(settings.rules_path).spec.accounts.top_n
+    projection = RedisProjection(redis_client(settings), settings.redis_key_prefix)
+    app = create_api(settings, projection, top_n)
+    log.info("query API on http://%s:%d/ (OpenAPI at /openapi.json)",
+             settings.api_host, settings.api_port)  # fmt: skip
+    web.run_app(app, host=settings.api_host, port=settings.api_port, print=None)
+    return 0
