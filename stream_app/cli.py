@@ -83,7 +83,11 @@ def _cmd_api(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from stream_app import demo  # noqa: PLC0415
 
-    return demo.main(prospects=args.prospects, seed=args.seed)
+    if args.stop:
+        stopped = demo.stop_background()
+        print(f"stopped: {', '.join(stopped) or 'nothing was running'}", file=sys.stderr)
+        return 0
+    return demo.main(prospects=args.prospects, seed=args.seed, quiet_s=args.quiet_seconds)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -164,14 +168,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="realistic traffic through the live stack, transitions printed like a sales bot",
         formatter_class=_Formatter,
         description=(
-            "Produce seeded traffic for simulated prospects to the input topics, read it\n"
-            "back, score it, print each stage transition, write lead state to Redis.\n"
-            "Needs the stack: `make demo` starts it first."
+            "Start the worker and the query API in the background (or reuse them), produce\n"
+            "seeded traffic for simulated prospects, print each stage transition as a sales\n"
+            "bot would, then show the funnel from the API and leave it up.\n"
+            "Needs the stack: `make demo` starts it first; `make stack-down` stops it all."
         ),
         epilog="example:\n  python -m stream_app demo --prospects 300 --seed 7",
     )
     demo.add_argument("--prospects", type=int, default=300, help="simulated prospects")
     demo.add_argument("--seed", type=int, default=7, help="traffic seed")
+    demo.add_argument(
+        "--quiet-seconds", type=float, default=15,
+        help="stop following transitions after this long without one",
+    )  # fmt: skip
+    demo.add_argument("--stop", action="store_true", help="stop the demo's worker and API")
     demo.set_defaults(handler=_cmd_demo)
 
     from stream_app import replay_cli, traffic  # noqa: PLC0415

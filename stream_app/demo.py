@@ -1,29 +1,35 @@
-"""``make demo``: realistic prospect traffic through the live local stack.
+"""``make demo``: the worker and the API on the live local stack, with realistic traffic.
 
-Seeded traffic for a few hundred prospects (anonymous browsing, identify on a
-form, e-mail campaigns, downloads, demo requests, some going cold) is produced
-to the input topics on Kafka, read back by a consumer group, scored, and each
-stage transition is printed the way a sales notification bot would show it;
-every lead's current state is written to Redis.
+Starts the worker and the query API in the background (or reuses them),
+produces seeded traffic for a few hundred prospects (anonymous browsing,
+identify on a form, e-mail campaigns, downloads, demo requests, some going
+cold: the decay sweep recycles those), prints each of this run's stage
+transitions from ``lead_stage_transitions`` the way a sales notification bot
+would, then shows the funnel from the API and leaves the API up.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
+import signal
+import subprocess
 import sys
+import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+import aiohttp
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from schemas.dead_letter import DeadLetter
 from schemas.transitions import StageTransition
-from stream_app.codec import decode
-from stream_app.config import Settings
-from stream_app.kafka import ensure_topics, kafka_options
-from stream_app.scoring.funnel import funnel
-from stream_app.scoring.replay import Replay
+from stream_app.config import REPO_ROOT, Settings
+from stream_app.devstack import PidFile
+from stream_app.errors import StackError
+from stream_app.kafka import kafka_options
 from stream_app.scoring.rules import load_rules
 from stream_app.topics import TopicNames
 from stream_app.traffic import generate
@@ -62,67 +68,143 @@ async def produce(settings: Settings, events: list[dict[str, Any]], topics: Topi
         await producer.stop()
 
 
-async def run_demo(settings: Settings, prospects: int, seed: int) -> int:
+DEMO_DIR = REPO_ROOT / ".stack" / "demo"
+
+
+def _start_background(name: str, argv: list[str]) -> int:
+    """Start (or reuse) a demo process that outlives this command; returns its pid."""
+    DEMO_DIR.mkdir(parents=True, exist_ok=True)
+    pidfile = PidFile(DEMO_DIR / f"{name}.pid")
+    running = pidfile.live_pid()
+    if running is not None:
+        print(f"{name} already running (pid {running}); reusing it", file=sys.stderr)
+        return running
+    log_path = DEMO_DIR / f"{name}.log"
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            cwd=REPO_ROOT, start_new_session=True,
+        )  # fmt: skip
+    pidfile.write(proc.pid, argv)
+    print(f"started {name} (pid {proc.pid}); log {log_path}", file=sys.stderr)
+    return proc.pid
+
+
+def stop_background() -> list[str]:
+    """Stop the demo's worker and API if the demo started them."""
+    stopped = []
+    for name in ("api", "worker"):
+        pidfile = PidFile(DEMO_DIR / f"{name}.pid")
+        pid = pidfile.live_pid()
+        if pid is not None:
+            os.kill(pid, signal.SIGTERM)
+            for _ in range(300):
+                if pidfile.live_pid() is None:
+                    break
+                time.sleep(0.1)
+            stopped.append(name)
+        pidfile.clear()
+    return stopped
+
+
+async def _wait_until_ready(settings: Settings, limit_s: float = 120) -> None:
+    deadline = time.monotonic() + limit_s
+    log_path = DEMO_DIR / "worker.log"
+    url = f"http://{settings.api_host}:{settings.api_port}/health"
+    worker_ready = api_ready = False
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() < deadline:
+            text = log_path.read_text(errors="replace") if log_path.exists() else ""
+            worker_ready = worker_ready or "Worker ready" in text or "rules " in text
+            if not api_ready:
+                with contextlib.suppress(aiohttp.ClientError, OSError):
+                    async with http.get(url) as response:
+                        api_ready = response.status == 200
+            if worker_ready and api_ready:
+                return
+            await asyncio.sleep(0.5)
+    raise StackError(
+        f"demo: worker ready={worker_ready}, API ready={api_ready} after {limit_s:.0f}s; "
+        f"logs in {DEMO_DIR}"
+    )
+
+
+async def _api_get(settings: Settings, path: str) -> Any:
+    headers = {}
+    if settings.api_token is not None:
+        headers["Authorization"] = f"Bearer {settings.api_token.get_secret_value()}"
+    url = f"http://{settings.api_host}:{settings.api_port}{path}"
+    async with aiohttp.ClientSession() as http, http.get(url, headers=headers) as response:
+        return await response.json()
+
+
+async def run_demo(settings: Settings, prospects: int, seed: int, quiet_s: float) -> int:
     rules = load_rules(settings.rules_path)
     run_id = uuid.uuid4().hex[:6]
     topics = TopicNames(settings.topic_prefix)
-    events = list(generate(prospects, seed, id_prefix=f"d{run_id}-"))
+    python = sys.executable
+    _start_background("worker", [python, "-m", "stream_app", "worker"])
+    _start_background("api", [python, "-m", "stream_app", "api"])
+    await _wait_until_ready(settings)
+
+    # Follow the transitions topic from its current end: this run's transitions only.
+    follower = AIOKafkaConsumer(**kafka_options(settings), auto_offset_reset="latest")
+    await follower.start()
+    try:
+        partitions = [
+            TopicPartition(topics.transitions, p)
+            for p in sorted(follower.partitions_for_topic(topics.transitions) or {0})
+        ]
+        follower.assign(partitions)
+        await follower.seek_to_end(*partitions)
+        for tp in partitions:
+            await follower.position(tp)
+
+        start = datetime.now(UTC) - timedelta(days=120)
+        events = list(generate(prospects, seed, start=start, id_prefix=f"d{run_id}-"))
+        print(
+            f"demo {run_id}: {len(events)} events for {prospects} prospects (rules "
+            f"{rules.stamp}); transitions as a sales bot would post them:\n",
+            file=sys.stderr,
+        )
+        await produce(settings, events, topics)
+        seen = 0
+        started = last = time.monotonic()
+        # Quiet time counts from this run's first transition: a worker may first
+        # have a backlog to work through.
+        while (seen == 0 or time.monotonic() - last < quiet_s) and (
+            time.monotonic() - started < 300
+        ):
+            batch = await follower.getmany(timeout_ms=500)
+            for records in batch.values():
+                for record in records:
+                    transition = StageTransition.model_validate_json(record.value)
+                    if transition.lead_id.startswith(f"d{run_id}-"):
+                        print(bot_line(transition), flush=True)
+                        seen += 1
+                        last = time.monotonic()
+    finally:
+        await follower.stop()
+
+    await asyncio.sleep(6)  # the projection and the metrics flush catch up
+    funnel = await _api_get(settings, "/funnel")
+    top = await _api_get(settings, "/leads?stage=sql&limit=3")
+    api = f"http://{settings.api_host}:{settings.api_port}"
+    print(f"\n{seen} transitions for this run. Funnel from {api}/funnel:", file=sys.stderr)
+    print(json.dumps({k: funnel[k] for k in ("leads", "stages", "reached_mql", "reached_sql",
+                                             "mql_to_sql_rate", "median_days_to_mql")},
+                     indent=2), file=sys.stderr)  # fmt: skip
+    if top["leads"]:
+        example = top["leads"][0]["lead_id"]
+        print(f"\nhottest SQLs: {api}/leads?stage=sql&limit=3", file=sys.stderr)
+        print(f"one lead:     {api}/leads/{example}", file=sys.stderr)
     print(
-        f"demo {run_id}: {len(events)} events for {prospects} prospects, rules {rules.stamp}",
+        f"\nThe worker and the API keep running (logs in {DEMO_DIR}). Explore the API at "
+        f"{api}/openapi.json; stop everything with `make stack-down`.",
         file=sys.stderr,
     )
-    await ensure_topics(settings, topics.inputs)
-    await produce(settings, events, topics)
-    print(f"produced to {', '.join(topics.inputs)}; now reading them back", file=sys.stderr)
-
-    import redis.asyncio as aioredis  # noqa: PLC0415
-
-    password = settings.redis_password.get_secret_value() if settings.redis_password else None
-    store = aioredis.Redis.from_url(settings.redis_url, password=password)
-    consumer = AIOKafkaConsumer(
-        *topics.inputs,
-        **kafka_options(settings),
-        group_id=f"leadstream-demo-{run_id}",
-        auto_offset_reset="earliest",
-    )
-    replay = Replay(rules)
-    mine = 0
-    await consumer.start()
-    try:
-        while mine < len(events):
-            batch = await consumer.getmany(timeout_ms=1000, max_records=2000)
-            if not batch:
-                continue
-            records = sorted(
-                (m for msgs in batch.values() for m in msgs), key=lambda m: m.timestamp
-            )
-            for record in records:
-                decoded = decode(
-                    record.value, topic=record.topic, partition=record.partition,
-                    offset=record.offset, key=record.key,
-                )  # fmt: skip
-                if isinstance(decoded, DeadLetter):
-                    print(f"dead letter: {decoded.reason}: {decoded.error}", file=sys.stderr)
-                    continue
-                if not decoded.event_id.startswith(f"d{run_id}-"):
-                    continue  # an earlier demo run's events on the same topics
-                mine += 1
-                step = replay.process(decoded)
-                for transition in step.transitions:
-                    print(bot_line(transition), flush=True)
-                if step.update is not None:
-                    u = step.update
-                    await store.hset(
-                        f"{settings.redis_key_prefix}demo:lead:{u.lead_id}",
-                        mapping={"stage": u.stage, "total": u.scores.total,
-                                 "grade": u.scores.grade, "version": u.version},
-                    )  # fmt: skip
-    finally:
-        await consumer.stop()
-        await store.aclose()
-    print("\n".join(funnel(replay.leads()).lines()), file=sys.stderr)
     return 0
 
 
-def main(prospects: int = 300, seed: int = 7) -> int:
-    return asyncio.run(run_demo(Settings(), prospects, seed))
+def main(prospects: int = 300, seed: int = 7, quiet_s: float = 15) -> int:
+    return asyncio.run(run_demo(Settings(), prospects, seed, quiet_s))

@@ -412,7 +412,10 @@ def up(cfg: StackSettings | None = None) -> None:
 
 
 def down(cfg: StackSettings | None = None) -> None:
-    stopped = [s.name for s in services(cfg) if stop(s)]
+    from stream_app.demo import stop_background  # noqa: PLC0415
+
+    stopped = stop_background()  # the demo's worker and API first: they use the servers
+    stopped += [s.name for s in services(cfg) if stop(s)]
     if not stopped:
         say("nothing of ours was running")
 

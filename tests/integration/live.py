@@ -33,6 +33,7 @@ class WorkerProcess:
             "LEADSTREAM_DATA_DIR": str(tmp / f"data-{run_id}"),
             "LEADSTREAM_TOPIC_PARTITIONS": "3",
             "LEADSTREAM_SWEEP_INTERVAL_SECONDS": "3600",  # no wall-clock decay in oracle tests
+            "LEADSTREAM_REDIS_KEY_PREFIX": f"ls:test:{run_id}:",
             **env,
         }
         self.proc: subprocess.Popen[bytes] | None = None

@@ -8,18 +8,23 @@ transitions, field for field, ids included.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis as redis_sync
+import redis.asyncio as aioredis
 
 from schemas.dead_letter import DeadLetter
 from schemas.events import parse_event
 from schemas.transitions import StageTransition
+from stream_app.scoring.engine import score_update
 from stream_app.scoring.replay import Replay
 from stream_app.scoring.rules import Rules
+from stream_app.stores.projection import RedisProjection
 from stream_app.traffic import generate
 from tests.factories import VP_PROFILE, at
 from tests.integration.live import Lockstep, WorkerProcess, collect
@@ -36,6 +41,13 @@ def worker(
     yield process
     process.stop()
     assert "Traceback" not in process.log_text(), process.log_text()[-4000:]
+    cleanup = redis_sync.Redis.from_url(
+        process.env.get("LEADSTREAM_REDIS_URL", "redis://127.0.0.1:6379/0")
+    )
+    keys = list(cleanup.scan_iter(match=process.env["LEADSTREAM_REDIS_KEY_PREFIX"] + "*"))
+    if keys:
+        cleanup.delete(*keys)
+    cleanup.close()
 
 
 def oracle(rules: Rules, events: list[dict]) -> list[StageTransition]:
@@ -70,8 +82,8 @@ def scripted(prefix: str) -> list[dict]:
     ]  # fmt: skip
 
 
-async def test_live_transitions_equal_the_offline_replay(
-    worker: WorkerProcess, kafka_bootstrap: str, rules: Rules
+async def test_live_transitions_and_projection_equal_the_offline_replay(
+    worker: WorkerProcess, kafka_bootstrap: str, rules: Rules, redis_client: aioredis.Redis
 ) -> None:
     prefix = uuid.uuid4().hex[:6]
     events = scripted(prefix) + list(generate(25, seed=4, id_prefix=f"{prefix}g"))
@@ -96,6 +108,25 @@ async def test_live_transitions_equal_the_offline_replay(
     assert [(t.from_stage, t.to_stage, t.triggering_event_id) for t in vp] == [
         ("lead", "mql", f"{prefix}-3")  # the identify merged the browsing, once
     ]
+
+    # The Redis projection the worker wrote equals the replay's final scores.
+    replay = Replay(rules)
+    for event in events:
+        replay.process(parse_event(json.dumps(event)))
+    projection = RedisProjection(redis_client, worker.env["LEADSTREAM_REDIS_KEY_PREFIX"])
+    leads = [s for s in replay.leads() if s.key.startswith(prefix)]
+    for _ in range(100):  # the projection agent trails the scoring agent a little
+        views = [await projection.lead(s.key) for s in leads]
+        if all(v and v["version"] == s.version for v, s in zip(views, leads, strict=True)):
+            break
+        await asyncio.sleep(0.2)
+    for view, state in zip(views, leads, strict=True):
+        expected_update = score_update(state, rules)
+        assert view is not None, state.key
+        assert (view["stage"], view["scores"]) == (
+            expected_update.stage,
+            expected_update.scores.model_dump(),
+        ), state.key
 
 
 async def test_bad_messages_land_in_the_dead_letter_topic_with_reasons(
