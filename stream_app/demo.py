@@ -71,7 +71,7 @@ async def produce(settings: Settings, events: list[dict[str, Any]], topics: Topi
 DEMO_DIR = REPO_ROOT / ".stack" / "demo"
 
 
-def _start_background(name: str, argv: list[str]) -> int:
+def _start_background(name: str, argv: list[str], env: dict[str, str] | None = None) -> int:
     """Start (or reuse) a demo process that outlives this command; returns its pid."""
     DEMO_DIR.mkdir(parents=True, exist_ok=True)
     pidfile = PidFile(DEMO_DIR / f"{name}.pid")
@@ -83,7 +83,7 @@ def _start_background(name: str, argv: list[str]) -> int:
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
             argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            cwd=REPO_ROOT, start_new_session=True,
+            cwd=REPO_ROOT, start_new_session=True, env={**os.environ, **(env or {})},
         )  # fmt: skip
     pidfile.write(proc.pid, argv)
     print(f"started {name} (pid {proc.pid}); log {log_path}", file=sys.stderr)
@@ -143,7 +143,11 @@ async def run_demo(settings: Settings, prospects: int, seed: int, quiet_s: float
     run_id = uuid.uuid4().hex[:6]
     topics = TopicNames(settings.topic_prefix)
     python = sys.executable
-    _start_background("worker", [python, "-m", "stream_app", "worker"])
+    # A short decay sweep, so the demo shows leads going cold within its run.
+    sweep = {"LEADSTREAM_SWEEP_INTERVAL_SECONDS": "5"}
+    if "LEADSTREAM_SWEEP_INTERVAL_SECONDS" in os.environ:
+        sweep = {}
+    _start_background("worker", [python, "-m", "stream_app", "worker"], sweep)
     _start_background("api", [python, "-m", "stream_app", "api"])
     await _wait_until_ready(settings)
 
@@ -151,10 +155,11 @@ async def run_demo(settings: Settings, prospects: int, seed: int, quiet_s: float
     follower = AIOKafkaConsumer(**kafka_options(settings), auto_offset_reset="latest")
     await follower.start()
     try:
-        partitions = [
-            TopicPartition(topics.transitions, p)
-            for p in sorted(follower.partitions_for_topic(topics.transitions) or {0})
-        ]
+        await follower.topics()  # load cluster metadata: a new consumer knows no partitions
+        known = follower.partitions_for_topic(topics.transitions)
+        if not known:
+            raise StackError(f"topic {topics.transitions} does not exist; did the worker start?")
+        partitions = [TopicPartition(topics.transitions, p) for p in sorted(known)]
         follower.assign(partitions)
         await follower.seek_to_end(*partitions)
         for tp in partitions:

@@ -415,6 +415,8 @@ def down(cfg: StackSettings | None = None) -> None:
     from stream_app.demo import stop_background  # noqa: PLC0415
 
     stopped = stop_background()  # the demo's worker and API first: they use the servers
+    for name in stopped:
+        say(f"stopped the demo's {name}")
     stopped += [s.name for s in services(cfg) if stop(s)]
     if not stopped:
         say("nothing of ours was running")
