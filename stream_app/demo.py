@@ -55,17 +55,14 @@ def bot_line(t: StageTransition) -> str:
     )
 
 
-async def produce(settings: Settings, events: list[dict[str, Any]], topics: TopicNames) -> None:
-    producer = AIOKafkaProducer(**kafka_options(settings), acks="all", linger_ms=5)
-    await producer.start()
-    try:
-        for event in events:
-            key = (event.get("lead_id") or event.get("anonymous_id") or "").encode()
-            value = json.dumps(event, separators=(",", ":")).encode()
-            await producer.send(topics.input_for(event["type"]), key=key, value=value)
-        await producer.flush()
-    finally:
-        await producer.stop()
+async def produce(
+    producer: AIOKafkaProducer, events: list[dict[str, Any]], topics: TopicNames
+) -> None:
+    for event in events:
+        key = (event.get("lead_id") or event.get("anonymous_id") or "").encode()
+        value = json.dumps(event, separators=(",", ":")).encode()
+        await producer.send(topics.input_for(event["type"]), key=key, value=value)
+    await producer.flush()
 
 
 DEMO_DIR = REPO_ROOT / ".stack" / "demo"
@@ -107,15 +104,18 @@ def stop_background() -> list[str]:
     return stopped
 
 
-async def _wait_until_ready(settings: Settings, limit_s: float = 120) -> None:
+async def _wait_until_ready(settings: Settings, log_from: int, limit_s: float = 120) -> None:
+    """Wait for the worker's "ready" line (in log text after ``log_from``) and the API."""
     deadline = time.monotonic() + limit_s
     log_path = DEMO_DIR / "worker.log"
     url = f"http://{settings.api_host}:{settings.api_port}/health"
     worker_ready = api_ready = False
     async with aiohttp.ClientSession() as http:
         while time.monotonic() < deadline:
-            text = log_path.read_text(errors="replace") if log_path.exists() else ""
-            worker_ready = worker_ready or "Worker ready" in text or "rules " in text
+            text = log_path.read_bytes()[log_from:].decode(errors="replace") if (
+                log_path.exists()
+            ) else ""  # fmt: skip
+            worker_ready = worker_ready or "Leadstream worker: rules" in text
             if not api_ready:
                 with contextlib.suppress(aiohttp.ClientError, OSError):
                     async with http.get(url) as response:
@@ -147,18 +147,20 @@ async def run_demo(settings: Settings, prospects: int, seed: int, quiet_s: float
     sweep = {"LEADSTREAM_SWEEP_INTERVAL_SECONDS": "5"}
     if "LEADSTREAM_SWEEP_INTERVAL_SECONDS" in os.environ:
         sweep = {}
+    worker_log = DEMO_DIR / "worker.log"
+    log_from = worker_log.stat().st_size if worker_log.exists() else 0
+    reused = PidFile(DEMO_DIR / "worker.pid").live_pid() is not None
     _start_background("worker", [python, "-m", "stream_app", "worker"], sweep)
     _start_background("api", [python, "-m", "stream_app", "api"])
-    await _wait_until_ready(settings)
+    await _wait_until_ready(settings, 0 if reused else log_from)
 
     # Follow the transitions topic from its current end: this run's transitions only.
+    producer = AIOKafkaProducer(**kafka_options(settings), acks="all", linger_ms=5)
     follower = AIOKafkaConsumer(**kafka_options(settings), auto_offset_reset="latest")
+    await producer.start()
     await follower.start()
     try:
-        await follower.topics()  # load cluster metadata: a new consumer knows no partitions
-        known = follower.partitions_for_topic(topics.transitions)
-        if not known:
-            raise StackError(f"topic {topics.transitions} does not exist; did the worker start?")
+        known = await producer.partitions_for(topics.transitions)  # waits for metadata
         partitions = [TopicPartition(topics.transitions, p) for p in sorted(known)]
         follower.assign(partitions)
         await follower.seek_to_end(*partitions)
@@ -172,7 +174,7 @@ async def run_demo(settings: Settings, prospects: int, seed: int, quiet_s: float
             f"{rules.stamp}); transitions as a sales bot would post them:\n",
             file=sys.stderr,
         )
-        await produce(settings, events, topics)
+        await produce(producer, events, topics)
         seen = 0
         started = last = time.monotonic()
         # Quiet time counts from this run's first transition: a worker may first
@@ -190,6 +192,7 @@ async def run_demo(settings: Settings, prospects: int, seed: int, quiet_s: float
                         last = time.monotonic()
     finally:
         await follower.stop()
+        await producer.stop()
 
     await asyncio.sleep(6)  # the projection and the metrics flush catch up
     funnel = await _api_get(settings, "/funnel")
