@@ -147,14 +147,18 @@ class Effects:
     status: str = "counted"
 
 
-def _with_outcome(effects: Effects, outcome: Outcome, rules: Rules) -> Effects:
+def _with_outcome(
+    effects: Effects, outcome: Outcome, rules: Rules, now: float | None = None
+) -> Effects:
     state = outcome.state
     effects.transitions = list(outcome.transitions)
     effects.status = outcome.status
     effects.record = Record(state=state, outbox=effects.transitions)
     if state.lead_id is not None:
         # Also for a duplicate: a redelivery after a crash repairs a lost projection update.
-        effects.update = score_update(state, rules, view=outcome.view)
+        # scored at the sweep's "now" for a tick, so a demoted lead shows its decayed score
+        view = outcome.view if now is None else None
+        effects.update = score_update(state, rules, now=now, view=view)
     return effects
 
 
@@ -194,7 +198,7 @@ def score(key: str, message: Envelope, record: Record | None, rules: Rules) -> E
         outcome = advance(state, rules, message.now)
         if not outcome.transitions and not effects.resend:
             return effects
-        return _with_outcome(effects, outcome, rules)
+        return _with_outcome(effects, outcome, rules, now=message.now)
 
     assert message.event is not None
     return _with_outcome(effects, apply_event(state, message.event, rules, key=key), rules)

@@ -64,3 +64,17 @@ def test_dead_letters_are_collected_not_raised(rules: Rules) -> None:
     assert [(d.reason, d.topic, d.offset) for d in live.dead_letters] == [
         ("not_json", "page_views", 7)
     ]
+
+
+def test_a_decay_tick_publishes_the_decayed_score(rules: Rules) -> None:
+    first = score("L1", Envelope(kind="event", event=ev("profile_update", lead_id="L1",
+                                                         **VP_PROFILE)), None, rules)  # fmt: skip
+    pricing = ev("page_view", hours=1, lead_id="L1", path="/pricing")
+    second = score("L1", Envelope(kind="event", event=pricing), first.record, rules)
+    assert second.record is not None and second.record.state.due_at is not None
+    later = second.record.state.due_at + 86400
+    tick = score("L1", Envelope(kind="tick", now=later), Record(state=second.record.state), rules)
+    assert [t.to_stage for t in tick.transitions] == ["recycled"]
+    assert tick.update is not None
+    assert tick.update.stage == "recycled"
+    assert tick.update.scores.engagement < 5  # decayed, not the 20 of the last event
