@@ -69,7 +69,12 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     settings = Settings()
     app = create_app(settings)  # loads and checks the rules first: a bad file stops here
     asyncio.run(ensure_topics(settings, worker_topics(settings)))
-    worker = Worker(app, loglevel=settings.log_level.lower(), quiet=True)
+    from stream_app.logs import logging_config  # noqa: PLC0415
+
+    worker = Worker(
+        app, loglevel=settings.log_level.lower(), quiet=True,
+        logging_config=logging_config(settings),
+    )  # fmt: skip
     worker.execute_from_commandline()
     return 0
 

@@ -166,9 +166,11 @@ def create_api(settings: Settings, projection: RedisProjection, top_n: int) -> w
 
 
 def main(settings: Settings | None = None) -> int:
+    from stream_app.logs import configure  # noqa: PLC0415
     from stream_app.scoring.rules import load_rules  # noqa: PLC0415
 
     settings = settings or Settings()
+    configure(settings)
     top_n = load_rules(settings.rules_path).spec.accounts.top_n
     projection = RedisProjection(redis_client(settings), settings.redis_key_prefix)
     app = create_api(settings, projection, top_n)
