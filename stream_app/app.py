@@ -138,7 +138,6 @@ def create_app(settings: Settings | None = None, rules: Rules | None = None) -> 
         key_serializer="raw",
         value_serializer="raw",
     )
-    app.leadstream_rules = rules  # type: ignore[attr-defined]
 
     def topic(name: str) -> Any:
         return app.topic(
@@ -204,6 +203,15 @@ def create_app(settings: Settings | None = None, rules: Rules | None = None) -> 
             await future
 
     async def apply(key: bytes, effects: Effects) -> None:
+        # Forwards first, acknowledged, then the record: a release must not leave a
+        # tombstone behind without its absorb. Repeating a forward after a crash is
+        # harmless (merges record merged ids; events are de-duplicated by id).
+        forwarded = [
+            await scoring_topic.send(key=target.encode(), value=dump_envelope(envelope))
+            for target, envelope in effects.forward
+        ]
+        for future in forwarded:
+            await future
         if effects.resend:
             log.info("re-sending %d unannounced transition(s) for a lead", len(effects.resend))
         if effects.record is not None:
@@ -220,8 +228,6 @@ def create_app(settings: Settings | None = None, rules: Rules | None = None) -> 
             await updates_topic.send(
                 key=effects.update.lead_id.encode(), value=effects.update.model_dump_json().encode()
             )
-        for target, envelope in effects.forward:
-            await scoring_topic.send(key=target.encode(), value=dump_envelope(envelope))
 
     async def quarantine(stage: str, key: bytes | None, payload: bytes, exc: Exception) -> None:
         """A message the worker failed on: dead-letter it with the error, keep going."""
