@@ -189,9 +189,12 @@ def create_app(settings: Settings | None = None, rules: Rules | None = None) -> 
             except Exception as exc:
                 await quarantine("identity", anon_key, payload, exc)
                 continue
+            sent = await scoring_topic.send(key=key.encode(), value=dump_envelope(out))
             if link is not None:
+                # The release must be in Kafka before the link is: with the link
+                # stored, a redelivered event would no longer send a release.
+                await sent
                 links[anon_key] = link.encode()
-            await scoring_topic.send(key=key.encode(), value=dump_envelope(out))
 
     async def deliver(transitions: list[StageTransition]) -> None:
         """Send transitions and wait for the broker's ack (the outbox depends on it)."""
