@@ -63,6 +63,20 @@ class Settings(BaseSettings):
         "leadstream",
         description="LEADSTREAM_APP_ID: Faust app id, consumer group and changelog prefix.",
     )
+    session_timeout_seconds: float = Field(
+        10.0, ge=6, le=300,
+        description=(
+            "LEADSTREAM_SESSION_TIMEOUT_SECONDS: how long the consumer group waits for a "
+            "silent (crashed) worker before its partitions move"
+        ),
+    )  # fmt: skip
+    instance_id: str | None = Field(
+        None,
+        description=(
+            "LEADSTREAM_INSTANCE_ID: static group membership; a worker restarted with the "
+            "same id gets its partitions back at once (one id per worker)"
+        ),
+    )
 
     # --- Redis -------------------------------------------------------------
     redis_url: str = Field(
