@@ -98,6 +98,10 @@ class Settings(BaseSettings):
         "rocksdb://",
         description="LEADSTREAM_STORE: Faust table store, 'rocksdb://' or 'memory://' (tests).",
     )
+    record_cache_size: int = Field(
+        200_000, ge=0,
+        description="LEADSTREAM_RECORD_CACHE_SIZE: decoded lead records kept in memory (0: none)",
+    )  # fmt: skip
     data_dir: Path = Field(
         REPO_ROOT / ".stack" / "worker",
         description="LEADSTREAM_DATA_DIR: where the worker keeps RocksDB tables.",

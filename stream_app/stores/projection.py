@@ -102,8 +102,28 @@ class RedisProjection:
 
     async def apply_update(self, update: ScoreUpdate) -> bool:
         """Apply a score update; False if Redis already holds this version or a newer one."""
-        reached_sql = update.sql_at is not None
-        args: list[str | int] = [
+        return bool(await self._apply(args=self._args(update)))
+
+    async def apply_updates(self, updates: list[ScoreUpdate]) -> None:
+        """Apply many updates in one pipelined round trip (each one still version-checked)."""
+        if not updates:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for update in updates:
+                await self._apply(args=self._args(update), client=pipe)
+            await pipe.execute()
+
+    @staticmethod
+    def _days_args(update: ScoreUpdate) -> tuple[str, str]:
+        to_mql = _days(update.mql_at, update.first_touch_at) if update.mql_at else ""
+        if update.mql_at is not None and update.first_touch_at is None:
+            to_mql = "0"
+        mql_to_sql = _days(update.sql_at, update.mql_at) if update.sql_at is not None else ""
+        return to_mql, mql_to_sql
+
+    def _args(self, update: ScoreUpdate) -> list[str | int]:
+        to_mql, mql_to_sql = self._days_args(update)
+        return [
             self.p,
             update.lead_id,
             update.version,
@@ -111,20 +131,24 @@ class RedisProjection:
             repr(update.scores.total),
             update.account_id or "",
             update.model_dump_json(),
-            _days(update.mql_at, update.first_touch_at) if update.mql_at else "",
-            _days(update.sql_at, update.mql_at) if reached_sql else "",
+            to_mql,
+            mql_to_sql,
             update.source or "(none)",
             update.campaign or "(none)",
         ]
-        if update.mql_at is not None and update.first_touch_at is None:
-            args[7] = "0"
-        return bool(await self._apply(args=args))
 
     async def add_transition(self, transition: StageTransition) -> None:
-        key = f"{self.p}lead:{transition.lead_id}:transitions"
+        await self.add_transitions([transition])
+
+    async def add_transitions(self, transitions: list[StageTransition]) -> None:
+        """Keep each lead's last transitions (a re-sent one is stored once)."""
+        if not transitions:
+            return
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.zadd(key, {transition.model_dump_json(): transition.sequence})
-            pipe.zremrangebyrank(key, 0, -TRANSITIONS_KEPT - 1)
+            for transition in transitions:
+                key = f"{self.p}lead:{transition.lead_id}:transitions"
+                pipe.zadd(key, {transition.model_dump_json(): transition.sequence})
+                pipe.zremrangebyrank(key, 0, -TRANSITIONS_KEPT - 1)
             await pipe.execute()
 
     async def add_metrics(self, counters: dict[str, float]) -> None:
