@@ -61,6 +61,14 @@ schemas: $(STAMP) ## regenerate the JSON Schema files in schemas/json/
 demo: stack-up ## set everything up and run the main job on the live local stack
 	$(PY) -m stream_app demo
 
+.PHONY: bench-quick
+bench-quick: stack-up ## benchmark on 20k events: worker vs passthrough ceiling vs pure core
+	$(PY) -m bench.harness --quick
+
+.PHONY: bench
+bench: stack-up ## the full benchmark (1M events over 100k prospects; takes long)
+	$(PY) -m bench.harness
+
 .PHONY: clean
 clean: ## remove caches (keeps .venv and .stack)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache build *.egg-info
