@@ -12,6 +12,8 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 
+from pydantic import ValidationError
+
 from stream_app.errors import LeadstreamError
 
 Handler = Callable[[argparse.Namespace], int]
@@ -204,6 +206,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args)
     except LeadstreamError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ValidationError as exc:
+        if exc.title not in ("Settings", "StackSettings"):
+            raise
+        prefix = "LEADSTREAM_STACK_" if exc.title == "StackSettings" else "LEADSTREAM_"
+        for err in exc.errors():
+            name = prefix + "_".join(str(p) for p in err["loc"]).upper()
+            print(f"error: setting {name}: {err['msg']} (got {err.get('input')!r:.60})",
+                  file=sys.stderr)  # fmt: skip
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -1,0 +1,42 @@
+"""Settings: environment variables in, secrets never out."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from stream_app.cli import main
+from stream_app.config import Settings
+
+
+def test_secrets_are_masked_in_the_printed_settings(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("LEADSTREAM_REDIS_PASSWORD", "hunter2-redis")
+    monkeypatch.setenv("LEADSTREAM_KAFKA_SASL_PASSWORD", "hunter2-kafka")
+    monkeypatch.setenv("LEADSTREAM_API_TOKEN", "hunter2-api")
+    monkeypatch.setenv("LEADSTREAM_TOPIC_PREFIX", "prod.")
+    assert main(["settings"]) == 0
+    out = capsys.readouterr().out
+    assert "hunter2" not in out
+    shown = json.loads(out)
+    assert shown["topic_prefix"] == "prod."
+    assert shown["redis_password"] == shown["api_token"] == "**********"
+    assert "hunter2" not in repr(Settings())
+
+
+def test_a_bad_setting_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEADSTREAM_KAFKA_SECURITY_PROTOCOL", "CARRIER_PIGEON")
+    with pytest.raises(ValueError, match="kafka_security_protocol"):
+        Settings()
+
+
+def test_the_cli_reports_a_bad_setting_without_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("LEADSTREAM_API_PORT", "eighty")
+    assert main(["settings"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: setting LEADSTREAM_API_PORT: Input should be a valid integer")
+    assert "Traceback" not in err
