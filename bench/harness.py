@@ -182,7 +182,15 @@ async def group_lag(
                for tp, end in ends.items())  # fmt: skip
 
 
-async def full_worker(prefix: str, run_id: str, data_dir: Path, log: Path) -> dict[str, Any]:
+def child_pid(pid: int) -> int:
+    """The first child of ``pid`` (the worker under py-spy)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return int(children[0])
+
+
+async def full_worker(
+    prefix: str, run_id: str, data_dir: Path, log: Path, profile: Path | None = None
+) -> dict[str, Any]:
     app_id = f"bench-{run_id}"
     env = {**os.environ, "LEADSTREAM_TOPIC_PREFIX": prefix, "LEADSTREAM_APP_ID": app_id,
            "LEADSTREAM_DATA_DIR": str(data_dir),
@@ -195,8 +203,13 @@ async def full_worker(prefix: str, run_id: str, data_dir: Path, log: Path) -> di
         f"{prefix}{app_id}-scoring-events",
     ]
     with open(log, "ab") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "stream_app", "worker"], cwd=REPO_ROOT,
-                                env=env, stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+        command = [sys.executable, "-m", "stream_app", "worker"]
+        if profile is not None:  # py-spy samples the worker; collapsed stacks for flamegraphs
+            spy = str(Path(sys.executable).parent / "py-spy")
+            command = [spy, "record", "--format", "raw", "-r", "50", "-o", str(profile), "--",
+                       *command]  # fmt: skip
+        proc = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=out,
+                                stderr=subprocess.STDOUT)  # fmt: skip
     admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
     meta = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP)  # its partitions_for waits for metadata
     await admin.start()
@@ -213,13 +226,18 @@ async def full_worker(prefix: str, run_id: str, data_dir: Path, log: Path) -> di
             if lag == 0:
                 break
         seconds = time.perf_counter() - started
+        worker_pid = proc.pid if profile is None else child_pid(proc.pid)
         rss_kb = int(next(line.split()[1] for line in
-                          Path(f"/proc/{proc.pid}/status").read_text().splitlines()
+                          Path(f"/proc/{worker_pid}/status").read_text().splitlines()
                           if line.startswith("VmRSS")))  # fmt: skip
     finally:
         await admin.close()
         await meta.stop()
-        proc.terminate()
+        if profile is not None:  # stop the worker; py-spy writes its file and exits
+            with contextlib.suppress(ProcessLookupError, FileNotFoundError, StopIteration):
+                os.kill(child_pid(proc.pid), 15)
+        else:
+            proc.terminate()
         proc.wait(timeout=60)
     rocksdb = sum(f.stat().st_size for f in data_dir.rglob("*") if f.is_file())
     return {"seconds": round(seconds, 2), "rss_mib": round(rss_kb / 1024, 1),
@@ -316,7 +334,7 @@ async def run(args: argparse.Namespace) -> Result:
     print("full worker", file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         log = RESULTS / f"worker-{run_id}.log.tmp"
-        worker = await full_worker(prefix, run_id, Path(tmp) / "data", log)
+        worker = await full_worker(prefix, run_id, Path(tmp) / "data", log, args.profile)
         log.unlink(missing_ok=True)
     worker["events_per_second"] = round(len(messages) / worker["seconds"])
     result.figures["worker"] = worker
@@ -349,6 +367,9 @@ def main() -> int:
     parser.add_argument("--events", type=int, help="messages to send (default 1,000,000)")
     parser.add_argument("--prospects", type=int, help="simulated prospects (default 100,000)")
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--profile", type=Path, metavar="FILE",
+                        help="run the worker under py-spy (pip install py-spy); "
+                             "write its collapsed stacks to FILE")  # fmt: skip
     args = parser.parse_args()
     args.events = args.events or (20_000 if args.quick else 1_000_000)
     args.prospects = args.prospects or (2_000 if args.quick else 100_000)

@@ -93,3 +93,6 @@ class ScoreUpdate(Model):
     source: Label | None = None
     campaign: Label | None = None
     rules_version: Label
+    event_id: Id | None = Field(
+        None, description="the event this version applied (also a redelivered one); none for decay"
+    )

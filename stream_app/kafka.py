@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.partitioner import murmur2
 
 from stream_app.config import Settings
 
@@ -54,3 +56,9 @@ async def ensure_topics(settings: Settings, names: Iterable[str]) -> None:
                 await admin.create_topics(wanted)
     finally:
         await admin.close()
+
+
+@lru_cache(maxsize=200_000)
+def partition_for(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner (murmur2, as in the Java client) picks."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions

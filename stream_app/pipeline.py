@@ -92,9 +92,19 @@ class Routed:
     """Where ingest sends a decoded event: the identity stage or straight to scoring."""
 
     stage: Literal["identity", "scoring", "dead_letter"]
-    key: str
-    payload: bytes
+    key: str  # identity: the anonymous id; scoring: the lead id; dead letter: the topic
     kind: str  # the event type, or the dead letter's reason (for metrics)
+    event: InboundEvent | None = None
+    letter: DeadLetter | None = None
+
+    def payload(self) -> bytes:
+        """The bytes for the next stage's topic (only built when it is really sent)."""
+        if self.letter is not None:
+            return self.letter.model_dump_json().encode()
+        assert self.event is not None
+        if self.stage == "identity":
+            return self.event.model_dump_json().encode()
+        return dump_envelope(Envelope(kind="event", event=self.event))
 
 
 def ingest(
@@ -102,14 +112,11 @@ def ingest(
 ) -> Routed:
     decoded = decode(raw, topic=topic, partition=partition, offset=offset, key=key)
     if isinstance(decoded, DeadLetter):
-        return Routed("dead_letter", topic, decoded.model_dump_json().encode(), decoded.reason)
+        return Routed("dead_letter", topic, decoded.reason, letter=decoded)
     if decoded.anonymous_id is None:
         assert decoded.lead_id is not None
-        envelope = dump_envelope(Envelope(kind="event", event=decoded))
-        return Routed("scoring", decoded.lead_id, envelope, decoded.type)
-    return Routed(
-        "identity", decoded.anonymous_id, decoded.model_dump_json().encode(), decoded.type
-    )
+        return Routed("scoring", decoded.lead_id, decoded.type, event=decoded)
+    return Routed("identity", decoded.anonymous_id, decoded.type, event=decoded)
 
 
 # --- stage 2 --------------------------------------------------------------------
@@ -148,7 +155,11 @@ class Effects:
 
 
 def _with_outcome(
-    effects: Effects, outcome: Outcome, rules: Rules, now: float | None = None
+    effects: Effects,
+    outcome: Outcome,
+    rules: Rules,
+    now: float | None = None,
+    event_id: str | None = None,
 ) -> Effects:
     state = outcome.state
     effects.transitions = list(outcome.transitions)
@@ -158,7 +169,7 @@ def _with_outcome(
         # Also for a duplicate: a redelivery after a crash repairs a lost projection update.
         # scored at the sweep's "now" for a tick, so a demoted lead shows its decayed score
         view = outcome.view if now is None else None
-        effects.update = score_update(state, rules, now=now, view=view)
+        effects.update = score_update(state, rules, now=now, view=view, event_id=event_id)
     return effects
 
 
@@ -190,7 +201,8 @@ def score(key: str, message: Envelope, record: Record | None, rules: Rules) -> E
         assert message.event is not None and message.anonymous is not None
         lead = state if state is not None else new_state(key, key)
         lead, _ = merge_anonymous(lead, message.anonymous, rules)
-        return _with_outcome(effects, apply_event(lead, message.event, rules, key=key), rules)
+        outcome = apply_event(lead, message.event, rules, key=key)
+        return _with_outcome(effects, outcome, rules, event_id=message.event.event_id)
 
     if message.kind == "tick":
         if state is None or state.lead_id is None or message.now is None:
@@ -201,7 +213,8 @@ def score(key: str, message: Envelope, record: Record | None, rules: Rules) -> E
         return _with_outcome(effects, outcome, rules, now=message.now)
 
     assert message.event is not None
-    return _with_outcome(effects, apply_event(state, message.event, rules, key=key), rules)
+    outcome = apply_event(state, message.event, rules, key=key)
+    return _with_outcome(effects, outcome, rules, event_id=message.event.event_id)
 
 
 # --- an in-memory run of the three stages (tests, and the offline comparison) ------
@@ -221,12 +234,13 @@ class InMemoryPipeline:
     def feed(self, raw: bytes, topic: str = "page_views", offset: int = 0) -> None:
         routed = ingest(raw, topic=topic, partition=0, offset=offset, key=None)
         if routed.stage == "dead_letter":
-            self.dead_letters.append(DeadLetter.model_validate_json(routed.payload))
+            self.dead_letters.append(DeadLetter.model_validate_json(routed.payload()))
             return
         if routed.stage == "scoring":
-            self._score(routed.key, load_envelope(routed.payload))
+            self._score(routed.key, load_envelope(routed.payload()))
             return
-        link, key, envelope = identify(event_from_json(routed.payload), self.links.get(routed.key))
+        event = event_from_json(routed.payload())
+        link, key, envelope = identify(event, self.links.get(routed.key))
         if link is not None:
             self.links[routed.key] = link
         self._score(key, envelope)

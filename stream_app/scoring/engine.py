@@ -639,7 +639,11 @@ def _merge_archives(into: LeadState, other: LeadState, rules: Rules) -> None:
 
 
 def score_update(
-    state: LeadState, rules: Rules, now: float | None = None, view: ScoreView | None = None
+    state: LeadState,
+    rules: Rules,
+    now: float | None = None,
+    view: ScoreView | None = None,
+    event_id: str | None = None,
 ) -> ScoreUpdate:
     """The projection record for a lead, scored at ``now`` (default: its newest event)."""
     assert state.lead_id is not None
@@ -663,4 +667,5 @@ def score_update(
         source=state.source,
         campaign=state.campaign,
         rules_version=rules.stamp,
+        event_id=event_id,
     )

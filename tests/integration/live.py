@@ -76,11 +76,13 @@ class WorkerProcess:
 
 
 class Lockstep:
-    """Produce one event at a time, each only after the previous reached the scoring topic.
+    """Produce one event at a time, each only after the worker has taken the previous.
 
-    Per-key append order on the scoring topic is the order the scoring agent
-    applies events in; feeding in lock-step makes that order the input order,
-    so the live run must equal the offline replay exactly.
+    "Taken" means scored, seen as a score update carrying its event id, or, for
+    an anonymous visitor not linked yet (no update), appended to the scoring
+    topic under its "anon:" key, where per-key order is the order the worker
+    applies it in. Feeding in lock-step makes the input order the order of
+    application, so the live run must equal the offline replay exactly.
     """
 
     def __init__(self, bootstrap: str, worker: WorkerProcess) -> None:
@@ -88,8 +90,8 @@ class Lockstep:
         self.worker = worker
         self.producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0)
         self.watch = AIOKafkaConsumer(
-            worker.scoring_topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-            group_id=f"watch-{worker.run_id}", fetch_max_wait_ms=20,
+            worker.scoring_topic, worker.names.score_updates, bootstrap_servers=bootstrap,
+            auto_offset_reset="earliest", group_id=f"watch-{worker.run_id}", fetch_max_wait_ms=20,
         )  # fmt: skip
         self.seen: set[str] = set()
 
@@ -114,7 +116,7 @@ class Lockstep:
             await asyncio.wait_for(self._wait_for(wanted), limit_s)
         except TimeoutError:
             raise AssertionError(
-                f"{wanted} ({event['type']}) did not reach {self.worker.scoring_topic} within "
+                f"{wanted} ({event['type']}) was not taken by the worker within "
                 f"{limit_s}s; worker log: {self.worker.log_path}"
             ) from None
 
@@ -123,9 +125,12 @@ class Lockstep:
             batch = await self.watch.getmany(timeout_ms=200)
             for records in batch.values():
                 for record in records:
-                    envelope = json.loads(record.value)
-                    if envelope["kind"] in ("event", "absorb") and envelope.get("event"):
-                        self.seen.add(envelope["event"]["event_id"])
+                    value = json.loads(record.value)
+                    if record.topic == self.worker.names.score_updates:
+                        if value.get("event_id"):
+                            self.seen.add(value["event_id"])
+                    elif record.key.startswith(b"anon:") and value["kind"] == "event":
+                        self.seen.add(value["event"]["event_id"])
 
 
 async def collect(
