@@ -10,13 +10,18 @@ bad message in a thousand):
 - pure core: decode + identity + scoring in one process (``Replay``), no Kafka;
 - passthrough ceiling: a raw aiokafka consumer -> JSON decode -> producer over
   the same preloaded topics and partitions;
-- full worker: ``python -m stream_app worker`` from ready until its consumer
+- full worker: ``python -m stream_app worker`` from start until its consumer
   group has committed every input and internal offset;
-- memory: worker RSS, RocksDB bytes per lead, Redis bytes per lead.
+- memory: worker RSS, RocksDB bytes per lead, Redis bytes per lead;
+- latency: fresh traffic offered at steady rates; producer send of an event ->
+  its transition received on the transitions topic (p50/p95/p99/max);
+- recovery: kill -9 and restart on the same data, then a worker on an empty
+  data directory (changelog replay): seconds until a probe event is scored;
+- scale-out: two workers together on freshly preloaded topics.
 
 Results go to ``bench/results/<UTC time>-<mode>.json`` and ``.md`` with the
-command, git commit, machine and library versions. Latency at steady load,
-recovery after kill -9 and scale-out are not measured by this harness yet.
+command, git commit, machine and library versions. ``--profile FILE`` runs the
+throughput phase under py-spy (``pip install py-spy``).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -35,6 +41,7 @@ import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -92,12 +99,12 @@ def versions() -> dict[str, str]:
 
 def traffic(events: int, prospects: int, seed: int, prefix: str) -> list[tuple[str, bytes, bytes]]:
     """(input topic base, key, value) for each message, with one bad message in 1000."""
-    out = []
+    out: list[tuple[str, bytes, bytes]] = []
     names = TopicNames()
     for n, event in enumerate(generate(prospects, seed, id_prefix=prefix)):
         if len(out) >= events:
             break
-        key = (event.get("lead_id") or event.get("anonymous_id")).encode()
+        key = str(event.get("lead_id") or event.get("anonymous_id")).encode()
         out.append((names.input_for(event["type"]), key, json.dumps(event).encode()))
         if n % 1000 == 999 and len(out) < events:
             out.append(("page_views", b"bad", b'{"type": "page_view", "event_id": 1}'))
@@ -117,7 +124,7 @@ def pure_core(messages: list[tuple[str, bytes, bytes]]) -> dict[str, Any]:
     seconds = time.perf_counter() - started
     leads = sum(1 for _ in replay.leads())
     return {"seconds": round(seconds, 2), "events_per_second": round(len(messages) / seconds),
-            "leads": leads, "dead_letters": bad}  # fmt: skip
+            "leads": leads, "keys": len(replay.states), "dead_letters": bad}  # fmt: skip
 
 
 async def preload(messages: list[tuple[str, bytes, bytes]], prefix: str) -> float:
@@ -188,81 +195,289 @@ def child_pid(pid: int) -> int:
     return int(children[0])
 
 
-async def full_worker(
-    prefix: str, run_id: str, data_dir: Path, log: Path, profile: Path | None = None
-) -> dict[str, Any]:
-    app_id = f"bench-{run_id}"
-    env = {**os.environ, "LEADSTREAM_TOPIC_PREFIX": prefix, "LEADSTREAM_APP_ID": app_id,
-           "LEADSTREAM_DATA_DIR": str(data_dir),
-           "LEADSTREAM_REDIS_KEY_PREFIX": f"ls:bench:{run_id}:",
-           "LEADSTREAM_SWEEP_INTERVAL_SECONDS": "3600"}  # fmt: skip
-    names = TopicNames(prefix)
-    watched = [
-        *names.inputs,
-        f"{prefix}{app_id}-identity-events",
-        f"{prefix}{app_id}-scoring-events",
-    ]
-    with open(log, "ab") as out:
+class BenchWorker:
+    """``python -m stream_app worker`` as a process, on the run's topics, Redis prefix and group."""
+
+    def __init__(
+        self, prefix: str, app_id: str, redis_prefix: str, data_dir: Path, instance: str,
+        log: Path, profile: Path | None = None,
+    ) -> None:  # fmt: skip
+        self.log = log
+        self.profile = profile
+        self.env = {**os.environ, "LEADSTREAM_TOPIC_PREFIX": prefix, "LEADSTREAM_APP_ID": app_id,
+                    "LEADSTREAM_DATA_DIR": str(data_dir), "LEADSTREAM_INSTANCE_ID": instance,
+                    "LEADSTREAM_REDIS_KEY_PREFIX": redis_prefix,
+                    "LEADSTREAM_SWEEP_INTERVAL_SECONDS": "3600"}  # fmt: skip
+        self.data_dir = data_dir
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.started = 0.0
+
+    def start(self) -> None:
         command = [sys.executable, "-m", "stream_app", "worker"]
-        if profile is not None:  # py-spy samples the worker; collapsed stacks for flamegraphs
+        if self.profile is not None:  # py-spy samples the worker; collapsed stacks
             spy = str(Path(sys.executable).parent / "py-spy")
-            command = [spy, "record", "--format", "raw", "-r", "50", "-o", str(profile), "--",
-                       *command]  # fmt: skip
-        proc = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=out,
-                                stderr=subprocess.STDOUT)  # fmt: skip
-    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
-    meta = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP)  # its partitions_for waits for metadata
-    await admin.start()
-    await meta.start()
-    try:
-        while "Leadstream worker: rules" not in log.read_text(errors="replace"):
-            if proc.poll() is not None:
-                raise RuntimeError(f"worker exited; see {log}")
+            command = [spy, "record", "--format", "raw", "-r", "50", "-o", str(self.profile),
+                       "--", *command]  # fmt: skip
+        self.offset = self.log.stat().st_size if self.log.exists() else 0
+        with open(self.log, "ab") as out:
+            self.started = time.perf_counter()
+            self.proc = subprocess.Popen(command, cwd=REPO_ROOT, env=self.env, stdout=out,
+                                         stderr=subprocess.STDOUT)  # fmt: skip
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid if self.profile is None else child_pid(self.proc.pid)
+
+    def log_text(self) -> str:
+        with open(self.log, "rb") as f:
+            f.seek(self.offset)
+            return f.read().decode(errors="replace")
+
+    async def wait_started(self) -> None:
+        """Until the worker logged its rules line (it is connecting to Kafka then)."""
+        while "Leadstream worker: rules" not in self.log_text():
+            if self.proc is None or self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited; see {self.log}")
             await asyncio.sleep(0.1)
+
+    def rss_mib(self) -> float:
+        status = Path(f"/proc/{self.pid}/status").read_text().splitlines()
+        return round(int(next(ln.split()[1] for ln in status if ln.startswith("VmRSS"))) / 1024, 1)
+
+    def rocksdb_bytes(self) -> int:
+        return sum(f.stat().st_size for f in self.data_dir.rglob("*") if f.is_file())
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError, FileNotFoundError, IndexError):
+            os.kill(self.pid, sig)  # under py-spy: py-spy writes its file when the worker ends
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+
+class Kafka:
+    """Admin, metadata and a producer on the local broker, for the phases below."""
+
+    async def __aenter__(self) -> Kafka:
+        self.admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+        self.meta = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, linger_ms=2)
+        await self.admin.start()
+        await self.meta.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.admin.close()
+        await self.meta.stop()
+
+    async def ends(self, topics: list[str]) -> dict[TopicPartition, int]:
+        partitions = [
+            TopicPartition(t, p) for t in topics for p in await self.meta.partitions_for(t)
+        ]
+        probe = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP)
+        await probe.start()
+        try:
+            return dict(await probe.end_offsets(partitions))
+        finally:
+            await probe.stop()
+
+    async def lag(self, group: str, topics: list[str]) -> int:
+        """Messages in ``topics`` that ``group`` has not committed yet."""
+        ends = await self.ends(topics)
+        committed = await self.admin.list_consumer_group_offsets(group)
+        return sum(max(0, end - (committed[tp].offset if tp in committed else 0))
+                   for tp, end in ends.items())  # fmt: skip
+
+    async def wait_caught_up(self, group: str, topics: list[str], limit_s: float) -> float:
         started = time.perf_counter()
-        while True:
+        while await self.lag(group, topics) > 0:
+            if time.perf_counter() - started > limit_s:
+                raise RuntimeError(f"group {group} did not catch up within {limit_s:.0f}s")
             await asyncio.sleep(0.5)
-            lag = await group_lag(admin, meta, app_id, watched)
-            if lag == 0:
-                break
-        seconds = time.perf_counter() - started
-        worker_pid = proc.pid if profile is None else child_pid(proc.pid)
-        rss_kb = int(next(line.split()[1] for line in
-                          Path(f"/proc/{worker_pid}/status").read_text().splitlines()
-                          if line.startswith("VmRSS")))  # fmt: skip
+        return time.perf_counter() - started
+
+
+def watched_topics(prefix: str, app_id: str) -> list[str]:
+    names = TopicNames(prefix)
+    return [*names.inputs, f"{prefix}{app_id}-identity-events", f"{prefix}{app_id}-scoring-events"]
+
+
+async def throughput(
+    kafka: Kafka, worker: BenchWorker, group: str, topics: list[str], total: int
+) -> dict[str, Any]:
+    """From the worker's start-up line until its group committed every offset."""
+    worker.start()
+    await worker.wait_started()
+    started = time.perf_counter()
+    await kafka.wait_caught_up(group, topics, limit_s=7200)
+    seconds = time.perf_counter() - started
+    return {"seconds": round(seconds, 2), "events_per_second": round(total / seconds),
+            "rss_mib": worker.rss_mib()}  # fmt: skip
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def latency(
+    kafka: Kafka, prefix: str, group: str, topics: list[str], rate: int, seconds: float,
+    seed: int, tag: str,
+) -> dict[str, Any]:  # fmt: skip
+    """Offer ``rate`` events/s of fresh prospects; produce time -> transition received."""
+    names = TopicNames(prefix)
+    events = [e for e in generate(max(50, rate * int(seconds) // 8), seed, id_prefix=tag)]
+    events = events[: int(rate * seconds)]
+    watch = AIOKafkaConsumer(names.transitions, bootstrap_servers=BOOTSTRAP,
+                             auto_offset_reset="latest", fetch_max_wait_ms=10)  # fmt: skip
+    await watch.start()
+    await watch.getmany(timeout_ms=100)  # position at the end before producing
+    sent_at: dict[str, float] = {}
+    received: dict[str, float] = {}
+
+    async def receive() -> None:
+        while True:
+            batch = await watch.getmany(timeout_ms=100)
+            now = time.perf_counter()
+            for records in batch.values():
+                for record in records:
+                    t = json.loads(record.value)
+                    if t.get("triggering_event_id") in sent_at:
+                        received.setdefault(
+                            t["transition_id"], now - sent_at[t["triggering_event_id"]]
+                        )
+
+    receiver = asyncio.create_task(receive())
+    producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all", linger_ms=2)
+    await producer.start()
+    try:
+        started = time.perf_counter()
+        for n, event in enumerate(events):
+            due = started + n / rate
+            if (wait := due - time.perf_counter()) > 0:
+                await asyncio.sleep(wait)
+            key = str(event.get("lead_id") or event.get("anonymous_id")).encode()
+            sent_at[event["event_id"]] = time.perf_counter()
+            await producer.send(names.input_for(event["type"]), key=key,
+                                value=json.dumps(event).encode())  # fmt: skip
+        await producer.flush()
+        offered = len(events) / (time.perf_counter() - started)
+        drain = await kafka.wait_caught_up(group, topics, limit_s=600)
+        await asyncio.sleep(1.0)  # the last transitions on their way
+    finally:
+        receiver.cancel()
+        await producer.stop()
+        await watch.stop()
+    values = list(received.values())
+    out: dict[str, Any] = {"offered_per_second": rate, "achieved_offer": round(offered),
+                           "events": len(events), "transitions": len(values),
+                           "drain_after_last_send_s": round(drain, 1)}  # fmt: skip
+    if values:
+        out |= {f"p{int(q * 100)}_ms": round(percentile(values, q) * 1000, 1)
+                for q in (0.5, 0.95, 0.99)}  # fmt: skip
+        out["max_ms"] = round(max(values) * 1000, 1)
+    return out
+
+
+async def probe(prefix: str, tag: str, limit_s: float = 300) -> float:
+    """Send one lead's profile event; seconds until its score update comes out."""
+    names = TopicNames(prefix)
+    event_id = f"{tag}-probe-{uuid.uuid4().hex[:6]}"
+    event = {"type": "profile_update", "event_id": event_id, "lead_id": f"{tag}-probe",
+             "occurred_at": datetime.now(UTC).isoformat(), "job_title": "VP Marketing"}  # fmt: skip
+    watch = AIOKafkaConsumer(names.score_updates, bootstrap_servers=BOOTSTRAP,
+                             auto_offset_reset="latest", fetch_max_wait_ms=20)  # fmt: skip
+    await watch.start()
+    await watch.getmany(timeout_ms=100)
+    producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all")
+    await producer.start()
+    try:
+        started = time.perf_counter()
+        await producer.send_and_wait(names.input_for("profile_update"),
+                                     key=event["lead_id"].encode(),
+                                     value=json.dumps(event).encode())  # fmt: skip
+        while time.perf_counter() - started < limit_s:
+            batch = await watch.getmany(timeout_ms=200)
+            for records in batch.values():
+                for record in records:
+                    if json.loads(record.value).get("event_id") == event_id:
+                        return time.perf_counter() - started
+        raise RuntimeError(f"probe {event_id} got no score update within {limit_s}s")
+    finally:
+        await producer.stop()
+        await watch.stop()
+
+
+async def recovery(
+    kafka: Kafka, worker: BenchWorker, prefix: str, app_id: str, empty_dir: Path, tag: str
+) -> dict[str, Any]:
+    """kill -9 then restart on the same data; then a new worker on an empty data directory."""
+    out: dict[str, Any] = {}
+    worker.stop(signal.SIGKILL)
+    worker.start()
+    spawn = worker.started
+    seconds_to_probe = await probe(prefix, f"{tag}-k9")
+    out["restart_after_kill9_s"] = round(time.perf_counter() - spawn, 1)
+    out["restart_probe_wait_s"] = round(seconds_to_probe, 1)
+    worker.stop()
+    changelogs = [
+        f"{app_id}-lead-records-changelog",
+        f"{app_id}-identity-links-changelog",
+    ]  # Faust names them, without our prefix
+    existing = set(await kafka.admin.list_topics())
+    changelogs = [t for t in changelogs if t in existing]
+    records = sum((await kafka.ends(changelogs)).values()) if changelogs else 0
+    worker.data_dir = empty_dir
+    worker.env["LEADSTREAM_DATA_DIR"] = str(empty_dir)
+    worker.start()
+    spawn = worker.started
+    await probe(prefix, f"{tag}-empty")
+    seconds = time.perf_counter() - spawn
+    out |= {"empty_dir_restore_s": round(seconds, 1), "changelog_records": records,
+            "changelog_records_per_s": round(records / seconds)}  # fmt: skip
+    return out
+
+
+def redis_bytes_per_lead(redis_prefix: str) -> dict[str, Any]:
+    client = redis.Redis.from_url(Settings().redis_url)
+    leads = client.scard(f"{redis_prefix}leads")
+    total = sum(client.memory_usage(k) or 0 for k in client.scan_iter(f"{redis_prefix}*", 5000))
+    client.close()
+    return {"leads": leads, "bytes": total,
+            "bytes_per_lead": round(total / leads) if leads else None}  # fmt: skip
+
+
+async def drop_topics(prefixes: tuple[str, ...]) -> None:
+    """Delete the run's topics: hundreds of leftover partitions slow the next runs."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+    await admin.start()
+    try:
+        doomed = [t for t in await admin.list_topics() if t.startswith(prefixes)]
+        if doomed:
+            await admin.delete_topics(doomed)
     finally:
         await admin.close()
-        await meta.stop()
-        if profile is not None:  # stop the worker; py-spy writes its file and exits
-            with contextlib.suppress(ProcessLookupError, FileNotFoundError, StopIteration):
-                os.kill(child_pid(proc.pid), 15)
-        else:
-            proc.terminate()
-        proc.wait(timeout=60)
-    rocksdb = sum(f.stat().st_size for f in data_dir.rglob("*") if f.is_file())
-    return {"seconds": round(seconds, 2), "rss_mib": round(rss_kb / 1024, 1),
-            "rocksdb_bytes": rocksdb}  # fmt: skip
 
 
-def redis_bytes_per_lead(run_id: str) -> dict[str, Any]:
+def forget_redis(redis_prefix: str) -> None:
     client = redis.Redis.from_url(Settings().redis_url)
-    prefix = f"ls:bench:{run_id}:"
-    leads = client.scard(f"{prefix}leads")
-    total = 0
-    keys = list(client.scan_iter(match=f"{prefix}*", count=5000))
-    for key in keys:
-        total += client.memory_usage(key) or 0
-    client.delete(*keys) if keys else None
+    keys = list(client.scan_iter(match=f"{redis_prefix}*", count=5000))
+    for n in range(0, len(keys), 1000):
+        client.delete(*keys[n : n + 1000])
     client.close()
-    return {
-        "leads": leads,
-        "bytes": total,
-        "bytes_per_lead": round(total / leads) if leads else None,
-    }
 
 
 def render(result: Result) -> str:
     f = result.figures
+
+    def num(value: Any, unit: str = "") -> str:
+        return "n/a" if value is None else f"{value:,}{unit}"
+
     rows = [
         ("pure core (Replay, one process)", f["pure_core"]["events_per_second"], ""),
         ("passthrough ceiling (aiokafka)", f["passthrough"]["events_per_second"], ""),
@@ -270,10 +485,10 @@ def render(result: Result) -> str:
          f"{f['ratios']['worker_vs_passthrough']:.1%} of passthrough, "
          f"{f['ratios']['worker_vs_core']:.1%} of core"),
     ]  # fmt: skip
-
-    def num(value: Any) -> str:
-        return "n/a" if value is None else f"{value:,}"
-
+    if "scale_out" in f:
+        two = f["scale_out"]
+        rows.append((f"two workers ({two['events']:,} events)", two["events_per_second"],
+                     f"{two['vs_one_worker']:.2f}x one worker"))  # fmt: skip
     lines = [
         f"# Benchmark ({result.mode}), {result.started_at}",
         "",
@@ -284,19 +499,45 @@ def render(result: Result) -> str:
         f"{result.machine['python']}. Versions: "
         + ", ".join(f"{k} {v}" for k, v in result.versions.items()),
         "",
-        f"{result.events} messages ({result.bad_messages} bad) from {result.prospects} prospects, "
-        f"{result.partitions} partitions per topic.",
+        f"{result.events:,} messages ({result.bad_messages} bad) from {result.prospects:,} "
+        f"prospects, {result.partitions} partitions per topic.",
         "",
-        "| what | events/s | note |",
+        "| throughput | events/s | note |",
         "|---|---|---|",
         *[f"| {a} | {b:,} | {c} |" for a, b, c in rows],
+    ]
+    if f.get("latency"):
+        lines += [
+            "",
+            "| offered events/s | events | transitions | p50 ms | p95 ms | p99 ms | max ms "
+            "| drain after last send s |",
+            "|---|---|---|---|---|---|---|---|",
+            *[f"| {x['offered_per_second']:,} (sent {x['achieved_offer']:,}/s) | {x['events']:,} "
+              f"| {x['transitions']} | {num(x.get('p50_ms'))} | {num(x.get('p95_ms'))} "
+              f"| {num(x.get('p99_ms'))} | {num(x.get('max_ms'))} "
+              f"| {x['drain_after_last_send_s']} |" for x in f["latency"]],
+        ]  # fmt: skip
+    rec = f.get("recovery")
+    if rec:
+        lines += [
+            "",
+            "| recovery | value |",
+            "|---|---|",
+            f"| kill -9, restart on the same data: spawn -> processing again "
+            f"| {rec['restart_after_kill9_s']} s |",
+            f"| empty data directory: spawn -> processing again (changelog replay) "
+            f"| {rec['empty_dir_restore_s']} s, {rec['changelog_records']:,} changelog records, "
+            f"{rec['changelog_records_per_s']:,} records/s |",
+        ]
+    lines += [
         "",
         "| memory and state | value |",
         "|---|---|",
-        f"| worker RSS at the end | {f['worker']['rss_mib']} MiB |",
+        f"| worker RSS after the throughput run | {f['worker']['rss_mib']} MiB |",
         f"| RocksDB bytes per lead | {num(f['memory']['rocksdb_bytes_per_lead'])} |",
         f"| Redis bytes per lead | {num(f['memory']['redis_bytes_per_lead'])} |",
-        f"| leads | {num(f['pure_core']['leads'])} |",
+        f"| leads (pure core's count) | {num(f['pure_core']['leads'])} |",
+        f"| state keys (leads and anonymous visitors) | {num(f['pure_core'].get('keys'))} |",
     ]
     if result.notes:
         lines += ["", *[f"- {n}" for n in result.notes]]
@@ -306,7 +547,9 @@ def render(result: Result) -> str:
 async def run(args: argparse.Namespace) -> Result:
     run_id = uuid.uuid4().hex[:6]
     prefix = f"bench{run_id}."
-    settings = Settings(topic_prefix=prefix, app_id=f"bench-{run_id}")
+    app_id = f"bench-{run_id}"
+    redis_prefix = f"ls:bench:{run_id}:"
+    settings = Settings(topic_prefix=prefix, app_id=app_id)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT,
                             capture_output=True, text=True, check=False).stdout.strip()  # fmt: skip
     result = Result(
@@ -315,12 +558,13 @@ async def run(args: argparse.Namespace) -> Result:
         commit=commit or "unknown", machine=machine(), versions=versions(), events=args.events,
         prospects=args.prospects, bad_messages=0, partitions=settings.topic_partitions,
     )  # fmt: skip
-    print(f"generating {args.events} messages", file=sys.stderr)
+    say = partial(print, file=sys.stderr)
+    say(f"generating {args.events:,} messages")
     messages = traffic(args.events, args.prospects, args.seed, f"b{run_id}-")
     result.events = len(messages)
     result.bad_messages = sum(1 for _, k, _ in messages if k == b"bad")
 
-    print("pure core", file=sys.stderr)
+    say("1/6 pure core")
     result.figures["pure_core"] = pure_core(messages)
 
     from stream_app.app import worker_topics  # noqa: PLC0415
@@ -328,35 +572,114 @@ async def run(args: argparse.Namespace) -> Result:
     await ensure_topics(settings, [*worker_topics(settings), f"{prefix}passthrough"])
     result.figures["preload_seconds"] = round(await preload(messages, prefix), 2)
 
-    print("passthrough ceiling", file=sys.stderr)
+    say("2/6 passthrough ceiling")
     result.figures["passthrough"] = await passthrough(prefix, len(messages))
 
-    print("full worker", file=sys.stderr)
-    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
-        log = RESULTS / f"worker-{run_id}.log.tmp"
-        worker = await full_worker(prefix, run_id, Path(tmp) / "data", log, args.profile)
+    work = Path(tempfile.mkdtemp(prefix="bench-"))
+    log = RESULTS / f"worker-{run_id}.log.tmp"
+    topics = watched_topics(prefix, app_id)
+    worker = BenchWorker(prefix, app_id, redis_prefix, work / "data", f"{app_id}-1", log,
+                         args.profile)  # fmt: skip
+    try:
+        async with Kafka() as kafka:
+            say("3/6 full worker on the preloaded topics")
+            figures = await throughput(kafka, worker, app_id, topics, len(messages))
+            figures["events_per_second"] = round(len(messages) / figures["seconds"])
+            result.figures["worker"] = figures
+            # RocksDB keeps recent writes in its memtables and log: stopped, the files are
+            # the state; then the worker starts again for the next phases (without py-spy)
+            worker.stop()
+            figures["rocksdb_bytes"] = worker.rocksdb_bytes()
+            worker.profile = None
+            worker.start()
+            await worker.wait_started()
+            core = result.figures["pure_core"]
+            redis_usage = redis_bytes_per_lead(redis_prefix)
+            result.figures["memory"] = {
+                "rocksdb_bytes": figures["rocksdb_bytes"],
+                "rocksdb_bytes_per_lead": round(figures["rocksdb_bytes"] / core["leads"]),
+                "redis_bytes_per_lead": redis_usage["bytes_per_lead"],
+                "redis_leads": redis_usage["leads"],
+            }
+
+            say(f"4/6 latency at {', '.join(map(str, args.rates))} events/s")
+            result.figures["latency"] = []
+            for n, rate in enumerate(args.rates):
+                figure = await latency(kafka, prefix, app_id, topics, rate, args.latency_seconds,
+                                       args.seed + 1 + n, f"b{run_id}-lat{rate}-")  # fmt: skip
+                say(f"  {figure}")
+                result.figures["latency"].append(figure)
+
+            say("5/6 recovery: kill -9 and restart; then an empty data directory")
+            result.figures["recovery"] = await recovery(kafka, worker, prefix, app_id,
+                                                        work / "empty", f"b{run_id}")  # fmt: skip
+            worker.stop()
+
+            say(f"6/6 scale-out: two workers on {args.scale_events:,} fresh events")
+            result.figures["scale_out"] = await scale_out(kafka, args, run_id, work, log)
+            result.figures["scale_out"]["vs_one_worker"] = round(
+                result.figures["scale_out"]["events_per_second"] / figures["events_per_second"], 2
+            )
+    finally:
+        worker.stop()
+        await drop_topics((prefix, f"bench{run_id}s.", f"{app_id}-", f"{app_id}s-"))
+        forget_redis(redis_prefix)
+        forget_redis(f"ls:bench:{run_id}s:")
+        shutil.rmtree(work, ignore_errors=True)
         log.unlink(missing_ok=True)
-    worker["events_per_second"] = round(len(messages) / worker["seconds"])
-    result.figures["worker"] = worker
-    leads = result.figures["pure_core"]["leads"]
-    redis_usage = redis_bytes_per_lead(run_id)
-    result.figures["memory"] = {
-        "rocksdb_bytes_per_lead": round(worker["rocksdb_bytes"] / leads) if leads else None,
-        "redis_bytes_per_lead": redis_usage["bytes_per_lead"],
-        "redis_leads": redis_usage["leads"],
-    }
     result.figures["ratios"] = {
-        "worker_vs_passthrough": worker["events_per_second"]
+        "worker_vs_passthrough": result.figures["worker"]["events_per_second"]
         / result.figures["passthrough"]["events_per_second"],
-        "worker_vs_core": worker["events_per_second"]
+        "worker_vs_core": result.figures["worker"]["events_per_second"]
         / result.figures["pure_core"]["events_per_second"],
     }
-    result.notes.append(
-        "worker time runs from its 'rules' start-up line until its consumer group has committed "
-        "every input and internal offset (polled every 0.5 s; commits every ~2.8 s)"
-    )
-    result.notes.append("not measured by this harness yet: latency, recovery, scale-out (#5)")
+    result.notes += [
+        "throughput: from the worker's 'rules' start-up line (it then joins the group and "
+        "restores its tables) until its consumer group has committed every input and internal "
+        "offset (polled every 0.5 s; the worker commits every ~2.8 s)",
+        "latency: fresh prospects' events produced at the offered rate; each transition's "
+        "latency is from the producer's send of its triggering event to a consumer of the "
+        "transitions topic receiving it",
+        "recovery: spawn of the new worker process -> its score update for a probe event sent "
+        "right after the spawn (static membership: LEADSTREAM_INSTANCE_ID is set)",
+        "scale-out: two workers started together on freshly preloaded topics, same partitions; "
+        "compared with the one-worker rate above",
+    ]
     return result
+
+
+async def scale_out(
+    kafka: Kafka, args: argparse.Namespace, run_id: str, work: Path, log: Path
+) -> dict[str, Any]:
+    prefix = f"bench{run_id}s."
+    app_id = f"bench-{run_id}s"
+    settings = Settings(topic_prefix=prefix, app_id=app_id)
+    from stream_app.app import worker_topics  # noqa: PLC0415
+
+    messages = traffic(args.scale_events, max(100, args.scale_events // 10), args.seed + 100,
+                       f"b{run_id}s-")  # fmt: skip
+    await ensure_topics(settings, worker_topics(settings))
+    await preload(messages, prefix)
+    workers = [
+        BenchWorker(
+            prefix, app_id, f"ls:bench:{run_id}s:", work / f"scale-{n}", f"{app_id}-{n}", log
+        )
+        for n in (1, 2)
+    ]
+    try:
+        for w in workers:
+            w.start()
+        for w in workers:
+            await w.wait_started()
+        started = min(w.started for w in workers)
+        await kafka.wait_caught_up(app_id, watched_topics(prefix, app_id), limit_s=7200)
+        seconds = time.perf_counter() - started
+        rss = [w.rss_mib() for w in workers]
+    finally:
+        for w in workers:
+            w.stop()
+    return {"events": len(messages), "seconds": round(seconds, 2),
+            "events_per_second": round(len(messages) / seconds), "rss_mib": rss}  # fmt: skip
 
 
 def main() -> int:
@@ -367,12 +690,31 @@ def main() -> int:
     parser.add_argument("--events", type=int, help="messages to send (default 1,000,000)")
     parser.add_argument("--prospects", type=int, help="simulated prospects (default 100,000)")
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument(
+        "--rates",
+        type=lambda v: [int(x) for x in v.split(",")],
+        help="offered loads for the latency phase, events/s, comma-separated "
+        "(default 250,1000 quick; 250,500,1000,5000 full)",
+    )
+    parser.add_argument(
+        "--latency-seconds",
+        type=float,
+        help="how long each offered load runs (default 6 quick, 15 full)",
+    )
+    parser.add_argument(
+        "--scale-events",
+        type=int,
+        help="events for the two-worker phase (default 10,000 quick, 100,000 full)",
+    )
     parser.add_argument("--profile", type=Path, metavar="FILE",
                         help="run the worker under py-spy (pip install py-spy); "
                              "write its collapsed stacks to FILE")  # fmt: skip
     args = parser.parse_args()
     args.events = args.events or (20_000 if args.quick else 1_000_000)
     args.prospects = args.prospects or (2_000 if args.quick else 100_000)
+    args.rates = args.rates or ([250, 1000] if args.quick else [250, 500, 1000, 5000])
+    args.latency_seconds = args.latency_seconds or (6.0 if args.quick else 15.0)
+    args.scale_events = args.scale_events or (10_000 if args.quick else 100_000)
     if not kafka_answers(9092):
         raise SystemExit("Kafka does not answer on 127.0.0.1:9092: run `make stack-up` first")
     result = asyncio.run(run(args))
@@ -382,7 +724,6 @@ def main() -> int:
     stem.with_suffix(".md").write_text(render(result))
     print(render(result))
     print(f"wrote {stem}.json and .md", file=sys.stderr)
-    shutil.rmtree(REPO_ROOT / ".stack" / "bench-tmp", ignore_errors=True)
     return 0
 
 

@@ -11,24 +11,21 @@ import asyncio
 import heapq
 import logging
 import time
-import weakref
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Any, cast
+from typing import Any
 
 import faust
-import faust.streams as faust_streams
 from faust.streams import current_event
 from faust.types import StreamT
 from redis.exceptions import RedisError
 
-from schemas.events import InboundEvent
 from schemas.transitions import ScoreUpdate, StageTransition
 from stream_app.codec import dead_letter
 from stream_app.config import Settings
-from stream_app.kafka import partition_for
 from stream_app.metrics import Metrics
 from stream_app.pipeline import (
+    Effects,
     Envelope,
     Record,
     dump_envelope,
@@ -46,15 +43,6 @@ from stream_app.stores.projection import RedisProjection
 from stream_app.topics import TopicNames
 
 log = logging.getLogger("leadstream.worker")
-
-
-def set_current_event(event: Any) -> None:
-    """Make ``event`` Faust's current event: its tables pick the partition from it.
-
-    Needed when an agent takes messages in batches and writes a table after
-    the loop that Faust sets the current event in.
-    """
-    faust_streams._current_event.set(weakref.ref(event))
 
 
 def current_message() -> Any:
@@ -185,6 +173,9 @@ def create_app(settings: Settings | None = None, rules: Rules | None = None) -> 
             name, key_type=bytes, value_type=bytes, partitions=partitions, internal=True
         )
 
+    inputs = app.topic(
+        *names.inputs, key_type=bytes, value_type=bytes, partitions=partitions, internal=True
+    )
     identity_topic = topic(names.name(f"{settings.app_id}-identity-events"))
     scoring_topic = topic(names.name(f"{settings.app_id}-scoring-events"))
     transitions_topic = topic(names.transitions)
@@ -198,195 +189,81 @@ def create_app(settings: Settings | None = None, rules: Rules | None = None) -> 
     metrics = Metrics()
     projection = RedisProjection(redis_client(settings), settings.redis_key_prefix)
 
-    identity_name = identity_topic.get_topic_name()
-    scoring_name = scoring_topic.get_topic_name()
-    # One agent reads the inputs and both internal topics: an event whose input
-    # partition is the one its key hashes to is handled here at once, saving a
-    # Kafka hop; only the others are re-keyed through the internal topics.
-    source = app.topic(
-        *names.inputs, identity_name, scoring_name, key_type=bytes, value_type=bytes,
-        partitions=partitions, internal=True,
-    )  # fmt: skip
-    copartitioned: dict[tuple[str, str], bool] = {}
-
-    def handled_here(topic: str, partition: int, stage_topic: str, key: str) -> bool:
-        """Whether ``key``'s messages on ``stage_topic`` would land on this very partition.
-
-        True when the producer keyed the event the way this worker would (Kafka's
-        default murmur2 partitioner) on a topic with as many partitions: the
-        table partition is then the same as through ``stage_topic``.
-        """
-        same = copartitioned.get((topic, stage_topic))
-        if same is None:
-            counts = (app.consumer.topic_partitions(topic),
-                      app.consumer.topic_partitions(stage_topic))  # fmt: skip
-            same = copartitioned[(topic, stage_topic)] = counts[0] is not None and (
-                counts[0] == counts[1]
-            )
-        return same and partition == partition_for(key.encode(), partitions)
-
-    class Batch:
-        """One take of messages: their state changes, gathered to be written once per key.
-
-        Keys map to (the last event that touched them, the new value); the table
-        writes at commit use that event's partition, as Faust's tables require.
-        """
-
-        def __init__(self) -> None:
-            self.sent: list[Awaitable[Any]] = []  # acked before any table write
-            self.records: dict[bytes, tuple[Any, Record]] = {}
-            self.outbox: dict[bytes, list[StageTransition]] = {}
-            self.links: dict[bytes, tuple[Any, bytes]] = {}
-            self.updates: dict[str, ScoreUpdate] = {}
-
-        def record(self, key: bytes) -> Record | None:
-            held = self.records.get(key)
-            if held is not None:
-                return held[1]
-            record = cache.get(key)
-            return record if record is not None else load_record(records.get(key))
-
-    @app.agent(source, name="process")
-    async def process_agent(stream: StreamT[bytes]) -> None:
-        # take_events is on faust.Stream, not yet on its StreamT interface
-        batches = cast(faust.Stream[bytes], stream).take_events(
-            settings.batch_max_messages, settings.batch_wait_seconds
-        )
-        async for events in batches:  # acknowledged by Faust once this body is done
-            batch = Batch()
-            try:
-                for event in events:
-                    set_current_event(event)
-                    await take(batch, event)
-                await commit(batch)
-            except BaseException:
-                cache.clear()  # it may hold what never reached the table
-                raise
-
-    async def take(batch: Batch, event: Any) -> None:
-        message = event.message
-        if message.topic == scoring_name:
-            try:
-                envelope = load_envelope(message.value)
-            except Exception as exc:
-                await quarantine(batch, "score", message.key, message.value, exc)
-                return
-            await score_step(batch, event, message.key, envelope, message.value)
-        elif message.topic == identity_name:
-            try:
-                decoded = event_from_json(message.value)
-            except Exception as exc:
-                await quarantine(batch, "identity", message.key, message.value, exc)
-                return
-            await identity_step(batch, event, message.key, decoded, message.value)
-        else:
-            await ingest_step(batch, event)
-
-    async def ingest_step(batch: Batch, event: Any) -> None:
-        message = event.message
-        routed = ingest(
-            message.value, topic=message.topic, partition=message.partition,
-            offset=message.offset, key=message.key,
-        )  # fmt: skip
-        metrics.count_ingested(routed, message.timestamp)
-        if routed.stage == "dead_letter":
-            log.warning(
-                "dead letter from %s[%d]@%d: %s", message.topic, message.partition,
-                message.offset, routed.kind,
+    @app.agent(inputs, name="ingest")
+    async def ingest_agent(stream: StreamT[bytes]) -> None:
+        async for event in stream.events():
+            message = event.message
+            routed = ingest(
+                message.value, topic=message.topic, partition=message.partition,
+                offset=message.offset, key=message.key,
             )  # fmt: skip
-            batch.sent.append(await dead_letter_topic.send(key=message.key, value=routed.payload()))
-            return
-        assert routed.event is not None
-        stage_topic = identity_name if routed.stage == "identity" else scoring_name
-        if not handled_here(message.topic, message.partition, stage_topic, routed.key):
-            target = identity_topic if routed.stage == "identity" else scoring_topic
-            sent = await target.send(key=routed.key.encode(), value=routed.payload())
-            batch.sent.append(sent)
-        elif routed.stage == "identity":
-            await identity_step(batch, event, routed.key.encode(), routed.event, message.value)
-        else:
-            envelope = Envelope(kind="event", event=routed.event)
-            await score_step(batch, event, routed.key.encode(), envelope, message.value)
+            metrics.count_ingested(routed, message.timestamp)
+            if routed.stage == "dead_letter":
+                log.warning(
+                    "dead letter from %s[%d]@%d: %s", message.topic, message.partition,
+                    message.offset, routed.kind,
+                )  # fmt: skip
+                await dead_letter_topic.send(key=message.key, value=routed.payload())
+            elif routed.stage == "identity":
+                await identity_topic.send(key=routed.key.encode(), value=routed.payload())
+            else:
+                await scoring_topic.send(key=routed.key.encode(), value=routed.payload())
 
-    async def identity_step(
-        batch: Batch, event: Any, anon_key: bytes, decoded: InboundEvent, raw: bytes
-    ) -> None:
-        try:
-            held = batch.links.get(anon_key)
-            linked = held[1] if held is not None else links.get(anon_key)
-            link, key, out = identify(decoded, linked.decode() if linked else None)
-        except Exception as exc:
-            await quarantine(batch, "identity", anon_key, raw, exc)
-            return
-        batch.sent.append(await scoring_topic.send(key=key.encode(), value=dump_envelope(out)))
-        if link is not None:
-            batch.links[anon_key] = (event, link.encode())
+    @app.agent(identity_topic, name="identity")
+    async def identity_agent(stream: StreamT[bytes]) -> None:
+        async for anon_key, payload in stream.items():
+            try:
+                event = event_from_json(payload)
+                linked = links.get(anon_key)
+                link, key, out = identify(event, linked.decode() if linked else None)
+            except Exception as exc:
+                await quarantine("identity", anon_key, payload, exc)
+                continue
+            sent = await scoring_topic.send(key=key.encode(), value=dump_envelope(out))
+            if link is not None:
+                # The release must be in Kafka before the link is: with the link
+                # stored, a redelivered event would no longer send a release.
+                await sent
+                links[anon_key] = link.encode()
 
-    async def score_step(
-        batch: Batch, event: Any, key: bytes, envelope: Envelope, raw: bytes
-    ) -> None:
-        try:
-            effects = score(key.decode(), envelope, batch.record(key), rules)
-        except Exception as exc:  # a bug must not stop scoring for everyone
-            await quarantine(batch, "score", key, raw, exc)
-            return
-        for target, forward in effects.forward:
-            sent = await scoring_topic.send(key=target.encode(), value=dump_envelope(forward))
-            batch.sent.append(sent)
+    async def deliver(transitions: list[StageTransition]) -> None:
+        """Send transitions and wait for the broker's ack (the outbox depends on it)."""
+        futures = [
+            await transitions_topic.send(key=t.lead_id.encode(), value=t.model_dump_json().encode())
+            for t in transitions
+        ]
+        for future in futures:
+            await future
+
+    async def apply(key: bytes, effects: Effects) -> None:
+        # Forwards first, acknowledged, then the record: a release must not leave a
+        # tombstone behind without its absorb. Repeating a forward after a crash is
+        # harmless (merges record merged ids; events are de-duplicated by id).
+        forwarded = [
+            await scoring_topic.send(key=target.encode(), value=dump_envelope(envelope))
+            for target, envelope in effects.forward
+        ]
+        for future in forwarded:
+            await future
         if effects.resend:
             log.info("re-sending %d unannounced transition(s) for a lead", len(effects.resend))
-        metrics.count_scored(effects)
         if effects.record is not None:
-            batch.records[key] = (event, Record(state=effects.record.state))
-        if effects.resend or effects.transitions:
+            records[key] = dump_record(effects.record)  # with the outbox, before sending
+        pending = effects.resend + effects.transitions
+        metrics.count_scored(effects)
+        if pending:
+            await deliver(pending)
             assert effects.record is not None
-            batch.outbox.setdefault(key, []).extend(effects.resend + effects.transitions)
+            records[key] = dump_record(Record(state=effects.record.state))  # delivered
+        if effects.record is not None:
+            due.set(key.decode(), effects.record.state.due_at)
+            cache.put(key, Record(state=effects.record.state))  # as stored, outbox delivered
         if effects.update is not None:
-            batch.updates[effects.update.lead_id] = effects.update
-
-    async def commit(batch: Batch) -> None:
-        """Write what the batch changed, in the order that keeps a crash harmless.
-
-        1. Every message sent while taking the batch (releases, absorbs, re-keyed
-           events, dead letters) is acknowledged first: a stored link or a
-           tombstone must never exist without the release or absorb behind it.
-        2. Links, and records *with their outbox* of new transitions.
-        3. Transitions (acknowledged) and the newest score update per lead.
-        4. Records again with the outbox emptied.
-        A crash anywhere leaves the batch unacknowledged: it is delivered again,
-        its events are found to be duplicates, and the outboxes are re-sent.
-        """
-        for future in batch.sent:
-            await future
-        for anon_key, (event, link) in batch.links.items():
-            set_current_event(event)
-            links[anon_key] = link
-        for key, (event, record) in batch.records.items():
-            set_current_event(event)
-            outbox = batch.outbox.get(key)
-            records[key] = dump_record(Record(state=record.state, outbox=outbox or []))
-        delivered = [
-            await transitions_topic.send(key=t.lead_id.encode(), value=t.model_dump_json().encode())
-            for pending in batch.outbox.values()
-            for t in pending
-        ]
-        for update in batch.updates.values():
             await updates_topic.send(
-                key=update.lead_id.encode(), value=update.model_dump_json().encode()
+                key=effects.update.lead_id.encode(), value=effects.update.model_dump_json().encode()
             )
-        for future in delivered:
-            await future
-        for key in batch.outbox:
-            event, record = batch.records[key]
-            set_current_event(event)
-            records[key] = dump_record(record)  # delivered
-        for key, (_, record) in batch.records.items():
-            due.set(key.decode(), record.state.due_at)
-            cache.put(key, record)
 
-    async def quarantine(
-        batch: Batch, stage: str, key: bytes | None, payload: bytes, exc: Exception
-    ) -> None:
+    async def quarantine(stage: str, key: bytes | None, payload: bytes, exc: Exception) -> None:
         """A message the worker failed on: dead-letter it with the error, keep going."""
         log.exception("%s failed on a message (key %r); sent to dead letters", stage, key)
         message = current_message()
@@ -396,8 +273,21 @@ def create_app(settings: Settings | None = None, rules: Rules | None = None) -> 
             partition=message.partition if message else None,
             offset=message.offset if message else None, key=key,
         )  # fmt: skip
-        sent = await dead_letter_topic.send(key=key, value=letter.model_dump_json().encode())
-        batch.sent.append(sent)
+        await dead_letter_topic.send(key=key, value=letter.model_dump_json().encode())
+
+    @app.agent(scoring_topic, name="score")
+    async def score_agent(stream: StreamT[bytes]) -> None:
+        async for key, payload in stream.items():
+            try:
+                message = load_envelope(payload)
+                record = cache.get(key)
+                if record is None:
+                    record = load_record(records.get(key))
+                effects = score(key.decode(), message, record, rules)
+            except Exception as exc:  # a bug must not stop scoring for everyone
+                await quarantine("score", key, payload, exc)
+                continue
+            await apply(key, effects)
 
     @app.timer(interval=settings.sweep_interval_seconds, name="decay-sweep")
     async def decay_sweep() -> None:

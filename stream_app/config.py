@@ -98,14 +98,6 @@ class Settings(BaseSettings):
         "rocksdb://",
         description="LEADSTREAM_STORE: Faust table store, 'rocksdb://' or 'memory://' (tests).",
     )
-    batch_max_messages: int = Field(
-        1000, ge=1,
-        description="LEADSTREAM_BATCH_MAX_MESSAGES: messages the worker takes at once at most",
-    )  # fmt: skip
-    batch_wait_seconds: float = Field(
-        0.01, gt=0, le=5,
-        description="LEADSTREAM_BATCH_WAIT_SECONDS: how long it waits to fill a batch",
-    )  # fmt: skip
     record_cache_size: int = Field(
         200_000, ge=0,
         description="LEADSTREAM_RECORD_CACHE_SIZE: decoded lead records kept in memory (0: none)",

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import time
 from collections.abc import Iterable
-from functools import lru_cache
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
-from aiokafka.partitioner import murmur2
 
 from stream_app.config import Settings
 
@@ -54,11 +54,23 @@ async def ensure_topics(settings: Settings, names: Iterable[str]) -> None:
             # created meanwhile by another process: fine
             with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(wanted)
+            await _wait_for_leaders(admin, [t.name for t in wanted])
     finally:
         await admin.close()
 
 
-@lru_cache(maxsize=200_000)
-def partition_for(key: bytes, partitions: int) -> int:
-    """The partition Kafka's default partitioner (murmur2, as in the Java client) picks."""
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
+async def _wait_for_leaders(
+    admin: AIOKafkaAdminClient, topics: list[str], limit_s: float = 15
+) -> None:
+    """Until every partition of new topics has a leader (sends fail over to retries before)."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        described = await admin.describe_topics(topics)
+        if all(
+            t.get("error_code", 0) == 0
+            and t.get("partitions")
+            and all(p.get("leader", -1) >= 0 for p in t["partitions"])
+            for t in described
+        ):
+            return
+        await asyncio.sleep(0.1)
