@@ -40,8 +40,8 @@ stack-status: $(STAMP) ## show whether Kafka and Redis answer, and where their l
 	$(PY) -m stream_app stack status
 
 .PHONY: test
-test: stack-up lint ## set everything up, lint, and run the whole suite (what CI runs)
-	$(PY) -m pytest $(PYTEST_ARGS)
+test: stack-up lint ## set everything up, lint, and run the suite with the quick fault subset (what CI runs)
+	$(PY) -m pytest -m "not faults" $(PYTEST_ARGS)
 
 .PHONY: test-unit
 test-unit: $(STAMP) ## the fast tests only: no broker, no Redis
@@ -60,6 +60,12 @@ schemas: $(STAMP) ## regenerate the JSON Schema files in schemas/json/
 .PHONY: demo
 demo: stack-up ## set everything up and run the main job on the live local stack
 	$(PY) -m stream_app demo
+
+.PHONY: faults
+faults: stack-up ## the full fault harness (kills, broker/Redis outages, rebalances, hostile input); ~20 min
+	rm -f .stack/faults-report.jsonl
+	$(PY) -m pytest tests/faults -v $(PYTEST_ARGS) || { $(PY) -m tests.faults.report; exit 1; }
+	$(PY) -m tests.faults.report
 
 .PHONY: bench-quick
 bench-quick: stack-up ## benchmark on 20k events: worker vs passthrough ceiling vs pure core

@@ -436,7 +436,7 @@ async def recovery(
     worker.env["LEADSTREAM_DATA_DIR"] = str(empty_dir)
     worker.start()
     spawn = worker.started
-    await probe(prefix, f"{tag}-empty")
+    await probe(prefix, f"{tag}-empty", limit_s=3600)  # a changelog replay can take long
     seconds = time.perf_counter() - spawn
     out |= {"empty_dir_restore_s": round(seconds, 1), "changelog_records": records,
             "changelog_records_per_s": round(records / seconds)}  # fmt: skip
@@ -544,20 +544,24 @@ def render(result: Result) -> str:
     return "\n".join(lines) + "\n"
 
 
-async def run(args: argparse.Namespace) -> Result:
+def new_result(args: argparse.Namespace, partitions: int) -> Result:
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT,
+                            capture_output=True, text=True, check=False).stdout.strip()  # fmt: skip
+    return Result(
+        mode="quick" if args.quick else "full", command=" ".join(["python -m bench.harness",
+        *sys.argv[1:]]), started_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%MZ"),
+        commit=commit or "unknown", machine=machine(), versions=versions(), events=args.events,
+        prospects=args.prospects, bad_messages=0, partitions=partitions,
+    )  # fmt: skip
+
+
+async def run(args: argparse.Namespace, result: Result) -> None:
+    """The phases, filling ``result`` as they go (an abort keeps what was measured)."""
     run_id = uuid.uuid4().hex[:6]
     prefix = f"bench{run_id}."
     app_id = f"bench-{run_id}"
     redis_prefix = f"ls:bench:{run_id}:"
     settings = Settings(topic_prefix=prefix, app_id=app_id)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT,
-                            capture_output=True, text=True, check=False).stdout.strip()  # fmt: skip
-    result = Result(
-        mode="quick" if args.quick else "full", command=" ".join(["python -m bench.harness",
-        *sys.argv[1:]]), started_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%MZ"),
-        commit=commit or "unknown", machine=machine(), versions=versions(), events=args.events,
-        prospects=args.prospects, bad_messages=0, partitions=settings.topic_partitions,
-    )  # fmt: skip
     say = partial(print, file=sys.stderr)
     say(f"generating {args.events:,} messages")
     messages = traffic(args.events, args.prospects, args.seed, f"b{run_id}-")
@@ -566,6 +570,7 @@ async def run(args: argparse.Namespace) -> Result:
 
     say("1/6 pure core")
     result.figures["pure_core"] = pure_core(messages)
+    say(f"  {result.figures['pure_core']}")
 
     from stream_app.app import worker_topics  # noqa: PLC0415
 
@@ -574,12 +579,14 @@ async def run(args: argparse.Namespace) -> Result:
 
     say("2/6 passthrough ceiling")
     result.figures["passthrough"] = await passthrough(prefix, len(messages))
+    say(f"  {result.figures['passthrough']}")
 
     work = Path(tempfile.mkdtemp(prefix="bench-"))
     log = RESULTS / f"worker-{run_id}.log.tmp"
     topics = watched_topics(prefix, app_id)
     worker = BenchWorker(prefix, app_id, redis_prefix, work / "data", f"{app_id}-1", log,
                          args.profile)  # fmt: skip
+    failed = True
     try:
         async with Kafka() as kafka:
             say("3/6 full worker on the preloaded topics")
@@ -591,6 +598,12 @@ async def run(args: argparse.Namespace) -> Result:
             worker.stop()
             figures["rocksdb_bytes"] = worker.rocksdb_bytes()
             worker.profile = None
+            result.figures["ratios"] = {
+                "worker_vs_passthrough": figures["events_per_second"]
+                / result.figures["passthrough"]["events_per_second"],
+                "worker_vs_core": figures["events_per_second"]
+                / result.figures["pure_core"]["events_per_second"],
+            }
             worker.start()
             await worker.wait_started()
             core = result.figures["pure_core"]
@@ -601,6 +614,12 @@ async def run(args: argparse.Namespace) -> Result:
                 "redis_bytes_per_lead": redis_usage["bytes_per_lead"],
                 "redis_leads": redis_usage["leads"],
             }
+            say(f"  {figures} {result.figures['memory']}")
+            # warm-up: the restarted worker rebuilds its decay index from every record first
+            for _ in range(300):
+                if "due index rebuilt" in worker.log_text():
+                    break
+                await asyncio.sleep(1)
 
             say(f"4/6 latency at {', '.join(map(str, args.rates))} events/s")
             result.figures["latency"] = []
@@ -613,6 +632,7 @@ async def run(args: argparse.Namespace) -> Result:
             say("5/6 recovery: kill -9 and restart; then an empty data directory")
             result.figures["recovery"] = await recovery(kafka, worker, prefix, app_id,
                                                         work / "empty", f"b{run_id}")  # fmt: skip
+            say(f"  {result.figures['recovery']}")
             worker.stop()
 
             say(f"6/6 scale-out: two workers on {args.scale_events:,} fresh events")
@@ -620,19 +640,18 @@ async def run(args: argparse.Namespace) -> Result:
             result.figures["scale_out"]["vs_one_worker"] = round(
                 result.figures["scale_out"]["events_per_second"] / figures["events_per_second"], 2
             )
+            say(f"  {result.figures['scale_out']}")
+        failed = False
     finally:
         worker.stop()
         await drop_topics((prefix, f"bench{run_id}s.", f"{app_id}-", f"{app_id}s-"))
         forget_redis(redis_prefix)
         forget_redis(f"ls:bench:{run_id}s:")
         shutil.rmtree(work, ignore_errors=True)
-        log.unlink(missing_ok=True)
-    result.figures["ratios"] = {
-        "worker_vs_passthrough": result.figures["worker"]["events_per_second"]
-        / result.figures["passthrough"]["events_per_second"],
-        "worker_vs_core": result.figures["worker"]["events_per_second"]
-        / result.figures["pure_core"]["events_per_second"],
-    }
+        if failed:
+            say(f"worker log kept: {log}")
+        else:
+            log.unlink(missing_ok=True)
     result.notes += [
         "throughput: from the worker's 'rules' start-up line (it then joins the group and "
         "restores its tables) until its consumer group has committed every input and internal "
@@ -645,7 +664,6 @@ async def run(args: argparse.Namespace) -> Result:
         "scale-out: two workers started together on freshly preloaded topics, same partitions; "
         "compared with the one-worker rate above",
     ]
-    return result
 
 
 async def scale_out(
@@ -717,14 +735,27 @@ def main() -> int:
     args.scale_events = args.scale_events or (10_000 if args.quick else 100_000)
     if not kafka_answers(9092):
         raise SystemExit("Kafka does not answer on 127.0.0.1:9092: run `make stack-up` first")
-    result = asyncio.run(run(args))
+    result = new_result(args, Settings().topic_partitions)
+    status = 0
+    try:
+        asyncio.run(run(args, result))
+    except (Exception, KeyboardInterrupt) as exc:  # keep what was measured before the abort
+        result.notes.append(f"ABORTED: {type(exc).__name__}: {exc}")
+        result.mode += "-aborted"
+        status = 1
     RESULTS.mkdir(parents=True, exist_ok=True)
     stem = RESULTS / f"{result.started_at.replace(':', '')}-{result.mode}"
     stem.with_suffix(".json").write_text(json.dumps(asdict(result), indent=2) + "\n")
-    stem.with_suffix(".md").write_text(render(result))
-    print(render(result))
+    try:
+        text = render(result)
+    except KeyError:  # a phase is missing: the figures as measured
+        text = (f"# Benchmark ({result.mode}), {result.started_at}\n\n`{result.command}` at "
+                f"commit {result.commit}\n\n```json\n{json.dumps(result.figures, indent=2)}\n"
+                "```\n\n" + "\n".join(f"- {n}" for n in result.notes) + "\n")  # fmt: skip
+    stem.with_suffix(".md").write_text(text)
+    print(text)
     print(f"wrote {stem}.json and .md", file=sys.stderr)
-    return 0
+    return status
 
 
 if __name__ == "__main__":

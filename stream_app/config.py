@@ -99,8 +99,11 @@ class Settings(BaseSettings):
         description="LEADSTREAM_STORE: Faust table store, 'rocksdb://' or 'memory://' (tests).",
     )
     record_cache_size: int = Field(
-        200_000, ge=0,
-        description="LEADSTREAM_RECORD_CACHE_SIZE: decoded lead records kept in memory (0: none)",
+        50_000, ge=0,
+        description=(
+            "LEADSTREAM_RECORD_CACHE_SIZE: decoded lead records kept in memory, about 4.3 KB "
+            "each (0: none); the worker's RSS grows with it, not with the number of leads"
+        ),
     )  # fmt: skip
     data_dir: Path = Field(
         REPO_ROOT / ".stack" / "worker",

@@ -18,7 +18,6 @@ import json
 import signal
 import uuid
 from pathlib import Path
-from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -27,24 +26,10 @@ from schemas.events import parse_event
 from schemas.transitions import StageTransition
 from stream_app.scoring.replay import Replay
 from stream_app.scoring.rules import Rules
-from stream_app.traffic import generate
+from tests.faults.harness import lead_keyed
 from tests.integration.live import WorkerProcess, collect
 
 pytestmark = pytest.mark.integration
-
-
-def lead_keyed(prefix: str, prospects: int, seed: int) -> list[dict[str, Any]]:
-    out = []
-    for original in generate(prospects, seed, id_prefix=prefix):
-        event = dict(original)
-        anon = event.pop("anonymous_id", None)
-        if anon is not None:
-            event["lead_id"] = anon.replace("anon-", "lead-")
-        if event["type"] == "identify":
-            traits = event.pop("traits", {})
-            event = {**event, "type": "profile_update", **traits}
-        out.append(event)
-    return out
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "sigterm"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from schemas.events import parse_event
-from stream_app.pipeline import Envelope, InMemoryPipeline, Record, score
+from stream_app.pipeline import Envelope, InMemoryPipeline, Record, due_at_of, dump_record, score
 from stream_app.scoring.replay import Replay
 from stream_app.scoring.rules import Rules
 from stream_app.traffic import generate
@@ -78,3 +78,36 @@ def test_a_decay_tick_publishes_the_decayed_score(rules: Rules) -> None:
     assert tick.update is not None
     assert tick.update.stage == "recycled"
     assert tick.update.scores.engagement < 5  # decayed, not the 20 of the last event
+
+
+def test_a_score_update_names_the_event_it_applied_and_none_for_decay(rules: Rules) -> None:
+    profile = ev("profile_update", lead_id="L9", event_id="e-1", **VP_PROFILE)
+    first = score("L9", Envelope(kind="event", event=profile), None, rules)
+    assert first.update is not None and first.update.event_id == "e-1"
+    demo = ev("form_submission", hours=1, lead_id="L9", form_kind="demo_request", event_id="e-2")
+    raised = score("L9", Envelope(kind="event", event=demo), first.record, rules)
+    assert [t.to_stage for t in raised.transitions] == ["sql"]
+    assert raised.update is not None and raised.update.event_id == "e-2"
+    again = score("L9", Envelope(kind="event", event=demo), raised.record, rules)
+    assert again.status == "duplicate"
+    assert again.update is not None and again.update.event_id == "e-2"  # names the redelivery
+    assert raised.record is not None and raised.record.state.newest_at is not None
+    later = raised.record.state.newest_at + 400 * 86_400
+    tick = score("L9", Envelope(kind="tick", now=later), raised.record, rules)
+    assert [t.to_stage for t in tick.transitions] == ["recycled"]
+    assert tick.update is not None and tick.update.event_id is None  # decay, no event
+
+
+def test_the_due_time_read_from_raw_bytes_is_the_decoded_records(rules: Rules) -> None:
+    live = InMemoryPipeline(rules)
+    for raw in (json.dumps(e).encode() for e in generate(200, seed=9)):
+        live.feed(raw)
+    dues = [r.state.due_at for r in live.records.values()]
+    assert any(d is not None for d in dues) and any(d is None for d in dues)
+    for record in live.records.values():
+        raw = dump_record(record)
+        assert due_at_of(raw) == record.state.due_at
+    # a profile field that happens to be called due_at: two matches, so the record is decoded
+    record = next(r for r in live.records.values() if r.state.due_at is not None)
+    record.state.profile["due_at"] = 7
+    assert due_at_of(dump_record(record)) == record.state.due_at
