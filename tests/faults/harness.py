@@ -388,8 +388,18 @@ async def read_all(bootstrap: str, topic: str, quiet: float = 3.0) -> list[bytes
 
 
 def stack_pid(name: str) -> int:
-    record = json.loads((REPO / ".stack" / name / f"{name}.pid").read_text())
-    return int(record["pid"])
+    """The pid of the server this checkout's ``stack up`` started; never anyone else's."""
+    path = REPO / ".stack" / name / f"{name}.pid"
+    try:
+        pid = int(json.loads(path.read_text())["pid"])
+        os.kill(pid, 0)
+    except (OSError, ValueError, KeyError) as exc:
+        raise AssertionError(
+            f"this scenario kills and restarts the local {name}, but the one running was not "
+            f"started by this checkout ({path}: {exc}). Run it from the checkout whose "
+            "`make stack-up` started the servers, or stop them first."
+        ) from exc
+    return pid
 
 
 def stack_up() -> float:
