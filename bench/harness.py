@@ -173,22 +173,6 @@ async def passthrough(prefix: str, total: int) -> dict[str, Any]:
     return {"seconds": round(seconds, 2), "events_per_second": round(total / seconds)}
 
 
-async def group_lag(
-    admin: AIOKafkaAdminClient, meta: AIOKafkaProducer, group: str, topics: list[str]
-) -> int:
-    """Messages in ``topics`` that ``group`` has not committed yet."""
-    partitions = [TopicPartition(t, p) for t in topics for p in await meta.partitions_for(t)]
-    probe = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP)
-    await probe.start()
-    try:
-        ends = await probe.end_offsets(partitions)
-    finally:
-        await probe.stop()
-    committed = await admin.list_consumer_group_offsets(group)
-    return sum(max(0, end - (committed[tp].offset if tp in committed else 0))
-               for tp, end in ends.items())  # fmt: skip
-
-
 def child_pid(pid: int) -> int:
     """The first child of ``pid`` (the worker under py-spy)."""
     children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()

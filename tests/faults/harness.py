@@ -46,6 +46,7 @@ from bench.harness import Kafka
 from schemas.dead_letter import DeadLetter
 from schemas.events import parse_event
 from schemas.transitions import StageTransition
+from stream_app.devstack import PidFile
 from stream_app.scoring.engine import score_update
 from stream_app.scoring.funnel import funnel
 from stream_app.scoring.replay import Replay
@@ -53,7 +54,7 @@ from stream_app.scoring.rules import Rules
 from stream_app.stores.projection import RedisProjection
 from stream_app.traffic import generate
 from tests.factories import REPO
-from tests.integration.live import WorkerProcess
+from tests.integration.live import WorkerProcess, collect
 
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[a-z]{2,}")
 PROSPECTS = int(os.environ.get("FAULTS_PROSPECTS", "1500"))
@@ -282,7 +283,7 @@ class FaultRun:
     async def verify(self, redis_url: str) -> Outcome:
         out = self.outcome
         live = [StageTransition.model_validate_json(r)
-                for r in await read_all(self.bootstrap, self.names.transitions)]  # fmt: skip
+                for r in await everything_in(self.bootstrap, self.names.transitions)]  # fmt: skip
         by_id: dict[str, StageTransition] = {}
         for t in live:
             if by_id.setdefault(t.transition_id, t) != t:
@@ -296,8 +297,8 @@ class FaultRun:
         elif by_id != self.expected:
             out.problems.append("transitions differ from the oracle's in content")
 
-        letters = [DeadLetter.model_validate_json(r)
-                   for r in await read_all(self.bootstrap, self.names.dead_letters)]  # fmt: skip
+        raw_letters = await everything_in(self.bootstrap, self.names.dead_letters)
+        letters = [DeadLetter.model_validate_json(r) for r in raw_letters]
         unique = {(d.topic, d.partition, d.offset): d for d in letters}
         found: dict[bytes, str] = {d.raw: d.reason for d in unique.values()}  # first 64 KiB
         wanted = {value[: 64 * 1024]: reason for value, reason in self.bad}
@@ -354,6 +355,11 @@ class FaultRun:
             w.stop()
 
 
+async def everything_in(bootstrap: str, topic: str) -> list[bytes]:
+    """Every record of ``topic`` from the start, once 3 s pass without news."""
+    return await collect(bootstrap, [topic], until=0, limit_s=600)
+
+
 def record(outcome: Outcome) -> None:
     REPORT.parent.mkdir(parents=True, exist_ok=True)
     with REPORT.open("a") as f:
@@ -365,40 +371,19 @@ def wanted_summary(wanted: dict[bytes, str], found: dict[bytes, str]) -> str:
                      if found.get(v) != r)  # fmt: skip
 
 
-async def read_all(bootstrap: str, topic: str, quiet: float = 3.0) -> list[bytes]:
-    """Every record of ``topic`` from the start, once ``quiet`` seconds pass without news."""
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                group_id=f"read-{uuid.uuid4().hex[:8]}",
-                                fetch_max_bytes=64 * 2**20)  # fmt: skip
-    await consumer.start()
-    out: list[bytes] = []
-    try:
-        last = time.monotonic()
-        while time.monotonic() - last < quiet:
-            batch = await consumer.getmany(timeout_ms=300)
-            for records in batch.values():
-                out += [r.value for r in records]
-                last = time.monotonic()
-    finally:
-        await consumer.stop()
-    return out
-
-
 # --- faults on the stack's own servers ------------------------------------------------
 
 
 def stack_pid(name: str) -> int:
     """The pid of the server this checkout's ``stack up`` started; never anyone else's."""
     path = REPO / ".stack" / name / f"{name}.pid"
-    try:
-        pid = int(json.loads(path.read_text())["pid"])
-        os.kill(pid, 0)
-    except (OSError, ValueError, KeyError) as exc:
+    pid = PidFile(path).live_pid()  # the recorded pid, if that very process still runs
+    if pid is None:
         raise AssertionError(
             f"this scenario kills and restarts the local {name}, but the one running was not "
-            f"started by this checkout ({path}: {exc}). Run it from the checkout whose "
-            "`make stack-up` started the servers, or stop them first."
-        ) from exc
+            f"started by this checkout (no live process recorded in {path}). Run it from the "
+            "checkout whose `make stack-up` started the servers, or stop them first."
+        )
     return pid
 
 

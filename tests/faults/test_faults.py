@@ -132,18 +132,23 @@ async def redis_outage(run: FaultRun, settings: Settings, seconds: float) -> Non
     kill_process(stack_pid("redis"), signal.SIGTERM)
     await asyncio.sleep(seconds)
     await asyncio.to_thread(stack_up)
-    back = time.monotonic()
     client = aioredis.Redis.from_url(settings.redis_url)
-    leads = f"{run.workers[0].env['LEADSTREAM_REDIS_KEY_PREFIX']}leads"
     try:
-        before = await client.scard(leads)
-        while time.monotonic() - back < 120:
-            if await client.scard(leads) != before:
-                run.outcome.recovery_s = round(time.monotonic() - back, 1)
-                break
-            await asyncio.sleep(0.1)
+        await time_projection_resumes(run, client)
     finally:
         await client.aclose()
+
+
+async def time_projection_resumes(run: FaultRun, client: aioredis.Redis) -> None:
+    """Recovery after a Redis fault: seconds from now until the projection writes a new lead."""
+    back = time.monotonic()
+    leads = f"{run.workers[0].env['LEADSTREAM_REDIS_KEY_PREFIX']}leads"
+    before = await client.scard(leads)
+    while time.monotonic() - back < 120:
+        if await client.scard(leads) != before:
+            run.outcome.recovery_s = round(time.monotonic() - back, 1)
+            return
+        await asyncio.sleep(0.1)
 
 
 @pytest.mark.faults
@@ -164,19 +169,12 @@ async def cut_redis_clients(run: FaultRun, settings: Settings, seconds: float) -
     retry path. Recovery: from the end of the cut until the projection writes.
     """
     admin = aioredis.Redis.from_url(settings.redis_url)
-    leads = f"{run.workers[0].env['LEADSTREAM_REDIS_KEY_PREFIX']}leads"
     try:
         until = time.monotonic() + seconds
         while time.monotonic() < until:
             await admin.execute_command("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
             await asyncio.sleep(0.02)
-        back = time.monotonic()
-        before = await admin.scard(leads)
-        while time.monotonic() - back < 120:
-            if await admin.scard(leads) != before:
-                run.outcome.recovery_s = round(time.monotonic() - back, 1)
-                break
-            await asyncio.sleep(0.1)
+        await time_projection_resumes(run, admin)
     finally:
         await admin.aclose()
 
