@@ -17,7 +17,10 @@ bad message in a thousand):
   its transition received on the transitions topic (p50/p95/p99/max);
 - recovery: kill -9 and restart on the same data, then a worker on an empty
   data directory (changelog replay): seconds until a probe event is scored;
-- scale-out: two workers together on freshly preloaded topics.
+- scale-out: two workers together on freshly preloaded topics;
+- state at scale: a fresh app's lead-records changelog seeded with ``--state-leads``
+  copies of the pure core's lead records; restore from an empty data directory,
+  RSS, RocksDB bytes per lead, kill -9 and restart.
 
 Results go to ``bench/results/<UTC time>-<mode>.json`` and ``.md`` with the
 command, git commit, machine and library versions. ``--profile FILE`` runs the
@@ -39,6 +42,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -56,6 +60,7 @@ from stream_app.codec import decode
 from stream_app.config import REPO_ROOT, Settings
 from stream_app.devstack import kafka_answers, kafka_version
 from stream_app.kafka import ensure_topics
+from stream_app.pipeline import Record, dump_record
 from stream_app.scoring.replay import Replay
 from stream_app.scoring.rules import load_rules
 from stream_app.topics import TopicNames
@@ -111,7 +116,7 @@ def traffic(events: int, prospects: int, seed: int, prefix: str) -> list[tuple[s
     return out
 
 
-def pure_core(messages: list[tuple[str, bytes, bytes]]) -> dict[str, Any]:
+def pure_core(messages: list[tuple[str, bytes, bytes]]) -> tuple[dict[str, Any], Replay]:
     replay = Replay(load_rules(REPO_ROOT / "rules" / "default.yaml"))
     started = time.perf_counter()
     bad = 0
@@ -123,8 +128,9 @@ def pure_core(messages: list[tuple[str, bytes, bytes]]) -> dict[str, Any]:
         replay.process(decoded)
     seconds = time.perf_counter() - started
     leads = sum(1 for _ in replay.leads())
-    return {"seconds": round(seconds, 2), "events_per_second": round(len(messages) / seconds),
-            "leads": leads, "keys": len(replay.states), "dead_letters": bad}  # fmt: skip
+    figures = {"seconds": round(seconds, 2), "events_per_second": round(len(messages) / seconds),
+               "leads": leads, "keys": len(replay.states), "dead_letters": bad}  # fmt: skip
+    return figures, replay
 
 
 async def preload(messages: list[tuple[str, bytes, bytes]], prefix: str) -> float:
@@ -228,6 +234,10 @@ class BenchWorker:
     def rss_mib(self) -> float:
         status = Path(f"/proc/{self.pid}/status").read_text().splitlines()
         return round(int(next(ln.split()[1] for ln in status if ln.startswith("VmRSS"))) / 1024, 1)
+
+    def peak_rss_mib(self) -> float:
+        status = Path(f"/proc/{self.pid}/status").read_text().splitlines()
+        return round(int(next(ln.split()[1] for ln in status if ln.startswith("VmHWM"))) / 1024, 1)
 
     def rocksdb_bytes(self) -> int:
         return sum(f.stat().st_size for f in self.data_dir.rglob("*") if f.is_file())
@@ -523,6 +533,23 @@ def render(result: Result) -> str:
         f"| leads (pure core's count) | {num(f['pure_core']['leads'])} |",
         f"| state keys (leads and anonymous visitors) | {num(f['pure_core'].get('keys'))} |",
     ]
+    state = f.get("state")
+    if state:
+        lines += [
+            "",
+            f"| state at {state['leads']:,} leads (seeded changelog) | value |",
+            "|---|---|",
+            f"| seeded records, mean size | {state['record_bytes_mean']:,} bytes |",
+            f"| empty data directory: spawn -> processing again | {state['empty_dir_restore_s']} s "
+            f"({state['restore_records_per_s']:,} records/s) |",
+            f"| decay index rebuild | {state['due_index_line']} |",
+            f"| worker RSS after restore and rebuild (peak) | {state['rss_mib']} MiB "
+            f"({state['peak_rss_mib']} MiB) |",
+            f"| kill -9, restart on the same data: spawn -> processing again "
+            f"| {state['restart_after_kill9_s']} s |",
+            f"| worker RSS after the restart's rebuild | {state['rss_mib_after_restart']} MiB |",
+            f"| RocksDB bytes per lead | {state['rocksdb_bytes_per_lead']:,} |",
+        ]
     if result.notes:
         lines += ["", *[f"- {n}" for n in result.notes]]
     return "\n".join(lines) + "\n"
@@ -552,8 +579,10 @@ async def run(args: argparse.Namespace, result: Result) -> None:
     result.events = len(messages)
     result.bad_messages = sum(1 for _, k, _ in messages if k == b"bad")
 
-    say("1/6 pure core")
-    result.figures["pure_core"] = pure_core(messages)
+    say("1/7 pure core")
+    result.figures["pure_core"], replay = pure_core(messages)
+    templates = [dump_record(Record(state=state)) for state in replay.leads()]
+    del replay
     say(f"  {result.figures['pure_core']}")
 
     from stream_app.app import worker_topics  # noqa: PLC0415
@@ -561,7 +590,7 @@ async def run(args: argparse.Namespace, result: Result) -> None:
     await ensure_topics(settings, [*worker_topics(settings), f"{prefix}passthrough"])
     result.figures["preload_seconds"] = round(await preload(messages, prefix), 2)
 
-    say("2/6 passthrough ceiling")
+    say("2/7 passthrough ceiling")
     result.figures["passthrough"] = await passthrough(prefix, len(messages))
     say(f"  {result.figures['passthrough']}")
 
@@ -573,7 +602,7 @@ async def run(args: argparse.Namespace, result: Result) -> None:
     failed = True
     try:
         async with Kafka() as kafka:
-            say("3/6 full worker on the preloaded topics")
+            say("3/7 full worker on the preloaded topics")
             figures = await throughput(kafka, worker, app_id, topics, len(messages))
             figures["events_per_second"] = round(len(messages) / figures["seconds"])
             result.figures["worker"] = figures
@@ -605,7 +634,7 @@ async def run(args: argparse.Namespace, result: Result) -> None:
                     break
                 await asyncio.sleep(1)
 
-            say(f"4/6 latency at {', '.join(map(str, args.rates))} events/s")
+            say(f"4/7 latency at {', '.join(map(str, args.rates))} events/s")
             result.figures["latency"] = []
             for n, rate in enumerate(args.rates):
                 figure = await latency(kafka, prefix, app_id, topics, rate, args.latency_seconds,
@@ -613,24 +642,32 @@ async def run(args: argparse.Namespace, result: Result) -> None:
                 say(f"  {figure}")
                 result.figures["latency"].append(figure)
 
-            say("5/6 recovery: kill -9 and restart; then an empty data directory")
+            say("5/7 recovery: kill -9 and restart; then an empty data directory")
             result.figures["recovery"] = await recovery(kafka, worker, prefix, app_id,
                                                         work / "empty", f"b{run_id}")  # fmt: skip
             say(f"  {result.figures['recovery']}")
             worker.stop()
 
-            say(f"6/6 scale-out: two workers on {args.scale_events:,} fresh events")
+            say(f"6/7 scale-out: two workers on {args.scale_events:,} fresh events")
             result.figures["scale_out"] = await scale_out(kafka, args, run_id, work, log)
             result.figures["scale_out"]["vs_one_worker"] = round(
                 result.figures["scale_out"]["events_per_second"] / figures["events_per_second"], 2
             )
             say(f"  {result.figures['scale_out']}")
+
+            say(f"7/7 state at {args.state_leads:,} leads: changelog seeded from the pure "
+                "core's records; empty data directory, then kill -9 and restart")  # fmt: skip
+            result.figures["state"] = await state_at_scale(
+                kafka, args.state_leads, templates, run_id, work, log
+            )
+            say(f"  {result.figures['state']}")
         failed = False
     finally:
         worker.stop()
-        await drop_topics((prefix, f"bench{run_id}s.", f"{app_id}-", f"{app_id}s-"))
-        forget_redis(redis_prefix)
-        forget_redis(f"ls:bench:{run_id}s:")
+        await drop_topics((prefix, f"bench{run_id}s.", f"bench{run_id}m.", f"{app_id}-",
+                           f"{app_id}s-", f"{app_id}m-"))  # fmt: skip
+        for each in (redis_prefix, f"ls:bench:{run_id}s:", f"ls:bench:{run_id}m:"):
+            forget_redis(each)
         shutil.rmtree(work, ignore_errors=True)
         if failed:
             say(f"worker log kept: {log}")
@@ -647,6 +684,10 @@ async def run(args: argparse.Namespace, result: Result) -> None:
         "right after the spawn (static membership: LEADSTREAM_INSTANCE_ID is set)",
         "scale-out: two workers started together on freshly preloaded topics, same partitions; "
         "compared with the one-worker rate above",
+        "state at scale: the lead-records changelog of a fresh app is seeded with copies of "
+        "the pure core's final lead records (distinct lead ids), as a worker would have "
+        "written them; a worker restores them from an empty data directory (RSS read once "
+        "its due index is rebuilt from every record), is killed with -9 and restarted",
     ]
 
 
@@ -684,6 +725,81 @@ async def scale_out(
             "events_per_second": round(len(messages) / seconds), "rss_mib": rss}  # fmt: skip
 
 
+def seeded(templates: list[bytes], count: int, tag: str) -> Iterator[tuple[bytes, bytes]]:
+    """``count`` (key, record) pairs: the templates in turn, each under a new lead id."""
+    ids = [json.loads(raw)["state"]["lead_id"] for raw in templates]
+    for n in range(count):
+        lead = f"{tag}lead-{n:07d}"
+        raw = templates[n % len(templates)].replace(f'"{ids[n % len(ids)]}"'.encode(),
+                                                    f'"{lead}"'.encode())  # fmt: skip
+        yield lead.encode(), raw
+
+
+async def state_at_scale(
+    kafka: Kafka, count: int, templates: list[bytes], run_id: str, work: Path, log: Path
+) -> dict[str, Any]:
+    """A worker with ``count`` leads of state: restore, memory, disk, kill -9 restart."""
+    prefix = f"bench{run_id}m."
+    app_id = f"bench-{run_id}m"
+    settings = Settings(topic_prefix=prefix, app_id=app_id)
+    from stream_app.app import table_options, worker_topics  # noqa: PLC0415
+
+    changelog = f"{app_id}-lead-records-changelog"  # Faust's name, without our prefix
+    segment = table_options(settings)["extra_topic_configs"]["segment.bytes"]
+    await ensure_topics(settings, worker_topics(settings))
+    await ensure_topics(settings, [changelog],
+                        {"cleanup.policy": "compact", "segment.bytes": str(segment)})  # fmt: skip
+    producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all", linger_ms=20,
+                                max_batch_size=512 * 1024)  # fmt: skip
+    await producer.start()
+    started = time.perf_counter()
+    size = 0
+    try:
+        pairs = seeded(templates, count, f"b{run_id}m-")
+        for key, raw in tqdm(pairs, total=count, desc="seed", unit="rec", disable=None):
+            size += len(raw)
+            await producer.send(changelog, key=key, value=raw)
+        await producer.flush()
+    finally:
+        await producer.stop()
+    out: dict[str, Any] = {"leads": count, "seed_s": round(time.perf_counter() - started, 1),
+                           "record_bytes_mean": round(size / count)}  # fmt: skip
+    worker = BenchWorker(prefix, app_id, f"ls:bench:{run_id}m:", work / "state", f"{app_id}-1",
+                         log)  # fmt: skip
+    try:
+        worker.start()
+        await probe(prefix, f"b{run_id}m-empty", limit_s=3600)
+        seconds = time.perf_counter() - worker.started
+        out |= {"empty_dir_restore_s": round(seconds, 1),
+                "restore_records_per_s": round(count / seconds)}  # fmt: skip
+        rebuilt = await wait_for_log(worker, "due index rebuilt", limit_s=900)
+        out |= {"due_index_line": rebuilt, "rss_mib": worker.rss_mib(),
+                "peak_rss_mib": worker.peak_rss_mib()}  # fmt: skip
+        worker.stop(signal.SIGKILL)
+        worker.start()
+        await probe(prefix, f"b{run_id}m-k9")
+        out["restart_after_kill9_s"] = round(time.perf_counter() - worker.started, 1)
+        await wait_for_log(worker, "due index rebuilt", limit_s=900)
+        out["rss_mib_after_restart"] = worker.rss_mib()
+        worker.stop()
+        out["rocksdb_bytes"] = worker.rocksdb_bytes()
+        out["rocksdb_bytes_per_lead"] = round(out["rocksdb_bytes"] / count)
+    finally:
+        worker.stop()
+    return out
+
+
+async def wait_for_log(worker: BenchWorker, text: str, limit_s: float) -> str:
+    """The first log line of this worker run that holds ``text``."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < limit_s:
+        line = next((ln for ln in worker.log_text().splitlines() if text in ln), None)
+        if line is not None:
+            return line.split("[INFO] ", 1)[-1].strip()
+        await asyncio.sleep(0.5)
+    raise RuntimeError(f"worker did not log {text!r} within {limit_s:.0f}s; see {worker.log}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -708,6 +824,11 @@ def main() -> int:
         type=int,
         help="events for the two-worker phase (default 10,000 quick, 100,000 full)",
     )
+    parser.add_argument(
+        "--state-leads",
+        type=int,
+        help="leads of seeded state for the last phase (default 20,000 quick, 1,000,000 full)",
+    )
     parser.add_argument("--profile", type=Path, metavar="FILE",
                         help="run the worker under py-spy (pip install py-spy); "
                              "write its collapsed stacks to FILE")  # fmt: skip
@@ -717,6 +838,7 @@ def main() -> int:
     args.rates = args.rates or ([250, 1000] if args.quick else [250, 500, 1000, 5000])
     args.latency_seconds = args.latency_seconds or (6.0 if args.quick else 15.0)
     args.scale_events = args.scale_events or (10_000 if args.quick else 100_000)
+    args.state_leads = args.state_leads or (20_000 if args.quick else 1_000_000)
     if not kafka_answers(9092):
         raise SystemExit("Kafka does not answer on 127.0.0.1:9092: run `make stack-up` first")
     result = new_result(args, Settings().topic_partitions)

@@ -117,6 +117,13 @@ class DueIndex:
         if self._due.get(key) != due_at:
             self._due[key] = due_at
             heapq.heappush(self._heap, (due_at, key))
+            if len(self._heap) > 2 * len(self._due) + 1024:
+                self._compact()
+
+    def _compact(self) -> None:
+        """Drop superseded entries: a busy lead pushes one per event, popped only when due."""
+        self._heap = [(due_at, key) for key, due_at in self._due.items()]
+        heapq.heapify(self._heap)
 
     def pop_due(self, now: float, limit: int) -> list[str]:
         out: list[str] = []
@@ -140,6 +147,30 @@ def worker_topics(settings: Settings) -> list[str]:
     ]
     outputs = [names.transitions, names.score_updates, names.dead_letters]
     return [*names.inputs, *internal, *outputs]
+
+
+MIB = 1024 * 1024
+
+
+def table_options(settings: Settings) -> dict[str, Any]:
+    """Arguments for ``app.Table``: partitions, raw bytes, RocksDB memory, changelog segments.
+
+    Faust's RocksDB defaults (64 MB x 3 memtables and a 2 GiB block cache per
+    partition) let the worker's RSS grow with the number of leads; these bound
+    it. Small changelog segments let the broker's compaction keep a replay from
+    the changelog close to one record per key.
+    """
+    return {
+        "partitions": settings.topic_partitions,
+        "key_type": bytes,
+        "value_type": bytes,
+        "options": {  # a new dict per table: Faust's store pops keys from it
+            "write_buffer_size": settings.rocksdb_write_buffer_mb * MIB,
+            "max_write_buffer_number": 2,
+            "block_cache_size": settings.rocksdb_block_cache_mb * MIB,
+        },
+        "extra_topic_configs": {"segment.bytes": settings.changelog_segment_mb * MIB},
+    }
 
 
 def create_app(settings: Settings | None = None, rules: Rules | None = None) -> faust.App:
@@ -183,8 +214,8 @@ def create_app(settings: Settings | None = None, rules: Rules | None = None) -> 
     updates_topic = topic(names.score_updates)
     dead_letter_topic = topic(names.dead_letters)
 
-    links = app.Table("identity-links", partitions=partitions, key_type=bytes, value_type=bytes)
-    records = app.Table("lead-records", partitions=partitions, key_type=bytes, value_type=bytes)
+    links = app.Table("identity-links", **table_options(settings))
+    records = app.Table("lead-records", **table_options(settings))
     due = DueIndex()
     cache = RecordCache(limit=settings.record_cache_size)
     metrics = Metrics()
@@ -362,11 +393,19 @@ def create_app(settings: Settings | None = None, rules: Rules | None = None) -> 
         while True:
             started = time.monotonic()
             seen = 0
-            for key, raw in list(records.items()):
-                due.set(key.decode(), due_at_of(raw))
-                seen += 1
-                if seen % 2000 == 0:
-                    await asyncio.sleep(0)
+            try:
+                # One record at a time: a list of every record would hold the whole
+                # table in memory (2 GB at 1M leads). The RocksDB iterators read a
+                # snapshot; Faust keeps a revoked partition's DB open while one exists.
+                for key, raw in records.items():
+                    due.set(key.decode(), due_at_of(raw))
+                    seen += 1
+                    if seen % 2000 == 0:
+                        await asyncio.sleep(0)
+            except RuntimeError as exc:  # the store's partitions changed under the iteration
+                log.info("due index rebuild interrupted by a rebalance (%s); again in 5 s", exc)
+                await asyncio.sleep(5)
+                continue
             log.info("due index rebuilt from %d local record(s) in %.1fs; %d due later",
                      seen, time.monotonic() - started, len(due))  # fmt: skip
             await asyncio.sleep(settings.sweep_rescan_seconds)

@@ -109,6 +109,29 @@ class Settings(BaseSettings):
         REPO_ROOT / ".stack" / "worker",
         description="LEADSTREAM_DATA_DIR: where the worker keeps RocksDB tables.",
     )
+    rocksdb_write_buffer_mb: int = Field(
+        8, ge=1,
+        description=(
+            "LEADSTREAM_ROCKSDB_WRITE_BUFFER_MB: RocksDB memtable size per table partition "
+            "(two per partition at most); Faust's default, 64 MB x 3, holds a partition's "
+            "whole state in memory until it passes 64 MB"
+        ),
+    )  # fmt: skip
+    rocksdb_block_cache_mb: int = Field(
+        16, ge=1,
+        description=(
+            "LEADSTREAM_ROCKSDB_BLOCK_CACHE_MB: RocksDB read cache per table partition "
+            "(Faust's default is 2 GiB each)"
+        ),
+    )  # fmt: skip
+    changelog_segment_mb: int = Field(
+        64, ge=1,
+        description=(
+            "LEADSTREAM_CHANGELOG_SEGMENT_MB: segment size of the table changelog topics "
+            "we create; the broker compacts only closed segments, so this bounds how much "
+            "superseded history a restore from the changelog replays"
+        ),
+    )  # fmt: skip
 
     sweep_interval_seconds: float = Field(
         30.0, gt=0, description="LEADSTREAM_SWEEP_INTERVAL_SECONDS: how often decay is checked"

@@ -34,8 +34,11 @@ def kafka_options(settings: Settings) -> dict[str, Any]:
     return options
 
 
-async def ensure_topics(settings: Settings, names: Iterable[str]) -> None:
-    """Create the topics that do not exist yet, with the configured partition count.
+async def ensure_topics(
+    settings: Settings, names: Iterable[str], configs: dict[str, str] | None = None
+) -> None:
+    """Create the topics that do not exist yet, with the configured partition count
+    (and topic ``configs``, e.g. ``cleanup.policy``, if given).
 
     Done before Faust starts: a send to a topic that does not exist stalls
     Faust's single producer buffer, and a broker's auto-creation would pick
@@ -46,7 +49,12 @@ async def ensure_topics(settings: Settings, names: Iterable[str]) -> None:
     try:
         existing = set(await admin.list_topics())
         wanted = [
-            NewTopic(name, num_partitions=settings.topic_partitions, replication_factor=1)
+            NewTopic(
+                name,
+                num_partitions=settings.topic_partitions,
+                replication_factor=1,
+                topic_configs=configs or {},
+            )
             for name in names
             if name not in existing
         ]
