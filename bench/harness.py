@@ -297,8 +297,11 @@ class Kafka:
 
 
 def watched_topics(prefix: str, app_id: str) -> list[str]:
+    """Every topic the worker's group consumes: the inputs, its two internal hops, and the
+    score updates and transitions its projection agents write to Redis."""
     names = TopicNames(prefix)
-    return [*names.inputs, f"{prefix}{app_id}-identity-events", f"{prefix}{app_id}-scoring-events"]
+    return [*names.inputs, f"{prefix}{app_id}-identity-events", f"{prefix}{app_id}-scoring-events",
+            names.score_updates, names.transitions]  # fmt: skip
 
 
 async def throughput(
@@ -675,8 +678,9 @@ async def run(args: argparse.Namespace, result: Result) -> None:
             log.unlink(missing_ok=True)
     result.notes += [
         "throughput: from the worker's 'rules' start-up line (it then joins the group and "
-        "restores its tables) until its consumer group has committed every input and internal "
-        "offset (polled every 0.5 s; the worker commits every ~2.8 s)",
+        "restores its tables) until its consumer group has committed every offset it reads: "
+        "inputs, internal hops, and the score updates and transitions its Redis projection "
+        "consumes (polled every 0.5 s; the worker commits every ~2.8 s)",
         "latency: fresh prospects' events produced at the offered rate; each transition's "
         "latency is from the producer's send of its triggering event to a consumer of the "
         "transitions topic receiving it",
