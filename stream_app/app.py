@@ -402,7 +402,10 @@ def create_app(settings: Settings | None = None, rules: Rules | None = None) -> 
                     seen += 1
                     if seen % 2000 == 0:
                         await asyncio.sleep(0)
-            except RuntimeError as exc:  # the store's partitions changed under the iteration
+            except RuntimeError as exc:
+                if "changed size during iteration" not in str(exc):
+                    raise
+                # the store's partition map changed under the iteration (a rebalance)
                 log.info("due index rebuild interrupted by a rebalance (%s); again in 5 s", exc)
                 await asyncio.sleep(5)
                 continue
