@@ -231,13 +231,16 @@ class BenchWorker:
                 raise RuntimeError(f"worker exited; see {self.log}")
             await asyncio.sleep(0.1)
 
-    def rss_mib(self) -> float:
+    def _status_mib(self, field: str) -> float:
+        """A ``kB`` field of the worker's ``/proc/<pid>/status``, in MiB."""
         status = Path(f"/proc/{self.pid}/status").read_text().splitlines()
-        return round(int(next(ln.split()[1] for ln in status if ln.startswith("VmRSS"))) / 1024, 1)
+        return round(int(next(ln.split()[1] for ln in status if ln.startswith(field))) / 1024, 1)
+
+    def rss_mib(self) -> float:
+        return self._status_mib("VmRSS:")
 
     def peak_rss_mib(self) -> float:
-        status = Path(f"/proc/{self.pid}/status").read_text().splitlines()
-        return round(int(next(ln.split()[1] for ln in status if ln.startswith("VmHWM"))) / 1024, 1)
+        return self._status_mib("VmHWM:")
 
     def rocksdb_bytes(self) -> int:
         return sum(f.stat().st_size for f in self.data_dir.rglob("*") if f.is_file())
@@ -296,29 +299,33 @@ class Kafka:
         return time.perf_counter() - started
 
 
-def watched_topics(prefix: str, app_id: str) -> list[str]:
-    """Every topic the worker's group consumes: the inputs, its two internal hops, and the
-    score updates and transitions its projection agents write to Redis."""
+def scoring_topics(prefix: str, app_id: str) -> list[str]:
+    """What the worker's group reads to score: the inputs and its two internal hops."""
     names = TopicNames(prefix)
-    return [*names.inputs, f"{prefix}{app_id}-identity-events", f"{prefix}{app_id}-scoring-events",
-            names.score_updates, names.transitions]  # fmt: skip
+    return [*names.inputs, f"{prefix}{app_id}-identity-events", f"{prefix}{app_id}-scoring-events"]
+
+
+def watched_topics(prefix: str, app_id: str) -> list[str]:
+    """Every topic the worker's group consumes: the scoring topics, and the score updates
+    and transitions its projection agents write to Redis."""
+    names = TopicNames(prefix)
+    return [*scoring_topics(prefix, app_id), names.score_updates, names.transitions]
 
 
 async def throughput(
-    kafka: Kafka, worker: BenchWorker, group: str, topics: list[str], total: int
+    kafka: Kafka, worker: BenchWorker, prefix: str, app_id: str, total: int
 ) -> dict[str, Any]:
     """From the worker's start-up line until its group committed every offset.
 
     Also when the scoring alone was done (inputs and internal hops committed), so
     a projection that lags behind the scoring shows as the difference.
     """
-    projected = [t for t in topics if t.endswith(("lead_score_updates", "lead_stage_transitions"))]
     worker.start()
     await worker.wait_started()
     started = time.perf_counter()
-    await kafka.wait_caught_up(group, [t for t in topics if t not in projected], limit_s=7200)
+    await kafka.wait_caught_up(app_id, scoring_topics(prefix, app_id), limit_s=7200)
     scored = time.perf_counter() - started
-    await kafka.wait_caught_up(group, topics, limit_s=7200)
+    await kafka.wait_caught_up(app_id, watched_topics(prefix, app_id), limit_s=7200)
     seconds = time.perf_counter() - started
     return {"seconds": round(seconds, 2), "events_per_second": round(total / seconds),
             "scored_s": round(scored, 2), "scored_events_per_second": round(total / scored),
@@ -617,7 +624,7 @@ async def run(args: argparse.Namespace, result: Result) -> None:
     try:
         async with Kafka() as kafka:
             say("3/7 full worker on the preloaded topics")
-            figures = await throughput(kafka, worker, app_id, topics, len(messages))
+            figures = await throughput(kafka, worker, prefix, app_id, len(messages))
             figures["events_per_second"] = round(len(messages) / figures["seconds"])
             result.figures["worker"] = figures
             # RocksDB keeps recent writes in its memtables and log: stopped, the files are
@@ -642,11 +649,10 @@ async def run(args: argparse.Namespace, result: Result) -> None:
                 "redis_leads": redis_usage["leads"],
             }
             say(f"  {figures} {result.figures['memory']}")
-            # warm-up: the restarted worker rebuilds its decay index from every record first
-            for _ in range(300):
-                if "due index rebuilt" in worker.log_text():
-                    break
-                await asyncio.sleep(1)
+            # warm-up: the restarted worker rebuilds its decay index from every record first;
+            # after 300 s the latency phase goes on regardless
+            with contextlib.suppress(RuntimeError):
+                await wait_for_log(worker, "due index rebuilt", limit_s=300)
 
             say(f"4/7 latency at {', '.join(map(str, args.rates))} events/s")
             result.figures["latency"] = []
