@@ -11,7 +11,7 @@ bad message in a thousand):
 - passthrough ceiling: a raw aiokafka consumer -> JSON decode -> producer over
   the same preloaded topics and partitions;
 - full worker: ``python -m stream_app worker`` from start until its consumer
-  group has committed every input and internal offset;
+  groups have committed every input, internal hop, score update and transition;
 - memory: worker RSS, RocksDB bytes per lead, Redis bytes per lead;
 - latency: fresh traffic offered at steady rates; producer send of an event ->
   its transition received on the transitions topic (p50/p95/p99/max);
@@ -24,7 +24,7 @@ bad message in a thousand):
 
 Results go to ``bench/results/<UTC time>-<mode>.json`` and ``.md`` with the
 command, git commit, machine and library versions. ``--profile FILE`` runs the
-throughput phase under py-spy (``pip install py-spy``).
+throughput phase under py-spy (``pip install py-spy``); ``--until 3`` stops after it.
 """
 
 from __future__ import annotations
@@ -290,11 +290,11 @@ class Kafka:
         return sum(max(0, end - (committed[tp].offset if tp in committed else 0))
                    for tp, end in ends.items())  # fmt: skip
 
-    async def wait_caught_up(self, group: str, topics: list[str], limit_s: float) -> float:
+    async def wait_caught_up(self, groups: Watched, limit_s: float) -> float:
         started = time.perf_counter()
-        while await self.lag(group, topics) > 0:
+        while sum([await self.lag(group, topics) for group, topics in groups]) > 0:
             if time.perf_counter() - started > limit_s:
-                raise RuntimeError(f"group {group} did not catch up within {limit_s:.0f}s")
+                raise RuntimeError(f"{groups} did not catch up within {limit_s:.0f}s")
             await asyncio.sleep(0.5)
         return time.perf_counter() - started
 
@@ -305,11 +305,15 @@ def scoring_topics(prefix: str, app_id: str) -> list[str]:
     return [*names.inputs, f"{prefix}{app_id}-identity-events", f"{prefix}{app_id}-scoring-events"]
 
 
-def watched_topics(prefix: str, app_id: str) -> list[str]:
-    """Every topic the worker's group consumes: the scoring topics, and the score updates
-    and transitions its projection agents write to Redis."""
+Watched = list[tuple[str, list[str]]]  # consumer group, the topics it reads
+
+
+def watched(prefix: str, app_id: str) -> Watched:
+    """What the worker consumes, by group: the scoring group's topics, and the score updates
+    and transitions its Redis projection reads in a group of its own."""
     names = TopicNames(prefix)
-    return [*scoring_topics(prefix, app_id), names.score_updates, names.transitions]
+    return [(app_id, scoring_topics(prefix, app_id)),
+            (f"{app_id}-projection", [names.score_updates, names.transitions])]  # fmt: skip
 
 
 async def throughput(
@@ -317,19 +321,32 @@ async def throughput(
 ) -> dict[str, Any]:
     """From the worker's start-up line until its group committed every offset.
 
-    Also when the scoring alone was done (inputs and internal hops committed), so
-    a projection that lags behind the scoring shows as the difference.
+    Also when the scoring alone was done (inputs and internal hops committed), and
+    the largest backlog of the Redis projection seen on the way (uncommitted score
+    updates and transitions), so a projection that lags behind the scoring shows.
     """
     worker.start()
     await worker.wait_started()
     started = time.perf_counter()
-    await kafka.wait_caught_up(app_id, scoring_topics(prefix, app_id), limit_s=7200)
-    scored = time.perf_counter() - started
-    await kafka.wait_caught_up(app_id, watched_topics(prefix, app_id), limit_s=7200)
+    (_, scoring), (projector, projected) = watched(prefix, app_id)
+    scored: float | None = None
+    backlog = 0
+    while True:
+        if time.perf_counter() - started > 7200:
+            raise RuntimeError(f"group {app_id} did not catch up within 7200s")
+        scoring_lag = await kafka.lag(app_id, scoring)
+        projection_lag = await kafka.lag(projector, projected)
+        backlog = max(backlog, projection_lag)
+        if scoring_lag == 0 and scored is None:
+            scored = time.perf_counter() - started
+        if scoring_lag == 0 and projection_lag == 0:
+            break
+        await asyncio.sleep(0.5)
     seconds = time.perf_counter() - started
+    assert scored is not None
     return {"seconds": round(seconds, 2), "events_per_second": round(total / seconds),
             "scored_s": round(scored, 2), "scored_events_per_second": round(total / scored),
-            "rss_mib": worker.rss_mib()}  # fmt: skip
+            "projection_backlog_max": backlog, "rss_mib": worker.rss_mib()}  # fmt: skip
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -338,7 +355,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 async def latency(
-    kafka: Kafka, prefix: str, group: str, topics: list[str], rate: int, seconds: float,
+    kafka: Kafka, prefix: str, groups: Watched, rate: int, seconds: float,
     seed: int, tag: str,
 ) -> dict[str, Any]:  # fmt: skip
     """Offer ``rate`` events/s of fresh prospects; produce time -> transition received."""
@@ -379,7 +396,7 @@ async def latency(
                                 value=json.dumps(event).encode())  # fmt: skip
         await producer.flush()
         offered = len(events) / (time.perf_counter() - started)
-        drain = await kafka.wait_caught_up(group, topics, limit_s=600)
+        drain = await kafka.wait_caught_up(groups, limit_s=600)
         await asyncio.sleep(1.0)  # the last transitions on their way
     finally:
         receiver.cancel()
@@ -498,7 +515,8 @@ def render(result: Result) -> str:
          f"{f['ratios']['worker_vs_core']:.1%} of core; scoring alone done after "
          f"{f['worker'].get('scored_s', 'n/a')} s of {f['worker']['seconds']} s "
          f"({num(f['worker'].get('scored_events_per_second'))} events/s), the rest is the "
-         "Redis projection catching up"),
+         "Redis projection catching up; its backlog was at most "
+         f"{num(f['worker'].get('projection_backlog_max'))} messages"),
     ]  # fmt: skip
     if "scale_out" in f:
         two = f["scale_out"]
@@ -617,7 +635,7 @@ async def run(args: argparse.Namespace, result: Result) -> None:
 
     work = Path(tempfile.mkdtemp(prefix="bench-"))
     log = RESULTS / f"worker-{run_id}.log.tmp"
-    topics = watched_topics(prefix, app_id)
+    groups = watched(prefix, app_id)
     worker = BenchWorker(prefix, app_id, redis_prefix, work / "data", f"{app_id}-1", log,
                          args.profile)  # fmt: skip
     failed = True
@@ -638,6 +656,10 @@ async def run(args: argparse.Namespace, result: Result) -> None:
                 "worker_vs_core": figures["events_per_second"]
                 / result.figures["pure_core"]["events_per_second"],
             }
+            if args.until == 3:
+                say(f"  {figures}; stopping after phase 3 (--until 3)")
+                failed = False
+                return
             worker.start()
             await worker.wait_started()
             core = result.figures["pure_core"]
@@ -657,7 +679,7 @@ async def run(args: argparse.Namespace, result: Result) -> None:
             say(f"4/7 latency at {', '.join(map(str, args.rates))} events/s")
             result.figures["latency"] = []
             for n, rate in enumerate(args.rates):
-                figure = await latency(kafka, prefix, app_id, topics, rate, args.latency_seconds,
+                figure = await latency(kafka, prefix, groups, rate, args.latency_seconds,
                                        args.seed + 1 + n, f"b{run_id}-lat{rate}-")  # fmt: skip
                 say(f"  {figure}")
                 result.figures["latency"].append(figure)
@@ -695,9 +717,11 @@ async def run(args: argparse.Namespace, result: Result) -> None:
             log.unlink(missing_ok=True)
     result.notes += [
         "throughput: from the worker's 'rules' start-up line (it then joins the group and "
-        "restores its tables) until its consumer group has committed every offset it reads: "
-        "inputs, internal hops, and the score updates and transitions its Redis projection "
-        "consumes (polled every 0.5 s; the worker commits every ~2.8 s)",
+        "restores its tables) until its consumer groups have committed every offset they read: "
+        "the scoring group its inputs and internal hops, the projection's own group the score "
+        "updates and transitions it writes to Redis (polled every 0.5 s; Faust commits every "
+        "~2.8 s, the projection after each batch); the projection's largest backlog on the way "
+        "is reported",
         "latency: fresh prospects' events produced at the offered rate; each transition's "
         "latency is from the producer's send of its triggering event to a consumer of the "
         "transitions topic receiving it",
@@ -736,7 +760,7 @@ async def scale_out(
         for w in workers:
             await w.wait_started()
         started = min(w.started for w in workers)
-        await kafka.wait_caught_up(app_id, watched_topics(prefix, app_id), limit_s=7200)
+        await kafka.wait_caught_up(watched(prefix, app_id), limit_s=7200)
         seconds = time.perf_counter() - started
         rss = [w.rss_mib() for w in workers]
     finally:
@@ -850,6 +874,9 @@ def main() -> int:
         type=int,
         help="leads of seeded state for the last phase (default 20,000 quick, 1,000,000 full)",
     )
+    parser.add_argument("--until", type=int, choices=[3, 7], default=7,
+                        help="3: stop after the full worker's throughput (for profiles and "
+                             "experiments; the result's mode gets '-partial')")  # fmt: skip
     parser.add_argument("--profile", type=Path, metavar="FILE",
                         help="run the worker under py-spy (pip install py-spy); "
                              "write its collapsed stacks to FILE")  # fmt: skip
@@ -863,6 +890,8 @@ def main() -> int:
     if not kafka_answers(9092):
         raise SystemExit("Kafka does not answer on 127.0.0.1:9092: run `make stack-up` first")
     result = new_result(args, Settings().topic_partitions)
+    if args.until < 7:
+        result.mode += "-partial"
     status = 0
     try:
         asyncio.run(run(args, result))

@@ -11,8 +11,6 @@ import asyncio
 import heapq
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from functools import partial
 from typing import Any
 
 import faust
@@ -20,9 +18,10 @@ from faust.streams import current_event
 from faust.types import StreamT
 from redis.exceptions import RedisError
 
-from schemas.transitions import ScoreUpdate, StageTransition
+from schemas.transitions import StageTransition
 from stream_app.codec import dead_letter
 from stream_app.config import Settings
+from stream_app.faust_fixes import stop_flow_before_recovery_seek
 from stream_app.metrics import Metrics
 from stream_app.pipeline import (
     Effects,
@@ -38,6 +37,7 @@ from stream_app.pipeline import (
     load_record,
     score,
 )
+from stream_app.projector import Projector
 from stream_app.scoring.rules import Rules, load_rules
 from stream_app.stores.client import redis_client
 from stream_app.stores.projection import RedisProjection
@@ -176,6 +176,7 @@ def table_options(settings: Settings) -> dict[str, Any]:
 def create_app(settings: Settings | None = None, rules: Rules | None = None) -> faust.App:
     settings = settings or Settings()
     rules = rules or load_rules(settings.rules_path)
+    stop_flow_before_recovery_seek()  # see stream_app/faust_fixes.py
     names = TopicNames(settings.topic_prefix)
     partitions = settings.topic_partitions
 
@@ -331,41 +332,11 @@ def create_app(settings: Settings | None = None, rules: Rules | None = None) -> 
         if keys:
             log.info("decay sweep: %d lead(s) due, %d waiting", len(keys), len(due))
 
-    # --- Redis projection: separate agents, so scoring never waits for Redis -------
+    # --- Redis projection: its own consumer, so scoring never waits for Redis -------
 
-    async def with_redis(what: str, action: Callable[[], Awaitable[object]]) -> None:
-        """Retry until Redis takes it: the projection catches up when Redis returns."""
-        delay = 0.5
-        while True:
-            try:
-                await action()
-                if delay > 0.5:
-                    log.warning("Redis is back; projection catching up")
-                return
-            except (RedisError, OSError) as exc:
-                log.warning("Redis unavailable (%s) writing %s; retrying in %.1fs",
-                            type(exc).__name__, what, delay)  # fmt: skip
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 15.0)
-
-    @app.agent(updates_topic, name="project-scores")
-    async def project_scores(stream: StreamT[bytes]) -> None:
-        # Batches, one Redis pipeline each; only the newest version per lead matters.
-        async for batch in stream.take(2000, within=0.1):
-            newest: dict[str, ScoreUpdate] = {}
-            for payload in batch:
-                update = ScoreUpdate.model_validate_json(payload)
-                held = newest.get(update.lead_id)
-                if held is None or update.version > held.version:
-                    newest[update.lead_id] = update
-            updates = list(newest.values())
-            await with_redis("score updates", partial(projection.apply_updates, updates))
-
-    @app.agent(transitions_topic, name="project-transitions")
-    async def project_transitions(stream: StreamT[bytes]) -> None:
-        async for batch in stream.take(500, within=0.1):
-            transitions = [StageTransition.model_validate_json(p) for p in batch]
-            await with_redis("transitions", partial(projection.add_transitions, transitions))
+    @app.task
+    async def project() -> None:
+        await Projector(settings, projection).run()
 
     def forget_cached_records(sender: Any, /, *args: Any, signal: Any, **kw: Any) -> None:
         cache.clear()  # partitions may have moved: the table is the truth again

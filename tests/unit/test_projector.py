@@ -1,0 +1,56 @@
+"""The projection consumer's pure parts: newest version per lead, decoding a fetch."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from aiokafka import ConsumerRecord
+
+from schemas.transitions import ScoreUpdate
+from stream_app.pipeline import InMemoryPipeline
+from stream_app.projector import decode_batch, newest_per_lead
+from tests.factories import VP_PROFILE, default_rules, ev
+
+
+def updates_of_one_lead() -> list[ScoreUpdate]:
+    """Real score updates (versions 1, 2, 3) of one lead, from the in-memory pipeline."""
+    seen: list[ScoreUpdate] = []
+    pipeline = InMemoryPipeline(
+        default_rules(), on_effects=lambda _k, fx: seen.append(fx.update) if fx.update else None
+    )
+    pipeline.feed(ev("profile_update", lead_id="L1", **VP_PROFILE).model_dump_json().encode(),
+                  topic="profile_updates")  # fmt: skip
+    for day in (1, 2):
+        event = ev("page_view", day=day, lead_id="L1", path="/pricing")
+        pipeline.feed(event.model_dump_json().encode())
+    return seen
+
+
+def record(topic: str, offset: int, value: bytes) -> ConsumerRecord[bytes, bytes]:
+    return ConsumerRecord(topic, 0, offset, 0, 0, None, value, None, 0, len(value), [])
+
+
+def test_only_the_highest_version_per_lead_is_kept_whatever_the_order() -> None:
+    updates = updates_of_one_lead()
+    assert [u.version for u in updates] == [1, 2, 3]
+    other = updates[0].model_copy(update={"lead_id": "L2"})
+    kept = newest_per_lead([updates[2], updates[0], other, updates[1]])
+    assert {(u.lead_id, u.version) for u in kept} == {("L1", 3), ("L2", 1)}
+
+
+def test_a_fetch_splits_into_updates_and_transitions_and_skips_what_does_not_decode(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    update = updates_of_one_lead()[0]
+    records = [
+        record("score_updates", 0, update.model_dump_json().encode()),
+        record("score_updates", 1, b'{"not": "an update"}'),
+        record("lead_stage_transitions", 7, b"\xff"),
+    ]
+    with caplog.at_level(logging.ERROR, logger="leadstream.projector"):
+        updates, transitions = decode_batch(records, "score_updates")
+    assert updates == [update]
+    assert transitions == []
+    assert "score_updates[0]@1" in caplog.text
+    assert "lead_stage_transitions[0]@7" in caplog.text
