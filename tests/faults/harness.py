@@ -324,7 +324,7 @@ class FaultRun:
         leads = [s for s in self.replay.leads()]
         try:
             wrong: list[str] = []
-            for _ in range(60):  # the projection agents trail the scoring agent a little
+            for _ in range(60):  # the projection consumer trails the scoring a little
                 wrong = []
                 for state in leads:
                     view = await projection.lead(state.key)

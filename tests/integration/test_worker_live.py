@@ -115,7 +115,7 @@ async def test_live_transitions_and_projection_equal_the_offline_replay(
         replay.process(parse_event(json.dumps(event)))
     projection = RedisProjection(redis_client, worker.env["LEADSTREAM_REDIS_KEY_PREFIX"])
     leads = [s for s in replay.leads() if s.key.startswith(prefix)]
-    for _ in range(100):  # the projection agent trails the scoring agent a little
+    for _ in range(100):  # the projection consumer trails the scoring a little
         views = [await projection.lead(s.key) for s in leads]
         if all(v and v["version"] == s.version for v, s in zip(views, leads, strict=True)):
             break
