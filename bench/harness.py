@@ -61,6 +61,7 @@ from stream_app.config import REPO_ROOT, Settings
 from stream_app.devstack import kafka_answers, kafka_version
 from stream_app.kafka import ensure_topics
 from stream_app.pipeline import Record, dump_record
+from stream_app.projector import projection_group
 from stream_app.scoring.replay import Replay
 from stream_app.scoring.rules import load_rules
 from stream_app.topics import TopicNames
@@ -313,7 +314,8 @@ def watched(prefix: str, app_id: str) -> Watched:
     and transitions its Redis projection reads in a group of its own."""
     names = TopicNames(prefix)
     return [(app_id, scoring_topics(prefix, app_id)),
-            (f"{app_id}-projection", [names.score_updates, names.transitions])]  # fmt: skip
+            (projection_group(Settings(app_id=app_id)),
+             [names.score_updates, names.transitions])]  # fmt: skip
 
 
 async def throughput(
