@@ -303,7 +303,7 @@ class Kafka:
 def scoring_topics(prefix: str, app_id: str) -> list[str]:
     """What the worker's group reads to score: the inputs and its two internal hops."""
     names = TopicNames(prefix)
-    return [*names.inputs, f"{prefix}{app_id}-identity-events", f"{prefix}{app_id}-scoring-events"]
+    return [*names.inputs, names.identity_events(app_id), names.scoring_events(app_id)]
 
 
 Watched = list[tuple[str, list[str]]]  # consumer group, the topics it reads

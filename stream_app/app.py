@@ -142,8 +142,8 @@ def worker_topics(settings: Settings) -> list[str]:
     """Every topic the worker reads or writes, except Faust's changelogs."""
     names = TopicNames(settings.topic_prefix)
     internal = [
-        names.name(f"{settings.app_id}-identity-events"),
-        names.name(f"{settings.app_id}-scoring-events"),
+        names.identity_events(settings.app_id),
+        names.scoring_events(settings.app_id),
     ]
     outputs = [names.transitions, names.score_updates, names.dead_letters]
     return [*names.inputs, *internal, *outputs]
@@ -209,8 +209,8 @@ def create_app(settings: Settings | None = None, rules: Rules | None = None) -> 
     inputs = app.topic(
         *names.inputs, key_type=bytes, value_type=bytes, partitions=partitions, internal=True
     )
-    identity_topic = topic(names.name(f"{settings.app_id}-identity-events"))
-    scoring_topic = topic(names.name(f"{settings.app_id}-scoring-events"))
+    identity_topic = topic(names.identity_events(settings.app_id))
+    scoring_topic = topic(names.scoring_events(settings.app_id))
     transitions_topic = topic(names.transitions)
     updates_topic = topic(names.score_updates)
     dead_letter_topic = topic(names.dead_letters)

@@ -56,6 +56,14 @@ class TopicNames:
     def input_for(self, event_type: str) -> str:
         return self.name(INPUT_FOR_TYPE[event_type])
 
+    def identity_events(self, app_id: str) -> str:
+        """The worker's internal hop keyed by anonymous id (ingest -> identity)."""
+        return self.name(f"{app_id}-identity-events")
+
+    def scoring_events(self, app_id: str) -> str:
+        """The worker's internal hop keyed by state key (ingest/identity -> score)."""
+        return self.name(f"{app_id}-scoring-events")
+
     @property
     def transitions(self) -> str:
         return self.name("lead_stage_transitions")

@@ -266,7 +266,7 @@ class FaultRun:
     async def wait_caught_up(self, limit_s: float = 600) -> None:
         group = f"ls-{self.run_id}"
         topics = [*self.names.inputs, self.workers[0].scoring_topic,
-                  self.names.name(f"ls-{self.run_id}-identity-events")]  # fmt: skip
+                  self.names.identity_events(group)]  # fmt: skip
         deadline = time.monotonic() + limit_s
         async with Kafka() as kafka:  # the local broker (127.0.0.1:9092)
             while True:

@@ -40,7 +40,7 @@ class WorkerProcess:
 
     @property
     def scoring_topic(self) -> str:
-        return self.names.name(f"ls-{self.run_id}-scoring-events")
+        return self.names.scoring_events(f"ls-{self.run_id}")
 
     def start(self, timeout: float = 90) -> None:
         log = open(self.log_path, "ab")  # noqa: SIM115  (closed in stop)
