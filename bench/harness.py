@@ -314,8 +314,7 @@ def watched(prefix: str, app_id: str) -> Watched:
     and transitions its Redis projection reads in a group of its own."""
     names = TopicNames(prefix)
     return [(app_id, scoring_topics(prefix, app_id)),
-            (projection_group(Settings(app_id=app_id)),
-             [names.score_updates, names.transitions])]  # fmt: skip
+            (projection_group(app_id), [names.score_updates, names.transitions])]  # fmt: skip
 
 
 async def throughput(

@@ -39,9 +39,9 @@ log = logging.getLogger("leadstream.projector")
 BACKOFF_CAP_SECONDS = 15.0
 
 
-def projection_group(settings: Settings) -> str:
+def projection_group(app_id: str) -> str:
     """The projection's consumer group (the harness and operators watch its lag)."""
-    return f"{settings.app_id}-projection"
+    return f"{app_id}-projection"
 
 
 def newest_per_lead(updates: Iterable[ScoreUpdate]) -> list[ScoreUpdate]:
@@ -95,7 +95,7 @@ class Projector:
         session_ms = int(settings.session_timeout_seconds * 1000)
         return AIOKafkaConsumer(
             *self.topics,
-            group_id=projection_group(settings),
+            group_id=projection_group(settings.app_id),
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             session_timeout_ms=session_ms,
@@ -107,7 +107,7 @@ class Projector:
         consumer = self._consumer()
         await consumer.start()
         log.info("projection consuming %s as group %s", ", ".join(self.topics),
-                 projection_group(self.settings))  # fmt: skip
+                 projection_group(self.settings.app_id))  # fmt: skip
         try:
             while True:
                 fetched = await consumer.getmany(timeout_ms=500, max_records=self.batch)
