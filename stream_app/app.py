@@ -19,9 +19,9 @@ from faust.types import StreamT
 from redis.exceptions import RedisError
 
 from schemas.transitions import StageTransition
+from stream_app import faust_fixes
 from stream_app.codec import dead_letter
 from stream_app.config import Settings
-from stream_app.faust_fixes import stop_flow_before_recovery_seek
 from stream_app.metrics import Metrics
 from stream_app.pipeline import (
     Effects,
@@ -176,7 +176,7 @@ def table_options(settings: Settings) -> dict[str, Any]:
 def create_app(settings: Settings | None = None, rules: Rules | None = None) -> faust.App:
     settings = settings or Settings()
     rules = rules or load_rules(settings.rules_path)
-    stop_flow_before_recovery_seek()  # see stream_app/faust_fixes.py
+    faust_fixes.apply()  # see stream_app/faust_fixes.py
     names = TopicNames(settings.topic_prefix)
     partitions = settings.topic_partitions
 

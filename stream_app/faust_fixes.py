@@ -1,53 +1,125 @@
-"""A fix for a race in faust-streaming's recovery that can stop offset commits.
+"""Two fixes for faust-streaming's consumer around recovery and seeks.
 
-When a worker (re)starts or gains partitions, Faust's ``Recovery`` reads the
-changelogs with the consumer's flow active, then in ``on_recovery_completed``
-resumes the stream partitions and *then* seeks them to their committed
-offsets (``Consumer.perform_seek``, a round trip through the consumer
-thread: 200-300 ms here). While that seek runs the fetcher is free to
-deliver the stream partitions' records from the position the consumer
-already had, so those records are processed twice: once before the seek,
-once after it. Faust's ack bookkeeping (``Consumer._acked``, one list per
-partition, deduplicated only until a commit removes the entries) does not
-survive that: in our kill -9 fault runs the duplicates left the lists
-with a repeated offset in every other place, so each commit advanced a
-partition by one offset every 2.8 s, or with a hole below its head, so that
-partition never committed again. The worker kept scoring but its committed
-offsets stood still; the next restart would replay everything since.
+Both are for faust-streaming 0.15.3 (pinned in ``constraints.txt``);
+``tests/unit/test_faust_fixes.py`` fails when the patched methods change, so
+an upgrade has to look at them again.
 
-Reproduced in 4 of 4 kill -9 runs of ``tests/faults`` with the Redis
-projection moved out of the Faust consumer (which changes the timing), and
-0 of 18 with it inside: the race is there either way, only less often hit.
-The fix stops the flow before the method runs, so nothing is delivered until
-the partitions have been sought to their committed offsets; the method
-itself resumes the flow at its end (and a new rebalance resumes it too).
+1. Seek before resuming (``Recovery.on_recovery_completed``). When a worker
+   (re)starts or gains partitions, Faust reads the changelogs with the stream
+   partitions paused, then resumes them and *then* seeks them to their
+   committed offsets (``Consumer.perform_seek``, a round trip through the
+   consumer thread: 200-300 ms here). During that seek the fetcher delivers
+   the resumed partitions' records from the position the consumer already
+   had, so they are processed twice, and Faust's ack bookkeeping
+   (``Consumer._acked``) gets repeated offsets or a hole below its head:
+   commits then advanced one offset per 2.8 s or stopped (4 of 4 kill -9
+   fault runs). The fixed copy below seeks first and resumes after, so the
+   first record a stream sees is the one after the committed offset.
 
-faust-streaming 0.15.3 (``constraints.txt``); checked on each upgrade: the
-tests in ``tests/faults`` (kill -9) fail without it.
+   An earlier fix (stopping the flow before the method) lost records
+   instead: a ``getmany`` already waiting when the partitions were resumed
+   returned their records, and Faust drops a batch that arrives while the
+   flow is stopped, relying on the seek to fetch it again (2.).
+
+2. Partitions without a committed offset (``Consumer.perform_seek``). Faust
+   drops fetched records whenever the flow is stopped (a rebalance) and
+   relies on a seek to the committed offset to read them again. aiokafka's
+   ``seek_to_committed`` leaves a partition without a committed offset where
+   it is, i.e. *after* the dropped records, which were then never processed:
+   a probe event sent to a new group while its worker restored 100,000 leads
+   was never scored. Such a partition is now sought to just after the last
+   record handed to a stream, or to its beginning if none was (with
+   ``auto_offset_reset=earliest``, what a new consumer would do).
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
-from typing import Any
+from typing import Any, cast
 
 from faust.tables.recovery import Recovery
+from faust.transport.consumer import Consumer, ensure_TP
 
 _MARK = "__leadstream_fix__"
 
 
-def stop_flow_before_recovery_seek() -> None:
-    """Patch ``Recovery.on_recovery_completed`` to stop the consumer's flow first (idempotent)."""
-    original = Recovery.on_recovery_completed
-    if getattr(original, _MARK, False):
+async def _on_recovery_completed(self: Recovery, generation_id: int = 0) -> None:
+    """faust-streaming 0.15.3's method with the seek moved before ``resume_partitions``."""
+    consumer = self.app.consumer
+    self.log.info("Restore complete!")
+    await self.app.on_rebalance_complete.send()
+    self._set_recovery_ended()
+    callback_coros = [
+        asyncio.ensure_future(
+            table.on_recovery_completed(
+                self.actives_for_table[table], self.standbys_for_table[table]
+            )
+        )
+        for table in self.tables.values()
+    ]
+    if callback_coros:
+        await asyncio.wait(callback_coros)
+    assignment = consumer.assignment()
+    if self.app.consumer_generation_id != generation_id:
+        self.log.warning(
+            f"Recovery rebalancing again app id "
+            f"{self.app.consumer_generation_id} param {generation_id}"
+        )
         return
+    if assignment:
+        self.log.info("Seek stream partitions to committed offsets.")
+        await self._wait(consumer.perform_seek(), timeout=self.app.conf.broker_request_timeout)
+    # the fix: only now may the fetcher hand the stream partitions' records out
+    consumer.resume_partitions({tp for tp in assignment if not self._is_changelog_tp(tp)})
+    self.completed.set()
+    self.log.dev("Resume stream partitions")
+    self.app.flow_control.resume()
+    consumer.resume_flow()
+    await cast(Any, self.app)._fetcher.maybe_start()
+    self.tables.on_actives_ready()
+    if not self.app.assignor.assigned_standbys():
+        self.tables.on_standbys_ready()
+    self.app.on_rebalance_end()
+    self.log.info("Worker ready")
 
-    @functools.wraps(original)
-    async def on_recovery_completed(self: Recovery, generation_id: int = 0) -> None:
-        # no record reaches a stream until perform_seek has moved the positions
-        self.app.consumer.stop_flow()
-        await original(self, generation_id)
 
-    setattr(on_recovery_completed, _MARK, True)
-    patched: Any = on_recovery_completed
-    Recovery.on_recovery_completed = patched  # type: ignore[method-assign]
+async def _perform_seek(self: Any) -> None:
+    """faust-streaming 0.15.3's ``Consumer.perform_seek``, plus partitions never committed."""
+    read_offset = self._read_offset
+    delivered = {tp: offset for tp, offset in read_offset.items() if offset is not None}
+    _committed_offsets = await self.seek_to_committed()
+    if self.app.conf.consumer_auto_offset_reset == "earliest":
+        for tp, offset in _committed_offsets.items():
+            if offset is not None or self._is_changelog_tp(tp):
+                continue
+            last = delivered.get(tp)  # TP and aiokafka's TopicPartition hash alike
+            if last is None:
+                await self._thread.seek_to_beginning(tp)
+            else:
+                await self._seek(tp, last + 1)
+    read_offset.update(
+        {
+            tp: offset if offset is not None and offset >= 0 else None
+            for tp, offset in _committed_offsets.items()
+        }
+    )
+    committed_offsets = {
+        ensure_TP(tp): offset if offset else None
+        for tp, offset in _committed_offsets.items()
+        if offset is not None
+    }
+    self._committed_offset.update(committed_offsets)
+
+
+def apply() -> None:
+    """Install both fixes (idempotent)."""
+    for owner, name, fixed in (
+        (Recovery, "on_recovery_completed", _on_recovery_completed),
+        (Consumer, "perform_seek", _perform_seek),
+    ):
+        if getattr(getattr(owner, name), _MARK, False):
+            continue
+        wrapped = functools.wraps(getattr(owner, name))(fixed)
+        setattr(wrapped, _MARK, True)
+        setattr(owner, name, wrapped)
