@@ -94,10 +94,10 @@ async def _perform_seek(self: Any) -> None:
             if offset is not None or self._is_changelog_tp(tp):
                 continue
             last = delivered.get(tp)  # TP and aiokafka's TopicPartition hash alike
-            if last is None:
-                await self._thread.seek_to_beginning(tp)
-            else:
-                await self._seek(tp, last + 1)
+            # Offset 0 is the beginning: if retention removed it, the fetch is out of
+            # range and aiokafka resets to the earliest offset. (Asking the broker for
+            # it, or aiokafka's seek_to_beginning, waits behind the fetch: ~1 s here.)
+            await self._seek(tp, 0 if last is None else last + 1)
     read_offset.update(
         {
             tp: offset if offset is not None and offset >= 0 else None
