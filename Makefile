@@ -63,7 +63,7 @@ demo: stack-up ## set everything up and run the main job on the live local stack
 
 .PHONY: faults
 faults: stack-up ## the full fault harness (kills, broker/Redis outages, rebalances, hostile input); ~20 min
-	rm -f .stack/faults-report.jsonl
+	rm -f "$${FAULTS_REPORT:-.stack/faults-report.jsonl}"  # the file the harness appends to
 	$(PY) -m pytest tests/faults -v $(PYTEST_ARGS) || { $(PY) -m tests.faults.report; exit 1; }
 	$(PY) -m tests.faults.report
 
