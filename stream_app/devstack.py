@@ -104,7 +104,7 @@ def _stop_pid(pid: int, name: str, grace: float) -> None:
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
-        if _start_ticks(pid) is None or _is_zombie(pid):
+        if _start_ticks(pid) is None or is_zombie(pid):
             return
         time.sleep(0.2)
     say(f"{name} (pid {pid}) did not stop within {grace:.0f}s of SIGTERM; sending SIGKILL")
@@ -112,7 +112,8 @@ def _stop_pid(pid: int, name: str, grace: float) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
-def _is_zombie(pid: int) -> bool:
+def is_zombie(pid: int) -> bool:
+    """Whether ``pid`` has exited (gone, or a zombie waiting to be reaped)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
@@ -391,7 +392,7 @@ def stop(service: Service, *, hard: bool = False) -> bool:
         return False
     if hard:
         os.kill(pid, signal.SIGKILL)
-        while _start_ticks(pid) is not None and not _is_zombie(pid):
+        while _start_ticks(pid) is not None and not is_zombie(pid):
             time.sleep(0.05)
     else:
         _stop_pid(pid, service.name, grace=60.0)

@@ -46,7 +46,7 @@ from bench.harness import Kafka
 from schemas.dead_letter import DeadLetter
 from schemas.events import parse_event
 from schemas.transitions import StageTransition
-from stream_app.devstack import PidFile
+from stream_app.devstack import PidFile, is_zombie
 from stream_app.scoring.engine import score_update
 from stream_app.scoring.funnel import funnel
 from stream_app.scoring.replay import Replay
@@ -404,7 +404,6 @@ def kill_process(pid: int, sig: int = signal.SIGKILL) -> None:
             return
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)
-        status = Path(f"/proc/{pid}/stat")
-        if not status.exists() or ") Z " in status.read_text():
+        if is_zombie(pid):
             return
         time.sleep(0.1)
