@@ -87,13 +87,12 @@ async def _on_recovery_completed(self: Recovery, generation_id: int = 0) -> None
 async def _perform_seek(self: Any) -> None:
     """faust-streaming 0.15.3's ``Consumer.perform_seek``, plus partitions never committed."""
     read_offset = self._read_offset
-    delivered = {tp: offset for tp, offset in read_offset.items() if offset is not None}
     _committed_offsets = await self.seek_to_committed()
     if self.app.conf.consumer_auto_offset_reset == "earliest":
         for tp, offset in _committed_offsets.items():
             if offset is not None or self._is_changelog_tp(tp):
                 continue
-            last = delivered.get(tp)  # TP and aiokafka's TopicPartition hash alike
+            last = read_offset.get(tp)  # TP and aiokafka's TopicPartition hash alike
             # Offset 0 is the beginning: if retention removed it, the fetch is out of
             # range and aiokafka resets to the earliest offset. (Asking the broker for
             # it, or aiokafka's seek_to_beginning, waits behind the fetch: ~1 s here.)

@@ -39,8 +39,12 @@ def test_the_replaced_methods_are_still_the_ones_the_fixes_were_copied_from() ->
         assert digest == PATCHED_SOURCES[name], f"{name} changed upstream: review faust_fixes"
 
 
+def _is_changelog(tp: TopicPartition) -> bool:
+    return tp.topic.endswith("-changelog")
+
+
 def _recovery(calls: list[Any], generation: int, assignment: set[TopicPartition]) -> Any:
-    paused = {tp for tp in assignment if not tp.topic.endswith("-changelog")}
+    paused = {tp for tp in assignment if not _is_changelog(tp)}
 
     async def perform_seek() -> None:
         calls.append(("perform_seek", sorted(paused)))
@@ -77,7 +81,7 @@ def _recovery(calls: list[Any], generation: int, assignment: set[TopicPartition]
     )
     return SimpleNamespace(
         app=app, log=log, tables=tables, _set_recovery_ended=lambda: None, _wait=wait,
-        _is_changelog_tp=lambda tp: tp.topic.endswith("-changelog"),
+        _is_changelog_tp=_is_changelog,
         completed=SimpleNamespace(set=lambda: None),
     )  # fmt: skip
 
@@ -114,7 +118,7 @@ def _consumer(reset: str, read: dict[Any, int | None], committed: dict[Any, int 
     return SimpleNamespace(
         calls=calls, _read_offset=dict(read), _committed_offset={},
         seek_to_committed=seek_to_committed, _seek=seek,
-        _is_changelog_tp=lambda tp: tp.topic.endswith("-changelog"),
+        _is_changelog_tp=_is_changelog,
         app=SimpleNamespace(conf=SimpleNamespace(consumer_auto_offset_reset=reset)),
     )  # fmt: skip
 
