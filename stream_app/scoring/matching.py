@@ -88,6 +88,10 @@ def compile_matcher(spec: Any) -> Callable[[Any], bool]:
         high = float(spec["max"])
         tests.append(lambda v: isinstance(v, int | float) and v <= high)
 
+    if len(tests) == 1:  # the usual case; rules are evaluated for every event
+        test = tests[0]
+        return lambda value: value is not None and test(value)
+
     def match(value: Any) -> bool:
         return value is not None and all(t(value) for t in tests)
 
@@ -97,6 +101,9 @@ def compile_matcher(spec: Any) -> Callable[[Any], bool]:
 def compile_condition(when: Mapping[str, Any]) -> Predicate:
     """A predicate over a field getter: true when every field's matcher matches."""
     parts = [(field, compile_matcher(spec)) for field, spec in when.items()]
+    if len(parts) == 1:  # the usual case: a generator costs more than the test
+        field, only = parts[0]
+        return lambda get: only(get(field))
 
     def predicate(get: Getter) -> bool:
         return all(match(get(field)) for field, match in parts)
