@@ -10,6 +10,8 @@ bad message in a thousand):
 - pure core: decode + identity + scoring in one process (``Replay``), no Kafka;
 - passthrough ceiling: a raw aiokafka consumer -> JSON decode -> producer over
   the same preloaded topics and partitions;
+- design ceiling: the worker's stage functions on aiokafka batches, no Faust
+  (``bench/batched.py``), over ``--batched-events`` of the same inputs;
 - full worker: ``python -m stream_app worker`` from start until its consumer
   groups have committed every input, internal hop, score update and transition;
 - memory: worker RSS, RocksDB bytes per lead, Redis bytes per lead;
@@ -55,6 +57,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from tqdm import tqdm
 
+from bench.batched import batched_pipeline
 from schemas.dead_letter import DeadLetter
 from stream_app.codec import decode
 from stream_app.config import REPO_ROOT, Settings
@@ -345,9 +348,11 @@ async def throughput(
         await asyncio.sleep(0.5)
     seconds = time.perf_counter() - started
     assert scored is not None
+    transitions = sum((await kafka.ends([TopicNames(prefix).transitions])).values())
     return {"seconds": round(seconds, 2), "events_per_second": round(total / seconds),
             "scored_s": round(scored, 2), "scored_events_per_second": round(total / scored),
-            "projection_backlog_max": backlog, "rss_mib": worker.rss_mib()}  # fmt: skip
+            "projection_backlog_max": backlog, "rss_mib": worker.rss_mib(),
+            "transitions": transitions}  # fmt: skip
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -517,8 +522,15 @@ def render(result: Result) -> str:
          f"{f['worker'].get('scored_s', 'n/a')} s of {f['worker']['seconds']} s "
          f"({num(f['worker'].get('scored_events_per_second'))} events/s), the rest is the "
          "Redis projection catching up; its backlog was at most "
-         f"{num(f['worker'].get('projection_backlog_max'))} messages"),
+         f"{num(f['worker'].get('projection_backlog_max'))} messages; "
+         f"{num(f['worker'].get('transitions'))} transitions"),
     ]  # fmt: skip
+    if "batched" in f:
+        b = f["batched"]
+        times = b["events_per_second"] / f["worker"]["events_per_second"]
+        rows.insert(2, ("the worker's stages on aiokafka batches, no Faust (design ceiling)",
+                        b["events_per_second"], f"{b['events']:,} events; {times:.1f}x the full "
+                        f"worker; {b['transitions']:,} transitions"))  # fmt: skip
     if "scale_out" in f:
         two = f["scale_out"]
         rows.append((f"two workers ({two['events']:,} events)", two["events_per_second"],
@@ -635,6 +647,15 @@ async def run(args: argparse.Namespace, result: Result) -> None:
     say(f"  {result.figures['passthrough']}")
 
     work = Path(tempfile.mkdtemp(prefix="bench-"))
+    say(
+        f"   the worker's stages on aiokafka batches, no Faust (a design ceiling), "
+        f"{min(args.batched_events, len(messages)):,} events"
+    )
+    rules = load_rules(REPO_ROOT / "rules" / "default.yaml")
+    result.figures["batched"] = await batched_pipeline(
+        settings, rules, args.batched_events, work / "batched", BOOTSTRAP
+    )
+    say(f"  {result.figures['batched']}")
     log = RESULTS / f"worker-{run_id}.log.tmp"
     groups = watched(prefix, app_id)
     worker = BenchWorker(prefix, app_id, redis_prefix, work / "data", f"{app_id}-1", log,
@@ -730,6 +751,11 @@ async def run(args: argparse.Namespace, result: Result) -> None:
         "right after the spawn (static membership: LEADSTREAM_INSTANCE_ID is set)",
         "scale-out: two workers started together on freshly preloaded topics, same partitions; "
         "compared with the one-worker rate above",
+        "design ceiling: bench/batched.py runs the worker's stage functions on aiokafka "
+        "getmany batches over the same input topics, with the same Kafka hops, records in "
+        "RocksDB and a changelog topic, score updates and transitions sent, offsets committed "
+        "after each batch's acks; without the outbox order, rebalances, restore, decay sweep "
+        "and Redis projection. Not the product: what a batched hot path could reach",
         "state at scale: the lead-records changelog of a fresh app is seeded with copies of "
         "the pure core's final lead records (distinct lead ids), as a worker would have "
         "written them; a worker restores them from an empty data directory (RSS read once "
@@ -871,6 +897,12 @@ def main() -> int:
         help="events for the two-worker phase (default 10,000 quick, 100,000 full)",
     )
     parser.add_argument(
+        "--batched-events",
+        type=int,
+        help="input messages for the design ceiling without Faust (default: all quick, "
+        "200,000 full)",
+    )
+    parser.add_argument(
         "--state-leads",
         type=int,
         help="leads of seeded state for the last phase (default 20,000 quick, 1,000,000 full)",
@@ -888,6 +920,7 @@ def main() -> int:
     args.latency_seconds = args.latency_seconds or (6.0 if args.quick else 15.0)
     args.scale_events = args.scale_events or (10_000 if args.quick else 100_000)
     args.state_leads = args.state_leads or (20_000 if args.quick else 1_000_000)
+    args.batched_events = args.batched_events or (args.events if args.quick else 200_000)
     if not kafka_answers(9092):
         raise SystemExit("Kafka does not answer on 127.0.0.1:9092: run `make stack-up` first")
     result = new_result(args, Settings().topic_partitions)
