@@ -68,7 +68,7 @@ faults: stack-up ## the full fault harness (kills, broker/Redis outages, rebalan
 	$(PY) -m tests.faults.report
 
 .PHONY: bench-quick
-bench-quick: stack-up ## benchmark on 20k events: worker vs passthrough ceiling vs pure core
+bench-quick: stack-up ## benchmark on 20k events: worker vs passthrough, design ceiling, pure core
 	$(PY) -m bench.harness --quick
 
 .PHONY: bench

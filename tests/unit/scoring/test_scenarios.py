@@ -353,6 +353,19 @@ def test_old_history_folds_but_keeps_counting_decayed(rules: Rules) -> None:
     _, parts = engagement_of(state, rules, ts(at(400)))
     expected = 20 * 2 ** (-(ts(at(400)) - (ts(at(0)) // DAY + 1) * DAY) / (30 * DAY))
     assert abs(parts["pricing_page"] - expected) < 1e-9
+    assert set(state.seen) == {later.event_id}  # ids past the horizon are forgotten too
+
+
+def test_the_fold_leaves_history_inside_the_horizon_alone(rules: Rules) -> None:
+    old = ev("page_view", day=0, lead_id="L1", path="/pricing")
+    recent = ev("page_view", day=390, lead_id="L1", path="/blog/a")
+    newest = ev("page_view", day=400, lead_id="L1", path="/blog/b")
+    replay, _ = run(rules, [old, recent, newest])
+    state = replay.states["L1"]
+    assert "pricing_page" in state.archived and "pricing_page" not in state.buckets
+    assert sum(state.buckets["blog_view"].values()) == 2  # day 390 is within 120 days of 400
+    assert "blog_view" not in state.archived
+    assert set(state.seen) == {recent.event_id, newest.event_id}
 
 
 def test_state_survives_a_json_round_trip(rules: Rules) -> None:
