@@ -337,6 +337,9 @@ def _transition_id(state: LeadState, to: Stage, trigger: str) -> str:
     return hashlib.sha256(basis.encode()).hexdigest()[:32]
 
 
+# Outputs (transitions, score updates) are validated from plain dicts in one call into
+# pydantic-core: half the cost of ``model_construct`` per nested model, which runs in
+# Python, and what is sent is checked against its schema.
 def _scores(view: ScoreView) -> dict[str, Any]:
     return {
         "fit": round(view.fit, 2),
@@ -348,11 +351,6 @@ def _scores(view: ScoreView) -> dict[str, Any]:
 
 def _contributions(view: ScoreView) -> list[dict[str, Any]]:
     return [{"rule": r, "kind": k, "points": round(p, 2)} for r, k, p in view.contributions]
-
-
-# Outputs are built from plain dicts in one validation call (pydantic-core, in Rust):
-# half the cost of ``model_construct`` per nested model, which runs in Python.
-_SCORE_UPDATE = ScoreUpdate.__pydantic_validator__
 
 
 def _move(
@@ -659,7 +657,7 @@ def score_update(
     def opt(t: float | None) -> datetime | None:
         return dt(t) if t is not None else None
 
-    update: ScoreUpdate = _SCORE_UPDATE.validate_python(
+    return ScoreUpdate.model_validate(
         {
             "lead_id": state.lead_id,
             "account_id": state.profile.get("account_id"),
@@ -677,4 +675,3 @@ def score_update(
             "event_id": event_id,
         }
     )
-    return update
