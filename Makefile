@@ -72,7 +72,7 @@ bench-quick: stack-up ## benchmark on 20k events: worker vs passthrough, design 
 	$(PY) -m bench.harness --quick
 
 .PHONY: bench
-bench: stack-up ## the full benchmark (1M events over 100k prospects, 1M seeded leads; 67-75 min here)
+bench: stack-up ## the full benchmark (1M events over 100k prospects, 1M seeded leads; 67-77 min here)
 	$(PY) -m bench.harness
 
 .PHONY: clean
