@@ -54,6 +54,7 @@ async def batched_pipeline(
         settings, [hop_identity, hop_scoring, changelog, updates, transitions, letters]
     )
     inputs = set(names.inputs)
+    route = {"dead_letter": letters, "identity": hop_identity, "scoring": hop_scoring}
     consumer = AIOKafkaConsumer(
         *names.inputs, hop_identity, hop_scoring, bootstrap_servers=bootstrap,
         group_id=f"{prefix}batched", auto_offset_reset="earliest", enable_auto_commit=False,
@@ -64,6 +65,11 @@ async def batched_pipeline(
     links: dict[bytes, bytes] = {}
     cache: dict[bytes, Record] = {}
     counts = {"inputs": 0, "hops": 0, "transitions": 0}
+    sent: list[asyncio.Future[Any]] = []  # this batch's sends, awaited before the commit
+
+    async def send(topic: str, key: bytes | None, value: bytes) -> None:
+        sent.append(await producer.send(topic, key=key, value=value))
+
     await consumer.start()
     await producer.start()
     try:
@@ -78,21 +84,14 @@ async def batched_pipeline(
                 continue
             idle = 0
             started = started or time.perf_counter()
-            sent: list[asyncio.Future[Any]] = []
-
-            async def send(topic: str, key: bytes | None, value: bytes) -> None:
-                sent.append(await producer.send(topic, key=key, value=value))  # noqa: B023
-
             for tp, records in batch.items():
                 for m in records:
                     if tp.topic in inputs:
                         counts["inputs"] += 1
                         routed = ingest(m.value, topic=m.topic, partition=m.partition,
                                         offset=m.offset, key=m.key)  # fmt: skip
-                        target = {"dead_letter": letters, "identity": hop_identity}
-                        topic = target.get(routed.stage, hop_scoring)
                         key = m.key if routed.stage == "dead_letter" else routed.key.encode()
-                        await send(topic, key, routed.payload())
+                        await send(route[routed.stage], key, routed.payload())
                         continue
                     counts["hops"] += 1
                     assert m.key is not None and m.value is not None
@@ -126,6 +125,7 @@ async def batched_pipeline(
                         await send(updates, update.lead_id.encode(),
                                    update.model_dump_json().encode())  # fmt: skip
             await asyncio.gather(*sent)
+            sent.clear()
             await consumer.commit()
             last = time.perf_counter()
         seconds = last - started

@@ -66,7 +66,7 @@ from stream_app.kafka import ensure_topics
 from stream_app.pipeline import Record, dump_record
 from stream_app.projector import projection_group
 from stream_app.scoring.replay import Replay
-from stream_app.scoring.rules import load_rules
+from stream_app.scoring.rules import Rules, load_rules
 from stream_app.topics import TopicNames
 from stream_app.traffic import generate
 
@@ -120,8 +120,10 @@ def traffic(events: int, prospects: int, seed: int, prefix: str) -> list[tuple[s
     return out
 
 
-def pure_core(messages: list[tuple[str, bytes, bytes]]) -> tuple[dict[str, Any], Replay]:
-    replay = Replay(load_rules(REPO_ROOT / "rules" / "default.yaml"))
+def pure_core(
+    messages: list[tuple[str, bytes, bytes]], rules: Rules
+) -> tuple[dict[str, Any], Replay]:
+    replay = Replay(rules)
     started = time.perf_counter()
     bad = 0
     for _, _, value in messages:
@@ -631,8 +633,9 @@ async def run(args: argparse.Namespace, result: Result) -> None:
     result.events = len(messages)
     result.bad_messages = sum(1 for _, k, _ in messages if k == b"bad")
 
+    rules = load_rules(REPO_ROOT / "rules" / "default.yaml")
     say("1/7 pure core")
-    result.figures["pure_core"], replay = pure_core(messages)
+    result.figures["pure_core"], replay = pure_core(messages, rules)
     templates = [dump_record(Record(state=state)) for state in replay.leads()]
     del replay
     say(f"  {result.figures['pure_core']}")
@@ -651,7 +654,6 @@ async def run(args: argparse.Namespace, result: Result) -> None:
         f"   the worker's stages on aiokafka batches, no Faust (a design ceiling), "
         f"{min(args.batched_events, len(messages)):,} events"
     )
-    rules = load_rules(REPO_ROOT / "rules" / "default.yaml")
     result.figures["batched"] = await batched_pipeline(
         settings, rules, args.batched_events, work / "batched", BOOTSTRAP
     )
