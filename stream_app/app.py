@@ -173,6 +173,30 @@ def table_options(settings: Settings) -> dict[str, Any]:
     }
 
 
+def app_options(settings: Settings) -> dict[str, Any]:
+    """Keyword arguments of ``faust.App`` for the worker (and the benchmark's Faust phases,
+    so they pay exactly the worker's Faust price)."""
+    return {
+        "broker": [f"kafka://{h.strip()}" for h in settings.kafka_bootstrap.split(",")],
+        "broker_credentials": _credentials(settings),
+        "store": settings.store,
+        "datadir": str(settings.data_dir),
+        "topic_partitions": settings.topic_partitions,
+        "topic_replication_factor": 1,
+        "topic_allow_declare": True,
+        "processing_guarantee": "at_least_once",
+        "broker_session_timeout": settings.session_timeout_seconds,
+        "broker_heartbeat_interval": min(3.0, settings.session_timeout_seconds / 3),
+        "consumer_group_instance_id": settings.instance_id,
+        "producer_acks": -1,
+        "consumer_auto_offset_reset": "earliest",
+        "web_enabled": False,
+        "table_standby_replicas": 0,
+        "key_serializer": "raw",
+        "value_serializer": "raw",
+    }
+
+
 def create_app(settings: Settings | None = None, rules: Rules | None = None) -> faust.App:
     settings = settings or Settings()
     rules = rules or load_rules(settings.rules_path)
@@ -180,26 +204,7 @@ def create_app(settings: Settings | None = None, rules: Rules | None = None) -> 
     names = TopicNames(settings.topic_prefix)
     partitions = settings.topic_partitions
 
-    app = faust.App(
-        settings.app_id,
-        broker=[f"kafka://{h.strip()}" for h in settings.kafka_bootstrap.split(",")],
-        broker_credentials=_credentials(settings),
-        store=settings.store,
-        datadir=str(settings.data_dir),
-        topic_partitions=partitions,
-        topic_replication_factor=1,
-        topic_allow_declare=True,
-        processing_guarantee="at_least_once",
-        broker_session_timeout=settings.session_timeout_seconds,
-        broker_heartbeat_interval=min(3.0, settings.session_timeout_seconds / 3),
-        consumer_group_instance_id=settings.instance_id,
-        producer_acks=-1,
-        consumer_auto_offset_reset="earliest",
-        web_enabled=False,
-        table_standby_replicas=0,
-        key_serializer="raw",
-        value_serializer="raw",
-    )
+    app = faust.App(settings.app_id, **app_options(settings))
 
     def topic(name: str) -> Any:
         return app.topic(
