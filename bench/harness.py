@@ -59,11 +59,11 @@ from tqdm import tqdm
 
 from bench.batched import batched_pipeline
 from schemas.dead_letter import DeadLetter
-from stream_app.codec import decode
+from stream_app.codec import decode, encode_record
 from stream_app.config import REPO_ROOT, Settings
 from stream_app.devstack import kafka_answers, kafka_version
 from stream_app.kafka import ensure_topics
-from stream_app.pipeline import Record, dump_record
+from stream_app.messages import Record
 from stream_app.projector import projection_group
 from stream_app.scoring.replay import Replay
 from stream_app.scoring.rules import Rules, load_rules
@@ -306,9 +306,9 @@ class Kafka:
 
 
 def scoring_topics(prefix: str, app_id: str) -> list[str]:
-    """What the worker's group reads to score: the inputs and its two internal hops."""
+    """What the worker's group reads to score: the inputs and its repartition topic."""
     names = TopicNames(prefix)
-    return [*names.inputs, names.identity_events(app_id), names.scoring_events(app_id)]
+    return [*names.inputs, names.repartition(app_id)]
 
 
 Watched = list[tuple[str, list[str]]]  # consumer group, the topics it reads
@@ -464,7 +464,6 @@ async def recovery(
     worker.stop()
     changelogs = [
         f"{app_id}-lead-records-changelog",
-        f"{app_id}-identity-links-changelog",
     ]  # Faust names them, without our prefix
     existing = set(await kafka.admin.list_topics())
     changelogs = [t for t in changelogs if t in existing]
@@ -636,7 +635,7 @@ async def run(args: argparse.Namespace, result: Result) -> None:
     rules = load_rules(REPO_ROOT / "rules" / "default.yaml")
     say("1/7 pure core")
     result.figures["pure_core"], replay = pure_core(messages, rules)
-    templates = [dump_record(Record(state=state)) for state in replay.leads()]
+    templates = [encode_record(Record(state=state)) for state in replay.leads()]
     del replay
     say(f"  {result.figures['pure_core']}")
 

@@ -62,9 +62,7 @@ def _cmd_settings(args: argparse.Namespace) -> int:
 def _cmd_worker(args: argparse.Namespace) -> int:
     import asyncio  # noqa: PLC0415
 
-    from faust.worker import Worker  # noqa: PLC0415
-
-    from stream_app.app import create_app, worker_topics  # noqa: PLC0415
+    from stream_app.app import Worker, create_app, worker_topics  # noqa: PLC0415
     from stream_app.config import Settings  # noqa: PLC0415
     from stream_app.kafka import ensure_topics  # noqa: PLC0415
 

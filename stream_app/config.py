@@ -133,6 +133,21 @@ class Settings(BaseSettings):
         ),
     )  # fmt: skip
 
+    batch_max_events: int = Field(
+        500, ge=1,
+        description=(
+            "LEADSTREAM_BATCH_MAX_EVENTS: most messages the worker scores as one batch "
+            "(one record write per lead per batch, transitions' acks awaited together)"
+        ),
+    )  # fmt: skip
+    batch_max_seconds: float = Field(
+        0.02, gt=0,
+        description=(
+            "LEADSTREAM_BATCH_MAX_SECONDS: longest a batch waits to fill; at low rates "
+            "this is what a batch adds to the event -> transition latency"
+        ),
+    )  # fmt: skip
+
     sweep_interval_seconds: float = Field(
         30.0, gt=0, description="LEADSTREAM_SWEEP_INTERVAL_SECONDS: how often decay is checked"
     )

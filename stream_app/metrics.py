@@ -3,15 +3,19 @@
 The API runs apart from the worker (and may run several times), so the worker
 publishes its counters through Redis rather than on a port of its own.
 Counters are deltas added with HINCRBYFLOAT; a flush that fails keeps its
-deltas for the next one.
+deltas for the next one. Names are ``<metric>|<label>=<value>``; the driver
+(``stream_app.pipeline.PartitionBatch``) counts them per batch.
 """
 
 from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Mapping
 
-from stream_app.pipeline import Effects, Routed
+from redis.exceptions import RedisError
+
+from stream_app.stores.projection import RedisProjection
 
 
 class Metrics:
@@ -19,22 +23,14 @@ class Metrics:
         self._counters: Counter[str] = Counter()
         self._gauges: dict[str, float] = {}
 
-    def count_ingested(self, routed: Routed, kafka_timestamp_ms: int | None) -> None:
-        if routed.stage == "dead_letter":
-            self._counters[f"dead_letters_total|reason={routed.kind}"] += 1
-        else:
-            self._counters[f"events_in_total|type={routed.kind}"] += 1
+    def count(self, counts: Mapping[str, int]) -> None:
+        self._counters.update(counts)
+
+    def observe_lag(self, kafka_timestamp_ms: int | None) -> None:
         if kafka_timestamp_ms:
             # seconds from the broker's append time to the worker taking the event
             lag = max(0.0, time.time() - kafka_timestamp_ms / 1000)
             self._gauges["processing_lag_seconds"] = lag
-
-    def count_scored(self, effects: Effects) -> None:
-        self._counters[f"events_scored_total|status={effects.status}"] += 1
-        for transition in effects.transitions:
-            self._counters[f"transitions_total|to_stage={transition.to_stage}"] += 1
-        if effects.resend:
-            self._counters["transitions_resent_total"] += len(effects.resend)
 
     def drain(self) -> tuple[dict[str, float], dict[str, float]]:
         counters = {name: float(n) for name, n in self._counters.items()}
@@ -47,3 +43,11 @@ class Metrics:
     def restore(self, counters: dict[str, float]) -> None:
         for name, n in counters.items():
             self._counters[name] += int(n)
+
+    async def flush(self, projection: RedisProjection) -> None:
+        counters, gauges = self.drain()
+        try:
+            await projection.add_metrics(counters)
+            await projection.set_gauges(gauges)
+        except (RedisError, OSError):
+            self.restore(counters)  # keep them for the next flush

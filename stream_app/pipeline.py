@@ -1,289 +1,418 @@
-"""The live pipeline's three stages as plain functions; Faust only moves their bytes.
+"""The live pipeline as plain functions over one partition's batch; Faust only moves bytes.
 
-    input topics --ingest--> identity topic (keyed by anonymous id) --identity-->
-    scoring topic (keyed by lead id or "anon:<id>") --score--> transitions, score updates
+    input topics ──(on the subject's partition?)──yes──► score here
+                          │ no
+                          └──► repartition topic, keyed by subject (one hop) ──► score there
 
-1. ``ingest``: decode; a bad message becomes a dead letter. Events without an
-   anonymous id go straight to scoring, keyed by lead; the others go to the
-   identity stage, keyed by anonymous id.
-2. ``identify``: owns the anonymous-id -> lead-id links (a table partitioned
-   by anonymous id). The first event carrying both ids links them and sends a
-   ``release`` to the anonymous key, carrying the event; later anonymous
-   events are routed to the lead.
-3. ``score``: owns per-key records (a table partitioned by state key). A
-   ``release`` tombstones the anonymous state and hands it to the lead as an
-   ``absorb``, with the event that linked them: the lead merges the history
-   and then applies that event, exactly as the offline replay does. A
-   ``tick`` runs the decay sweep for one lead.
+The partitioning contract: a subject's record (a lead, or an anonymous
+visitor) lives on the partition its id hashes to with Kafka's default
+partitioner (murmur2 of the UTF-8 id, as the Java client and aiokafka do).
+Input keyed by subject (RudderStack keys by ``userId``, else
+``anonymousId``) is scored where it arrives; anything else takes one hop.
 
-Crash safety (the outbox). A record holds the lead's state *and* the
-transitions not yet known to be delivered. The worker writes the record with
-its outbox, sends the transitions, waits for the broker's ack, then writes the
-record again with an empty outbox. If the worker dies in between, the table
-(restored from its changelog) may already contain the event while the input
-offset was not committed; the event is delivered again, found to be a
-duplicate, and the outbox is sent then. Consumers drop the resulting
-duplicates by ``transition_id``. See docs/guarantees.md.
+Identity lives in the records. An anonymous visitor's record knows the lead
+it joined (``merged_into``); a lead's record knows which anonymous ids it
+absorbed or asked for. The first event carrying both ids makes the lead send a
+``claim`` to the visitor's partition and hold its own events; the visitor
+answers with its history (``absorb``) and becomes a tombstone pointing at the
+lead, or says it had already joined another lead (the first link wins). The
+lead merges, then applies the held events in order, exactly as the offline
+replay merges and then applies the identifying event. Claims between two
+subjects of the same partition are answered in place, without a hop.
+
+``PartitionBatch`` is the one effects driver: the Faust agent, the in-memory
+pipeline below and the benchmark's ceiling all run it. It reads records
+through ``load`` and hands back what to do, in this order (docs/guarantees.md):
+
+1. send ``transitions`` and ``forwards`` and wait for the broker's acks;
+2. write each changed record once (``records``);
+3. send ``updates`` (the newest score update per lead of this batch) and
+   ``dead_letters``;
+4. acknowledge the batch's input messages (offsets are committed after the
+   producer is flushed).
+
+A record is written only after the transitions it caused are in Kafka, so a
+crash at any point leaves either the old record (the batch is processed
+again: the same transitions, with the same ids) or the new one with its
+transitions delivered.
 """
 
 from __future__ import annotations
 
-import re
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Literal
+from functools import lru_cache
 
-from pydantic import BaseModel, ConfigDict, TypeAdapter
+from aiokafka.partitioner import murmur2
 
 from schemas.dead_letter import DeadLetter
 from schemas.events import InboundEvent
 from schemas.transitions import ScoreUpdate, StageTransition
-from stream_app.codec import decode
-from stream_app.scoring.engine import Outcome, advance, apply_event, merge_anonymous, score_update
+from stream_app.codec import (
+    dead_letter,
+    decode,
+    decode_internal,
+    decode_record,
+    encode_internal,
+    encode_record,
+)
+from stream_app.messages import Absorb, Claim, EventMessage, Internal, Record, Tick
+from stream_app.scoring.engine import advance, apply_event, merge_anonymous, score_update
 from stream_app.scoring.rules import Rules
 from stream_app.scoring.state import LeadState, anonymous_key, new_state
 
-
-class Envelope(BaseModel):
-    """A message on the internal scoring topic."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    kind: Literal["event", "release", "absorb", "tick"]
-    event: InboundEvent | None = None
-    lead_id: str | None = None  # release: the lead the anonymous id was linked to
-    anonymous: LeadState | None = None  # absorb: the anonymous history
-    now: float | None = None  # tick: the sweep's clock, in epoch seconds
+ANON = "anon:"
 
 
-class Record(BaseModel):
-    """What the scoring table stores per key."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    state: LeadState
-    outbox: list[StageTransition] = []
+@lru_cache(maxsize=1 << 16)
+def partition_of(subject: str, partitions: int) -> int:
+    """Kafka's default partitioner (murmur2) for a subject id: where its record lives."""
+    return (murmur2(subject.encode()) & 0x7FFFFFFF) % partitions
 
 
-_ENVELOPE: TypeAdapter[Envelope] = TypeAdapter(Envelope)
-_RECORD: TypeAdapter[Record] = TypeAdapter(Record)
+def subject_of(key: str) -> str:
+    """The id a record key is partitioned by: a lead id, or the bare anonymous id."""
+    return key[len(ANON) :] if key.startswith(ANON) else key
 
 
-def dump_envelope(envelope: Envelope) -> bytes:
-    return envelope.model_dump_json().encode()
+def record_key(event: InboundEvent) -> str:
+    if event.lead_id is not None:
+        return event.lead_id
+    assert event.anonymous_id is not None  # the schema guarantees one of the two
+    return anonymous_key(event.anonymous_id)
 
 
-def load_envelope(raw: bytes) -> Envelope:
-    return _ENVELOPE.validate_json(raw)
-
-
-def dump_record(record: Record) -> bytes:
-    return record.model_dump_json().encode()
-
-
-def load_record(raw: bytes | None) -> Record | None:
-    return None if raw is None else _RECORD.validate_json(raw)
-
-
-_DUE_AT = re.compile(rb'"due_at":(null|-?[0-9][0-9.eE+-]*)[,}]')
-
-
-def due_at_of(raw: bytes) -> float | None:
-    """A stored record's ``state.due_at`` without decoding the record (the sweep's index
-    rebuild reads every record; a full decode costs ~20 times more)."""
-    found = _DUE_AT.findall(raw)
-    if len(found) != 1:  # not the shape dump_record writes: take the slow, sure way
-        record = load_record(raw)
-        return record.state.due_at if record is not None else None
-    return None if found[0] == b"null" else float(found[0])
-
-
-# --- stage 1 --------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Routed:
-    """Where ingest sends a decoded event: the identity stage or straight to scoring."""
-
-    stage: Literal["identity", "scoring", "dead_letter"]
-    key: str  # identity: the anonymous id; scoring: the lead id; dead letter: the topic
-    kind: str  # the event type, or the dead letter's reason (for metrics)
-    event: InboundEvent | None = None
-    letter: DeadLetter | None = None
-
-    def payload(self) -> bytes:
-        """The bytes for the next stage's topic (only built when it is really sent)."""
-        if self.letter is not None:
-            return self.letter.model_dump_json().encode()
-        assert self.event is not None
-        if self.stage == "identity":
-            return self.event.model_dump_json().encode()
-        return dump_envelope(Envelope(kind="event", event=self.event))
-
-
-def ingest(
-    raw: bytes | None, *, topic: str, partition: int, offset: int, key: bytes | None
-) -> Routed:
-    decoded = decode(raw, topic=topic, partition=partition, offset=offset, key=key)
-    if isinstance(decoded, DeadLetter):
-        return Routed("dead_letter", topic, decoded.reason, letter=decoded)
-    if decoded.anonymous_id is None:
-        assert decoded.lead_id is not None
-        return Routed("scoring", decoded.lead_id, decoded.type, event=decoded)
-    return Routed("identity", decoded.anonymous_id, decoded.type, event=decoded)
-
-
-# --- stage 2 --------------------------------------------------------------------
-
-
-def identify(event: InboundEvent, linked_lead: str | None) -> tuple[str | None, str, Envelope]:
-    """Route an event that carries an anonymous id.
-
-    Returns (new link to store or None, scoring key, envelope), mirroring
-    ``Replay.route``: the first link of an anonymous id wins.
-    """
-    anon = event.anonymous_id
-    assert anon is not None
-    lead = event.lead_id
-    if lead is not None and linked_lead is None:
-        release = Envelope(kind="release", lead_id=lead, event=event)
-        return lead, anonymous_key(anon), release
-    if lead is not None:
-        return None, lead, Envelope(kind="event", event=event)
-    return None, linked_lead or anonymous_key(anon), Envelope(kind="event", event=event)
-
-
-# --- stage 3 --------------------------------------------------------------------
+def routing_key(message: Internal) -> str:
+    """The subject a repartition-topic message is keyed by."""
+    if isinstance(message, Claim):
+        return message.anonymous_id
+    if isinstance(message, Absorb):
+        return message.lead_id
+    return subject_of(message.to)
 
 
 @dataclass
-class Effects:
-    """What handling one scoring message asks the wiring to do, in this order."""
+class Outputs:
+    """What one batch of one partition asks the wiring to do (see the module docstring)."""
 
-    record: Record | None = None  # write this record (None: leave the table alone)
-    resend: list[StageTransition] = field(default_factory=list)  # outbox left by a crash
     transitions: list[StageTransition] = field(default_factory=list)
-    update: ScoreUpdate | None = None
-    forward: list[tuple[str, Envelope]] = field(default_factory=list)  # to the scoring topic
-    status: str = "counted"
+    forwards: list[tuple[str, Internal]] = field(default_factory=list)  # (subject, message)
+    records: dict[str, Record] = field(default_factory=dict)
+    updates: dict[str, ScoreUpdate] = field(default_factory=dict)  # lead id -> newest
+    dead_letters: list[tuple[bytes | None, DeadLetter]] = field(default_factory=list)
+    counts: Counter[str] = field(default_factory=Counter)  # for metrics
+
+    def forward_bytes(self) -> Iterator[tuple[bytes, bytes]]:
+        for subject, message in self.forwards:
+            yield subject.encode(), encode_internal(message)
 
 
-def _with_outcome(
-    effects: Effects,
-    outcome: Outcome,
-    rules: Rules,
-    now: float | None = None,
-    event_id: str | None = None,
-) -> Effects:
-    state = outcome.state
-    effects.transitions = list(outcome.transitions)
-    effects.status = outcome.status
-    effects.record = Record(state=state, outbox=effects.transitions)
-    if state.lead_id is not None:
-        # Also for a duplicate: a redelivery after a crash repairs a lost projection update.
-        # scored at the sweep's "now" for a tick, so a demoted lead shows its decayed score
-        view = outcome.view if now is None else None
-        effects.update = score_update(state, rules, now=now, view=view, event_id=event_id)
-    return effects
+_MISSING = object()
 
 
-def score(key: str, message: Envelope, record: Record | None, rules: Rules) -> Effects:
-    """Handle one scoring-topic message for ``key`` given the stored record."""
-    effects = Effects(resend=list(record.outbox) if record else [])
-    state = record.state if record else None
+class PartitionBatch:
+    """Handles one partition's messages in order; records are read once and written once."""
 
-    if state is not None and state.merged_into is not None and message.kind != "tick":
-        # A merged anonymous key: anything still addressed to it belongs to the lead.
-        forwarded = message if message.kind != "release" else Envelope(
-            kind="event", event=message.event
+    def __init__(
+        self,
+        partition: int,
+        partitions: int,
+        rules: Rules,
+        load: Callable[[str], Record | None],
+    ) -> None:
+        self.partition = partition
+        self.partitions = partitions
+        self.rules = rules
+        self._load = load
+        self.out = Outputs()
+        self._local: deque[Internal] = deque()
+        self._undo: dict[str, object] = {}
+        self._undo_updates: dict[str, object] = {}
+        self.errors: list[Exception] = []  # quarantined failures, for the wiring's log
+
+    # --- entry points: one message at a time -----------------------------------------
+
+    def input(self, value: bytes | None, *, topic: str, offset: int, key: bytes | None) -> None:
+        """A message from an input topic: validated here, once."""
+        decoded = decode(value, topic=topic, partition=self.partition, offset=offset, key=key)
+        if isinstance(decoded, DeadLetter):
+            self.out.dead_letters.append((key, decoded))
+            self.out.counts[f"dead_letters_total|reason={decoded.reason}"] += 1
+            return
+        self.out.counts[f"events_in_total|type={decoded.type}"] += 1
+        message = EventMessage.model_construct(to=record_key(decoded), event=decoded)
+        self._guarded(message, value, topic, offset, key)
+
+    def internal(self, value: bytes, *, topic: str, offset: int, key: bytes | None) -> None:
+        """A message from the repartition topic (written by a worker: trusted)."""
+        try:
+            message = decode_internal(value)
+        except Exception as exc:  # a bug or a foreign writer: keep it, keep going
+            self._quarantine(value, topic, offset, key, exc)
+            return
+        self._guarded(message, value, topic, offset, key)
+
+    def message(self, message: Internal) -> None:
+        """An internal message already decoded (the in-memory pipeline, the sweep)."""
+        self._guarded(message, encode_internal(message), None, None, None)
+
+    # --- dispatch ----------------------------------------------------------------
+
+    def _guarded(
+        self,
+        message: Internal,
+        raw: bytes | None,
+        topic: str | None,
+        offset: int | None,
+        key: bytes | None,
+    ) -> None:
+        """Run one message and what it causes on this partition; a failure undoes it all."""
+        marks = (len(self.out.transitions), len(self.out.forwards))
+        self._undo.clear()
+        self._undo_updates.clear()
+        try:
+            self._send(message)
+            while self._local:
+                self._dispatch(self._local.popleft())
+        except Exception as exc:  # a bug must not stop scoring for everyone
+            self._local.clear()
+            del self.out.transitions[marks[0] :], self.out.forwards[marks[1] :]
+            for k, before in self._undo.items():
+                if before is _MISSING:
+                    self.out.records.pop(k, None)
+                else:
+                    self.out.records[k] = before  # type: ignore[assignment]
+            for k, before in self._undo_updates.items():
+                if before is _MISSING:
+                    self.out.updates.pop(k, None)
+                else:
+                    self.out.updates[k] = before  # type: ignore[assignment]
+            self._quarantine(raw or b"", topic, offset, key, exc)
+
+    def _quarantine(
+        self, raw: bytes, topic: str | None, offset: int | None, key: bytes | None, exc: Exception
+    ) -> None:
+        letter = dead_letter(
+            raw, "processing_error", f"score: {type(exc).__name__}: {exc}",
+            topic=topic, partition=self.partition, offset=offset, key=key,
         )  # fmt: skip
-        effects.forward.append((state.merged_into, forwarded))
-        effects.record = Record(state=state) if effects.resend else None
-        return effects
+        self.out.dead_letters.append((key, letter))
+        self.out.counts["dead_letters_total|reason=processing_error"] += 1
+        self.out.counts["processing_errors_total"] += 1
+        self.errors.append(exc)
 
-    if message.kind == "release":
-        assert message.lead_id is not None and message.event is not None
-        anon = state if state is not None else new_state(key, None)
+    def _send(self, message: Internal) -> None:
+        """Handle a message here if its subject lives on this partition, else forward it."""
+        subject = routing_key(message)
+        if partition_of(subject, self.partitions) == self.partition:
+            self._local.append(message)
+        else:
+            self.out.forwards.append((subject, message))
+            self.out.counts[f"forwarded_total|kind={message.kind}"] += 1
+
+    def _dispatch(self, message: Internal) -> None:
+        if isinstance(message, EventMessage):
+            self._event(message.to, message.event)
+        elif isinstance(message, Claim):
+            self._claim(message)
+        elif isinstance(message, Absorb):
+            self._absorb(message)
+        else:
+            self._tick(message)
+
+    # --- records --------------------------------------------------------------------
+
+    def _get(self, key: str) -> Record | None:
+        if key in self.out.records:
+            return self.out.records[key]
+        record = self._load(key)
+        return record.copy_for_change() if record is not None else None
+
+    def _put(self, key: str, record: Record) -> None:
+        if key not in self._undo:
+            self._undo[key] = self.out.records.get(key, _MISSING)
+        self.out.records[key] = record
+
+    def _update(self, update: ScoreUpdate) -> None:
+        lead = update.lead_id
+        if lead not in self._undo_updates:
+            self._undo_updates[lead] = self.out.updates.get(lead, _MISSING)
+        self.out.updates.pop(lead, None)  # re-inserted last: updates leave in order
+        self.out.updates[lead] = update
+
+    # --- the four kinds of message -------------------------------------------------------
+
+    def _event(self, key: str, event: InboundEvent) -> None:
+        record = self._get(key)
+        if record is not None and record.state.merged_into is not None:
+            # a merged anonymous visitor: what still comes for it belongs to the lead
+            lead = record.state.merged_into
+            self._send(EventMessage(to=lead, event=event))
+            return
+        if not key.startswith(ANON):
+            if record is None:
+                record = Record.model_construct(state=new_state(key, key), awaiting=[], held=[],
+                                                linked=[])  # fmt: skip
+            if record.awaiting:
+                record.held.append(event)
+                self._put(key, record)
+                self.out.counts["events_held_total"] += 1
+                return
+            anon = event.anonymous_id
+            if anon is not None and not record.knows(anon):
+                record.awaiting.append(anon)
+                record.held.append(event)
+                self._put(key, record)
+                self._send(Claim(anonymous_id=anon, lead_id=key))
+                return
+        self._apply(key, record, event)
+
+    def _apply(self, key: str, record: Record | None, event: InboundEvent) -> None:
+        outcome = apply_event(record.state if record else None, event, self.rules, key=key)
+        self.out.counts[f"events_scored_total|status={outcome.status}"] += 1
+        if record is None:
+            record = Record.model_construct(state=outcome.state, awaiting=[], held=[], linked=[])
+        else:
+            record.state = outcome.state
+        self._put(key, record)
+        self._publish(outcome.transitions)
+        state = outcome.state
+        if state.lead_id is not None:
+            # also for a duplicate: a redelivery after a crash repairs a lost projection update
+            update = score_update(state, self.rules, view=outcome.view, event_id=event.event_id)
+            self._update(update)
+
+    def _publish(self, transitions: tuple[StageTransition, ...]) -> None:
+        self.out.transitions += transitions
+        for transition in transitions:
+            self.out.counts[f"transitions_total|to_stage={transition.to_stage}"] += 1
+
+    def _claim(self, claim: Claim) -> None:
+        key = anonymous_key(claim.anonymous_id)
+        record = self._get(key)
+        joined = record.state.merged_into if record is not None else None
+        if joined is not None:
+            # repeated (after a crash) or too late: the first link won
+            self._send(Absorb(lead_id=claim.lead_id, anonymous_id=claim.anonymous_id,
+                              taken_by=joined))  # fmt: skip
+            return
         tombstone = new_state(key, None)
-        tombstone.merged_into = message.lead_id
-        effects.record = Record(state=tombstone)
-        absorb = Envelope(kind="absorb", event=message.event, anonymous=anon)
-        effects.forward.append((message.lead_id, absorb))
-        return effects
+        tombstone.merged_into = claim.lead_id
+        self._put(key, Record.model_construct(state=tombstone, awaiting=[], held=[], linked=[]))
+        self._send(Absorb(lead_id=claim.lead_id, anonymous_id=claim.anonymous_id,
+                          state=record.state if record is not None else None))  # fmt: skip
 
-    if message.kind == "absorb":
-        assert message.event is not None and message.anonymous is not None
-        lead = state if state is not None else new_state(key, key)
-        lead, _ = merge_anonymous(lead, message.anonymous, rules)
-        outcome = apply_event(lead, message.event, rules, key=key)
-        return _with_outcome(effects, outcome, rules, event_id=message.event.event_id)
+    def _absorb(self, absorb: Absorb) -> None:
+        key = absorb.lead_id
+        record = self._get(key)
+        if record is None:
+            record = Record.model_construct(state=new_state(key, key), awaiting=[], held=[],
+                                            linked=[])  # fmt: skip
+        if absorb.state is not None:
+            record.state, _ = merge_anonymous(record.state, absorb.state, self.rules)
+            self.out.counts["merges_total"] += 1
+        record.link(absorb.anonymous_id)
+        if absorb.anonymous_id in record.awaiting:
+            record.awaiting.remove(absorb.anonymous_id)
+        self._put(key, record)
+        if record.awaiting or not record.held:
+            return
+        held, record.held = record.held, []
+        for event in held:  # in arrival order; one may claim again and hold the rest
+            self._event(key, event)
 
-    if message.kind == "tick":
-        if state is None or state.lead_id is None or message.now is None:
-            return effects
-        outcome = advance(state, rules, message.now)
-        if not outcome.transitions and not effects.resend:
-            return effects
-        return _with_outcome(effects, outcome, rules, now=message.now)
+    def _tick(self, tick: Tick) -> None:
+        record = self._get(tick.to)
+        if record is None or record.state.lead_id is None:
+            return
+        outcome = advance(record.state, self.rules, tick.now)
+        if not outcome.transitions:
+            return
+        record.state = outcome.state
+        self._put(tick.to, record)
+        self._publish(outcome.transitions)
+        # scored at the sweep's "now", so a demoted lead shows its decayed score
+        self._update(score_update(outcome.state, self.rules, now=tick.now))
 
-    assert message.event is not None
-    outcome = apply_event(state, message.event, rules, key=key)
-    return _with_outcome(effects, outcome, rules, event_id=message.event.event_id)
 
-
-# --- an in-memory run of the three stages (tests, and the offline comparison) ------
+# --- an in-memory run over N partitions (tests, and the offline comparison) ----------
 
 
 @dataclass
 class InMemoryPipeline:
-    """The three stages over dicts, in delivery order: the live logic without Kafka."""
+    """The driver over dicts, partition by partition, with the repartition topic as queues.
+
+    ``feed`` puts a message on the partition its key hashes to (or on
+    ``partition``); ``run`` processes every partition's pending messages in
+    batches until nothing is left in flight. Records go through bytes, as
+    they do through RocksDB.
+    """
 
     rules: Rules
-    links: dict[str, str] = field(default_factory=dict)
-    records: dict[str, Record] = field(default_factory=dict)
+    partitions: int = 4
+    batch: int = 50
+    records: dict[str, bytes] = field(default_factory=dict)
     transitions: list[StageTransition] = field(default_factory=list)
+    updates: list[ScoreUpdate] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
-    on_effects: Callable[[str, Effects], None] | None = None
+    inputs: dict[int, deque[tuple[str, bytes | None, bytes | None]]] = field(default_factory=dict)
+    on_outputs: Callable[[int, Outputs], None] | None = None
 
-    def feed(self, raw: bytes, topic: str = "page_views", offset: int = 0) -> None:
-        routed = ingest(raw, topic=topic, partition=0, offset=offset, key=None)
-        if routed.stage == "dead_letter":
-            self.dead_letters.append(DeadLetter.model_validate_json(routed.payload()))
-            return
-        if routed.stage == "scoring":
-            self._score(routed.key, load_envelope(routed.payload()))
-            return
-        event = event_from_json(routed.payload())
-        link, key, envelope = identify(event, self.links.get(routed.key))
-        if link is not None:
-            self.links[routed.key] = link
-        self._score(key, envelope)
+    def feed(
+        self,
+        raw: bytes | None,
+        *,
+        key: bytes | None = None,
+        topic: str = "page_views",
+        partition: int | None = None,
+    ) -> None:
+        if partition is None:
+            partition = partition_of(key.decode(), self.partitions) if key is not None else 0
+        self.inputs.setdefault(partition, deque()).append((topic, key, raw))
 
     def tick(self, now: float) -> None:
         for key in list(self.records):
-            self._score(key, Envelope(kind="tick", now=now))
+            tick: Internal = Tick(to=key, now=now)
+            p = partition_of(routing_key(tick), self.partitions)
+            self.inputs.setdefault(p, deque()).append(("", None, encode_internal(tick)))
+        self.run()
 
-    def _score(self, key: str, envelope: Envelope) -> None:
-        # Envelopes and records go through bytes, as they do through Kafka and RocksDB.
-        pending: list[tuple[str, bytes]] = [(key, dump_envelope(envelope))]
-        while pending:
-            k, payload = pending.pop(0)
-            stored = self.records.get(k)
-            record = load_record(dump_record(stored)) if stored is not None else None
-            effects = score(k, load_envelope(payload), record, self.rules)
-            if self.on_effects is not None:
-                self.on_effects(k, effects)
-            if effects.record is not None:
-                self.records[k] = Record(state=effects.record.state)  # outbox delivered
-            self.transitions += effects.resend + effects.transitions
-            pending += [(target, dump_envelope(e)) for target, e in effects.forward]
+    def run(self) -> None:
+        offsets: Counter[int] = Counter()
+        while any(self.inputs.values()):
+            for p in range(self.partitions):
+                queue = self.inputs.get(p)
+                if not queue:
+                    continue
+                driver = PartitionBatch(
+                    p, self.partitions, self.rules, lambda k: decode_record(self.records.get(k))
+                )
+                for _ in range(min(self.batch, len(queue))):
+                    topic, key, raw = queue.popleft()
+                    offsets[p] += 1
+                    if topic:
+                        driver.input(raw, topic=topic, offset=offsets[p], key=key)
+                    else:
+                        assert raw is not None
+                        driver.internal(raw, topic="repartition", offset=offsets[p], key=key)
+                out = driver.out
+                if self.on_outputs is not None:
+                    self.on_outputs(p, out)
+                self.transitions += out.transitions
+                for subject, raw_message in out.forward_bytes():
+                    target = partition_of(subject.decode(), self.partitions)
+                    self.inputs.setdefault(target, deque()).append(("", subject, raw_message))
+                for k, record in out.records.items():
+                    self.records[k] = encode_record(record)
+                self.updates += out.updates.values()
+                self.dead_letters += [letter for _, letter in out.dead_letters]
+
+    def record(self, key: str) -> Record | None:
+        return decode_record(self.records.get(key))
 
     def leads(self) -> Iterator[LeadState]:
-        return (r.state for r in self.records.values() if r.state.lead_id is not None)
-
-
-def event_from_json(payload: bytes) -> InboundEvent:
-    """An event that ingest already validated (the identity topic's payload)."""
-    decoded = decode(payload)
-    assert not isinstance(decoded, DeadLetter), decoded.error
-    return decoded
+        for key in self.records:
+            record = self.record(key)
+            if record is not None and record.state.lead_id is not None:
+                yield record.state

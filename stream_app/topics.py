@@ -56,13 +56,10 @@ class TopicNames:
     def input_for(self, event_type: str) -> str:
         return self.name(INPUT_FOR_TYPE[event_type])
 
-    def identity_events(self, app_id: str) -> str:
-        """The worker's internal hop keyed by anonymous id (ingest -> identity)."""
-        return self.name(f"{app_id}-identity-events")
-
-    def scoring_events(self, app_id: str) -> str:
-        """The worker's internal hop keyed by state key (ingest/identity -> score)."""
-        return self.name(f"{app_id}-scoring-events")
+    def repartition(self, app_id: str) -> str:
+        """The worker's one internal hop, keyed by subject: events that arrived on another
+        partition than their record's, identity claims and answers, decay ticks."""
+        return self.name(f"{app_id}-repartition")
 
     @property
     def transitions(self) -> str:

@@ -15,16 +15,15 @@ from tests.factories import VP_PROFILE, default_rules, ev
 
 def updates_of_one_lead() -> list[ScoreUpdate]:
     """Real score updates (versions 1, 2, 3) of one lead, from the in-memory pipeline."""
-    seen: list[ScoreUpdate] = []
-    pipeline = InMemoryPipeline(
-        default_rules(), on_effects=lambda _k, fx: seen.append(fx.update) if fx.update else None
-    )
+    pipeline = InMemoryPipeline(default_rules())
     pipeline.feed(ev("profile_update", lead_id="L1", **VP_PROFILE).model_dump_json().encode(),
-                  topic="profile_updates")  # fmt: skip
+                  key=b"L1", topic="profile_updates")  # fmt: skip
+    pipeline.run()
     for day in (1, 2):
         event = ev("page_view", day=day, lead_id="L1", path="/pricing")
-        pipeline.feed(event.model_dump_json().encode())
-    return seen
+        pipeline.feed(event.model_dump_json().encode(), key=b"L1")
+        pipeline.run()  # one batch per event: one update each
+    return pipeline.updates
 
 
 def record(topic: str, offset: int, value: bytes) -> ConsumerRecord[bytes, bytes]:

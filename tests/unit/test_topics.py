@@ -18,5 +18,4 @@ def test_the_prefix_applies_to_every_topic() -> None:
 
 def test_internal_hops_are_named_after_the_app_id_as_deployed_workers_know_them() -> None:
     names = TopicNames("prod.")
-    assert names.identity_events("leadstream") == "prod.leadstream-identity-events"
-    assert names.scoring_events("leadstream") == "prod.leadstream-scoring-events"
+    assert names.repartition("leadstream") == "prod.leadstream-repartition"

@@ -1,0 +1,228 @@
+"""The worker's Faust agent, timers and tasks, built from a small context.
+
+One agent reads the input topics and the repartition topic together, in
+batches (``Stream.take_events``). Faust assigns the same partition number of
+every topic it reads, and of the records table's changelog, to the same
+worker, so a batch's messages of partition *p* are scored by one
+``PartitionBatch`` against the records of partition *p*.
+
+Per batch, in this order (the guarantee in docs/guarantees.md rests on it):
+
+1. transitions and repartition messages are produced straight on the
+   aiokafka producer under Faust's (no per-message Faust send path), and
+   their acks are awaited together;
+2. each changed record is written to the table once (Faust sends it to the
+   changelog);
+3. the newest score update per lead and the dead letters are produced;
+4. the batch's messages are acked when the loop asks for the next batch;
+   Faust commits acked offsets every ``broker_commit_interval`` and flushes
+   the producer before it does.
+
+Faust's table API finds a key's partition from the *current event* (a
+context variable the stream sets per message); a batch is processed outside
+that iteration, so the agent sets it to a message of the partition it works
+on before reading or writing records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import weakref
+from dataclasses import dataclass
+from typing import Any, cast
+
+import faust
+from faust.streams import _current_event
+from faust.types import EventT, StreamT
+
+from stream_app.codec import decode_record, due_at_of, encode_internal, encode_output, encode_record
+from stream_app.config import Settings
+from stream_app.messages import Record, Tick
+from stream_app.metrics import Metrics
+from stream_app.pipeline import Outputs, PartitionBatch, routing_key
+from stream_app.projector import Projector
+from stream_app.records import DueIndex, RecordCache
+from stream_app.scoring.rules import Rules
+from stream_app.stores.projection import RedisProjection
+from stream_app.topics import TopicNames
+
+log = logging.getLogger("leadstream.worker")
+
+
+@dataclass
+class Context:
+    """What the agents share: settings, rules, topic names, the table and the caches."""
+
+    app: faust.App
+    settings: Settings
+    rules: Rules
+    names: TopicNames
+    source: Any  # a faust Topic over the inputs and the repartition topic
+    records: Any  # the faust Table of records (bytes -> bytes)
+    cache: RecordCache
+    due: DueIndex
+    metrics: Metrics
+    projection: RedisProjection
+
+    @property
+    def repartition_topic(self) -> str:
+        return self.names.repartition(self.settings.app_id)
+
+
+def _enter(event: EventT) -> None:
+    """Make ``event`` Faust's current event: table reads and writes go to its partition."""
+    _current_event.set(weakref.ref(event))
+
+
+class Producer:
+    """Sends on the aiokafka producer under Faust's app producer (flushed before commits)."""
+
+    def __init__(self, app: faust.App) -> None:
+        self._app = app
+
+    async def send(self, topic: str, key: bytes | None, value: bytes) -> asyncio.Future[Any]:
+        producer = self._app.producer._ensure_producer()  # type: ignore[attr-defined]
+        future: asyncio.Future[Any] = await producer.send(topic, value=value, key=key)
+        return future
+
+
+def register(ctx: Context) -> None:
+    """Declare the scoring agent, the decay sweep, the due-index rebuild and the projection."""
+    app, settings, rules = ctx.app, ctx.settings, ctx.rules
+    names, records, cache, due, metrics = ctx.names, ctx.records, ctx.cache, ctx.due, ctx.metrics
+    repartition = ctx.repartition_topic
+    partitions = settings.topic_partitions
+    producer = Producer(app)
+
+    def load(key: str) -> Record | None:
+        raw_key = key.encode()
+        cached = cache.get(raw_key)
+        return cached if cached is not None else decode_record(records.get(raw_key))
+
+    def score_partition(partition: int, events: list[EventT]) -> Outputs:
+        driver = PartitionBatch(partition, partitions, rules, load)
+        for event in events:
+            message = event.message
+            if message.topic == repartition:
+                driver.internal(message.value or b"", topic=message.topic, offset=message.offset,
+                                key=message.key)  # fmt: skip
+            else:
+                driver.input(message.value, topic=message.topic, offset=message.offset,
+                             key=message.key)  # fmt: skip
+        for exc in driver.errors:
+            log.error("scoring failed on a message of partition %d; sent to dead letters",
+                      partition, exc_info=exc)  # fmt: skip
+        return driver.out
+
+    async def deliver(done: list[tuple[EventT, Outputs]]) -> None:
+        pending = []
+        for _, out in done:
+            for transition in out.transitions:
+                pending.append(await producer.send(
+                    names.transitions, transition.lead_id.encode(), encode_output(transition)
+                ))  # fmt: skip
+            for subject, value in out.forward_bytes():
+                pending.append(await producer.send(repartition, subject, value))
+        if pending:
+            await asyncio.gather(*pending)  # the records below depend on these acks
+        for last, out in done:
+            _enter(last)
+            for key, record in out.records.items():
+                raw_key = key.encode()
+                records[raw_key] = encode_record(record)
+                cache.put(raw_key, record)
+                due.set(key, record.state.due_at)
+            for update in out.updates.values():
+                await producer.send(names.score_updates, update.lead_id.encode(),
+                                    encode_output(update))  # fmt: skip
+            for letter_key, letter in out.dead_letters:
+                await producer.send(names.dead_letters, letter_key, encode_output(letter))
+            metrics.count(out.counts)
+
+    @app.agent(ctx.source, name="score")
+    async def score_agent(stream: StreamT[bytes]) -> None:
+        batches = cast(Any, stream).take_events(  # typed on Stream, not on StreamT
+            settings.batch_max_events, settings.batch_max_seconds
+        )
+        async for events in batches:
+            generation = app.consumer_generation_id
+            by_partition: dict[int, list[EventT]] = {}
+            for event in events:
+                message = event.message
+                if message.generation_id != generation:
+                    continue  # fetched before a rebalance: the partition's new owner takes it
+                by_partition.setdefault(message.partition, []).append(event)
+            if not by_partition:
+                continue
+            done = []
+            for partition, group in by_partition.items():
+                _enter(group[-1])
+                done.append((group[-1], score_partition(partition, group)))
+            metrics.observe_lag(events[-1].message.timestamp)
+            await deliver(done)
+
+    @app.timer(interval=settings.sweep_interval_seconds, name="decay-sweep")
+    async def decay_sweep() -> None:
+        now = time.time()
+        keys = due.pop_due(now, limit=10_000)
+        for key in keys:
+            tick = Tick(to=key, now=now)
+            await producer.send(repartition, routing_key(tick).encode(), encode_internal(tick))
+        if keys:
+            log.info("decay sweep: %d lead(s) due, %d waiting", len(keys), len(due))
+
+    @app.task
+    async def project() -> None:
+        """The Redis projection: its own consumer, so scoring never waits for Redis."""
+        await Projector(settings, ctx.projection).run()
+
+    def forget_cached_records(sender: Any, /, *args: Any, signal: Any, **kw: Any) -> None:
+        cache.clear()  # partitions may have moved: the table is the truth again
+
+    app.on_partitions_revoked.connect(forget_cached_records)
+    app.on_partitions_assigned.connect(forget_cached_records)
+
+    @app.timer(interval=5.0, name="flush-metrics")
+    async def flush_metrics() -> None:
+        await metrics.flush(ctx.projection)
+
+    @app.task
+    async def rebuild_due_index() -> None:
+        """Fill the due index from this worker's local table, again every few minutes.
+
+        Covers a restart (the index is in memory) and partitions gained in a
+        rebalance; yields to the event loop as it goes.
+        """
+        await asyncio.sleep(5)
+        while True:
+            started = time.monotonic()
+            seen = 0
+            try:
+                # One record at a time: a list of every record would hold the whole
+                # table in memory (2 GB at 1M leads). The RocksDB iterators read a
+                # snapshot; Faust keeps a revoked partition's DB open while one exists.
+                for key, raw in records.items():
+                    due.set(key.decode(), due_at_of(raw))
+                    seen += 1
+                    if seen % 2000 == 0:
+                        await asyncio.sleep(0)
+            except RuntimeError as exc:
+                if "changed size during iteration" not in str(exc):
+                    raise
+                # the store's partition map changed under the iteration (a rebalance)
+                log.info("due index rebuild interrupted by a rebalance (%s); again in 5 s", exc)
+                await asyncio.sleep(5)
+                continue
+            log.info("due index rebuilt from %d local record(s) in %.1fs; %d due later",
+                     seen, time.monotonic() - started, len(due))  # fmt: skip
+            await asyncio.sleep(settings.sweep_rescan_seconds)
+
+    @app.task
+    async def announce() -> None:
+        log.info(
+            "Leadstream worker: rules %s from %s; brokers %s; store %s; batches of %d / %.3fs",
+            rules.stamp, rules.source, settings.kafka_bootstrap, settings.store,
+            settings.batch_max_events, settings.batch_max_seconds,
+        )  # fmt: skip

@@ -1,0 +1,102 @@
+"""The worker's internal messages and stored records, typed like the external ones.
+
+One internal topic, the repartition topic, carries four kinds of message
+between the worker's partitions. Each is keyed by the *subject* it is for
+(a lead id, or an anonymous id), so Kafka's partitioner puts it on the
+partition where that subject's record lives:
+
+- ``event``: an inbound event (validated once, at the boundary) for the
+  record ``to``: an event that arrived on another partition, or an event for
+  an anonymous id that was merged into a lead;
+- ``claim``: lead ``lead_id`` asks anonymous visitor ``anonymous_id`` to join
+  it (the first event carrying both ids);
+- ``absorb``: the answer: the visitor's history (``state``) when the claim won,
+  or nothing when the visitor had already joined ``taken_by``;
+- ``tick``: the decay sweep's clock for the record ``to``.
+
+A ``Record`` is what the records table stores per key: the scoring state plus
+the identity bookkeeping that used to need a table and a stage of its own.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from schemas.events import InboundEvent
+from stream_app.scoring.state import LeadState
+
+#: How many answered anonymous ids a lead record remembers (so a later event
+#: carrying both ids costs no claim); merged ids are also in the state.
+MAX_LINKED = 100
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class EventMessage(_Message):
+    kind: Literal["event"] = "event"
+    to: str  # the record key: a lead id or "anon:<anonymous id>"
+    event: InboundEvent
+
+
+class Claim(_Message):
+    kind: Literal["claim"] = "claim"
+    anonymous_id: str
+    lead_id: str
+
+
+class Absorb(_Message):
+    kind: Literal["absorb"] = "absorb"
+    lead_id: str
+    anonymous_id: str
+    state: LeadState | None = None  # the visitor's history: the claim won
+    taken_by: str | None = None  # the lead the visitor had already joined
+
+
+class Tick(_Message):
+    kind: Literal["tick"] = "tick"
+    to: str
+    now: float  # the sweep's clock, epoch seconds
+
+
+Internal = Annotated[EventMessage | Claim | Absorb | Tick, Field(discriminator="kind")]
+INTERNAL_ADAPTER: TypeAdapter[Internal] = TypeAdapter(Internal)
+
+
+class Record(BaseModel):
+    """What the records table stores per key.
+
+    ``awaiting``/``held``: a lead that claimed an anonymous visitor holds its
+    events, in arrival order, until every answer is in, so the merge happens
+    before the event that caused it, as in the offline replay.
+    ``linked``: anonymous ids whose claim was answered (joined or refused).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    state: LeadState
+    awaiting: list[str] = []
+    held: list[InboundEvent] = []
+    linked: list[str] = []
+
+    def knows(self, anonymous_id: str) -> bool:
+        return anonymous_id in self.linked or anonymous_id in self.state.merged_anonymous
+
+    def link(self, anonymous_id: str) -> None:
+        if anonymous_id not in self.linked:
+            self.linked = [*self.linked, anonymous_id][-MAX_LINKED:]
+
+    def copy_for_change(self) -> Record:
+        """A copy whose lists can change without touching the cached original."""
+        return Record(
+            state=self.state,
+            awaiting=list(self.awaiting),
+            held=list(self.held),
+            linked=list(self.linked),
+        )
+
+
+RECORD_ADAPTER: TypeAdapter[Record] = TypeAdapter(Record)
