@@ -265,8 +265,7 @@ class FaultRun:
 
     async def wait_caught_up(self, limit_s: float = 600) -> None:
         group = f"ls-{self.run_id}"
-        topics = [*self.names.inputs, self.workers[0].scoring_topic,
-                  self.names.identity_events(group)]  # fmt: skip
+        topics = [*self.names.inputs, self.names.repartition(group)]
         deadline = time.monotonic() + limit_s
         async with Kafka() as kafka:  # the local broker (127.0.0.1:9092)
             while True:

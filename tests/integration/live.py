@@ -39,8 +39,9 @@ class WorkerProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
-    def scoring_topic(self) -> str:
-        return self.names.scoring_events(f"ls-{self.run_id}")
+    def records_changelog(self) -> str:
+        """Faust's changelog of the records table (Faust names it, without our prefix)."""
+        return f"ls-{self.run_id}-lead-records-changelog"
 
     def start(self, timeout: float = 90) -> None:
         log = open(self.log_path, "ab")  # noqa: SIM115  (closed in stop)
@@ -78,11 +79,11 @@ class WorkerProcess:
 class Lockstep:
     """Produce one event at a time, each only after the worker has taken the previous.
 
-    "Taken" means scored, seen as a score update carrying its event id, or, for
-    an anonymous visitor not linked yet (no update), appended to the scoring
-    topic under its "anon:" key, where per-key order is the order the worker
-    applies it in. Feeding in lock-step makes the input order the order of
-    application, so the live run must equal the offline replay exactly.
+    "Taken" means scored: seen as a score update carrying its event id, or, for
+    an anonymous visitor not linked yet (no update), in a record the worker
+    wrote to the records changelog (its ``seen`` ids). Feeding in lock-step
+    makes the input order the order of application, so the live run must
+    equal the offline replay exactly.
     """
 
     def __init__(self, bootstrap: str, worker: WorkerProcess) -> None:
@@ -90,7 +91,7 @@ class Lockstep:
         self.worker = worker
         self.producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0)
         self.watch = AIOKafkaConsumer(
-            worker.scoring_topic, worker.names.score_updates, bootstrap_servers=bootstrap,
+            worker.records_changelog, worker.names.score_updates, bootstrap_servers=bootstrap,
             auto_offset_reset="earliest", group_id=f"watch-{worker.run_id}", fetch_max_wait_ms=20,
         )  # fmt: skip
         self.seen: set[str] = set()
@@ -125,12 +126,14 @@ class Lockstep:
             batch = await self.watch.getmany(timeout_ms=200)
             for records in batch.values():
                 for record in records:
+                    if record.value is None:
+                        continue
                     value = json.loads(record.value)
                     if record.topic == self.worker.names.score_updates:
                         if value.get("event_id"):
                             self.seen.add(value["event_id"])
-                    elif record.key.startswith(b"anon:") and value["kind"] == "event":
-                        self.seen.add(value["event"]["event_id"])
+                    elif record.key is not None and record.key.startswith(b"anon:"):
+                        self.seen.update(value["state"]["seen"])
 
 
 async def collect(

@@ -23,7 +23,7 @@ def test_text_logs_by_default() -> None:
 
 
 def _root_level_after_setup(worker_class: type, tmp_path: object) -> tuple[int, list[str]]:
-    from stream_app.app import create_app  # noqa: PLC0415
+    from stream_app.app import create_app
 
     app = create_app(
         Settings(store="memory://", data_dir=tmp_path, log_level="WARNING"),  # type: ignore[arg-type]
@@ -37,9 +37,9 @@ def _root_level_after_setup(worker_class: type, tmp_path: object) -> tuple[int, 
 
 def test_a_quiet_worker_does_not_turn_logging_to_debug(tmp_path: object) -> None:
     """At WARNING Faust's spinner sets the root logger to DEBUG (13 % fewer events/s)."""
-    from faust.worker import Worker as FaustWorker  # noqa: PLC0415
+    from faust.worker import Worker as FaustWorker
 
-    from stream_app.app import Worker  # noqa: PLC0415
+    from stream_app.app import Worker
 
     level, handlers = _root_level_after_setup(FaustWorker, tmp_path)
     assert level == logging.DEBUG and "SpinnerHandler" in handlers  # what we work around

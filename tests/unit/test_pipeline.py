@@ -122,7 +122,8 @@ def test_a_batch_processed_again_on_the_old_records_gives_the_same_transitions(
     store: dict[str, bytes] = {}
 
     def run() -> pipeline.Outputs:
-        driver = PartitionBatch(partition_of("L1", 4), 4, rules, lambda k: decode_record(store.get(k)))
+        partition = partition_of("L1", 4)
+        driver = PartitionBatch(partition, 4, rules, lambda k: decode_record(store.get(k)))
         for n, event in enumerate(messages):
             driver.input(event.model_dump_json().encode(), topic="t", offset=n, key=b"L1")
         return driver.out
@@ -223,6 +224,6 @@ def test_a_record_round_trips_through_its_bytes(rules: Rules) -> None:
 
 
 def parse_state(rules: Rules) -> Any:
-    from stream_app.scoring.engine import apply_event  # noqa: PLC0415
+    from stream_app.scoring.engine import apply_event
 
     return apply_event(None, ev("profile_update", lead_id="L1", **VP_PROFILE), rules).state
