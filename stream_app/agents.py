@@ -43,7 +43,7 @@ from stream_app.messages import Record, Tick
 from stream_app.metrics import Metrics
 from stream_app.pipeline import Outputs, PartitionBatch, routing_key
 from stream_app.projector import Projector
-from stream_app.records import DueIndex, RecordCache
+from stream_app.records import DueIndex, RecordCache, RecordWriter
 from stream_app.scoring.rules import Rules
 from stream_app.stores.projection import RedisProjection
 from stream_app.topics import TopicNames
@@ -82,10 +82,39 @@ class Producer:
     def __init__(self, app: faust.App) -> None:
         self._app = app
 
-    async def send(self, topic: str, key: bytes | None, value: bytes) -> asyncio.Future[Any]:
+    async def send(
+        self, topic: str, key: bytes | None, value: bytes, partition: int | None = None
+    ) -> asyncio.Future[Any]:
         producer = self._app.producer._ensure_producer()  # type: ignore[attr-defined]
-        future: asyncio.Future[Any] = await producer.send(topic, value=value, key=key)
+        future: asyncio.Future[Any] = await producer.send(
+            topic, value=value, key=key, partition=partition
+        )
         return future
+
+
+class Pace:
+    """Batches and messages per minute, for the log (what an operator reads first)."""
+
+    def __init__(self) -> None:
+        self.batches = self.messages = 0
+        self.deliver_s = 0.0
+        self.since = time.monotonic()
+
+    def batch(self, messages: int, deliver_s: float) -> None:
+        self.batches += 1
+        self.messages += messages
+        self.deliver_s += deliver_s
+
+    def log_and_reset(self) -> None:
+        if self.batches:
+            seconds = time.monotonic() - self.since
+            log.info(
+                "scored %d message(s) in %d batch(es) in %.0fs (%.0f/s, %.1f per batch); "
+                "%.0f%% of the time sending and writing",
+                self.messages, self.batches, seconds, self.messages / seconds,
+                self.messages / self.batches, 100 * self.deliver_s / seconds,
+            )  # fmt: skip
+        self.__init__()  # type: ignore[misc]
 
 
 def register(ctx: Context) -> None:
@@ -95,6 +124,7 @@ def register(ctx: Context) -> None:
     repartition = ctx.repartition_topic
     partitions = settings.topic_partitions
     producer = Producer(app)
+    writer = RecordWriter(records, producer.send)
 
     def load(key: str) -> Record | None:
         raw_key = key.encode()
@@ -129,10 +159,10 @@ def register(ctx: Context) -> None:
             await asyncio.gather(*pending)  # the records below depend on these acks
         for last, out in done:
             _enter(last)
+            items = [(key.encode(), encode_record(record)) for key, record in out.records.items()]
+            await writer.write(last.message.partition, items)
             for key, record in out.records.items():
-                raw_key = key.encode()
-                records[raw_key] = encode_record(record)
-                cache.put(raw_key, record)
+                cache.put(key.encode(), record)
                 due.set(key, record.state.due_at)
             for update in out.updates.values():
                 await producer.send(names.score_updates, update.lead_id.encode(),
@@ -140,6 +170,12 @@ def register(ctx: Context) -> None:
             for letter_key, letter in out.dead_letters:
                 await producer.send(names.dead_letters, letter_key, encode_output(letter))
             metrics.count(out.counts)
+
+    pace = Pace()
+
+    @app.timer(interval=60.0, name="pace-log")
+    async def pace_log() -> None:
+        pace.log_and_reset()
 
     @app.agent(ctx.source, name="score")
     async def score_agent(stream: StreamT[bytes]) -> None:
@@ -161,7 +197,9 @@ def register(ctx: Context) -> None:
                 _enter(group[-1])
                 done.append((group[-1], score_partition(partition, group)))
             metrics.observe_lag(events[-1].message.timestamp)
+            started = time.perf_counter()
             await deliver(done)
+            pace.batch(len(events), time.perf_counter() - started)
 
     @app.timer(interval=settings.sweep_interval_seconds, name="decay-sweep")
     async def decay_sweep() -> None:

@@ -1,8 +1,15 @@
-"""The worker's in-memory helpers around the records table: a record cache, a due index."""
+"""The worker's helpers around the records table: a record cache, a due index, a writer."""
 
 from __future__ import annotations
 
+import asyncio
 import heapq
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from faust.stores.rocksdb import Store as RocksStore
+from faust.types import TP
+from rocksdict import WriteBatch
 
 from stream_app.messages import Record
 
@@ -71,3 +78,49 @@ class DueIndex:
 
     def __len__(self) -> int:
         return len(self._due)
+
+
+class RecordWriter:
+    """Writes a batch's records the way Faust's table does, at a fraction of its cost.
+
+    Faust's ``table[key] = value`` costs ~230 µs (measured): a changelog message
+    through Faust's per-message send path and producer buffer, then one
+    RocksDB put. This writes the same three things: the records in one RocksDB
+    write batch of the partition's database (Faust's ``Store._set``, with its
+    key index), the changelog messages on partition *p* of the table's
+    changelog topic, produced straight on the aiokafka producer (Faust flushes
+    it before every offset commit, as for its own sends), and, once the broker
+    acks them, the changelog offset in the partition's database
+    (``Store.set_persisted_offset``, what ``Collection._on_changelog_sent``
+    does), so a restart replays only what came after. For a store other than
+    RocksDB (``memory://`` in tests) it falls back to Faust's own path.
+    """
+
+    def __init__(self, table: Any, send: Callable[..., Awaitable[asyncio.Future[Any]]]) -> None:
+        self._table = table
+        self._send = send
+
+    async def write(self, partition: int, items: list[tuple[bytes, bytes]]) -> None:
+        store = self._table.data
+        if not isinstance(store, RocksStore):
+            for key, value in items:
+                self._table[key] = value  # needs the partition's current event (the caller's)
+            return
+        db = store._db_for_partition(partition)
+        batch = WriteBatch(raw_mode=True)
+        for key, value in items:
+            batch.put(key, value)
+            store._key_index[key] = partition
+        db.write(batch)
+        topic = self._table.changelog_topic.get_topic_name()
+        last: asyncio.Future[Any] | None = None
+        for key, value in items:
+            last = await self._send(topic, key, value, partition)
+        if last is not None:
+            tp = TP(topic, partition)
+
+            def persisted(fut: asyncio.Future[Any]) -> None:
+                if not fut.cancelled() and fut.exception() is None:
+                    store.set_persisted_offset(tp, fut.result().offset)
+
+            last.add_done_callback(persisted)
