@@ -60,6 +60,7 @@ from stream_app.codec import (
 from stream_app.messages import Absorb, Claim, EventMessage, Internal, Record, Tick
 from stream_app.scoring.engine import advance, apply_event, merge_anonymous, score_update
 from stream_app.scoring.rules import Rules
+from stream_app.scoring.score import ScoreView
 from stream_app.scoring.state import LeadState, anonymous_key, new_state
 
 ANON = "anon:"
@@ -125,11 +126,24 @@ class PartitionBatch:
         self.partitions = partitions
         self.rules = rules
         self._load = load
-        self.out = Outputs()
+        self._out = Outputs()
+        # lead id -> what its newest score update is built from; built once, when read
+        self._pending: dict[str, tuple[LeadState, ScoreView | None, float | None, str | None]] = {}
         self._local: deque[Internal] = deque()
         self._undo: dict[str, object] = {}
         self._undo_updates: dict[str, object] = {}
         self.errors: list[Exception] = []  # quarantined failures, for the wiring's log
+
+    @property
+    def out(self) -> Outputs:
+        """What the batch asks for so far; score updates are built here, the newest only."""
+        for lead, (state, view, now, event_id) in self._pending.items():
+            self._out.updates.pop(lead, None)  # re-inserted last: updates leave in order
+            self._out.updates[lead] = score_update(
+                state, self.rules, now=now, view=view, event_id=event_id
+            )
+        self._pending.clear()
+        return self._out
 
     # --- entry points: one message at a time -----------------------------------------
 
@@ -137,10 +151,10 @@ class PartitionBatch:
         """A message from an input topic: validated here, once."""
         decoded = decode(value, topic=topic, partition=self.partition, offset=offset, key=key)
         if isinstance(decoded, DeadLetter):
-            self.out.dead_letters.append((key, decoded))
-            self.out.counts[f"dead_letters_total|reason={decoded.reason}"] += 1
+            self._out.dead_letters.append((key, decoded))
+            self._out.counts[f"dead_letters_total|reason={decoded.reason}"] += 1
             return
-        self.out.counts[f"events_in_total|type={decoded.type}"] += 1
+        self._out.counts[f"events_in_total|type={decoded.type}"] += 1
         message = EventMessage.model_construct(to=record_key(decoded), event=decoded)
         self._guarded(message, value, topic, offset, key)
 
@@ -168,7 +182,7 @@ class PartitionBatch:
         key: bytes | None,
     ) -> None:
         """Run one message and what it causes on this partition; a failure undoes it all."""
-        marks = (len(self.out.transitions), len(self.out.forwards))
+        marks = (len(self._out.transitions), len(self._out.forwards))
         self._undo.clear()
         self._undo_updates.clear()
         try:
@@ -177,17 +191,17 @@ class PartitionBatch:
                 self._dispatch(self._local.popleft())
         except Exception as exc:  # a bug must not stop scoring for everyone
             self._local.clear()
-            del self.out.transitions[marks[0] :], self.out.forwards[marks[1] :]
+            del self._out.transitions[marks[0] :], self._out.forwards[marks[1] :]
             for k, before in self._undo.items():
                 if before is _MISSING:
-                    self.out.records.pop(k, None)
+                    self._out.records.pop(k, None)
                 else:
-                    self.out.records[k] = before  # type: ignore[assignment]
+                    self._out.records[k] = before  # type: ignore[assignment]
             for k, before in self._undo_updates.items():
                 if before is _MISSING:
-                    self.out.updates.pop(k, None)
+                    self._pending.pop(k, None)
                 else:
-                    self.out.updates[k] = before  # type: ignore[assignment]
+                    self._pending[k] = before  # type: ignore[assignment]
             self._quarantine(raw or b"", topic, offset, key, exc)
 
     def _quarantine(
@@ -197,9 +211,9 @@ class PartitionBatch:
             raw, "processing_error", f"score: {type(exc).__name__}: {exc}",
             topic=topic, partition=self.partition, offset=offset, key=key,
         )  # fmt: skip
-        self.out.dead_letters.append((key, letter))
-        self.out.counts["dead_letters_total|reason=processing_error"] += 1
-        self.out.counts["processing_errors_total"] += 1
+        self._out.dead_letters.append((key, letter))
+        self._out.counts["dead_letters_total|reason=processing_error"] += 1
+        self._out.counts["processing_errors_total"] += 1
         self.errors.append(exc)
 
     def _send(self, message: Internal) -> None:
@@ -208,8 +222,8 @@ class PartitionBatch:
         if partition_of(subject, self.partitions) == self.partition:
             self._local.append(message)
         else:
-            self.out.forwards.append((subject, message))
-            self.out.counts[f"forwarded_total|kind={message.kind}"] += 1
+            self._out.forwards.append((subject, message))
+            self._out.counts[f"forwarded_total|kind={message.kind}"] += 1
 
     def _dispatch(self, message: Internal) -> None:
         if isinstance(message, EventMessage):
@@ -224,22 +238,29 @@ class PartitionBatch:
     # --- records --------------------------------------------------------------------
 
     def _get(self, key: str) -> Record | None:
-        if key in self.out.records:
-            return self.out.records[key]
+        if key in self._out.records:
+            return self._out.records[key]
         record = self._load(key)
         return record.copy_for_change() if record is not None else None
 
     def _put(self, key: str, record: Record) -> None:
         if key not in self._undo:
-            self._undo[key] = self.out.records.get(key, _MISSING)
-        self.out.records[key] = record
+            self._undo[key] = self._out.records.get(key, _MISSING)
+        self._out.records[key] = record
 
-    def _update(self, update: ScoreUpdate) -> None:
-        lead = update.lead_id
+    def _update(
+        self,
+        state: LeadState,
+        view: ScoreView | None = None,
+        now: float | None = None,
+        event_id: str | None = None,
+    ) -> None:
+        lead = state.lead_id
+        assert lead is not None
         if lead not in self._undo_updates:
-            self._undo_updates[lead] = self.out.updates.get(lead, _MISSING)
-        self.out.updates.pop(lead, None)  # re-inserted last: updates leave in order
-        self.out.updates[lead] = update
+            self._undo_updates[lead] = self._pending.get(lead, _MISSING)
+        self._pending.pop(lead, None)  # re-inserted last: updates leave in order
+        self._pending[lead] = (state, view, now, event_id)
 
     # --- the four kinds of message -------------------------------------------------------
 
@@ -257,7 +278,7 @@ class PartitionBatch:
             if record.awaiting:
                 record.held.append(event)
                 self._put(key, record)
-                self.out.counts["events_held_total"] += 1
+                self._out.counts["events_held_total"] += 1
                 return
             anon = event.anonymous_id
             if anon is not None and not record.knows(anon):
@@ -270,7 +291,7 @@ class PartitionBatch:
 
     def _apply(self, key: str, record: Record | None, event: InboundEvent) -> None:
         outcome = apply_event(record.state if record else None, event, self.rules, key=key)
-        self.out.counts[f"events_scored_total|status={outcome.status}"] += 1
+        self._out.counts[f"events_scored_total|status={outcome.status}"] += 1
         if record is None:
             record = Record.model_construct(state=outcome.state, awaiting=[], held=[], linked=[])
         else:
@@ -280,13 +301,12 @@ class PartitionBatch:
         state = outcome.state
         if state.lead_id is not None:
             # also for a duplicate: a redelivery after a crash repairs a lost projection update
-            update = score_update(state, self.rules, view=outcome.view, event_id=event.event_id)
-            self._update(update)
+            self._update(state, view=outcome.view, event_id=event.event_id)
 
     def _publish(self, transitions: tuple[StageTransition, ...]) -> None:
-        self.out.transitions += transitions
+        self._out.transitions += transitions
         for transition in transitions:
-            self.out.counts[f"transitions_total|to_stage={transition.to_stage}"] += 1
+            self._out.counts[f"transitions_total|to_stage={transition.to_stage}"] += 1
 
     def _claim(self, claim: Claim) -> None:
         key = anonymous_key(claim.anonymous_id)
@@ -311,7 +331,7 @@ class PartitionBatch:
                                             linked=[])  # fmt: skip
         if absorb.state is not None:
             record.state, _ = merge_anonymous(record.state, absorb.state, self.rules)
-            self.out.counts["merges_total"] += 1
+            self._out.counts["merges_total"] += 1
         record.link(absorb.anonymous_id)
         if absorb.anonymous_id in record.awaiting:
             record.awaiting.remove(absorb.anonymous_id)
@@ -333,7 +353,7 @@ class PartitionBatch:
         self._put(tick.to, record)
         self._publish(outcome.transitions)
         # scored at the sweep's "now", so a demoted lead shows its decayed score
-        self._update(score_update(outcome.state, self.rules, now=tick.now))
+        self._update(outcome.state, now=tick.now)
 
 
 # --- an in-memory run over N partitions (tests, and the offline comparison) ----------
