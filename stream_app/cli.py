@@ -64,11 +64,14 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 
     from stream_app.app import Worker, create_app, worker_topics  # noqa: PLC0415
     from stream_app.config import Settings  # noqa: PLC0415
-    from stream_app.kafka import ensure_topics  # noqa: PLC0415
+    from stream_app.kafka import check_copartitioned, ensure_topics  # noqa: PLC0415
+    from stream_app.topics import TopicNames  # noqa: PLC0415
 
     settings = Settings()
     app = create_app(settings)  # loads and checks the rules first: a bad file stops here
     asyncio.run(ensure_topics(settings, worker_topics(settings)))
+    names = TopicNames(settings.topic_prefix)
+    asyncio.run(check_copartitioned(settings, [*names.inputs, names.repartition(settings.app_id)]))
     from stream_app.logs import logging_config  # noqa: PLC0415
 
     worker = Worker(

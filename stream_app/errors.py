@@ -20,3 +20,7 @@ class RulesError(LeadstreamError):
 
 class InputError(LeadstreamError):
     """An input file given on the command line cannot be read."""
+
+
+class TopologyError(LeadstreamError):
+    """Topics the worker reads do not have the partition count the worker relies on."""

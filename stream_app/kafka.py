@@ -12,6 +12,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from stream_app.config import Settings
+from stream_app.errors import TopologyError
 
 
 def kafka_options(settings: Settings) -> dict[str, Any]:
@@ -65,6 +66,34 @@ async def ensure_topics(
             await _wait_for_leaders(admin, [t.name for t in wanted])
     finally:
         await admin.close()
+
+
+async def check_copartitioned(settings: Settings, names: list[str]) -> None:
+    """Every topic the worker reads must have ``topic_partitions`` partitions.
+
+    A subject's record lives on partition murmur2(id) % ``topic_partitions``
+    of every topic the worker reads and of the records' changelog; an input
+    topic created elsewhere with another count would put a subject's events
+    on partitions whose records live elsewhere, so the worker refuses to start.
+    """
+    admin = AIOKafkaAdminClient(**kafka_options(settings))
+    await admin.start()
+    try:
+        described = await admin.describe_topics(names)
+    finally:
+        await admin.close()
+    wrong = {
+        t["topic"]: len(t.get("partitions") or [])
+        for t in described
+        if len(t.get("partitions") or []) != settings.topic_partitions
+    }
+    if wrong:
+        listed = ", ".join(f"{name} has {n}" for name, n in sorted(wrong.items()))
+        raise TopologyError(
+            f"LEADSTREAM_TOPIC_PARTITIONS is {settings.topic_partitions}, but {listed}: "
+            "set it to the input topics' partition count (every topic the worker reads "
+            "must have the same count), or repartition the topics"
+        )
 
 
 async def _wait_for_leaders(

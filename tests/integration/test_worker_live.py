@@ -183,3 +183,26 @@ async def test_subject_keyed_traffic_at_full_speed_gives_the_replays_transitions
         return sorted(items, key=lambda t: (t.lead_id, t.sequence))
 
     assert by_lead(mine) == by_lead(expected)
+
+
+async def test_a_worker_refuses_input_topics_with_another_partition_count(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """A subject's record lives on murmur2(id) % partitions of every topic read: a topic
+    with another count would scatter it, so the worker stops with the reason."""
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    process = WorkerProcess(uuid.uuid4().hex[:8], tmp_path)  # 3 partitions
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(process.names.name("page_views"), 2, 1)])
+    finally:
+        await admin.close()
+    try:
+        with pytest.raises(AssertionError, match="worker exited at start-up") as failed:
+            process.start(timeout=60)
+    finally:
+        process.stop()  # closes its log
+    assert "LEADSTREAM_TOPIC_PARTITIONS is 3" in str(failed.value)
+    assert "page_views has 2" in str(failed.value)
