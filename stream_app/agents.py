@@ -92,6 +92,16 @@ class Producer:
         return future
 
 
+@dataclass
+class Flush:
+    """A scored batch waiting for its acks, then its record writes, then its inputs' acks."""
+
+    stream: Any
+    done: list[tuple[EventT, Outputs]]
+    acks: list[asyncio.Future[Any]]
+    events: list[EventT]
+
+
 class Pace:
     """Batches and messages per minute, for the log (what an operator reads first)."""
 
@@ -126,10 +136,16 @@ def register(ctx: Context) -> None:
     producer = Producer(app)
     writer = RecordWriter(records, producer.send)
 
+    # Records computed but not written yet (their batch waits for acks): the next batch
+    # reads them first. Unlike the cache, never cleared on a rebalance: only a write ends them.
+    unwritten: dict[bytes, Record] = {}
+    flushes: asyncio.Queue[Flush] = asyncio.Queue(maxsize=settings.batches_in_flight)
+    pace = Pace()
+
     def load(key: str) -> Record | None:
         raw_key = key.encode()
-        cached = cache.get(raw_key)
-        return cached if cached is not None else decode_record(records.get(raw_key))
+        record = unwritten.get(raw_key) or cache.get(raw_key)
+        return record if record is not None else decode_record(records.get(raw_key))
 
     def score_partition(partition: int, events: list[EventT]) -> Outputs:
         driver = PartitionBatch(partition, partitions, rules, load)
@@ -146,7 +162,8 @@ def register(ctx: Context) -> None:
                       partition, exc_info=exc)  # fmt: skip
         return driver.out
 
-    async def deliver(done: list[tuple[EventT, Outputs]]) -> None:
+    async def send_ordered(done: list[tuple[EventT, Outputs]]) -> list[asyncio.Future[Any]]:
+        """Transitions and hops, produced in batch order (their acks are awaited later)."""
         pending = []
         for _, out in done:
             for transition in out.transitions:
@@ -155,14 +172,22 @@ def register(ctx: Context) -> None:
                 ))  # fmt: skip
             for subject, value in out.forward_bytes():
                 pending.append(await producer.send(repartition, subject, value))
-        if pending:
-            await asyncio.gather(*pending)  # the records below depend on these acks
-        for last, out in done:
+        return pending
+
+    async def flush(job: Flush) -> None:
+        """Acks, then records, then updates and dead letters, then the inputs' acks."""
+        started = time.perf_counter()
+        if job.acks:
+            await asyncio.gather(*job.acks)  # the records below depend on these acks
+        for last, out in job.done:
             _enter(last)
             items = [(key.encode(), encode_record(record)) for key, record in out.records.items()]
             await writer.write(last.message.partition, items)
             for key, record in out.records.items():
-                cache.put(key.encode(), record)
+                raw_key = key.encode()
+                if unwritten.get(raw_key) is record:
+                    del unwritten[raw_key]
+                cache.put(raw_key, record)
                 due.set(key, record.state.due_at)
             for update in out.updates.values():
                 await producer.send(names.score_updates, update.lead_id.encode(),
@@ -170,8 +195,23 @@ def register(ctx: Context) -> None:
             for letter_key, letter in out.dead_letters:
                 await producer.send(names.dead_letters, letter_key, encode_output(letter))
             metrics.count(out.counts)
+        for event in job.events:  # the reference taken when the batch was scored
+            if event.ack():
+                message = event.message
+                job.stream._on_message_out(message.tp, message.offset, message)
+        pace.batch(len(job.events), time.perf_counter() - started)
 
-    pace = Pace()
+    @app.task
+    async def flusher() -> None:
+        """Flushes batches one after the other, in order, while the agent scores the next."""
+        while True:
+            job = await flushes.get()
+            try:
+                await flush(job)
+            except Exception as exc:  # nothing may be acked past a batch that was not written
+                log.exception("flushing a batch failed; stopping the worker")
+                await app.crash(exc)
+                return
 
     @app.timer(interval=60.0, name="pace-log")
     async def pace_log() -> None:
@@ -195,11 +235,17 @@ def register(ctx: Context) -> None:
             done = []
             for partition, group in by_partition.items():
                 _enter(group[-1])
-                done.append((group[-1], score_partition(partition, group)))
+                out = score_partition(partition, group)
+                for key, record in out.records.items():
+                    unwritten[key.encode()] = record
+                done.append((group[-1], out))
             metrics.observe_lag(events[-1].message.timestamp)
-            started = time.perf_counter()
-            await deliver(done)
-            pace.batch(len(events), time.perf_counter() - started)
+            kept = [event for group in by_partition.values() for event in group]
+            for event in kept:
+                # one more reference: take_events acks the batch when this body returns,
+                # the flusher acks it for good once the records are written
+                event.message.incref()
+            await flushes.put(Flush(stream, done, await send_ordered(done), kept))
 
     @app.timer(interval=settings.sweep_interval_seconds, name="decay-sweep")
     async def decay_sweep() -> None:

@@ -148,6 +148,14 @@ class Settings(BaseSettings):
         ),
     )  # fmt: skip
 
+    batches_in_flight: int = Field(
+        2, ge=1,
+        description=(
+            "LEADSTREAM_BATCHES_IN_FLIGHT: scored batches that may wait for their acks and "
+            "writes while the worker scores the next (their records are read from memory)"
+        ),
+    )  # fmt: skip
+
     sweep_interval_seconds: float = Field(
         30.0, gt=0, description="LEADSTREAM_SWEEP_INTERVAL_SECONDS: how often decay is checked"
     )
