@@ -127,7 +127,7 @@ class FaultRun:
     def __init__(
         self, scenario: str, run: int, tmp: Path, bootstrap: str, rules: Rules,
         *, prospects: int = PROSPECTS, seed: int = 7, duplicate: bool = False,
-        shuffle: bool = False, hostile: bool = False,
+        shuffle: bool = False, hostile: bool = False, identities: bool = False,
     ) -> None:  # fmt: skip
         self.scenario = scenario
         self.run_id = uuid.uuid4().hex[:8]
@@ -135,7 +135,10 @@ class FaultRun:
         self.bootstrap = bootstrap
         self.rules = rules
         self.rng = random.Random(f"{scenario}-{run}-{seed}")
-        events = lead_keyed(f"f{self.run_id}-", prospects, seed + run)
+        if identities:  # anonymous browsing, identifies, merges: keyed by subject
+            events = list(generate(prospects, seed + run, id_prefix=f"f{self.run_id}-"))
+        else:
+            events = lead_keyed(f"f{self.run_id}-", prospects, seed + run)
         delivered = list(events)
         if duplicate:  # at-least-once producers: every event again, some while it is fresh
             delivered += [e for e in events if self.rng.random() < 0.3]
@@ -209,7 +212,8 @@ class FaultRun:
             await admin.close()
 
     async def produce(self) -> None:
-        """All events to one input topic, the hostile messages spread over every input topic."""
+        """All events to one input topic keyed by subject, the hostile messages spread over
+        every input topic."""
         producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", linger_ms=5,
                                     max_request_size=12 * 2**20)  # fmt: skip
         await producer.start()
@@ -223,8 +227,8 @@ class FaultRun:
                     value, _ = bad_at[n]
                     bad_topic = inputs[n % len(inputs)]
                     await producer.send_and_wait(bad_topic, key=f"bad-{n}".encode(), value=value)
-                await producer.send(topic, key=event["lead_id"].encode(),
-                                    value=json.dumps(event).encode())  # fmt: skip
+                subject = event.get("lead_id") or event["anonymous_id"]  # RudderStack's key
+                await producer.send(topic, key=subject.encode(), value=json.dumps(event).encode())
             await producer.flush()
         finally:
             await producer.stop()
