@@ -1,0 +1,32 @@
+"""A burst: ``--burst-seconds`` at ``--burst-rate`` events/s offered to the running keyed
+worker. Reported: the drain time (first send -> every transition of the burst received and
+the worker's groups committed), the latencies during it, and what was lost: the
+transitions the pure core finds on the same events, by id, against those received."""
+
+from __future__ import annotations
+
+from bench.context import Run
+from bench.phases.latency import fresh_events, offer
+from bench.topology import watched
+from schemas.events import parse_event
+from stream_app.scoring.replay import Replay
+
+
+def expected_ids(events: list[dict[str, object]], run: Run) -> set[str]:
+    core = Replay(run.rules)
+    return {t.transition_id for e in events for t in core.process(parse_event(e)).transitions}
+
+
+async def run(run: Run) -> None:
+    rate, seconds = run.args.burst_rate, run.args.burst_seconds
+    events = fresh_events(rate, seconds, run.args.seed + 50, f"b{run.run_id}-burst-")
+    expected = expected_ids(events, run)
+    await run.keyed_worker()
+    figure = await offer(run.kafka, run.prefix(), watched(run.settings()), events, rate,
+                         limit_s=7200, expected=expected, desc="burst")  # fmt: skip
+    received: set[str] = figure.pop("_received")
+    figure |= {"seconds": seconds, "transitions_expected": len(expected),
+               "transitions_missing": len(expected - received),
+               "transitions_unexpected": len(received - expected),
+               "lost": len(expected - received) > 0}  # fmt: skip
+    run.figures["burst"] = figure
