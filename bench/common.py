@@ -124,10 +124,12 @@ async def preload(messages: list[Message], prefix: str, desc: str = "preload") -
                                 max_batch_size=256 * 1024)  # fmt: skip
     await producer.start()
     started = time.perf_counter()
+    sent: list[asyncio.Future[Any]] = []
     try:
         for topic, key, value in tqdm(messages, desc=desc, unit="msg", disable=None):
-            await producer.send(prefix + topic, key=key, value=value)
+            sent.append(await producer.send(prefix + topic, key=key, value=value))
         await producer.flush()
+        await asyncio.gather(*sent)  # a send that failed after its retries raises here
     finally:
         await producer.stop()
     return time.perf_counter() - started
@@ -139,24 +141,22 @@ class Kafka:
     async def __aenter__(self) -> Kafka:
         self.admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
         self.meta = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, linger_ms=2)
+        self.probe = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP)  # end offsets, kept open
         await self.admin.start()
         await self.meta.start()
+        await self.probe.start()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.admin.close()
         await self.meta.stop()
+        await self.probe.stop()
 
     async def ends(self, topics: list[str]) -> dict[TopicPartition, int]:
         partitions = [
             TopicPartition(t, p) for t in topics for p in await self.meta.partitions_for(t)
         ]
-        probe = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP)
-        await probe.start()
-        try:
-            return dict(await probe.end_offsets(partitions))
-        finally:
-            await probe.stop()
+        return dict(await self.probe.end_offsets(partitions))
 
     async def lag(self, group: str, topics: list[str]) -> int:
         """Messages in ``topics`` that ``group`` has not committed yet."""

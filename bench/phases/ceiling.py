@@ -18,6 +18,8 @@ async def run(run: Run) -> None:
         run.figures["batched"] = {"error": f"{type(exc).__name__}: {exc}"}
         note(run, f"design ceiling not measured: bench/batched.py does not import ({exc})")
         return
+    # it reads until it has handled ``limit`` inputs: never more than were preloaded
+    limit = min(run.args.batched_events, len(run.messages))
     run.figures["batched"] = await batched_pipeline(
-        run.settings(), run.rules, run.args.batched_events, run.work / "batched", BOOTSTRAP
+        run.settings(), run.rules, limit, run.work / "batched", BOOTSTRAP
     )
