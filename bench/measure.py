@@ -19,8 +19,9 @@ async def until_committed(
 
     The first group is the process's own (for the worker: inputs and internal topics); any
     other groups (the worker's Redis projection) are reported as a backlog. Also reported:
-    when the first group alone was done (``scored_s``), and ``steady_events_per_second``,
-    the ``inputs`` committed from the first commit that moved them to the last, which
+    when the first group alone was done (``scored_s``), and ``steady_events_per_second``:
+    the ``inputs`` still uncommitted at the first commit that moved them, over the time
+    from that commit until the first group was done (internal topics included), which
     leaves out start-up, group join and restore.
     """
     proc.start()
@@ -28,7 +29,7 @@ async def until_committed(
     (own, own_topics), others = groups[0], groups[1:]
     scored: float | None = None
     first: tuple[float, int] | None = None  # (time, input lag) at the first input commit
-    inputs_done: float | None = None
+    done: float | None = None  # when the first group had committed everything
     backlog = 0
     with Progress(desc) as bar:
         while True:
@@ -44,10 +45,8 @@ async def until_committed(
             backlog = max(backlog, other_lag)
             if first is None and input_lag < total:
                 first = (now, input_lag)
-            if inputs_done is None and input_lag == 0:
-                inputs_done = now
             if own_lag == 0 and scored is None:
-                scored = now - started
+                done, scored = now, now - started
             if own_lag == 0 and other_lag == 0:
                 break
             await asyncio.sleep(0.5)
@@ -60,8 +59,8 @@ async def until_committed(
     if others:
         out["projection_backlog_max"] = backlog
     steady = None
-    if first is not None and inputs_done is not None and inputs_done > first[0]:
-        steady = round(first[1] / (inputs_done - first[0]))
+    if first is not None and done is not None and done > first[0]:
+        steady = round(first[1] / (done - first[0]))
     out["steady_events_per_second"] = steady
     out["rss_mib"] = proc.rss_mib()
     return out
