@@ -126,7 +126,7 @@ def test_the_report_starts_with_the_summary_table() -> None:
     text = render(result(full_figures()))
     assert text.index("| summary | value |") < text.index("| throughput |")
     assert "| worker_keyed_vs_faust_count (target >= 0.5) | 0.05 (met: no) |" in text
-    assert "burst_5000" in text
+    assert "at a burst of 5000 events/s offered, ms | 15,000.0 |" in text
     assert "1 missing" not in text  # the keyed worker lost nothing
     assert "4 expected" in text  # the burst row says what the pure core expected
 
