@@ -68,11 +68,11 @@ faults: stack-up ## the full fault harness (kills, broker/Redis outages, rebalan
 	$(PY) -m tests.faults.report
 
 .PHONY: bench-quick
-bench-quick: stack-up ## benchmark on 20k events: worker vs passthrough, design ceiling, pure core
+bench-quick: stack-up ## benchmark on 20k keyed + 20k unkeyed events: worker beside bare Faust agents, passthrough, pure core, latency, a burst (17 min at 00decf7's worker under load; --help)
 	$(PY) -m bench.harness --quick
 
 .PHONY: bench
-bench: stack-up ## the full benchmark (1M events over 100k prospects, 1M seeded leads; 67-77 min here)
+bench: stack-up ## the full benchmark (200k keyed + 100k unkeyed events, 60 s burst at 10k/s, 1M seeded leads; sized for < 30 min at 2k events/s, not yet run)
 	$(PY) -m bench.harness
 
 .PHONY: clean

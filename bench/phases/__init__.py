@@ -1,0 +1,1 @@
+"""One module per phase of the benchmark; each has ``async def run(run: Run) -> None``."""

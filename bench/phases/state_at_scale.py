@@ -1,0 +1,96 @@
+"""State at scale: a fresh app's ``lead-records`` changelog seeded with ``--state-leads``
+copies of the pure core's final lead records (distinct lead ids), as a worker would have
+written them; a worker restores them from an empty data directory (RSS read once its
+decay index is rebuilt from every record), is killed with -9 and restarted.
+
+The one phase that knows the worker's stored record and its table's name: adapt
+``templates`` and ``CHANGELOG`` here when they change.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from tqdm import tqdm
+
+from bench.common import BOOTSTRAP
+from bench.context import Run
+from bench.procs import probe
+from bench.topology import DUE_INDEX, all_topics
+from stream_app.codec import encode_record
+from stream_app.kafka import ensure_topics
+from stream_app.messages import Record
+
+CHANGELOG = "{app_id}-lead-records-changelog"  # Faust's name, without our prefix
+
+
+def templates(replay: Any) -> list[bytes]:
+    """The pure core's lead records, encoded as the worker stores them."""
+    return [encode_record(Record(state=state)) for state in replay.leads()]
+
+
+def seeded(records: list[bytes], count: int, tag: str) -> Iterator[tuple[bytes, bytes]]:
+    """``count`` (key, record) pairs: the templates in turn, each under a new lead id."""
+    ids = [json.loads(raw)["state"]["lead_id"] for raw in records]
+    for n in range(count):
+        lead = f"{tag}lead-{n:07d}"
+        raw = records[n % len(records)].replace(f'"{ids[n % len(ids)]}"'.encode(),
+                                                f'"{lead}"'.encode())  # fmt: skip
+        yield lead.encode(), raw
+
+
+async def run(run: Run) -> None:
+    from stream_app.app import table_options  # noqa: PLC0415
+
+    count = run.args.state_leads
+    records = templates(run.replay)
+    run.replay = None
+    settings = run.settings("m")
+    prefix, tag = settings.topic_prefix, f"b{run.run_id}m-"
+    changelog = CHANGELOG.format(app_id=settings.app_id)
+    segment = table_options(settings)["extra_topic_configs"]["segment.bytes"]
+    await ensure_topics(settings, all_topics(settings))
+    await ensure_topics(settings, [changelog],
+                        {"cleanup.policy": "compact", "segment.bytes": str(segment)})  # fmt: skip
+    producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all", linger_ms=20,
+                                max_batch_size=512 * 1024)  # fmt: skip
+    await producer.start()
+    started = time.perf_counter()
+    size = 0
+    try:
+        for key, raw in tqdm(seeded(records, count, tag), total=count, desc="seed", unit="rec",
+                             disable=None):  # fmt: skip
+            size += len(raw)
+            await producer.send(changelog, key=key, value=raw)
+        await producer.flush()
+    finally:
+        await producer.stop()
+    out: dict[str, Any] = {"leads": count, "seed_s": round(time.perf_counter() - started, 1),
+                           "record_bytes_mean": round(size / count)}  # fmt: skip
+    run.figures["state"] = out
+    worker = run.new_worker("m")
+    try:
+        worker.start()
+        await probe(prefix, f"{tag}empty", limit_s=3600)
+        seconds = time.perf_counter() - worker.started
+        out |= {"empty_dir_restore_s": round(seconds, 1),
+                "restore_records_per_s": round(count / seconds)}  # fmt: skip
+        rebuilt = await worker.wait_for_log(DUE_INDEX, limit_s=900)
+        out |= {"due_index_line": rebuilt, "rss_mib": worker.rss_mib(),
+                "peak_rss_mib": worker.peak_rss_mib()}  # fmt: skip
+        worker.stop(signal.SIGKILL)
+        worker.start()
+        await probe(prefix, f"{tag}k9")
+        out["restart_after_kill9_s"] = round(time.perf_counter() - worker.started, 1)
+        await worker.wait_for_log(DUE_INDEX, limit_s=900)
+        out["rss_mib_after_restart"] = worker.rss_mib()
+        worker.stop()
+        out["rocksdb_bytes"] = worker.rocksdb_bytes()
+        out["rocksdb_bytes_per_lead"] = round(out["rocksdb_bytes"] / count)
+    finally:
+        worker.stop()
