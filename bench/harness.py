@@ -13,8 +13,8 @@ within one run (this machine's speed swings by about 45 %). The phases, in order
   pure_core       decode + identity + scoring in one process (Replay), no Kafka; always
                   runs: its transitions are what the worker phases and the burst expect
   passthrough     raw aiokafka consume -> JSON decode -> produce over the preload
-  ceiling         the worker's stage functions on aiokafka batches, no Faust
-                  (bench/batched.py), over --batched-events of the preload
+  ceiling         the worker's own driver (PartitionBatch) on aiokafka batches, no
+                  Faust (bench/batched.py), over --batched-events of the preload
   faust_count     a bare Faust agent that only counts, with the worker's Faust settings
   faust_floor     the worker's minimal shape as a bare Faust agent: per message one RocksDB
                   table write (with changelog) and one topic.send (bench/faust_agents.py)
