@@ -65,8 +65,8 @@ from stream_app.devstack import kafka_answers, kafka_version
 from stream_app.kafka import ensure_topics
 from stream_app.pipeline import Record, dump_record
 from stream_app.projector import projection_group
+from stream_app.rules_file import Rules, load_rules
 from stream_app.scoring.replay import Replay
-from stream_app.scoring.rules import Rules, load_rules
 from stream_app.topics import TopicNames
 from stream_app.traffic import generate
 

@@ -38,7 +38,7 @@ from stream_app.pipeline import (
     score,
 )
 from stream_app.projector import Projector
-from stream_app.scoring.rules import Rules, load_rules
+from stream_app.rules_file import Rules, load_rules
 from stream_app.stores.client import redis_client
 from stream_app.stores.projection import RedisProjection
 from stream_app.topics import TopicNames

@@ -9,12 +9,11 @@ are order-independent: the same events give the same score in any order.
 
 After the lead's last bucket, engagement is a single exponential, so the time
 at which it crosses a line is computed exactly (``crossing_time``): decay
-demotions carry that event time whenever the sweep notices them.
+demotions carry that event time whenever the sweep notices them (``decay``).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -172,21 +171,3 @@ def settle_time(state: LeadState) -> float | None:
     ends = [(max(days) + 1) * DAY for days in state.buckets.values() if days]
     candidates = [t for t in (*ends, state.archive_ref, state.newest_at) if t is not None]
     return max(candidates) if candidates else None
-
-
-def crossing_time(
-    engagement_at_t0: float, t0: float, target: float, half_life: float, direction: str
-) -> float | None:
-    """Earliest t >= t0 where E(t) = E0 * 2^-((t - t0)/h) is below (or at/above) ``target``."""
-    e0 = engagement_at_t0
-    if direction == "below":
-        if e0 < target:
-            return t0
-        if e0 > 0 < target:
-            return t0 + half_life * math.log2(e0 / target)
-        return None
-    if e0 >= target:
-        return t0
-    if e0 < 0 and target < 0:
-        return t0 + half_life * math.log2(e0 / target)
-    return None
