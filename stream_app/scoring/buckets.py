@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 
+from stream_app.scoring.decay import decay
 from stream_app.scoring.rules import Rules
 from stream_app.scoring.state import DAY, LeadState
 
@@ -24,7 +25,7 @@ def fold_old_history(state: LeadState, rules: Rules) -> None:
     half_life = rules.half_life_seconds
     ref = max(line, state.archive_ref or line)
     if state.archive_ref is not None and ref > state.archive_ref:
-        fade = 2.0 ** (-(ref - state.archive_ref) / half_life)
+        fade = decay(ref - state.archive_ref, half_life)
         for values in state.archived.values():
             values[0] *= fade
     for rule_id in list(state.buckets):
@@ -47,7 +48,7 @@ def fold_old_history(state: LeadState, rules: Rules) -> None:
             folded = state.archived.setdefault(rule_id, [0.0, 0.0])
             for d in members:
                 effective = days.pop(d) * factor
-                folded[0] += effective * 2.0 ** (-(ref - (d + 1) * DAY) / half_life)
+                folded[0] += effective * decay(ref - (d + 1) * DAY, half_life)
                 folded[1] += effective
         if not days:
             del state.buckets[rule_id]

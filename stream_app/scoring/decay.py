@@ -1,4 +1,7 @@
-"""Decay: engagement halves every ``half_life`` of event time.
+"""Decay: engagement halves every ``half_life`` of event time, ``2 ** (-age / half_life)``.
+
+``decay`` is the law, named once: every decayed number in the core goes
+through it (bucket weights, archive fades, folding, merging, the sweep).
 
 After the lead's last bucket, engagement is a single exponential, so the time
 at which it crosses a line is computed exactly (``crossing_time``): decay
@@ -8,6 +11,11 @@ demotions carry that event time whenever the sweep notices them.
 from __future__ import annotations
 
 import math
+
+
+def decay(age: float, half_life: float) -> float:
+    """What a point is worth ``age`` seconds of event time after it was earned."""
+    return 2.0 ** (-age / half_life)
 
 
 def crossing_time(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from stream_app.scoring.buckets import fold_old_history
 from stream_app.scoring.counting import MAX_FEATURES
+from stream_app.scoring.decay import decay
 from stream_app.scoring.rules import Rules
 from stream_app.scoring.signals import MAX_SIGNAL_LOG, award_signals
 from stream_app.scoring.state import LeadState, new_state
@@ -75,10 +76,10 @@ def _merge_archives(into: LeadState, other: LeadState, rules: Rules) -> None:
     ref = max(into.archive_ref or other.archive_ref, other.archive_ref)
     half_life = rules.half_life_seconds
     if into.archive_ref is not None and into.archive_ref < ref:
-        fade = 2.0 ** (-(ref - into.archive_ref) / half_life)
+        fade = decay(ref - into.archive_ref, half_life)
         for values in into.archived.values():
             values[0] *= fade
-    fade_other = 2.0 ** (-(ref - other.archive_ref) / half_life)
+    fade_other = decay(ref - other.archive_ref, half_life)
     for rule_id, (decayed, raw) in other.archived.items():
         values = into.archived.setdefault(rule_id, [0.0, 0.0])
         values[0] += decayed * fade_other

@@ -8,7 +8,7 @@ the same transitions whenever and however often the sweep runs.
 from __future__ import annotations
 
 from schemas.transitions import StageTransition
-from stream_app.scoring.decay import crossing_time
+from stream_app.scoring.decay import crossing_time, decay
 from stream_app.scoring.rules import Rules
 from stream_app.scoring.stages import move, target
 from stream_app.scoring.state import DAY, QUALIFIED, SALES_OWNED, LeadState
@@ -65,7 +65,7 @@ def next_change_at(state: LeadState, rules: Rules, view: ScoreView | None = None
             return t  # at the crossing itself the score sits exactly on the line
         # The grace period pushed it later: is the lead still below a line then?
         # (Only net-negative engagement rises back; positive engagement only falls.)
-        engagement_then = e0 * 2.0 ** (-(t - t0) / half_life)  # t >= t0: one exponential
+        engagement_then = e0 * decay(t - t0, half_life)  # t >= t0: one exponential
         still_low = (
             fit + engagement_then <= recycle.below_total
             or engagement_then <= recycle.below_engagement

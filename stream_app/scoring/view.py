@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from stream_app.scoring.decay import decay as decay_of
 from stream_app.scoring.rules import Rules
 from stream_app.scoring.state import DAY, LeadState
 
@@ -104,9 +105,9 @@ def engagement_twice(
                 pair = weights.get(day)
                 if pair is None:
                     end = (day + 1) * DAY
-                    w_now = 2.0 ** ((end - now) / half_life) if decay and now > end else 1.0
+                    w_now = decay_of(now - end, half_life) if decay and now > end else 1.0
                     w_later = (
-                        2.0 ** ((end - later) / half_life)
+                        decay_of(later - end, half_life)
                         if later is not None and later > end
                         else 1.0
                     )
@@ -119,9 +120,9 @@ def engagement_twice(
         total_later += rule.points * points_later
     if state.archived and state.archive_ref is not None:
         age = now - state.archive_ref
-        fade = 2.0 ** (-age / half_life) if age > 0 else 1.0
+        fade = decay_of(age, half_life) if age > 0 else 1.0
         fade_later = (
-            2.0 ** (-(later - state.archive_ref) / half_life)
+            decay_of(later - state.archive_ref, half_life)
             if later is not None and later > state.archive_ref
             else 1.0
         )
