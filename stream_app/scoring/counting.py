@@ -20,14 +20,18 @@ EVICT_FRACTION = 0.1
 
 
 def _getter(event: InboundEvent) -> Any:
+    """The rules' field access for ``event``: its fields, and ``utm_<name>`` for its UTM's.
+
+    Conditions only name fields of the event (checked on load), all of which
+    are in the model's ``__dict__``: one dict lookup per test, in C.
+    """
     utm = event.utm
-
-    def get(name: str) -> Any:
-        if name.startswith("utm_"):
-            return getattr(utm, name[4:], None) if utm is not None else None
-        return getattr(event, name, None)
-
-    return get
+    if utm is None:
+        return event.__dict__.get
+    fields = dict(event.__dict__)
+    for name, value in utm.__dict__.items():
+        fields["utm_" + name] = value
+    return fields.get
 
 
 def _profile_fields(event: InboundEvent) -> dict[str, Any]:

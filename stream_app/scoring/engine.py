@@ -1,7 +1,7 @@
 """The scoring engine: (state, event, rules) -> (new state, transitions).
 
-Pure: no I/O, no clock. The caller's state is never changed; a new one is
-returned. Three entry points::
+Pure: no I/O, no clock. The caller's state is never changed (unless it asks,
+``apply_event(..., in_place=True)``); a new one is returned. Three entry points::
 
     outcome = apply_event(state, event, rules)      # an inbound event
     outcome = advance(state, rules, now)            # the decay sweep's "now"
@@ -82,10 +82,21 @@ def advance(state: LeadState, rules: Rules, now: float) -> Outcome:
 
 
 def apply_event(
-    state: LeadState | None, event: InboundEvent, rules: Rules, *, key: str | None = None
+    state: LeadState | None,
+    event: InboundEvent,
+    rules: Rules,
+    *,
+    key: str | None = None,
+    in_place: bool = False,
 ) -> Outcome:
-    """Score one event. ``key`` overrides the state key (identity resolution)."""
+    """Score one event. ``key`` overrides the state key (identity resolution).
+
+    The caller's state is not changed unless ``in_place`` is true: then it is
+    changed and returned as the outcome's state, which saves copying it, for a
+    caller that replaces its state with the outcome's anyway (``Replay``).
+    """
     t = ts(event.occurred_at)
+    fresh = state is None
     if state is None:
         key = key or state_key(event)
         state = new_state(key, None if key.startswith("anon:") else key)
@@ -93,7 +104,7 @@ def apply_event(
         return Outcome(state, (), "duplicate")
     if state.newest_at is not None and t < state.newest_at - rules.horizon_seconds:
         return Outcome(state, (), "late")
-    new = state.copy()
+    new = state if fresh or in_place else state.copy()
     moved = advance_to(new, rules, t)
     count_event(new, event, t, rules)
     now = new.newest_at

@@ -2,17 +2,26 @@
 
 Outputs are validated from plain dicts in one call into pydantic-core: half
 the cost of ``model_construct`` per nested model, which runs in Python, and
-what is sent is checked against its schema.
+what is sent is checked against its schema. The nested parts (scores,
+contributions) and times repeat across events, so each distinct one is
+validated once and the frozen instance reused (pydantic takes an instance of
+the field's model as it is); a bounded cache, so memory stays bounded.
 """
 
 from __future__ import annotations
 
 import hashlib
 from datetime import datetime
-from typing import Any
 
 from schemas.events import InboundEvent
-from schemas.transitions import ScoreUpdate, Stage, StageTransition, TransitionReason
+from schemas.transitions import (
+    Contribution,
+    Scores,
+    ScoreUpdate,
+    Stage,
+    StageTransition,
+    TransitionReason,
+)
 from stream_app.scoring.rules import Rules
 from stream_app.scoring.state import LeadState, dt
 from stream_app.scoring.view import ScoreView, view_of
@@ -23,17 +32,55 @@ def _transition_id(state: LeadState, to: Stage, trigger: str) -> str:
     return hashlib.sha256(basis.encode()).hexdigest()[:32]
 
 
-def _scores(view: ScoreView) -> dict[str, Any]:
-    return {
-        "fit": round(view.fit, 2),
-        "engagement": round(view.engagement, 2),
-        "total": round(view.total, 2),
-        "grade": view.grade,
-    }
+#: Entries kept per cache of validated parts below; a full cache starts again.
+CACHE_LIMIT = 16_384
+_scores_made: dict[tuple[float, float, float, str], Scores] = {}
+_contributions_made: dict[tuple[str, str, float], Contribution] = {}
+_times_made: dict[float, datetime] = {}
 
 
-def _contributions(view: ScoreView) -> list[dict[str, Any]]:
-    return [{"rule": r, "kind": k, "points": round(p, 2)} for r, k, p in view.contributions]
+def _scores(view: ScoreView) -> Scores:
+    """The rounded scores, validated once per distinct value (frozen models can be shared).
+
+    A key of equal floats that differ in bits is only 0.0 and -0.0 (JSON "0.0" and
+    "-0.0"), so zeros are never taken from the cache.
+    """
+    key = (round(view.fit, 2), round(view.engagement, 2), round(view.total, 2), view.grade)
+    made = _scores_made.get(key)
+    if made is None:
+        made = Scores.model_validate(
+            {"fit": key[0], "engagement": key[1], "total": key[2], "grade": key[3]}
+        )
+        if key[0] and key[1] and key[2]:
+            if len(_scores_made) >= CACHE_LIMIT:
+                _scores_made.clear()
+            _scores_made[key] = made
+    return made
+
+
+def _contributions(view: ScoreView) -> list[Contribution]:
+    out = []
+    cache = _contributions_made
+    for rule, kind, points in view.contributions:
+        key = (rule, kind, round(points, 2))
+        made = cache.get(key)
+        if made is None:
+            made = Contribution.model_validate({"rule": rule, "kind": kind, "points": key[2]})
+            if key[2]:  # not 0.0 or -0.0 (see _scores)
+                if len(cache) >= CACHE_LIMIT:
+                    cache.clear()
+                cache[key] = made
+        out.append(made)
+    return out
+
+
+def _time(t: float) -> datetime:
+    made = _times_made.get(t)
+    if made is None:
+        if len(_times_made) >= CACHE_LIMIT:
+            _times_made.clear()
+        made = _times_made[t] = dt(t)
+    return made
 
 
 def transition(
@@ -57,7 +104,7 @@ def transition(
             "from_stage": state.stage,
             "to_stage": to,
             "reason": reason,
-            "occurred_at": dt(now),
+            "occurred_at": _time(now),
             "scores": _scores(view),
             "contributions": _contributions(view),
             "triggering_event_id": trigger.event_id if trigger is not None else None,
@@ -82,7 +129,7 @@ def score_update(
         view = view_of(state, rules, now if now is not None else (state.newest_at or 0.0))
 
     def opt(t: float | None) -> datetime | None:
-        return dt(t) if t is not None else None
+        return _time(t) if t is not None else None
 
     return ScoreUpdate.model_validate(
         {

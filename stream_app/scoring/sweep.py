@@ -15,6 +15,7 @@ from stream_app.scoring.state import DAY, QUALIFIED, SALES_OWNED, LeadState
 from stream_app.scoring.view import (
     ScoreView,
     engagement_of,
+    engagement_settled,
     refresh_profile_cache,
     settle_time,
     view_of,
@@ -32,8 +33,9 @@ def _has_negative_points(state: LeadState, rules: Rules) -> bool:
 def next_change_at(state: LeadState, rules: Rules, view: ScoreView | None = None) -> float | None:
     """Event time at which decay alone changes this lead's stage, if it ever does.
 
-    ``view``, if given, must be of the state as it is now (its settled
-    engagement saves a pass over the buckets).
+    ``view``, if given, must be of the state as it is now: the engagement at
+    the settle time is then summed in the order the engine's view pass used
+    (rule by rule, archives last: ``engagement_settled``), else in ``engagement_of``'s.
     """
     if state.lead_id is None or state.stage in SALES_OWNED or state.stage == "disqualified":
         return None
@@ -45,10 +47,10 @@ def next_change_at(state: LeadState, rules: Rules, view: ScoreView | None = None
     stages = rules.spec.stages
     refresh_profile_cache(state, rules)
     fit = sum(state.fit_points.values())
-    if view is not None and view.settle_at == t0 and view.engagement_settled is not None:
-        e0 = view.engagement_settled
+    if view is not None:
+        e0 = engagement_settled(state, rules, t0)
     else:
-        e0, _ = engagement_of(state, rules, t0)
+        e0, _ = engagement_of(state, rules, t0, shared=True)
     half_life = rules.half_life_seconds
     if state.stage in QUALIFIED:
         recycle = stages.recycle

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import reduce
+from operator import add, mul
 from typing import Any, Literal
 
-from stream_app.scoring.decay import decay as decay_of
-from stream_app.scoring.rules import Rules
+from stream_app.scoring.decay import decay as _decay
+from stream_app.scoring.rules import CompiledRule, Rules
 from stream_app.scoring.state import DAY, LeadState
 
 Kind = Literal["fit", "engagement", "signal"]
@@ -32,8 +34,6 @@ class ScoreView:
     total: float
     grade: str
     contributions: tuple[tuple[str, Kind, float], ...]  # (rule id, kind, points), largest first
-    settle_at: float | None = None  # see settle_time
-    engagement_settled: float | None = None  # engagement at settle_at
 
 
 def fit_of(profile: Mapping[str, Any], rules: Rules) -> tuple[float, dict[str, float]]:
@@ -57,82 +57,129 @@ def grade_of(fit: float, rules: Rules) -> str:
     raise AssertionError("the last grade has no min_fit (checked on load)")
 
 
+#: Weights at shared times (a settle time is the end of a day, for many leads at
+#: once): (time, half-life) -> day -> weight; bounded, cleared when full.
+_WEIGHTS_AT: dict[tuple[float, float], dict[int, float]] = {}
+WEIGHT_CACHE_LIMIT = 4096
+
+
+def day_weights(
+    state: LeadState, at: float, half_life: float, *, shared: bool = False
+) -> dict[int, float]:
+    """Decay weight at event time ``at`` of each bucket day (a day decays from its end).
+
+    ``shared``: look the weights up in (and add them to) a cache of weights at
+    times many leads share (settle times); a weight is a function of the day,
+    ``at`` and the half-life only, so this changes no number.
+    """
+    all_days: set[int] = set()
+    for days in state.buckets.values():
+        all_days.update(days)
+    if not shared:
+        return {
+            day: _decay(at - (day + 1) * DAY, half_life) if at > (day + 1) * DAY else 1.0
+            for day in all_days
+        }
+    known = _WEIGHTS_AT.get((at, half_life))
+    if known is None:
+        if len(_WEIGHTS_AT) >= WEIGHT_CACHE_LIMIT:
+            _WEIGHTS_AT.clear()
+        known = _WEIGHTS_AT[(at, half_life)] = {}
+    for day in all_days.difference(known):
+        end = (day + 1) * DAY
+        known[day] = _decay(at - end, half_life) if at > end else 1.0
+    return known
+
+
+def rule_points(rule: CompiledRule, days: dict[int, int], weights: Mapping[int, float]) -> float:
+    """A rule's effective, decayed event count over its buckets (times ``points``: its score).
+
+    Capped rules count each calendar window at ``min(1, cap / (points * raw))``.
+    The sums are sequential, in bucket order, window by window, always the same
+    float operations in the same order (``reduce(add, ..., 0.0)`` is ``acc = 0.0;
+    acc += x`` run in C), so the same state gives the same float to any caller.
+    """
+    cap = rule.cap
+    terms = map(mul, days.values(), map(weights.__getitem__, days))
+    if cap is None:
+        return 0.0 + 1.0 * reduce(add, terms, 0.0)  # one window, factor 1
+    per = rule.points
+    span = rule.window_days
+    if min(days) // span == max(days) // span:  # one window
+        return 0.0 + min(1.0, cap / (per * sum(days.values()))) * reduce(add, terms, 0.0)
+    accs: dict[int, float] = {}
+    raws: dict[int, int] = {}
+    for day, term in zip(days, terms, strict=True):
+        key = day // span
+        if key in accs:
+            accs[key] += term
+            raws[key] += days[day]
+        else:
+            accs[key] = 0.0 + term
+            raws[key] = days[day]
+    points = 0.0
+    for key, acc in accs.items():
+        points += min(1.0, cap / (per * raws[key])) * acc
+    return points
+
+
 def engagement_of(
-    state: LeadState, rules: Rules, now: float, *, decay: bool = True
+    state: LeadState, rules: Rules, now: float, *, decay: bool = True, shared: bool = False
 ) -> tuple[float, dict[str, float]]:
-    """Engagement points at event time ``now`` (undecayed with ``decay=False``), per rule."""
-    total, per_rule, _ = engagement_twice(state, rules, now, None, decay=decay)
-    return total, per_rule
+    """Engagement points at event time ``now`` (undecayed with ``decay=False``), per rule.
 
-
-def engagement_twice(
-    state: LeadState, rules: Rules, now: float, later: float | None, *, decay: bool = True
-) -> tuple[float, dict[str, float], float | None]:
-    """Engagement at ``now`` (total and per rule) and, in the same pass, the total at ``later``.
-
-    One pass over the buckets serves both the lead's current score and the
-    decay sweep's crossing-time computation: this is the engine's hot loop.
+    The total is the sum of the per-rule points, in bucket order, then each
+    folded rule's archive added to its rule's share. ``shared``: ``now`` is a
+    time many leads share (see ``day_weights``).
     """
     half_life = rules.half_life_seconds
-    weights: dict[int, tuple[float, float]] = {}
+    by_id = rules.by_id
+    if decay:
+        weights: Mapping[int, float] = day_weights(state, now, half_life, shared=shared)
+    else:
+        weights = {day: 1.0 for days in state.buckets.values() for day in days}
     per_rule: dict[str, float] = {}
-    total_later = 0.0
     for rule_id, days in state.buckets.items():
-        rule = rules.by_id.get(rule_id)
+        rule = by_id.get(rule_id)
         if rule is None or not days:
             continue  # a rule removed from the file no longer counts
-        if rule.cap is None:
-            groups: list[tuple[float, list[tuple[int, int]]]] = [(1.0, list(days.items()))]
-        else:
-            windows: dict[int, list[tuple[int, int]]] = {}
-            span = rule.window_days
-            for item in days.items():
-                key = item[0] // span
-                if key in windows:
-                    windows[key].append(item)
-                else:
-                    windows[key] = [item]
-            groups = []
-            for items in windows.values():
-                raw = 0
-                for _, count in items:
-                    raw += count
-                groups.append((min(1.0, rule.cap / (rule.points * raw)), items))
-        points = points_later = 0.0
-        for factor, items in groups:
-            acc = acc_later = 0.0
-            for day, count in items:
-                pair = weights.get(day)
-                if pair is None:
-                    end = (day + 1) * DAY
-                    w_now = decay_of(now - end, half_life) if decay and now > end else 1.0
-                    w_later = (
-                        decay_of(later - end, half_life)
-                        if later is not None and later > end
-                        else 1.0
-                    )
-                    pair = weights[day] = (w_now, w_later)
-                acc += count * pair[0]
-                acc_later += count * pair[1]
-            points += factor * acc
-            points_later += factor * acc_later
-        per_rule[rule_id] = rule.points * points
-        total_later += rule.points * points_later
+        per_rule[rule_id] = rule.points * rule_points(rule, days, weights)
     if state.archived and state.archive_ref is not None:
         age = now - state.archive_ref
-        fade = decay_of(age, half_life) if age > 0 else 1.0
-        fade_later = (
-            decay_of(later - state.archive_ref, half_life)
-            if later is not None and later > state.archive_ref
-            else 1.0
-        )
+        fade = _decay(age, half_life) if age > 0 else 1.0
         for rule_id, (decayed, raw_count) in state.archived.items():
-            rule = rules.by_id.get(rule_id)
+            rule = by_id.get(rule_id)
             if rule is not None:
                 extra = rule.points * (decayed * fade if decay else raw_count)
                 per_rule[rule_id] = per_rule.get(rule_id, 0.0) + extra
+    return sum(per_rule.values()), per_rule
+
+
+def engagement_settled(state: LeadState, rules: Rules, later: float) -> float:
+    """Engagement at ``later`` summed rule by rule, archives last, as the view pass does it.
+
+    ``next_change_at`` uses this order when it is given the view of the state
+    (the engine's order since the view and the settle time were one pass), and
+    ``engagement_of``'s otherwise; both orders are kept so outputs stay the same
+    to the last bit.
+    """
+    half_life = rules.half_life_seconds
+    by_id = rules.by_id
+    weights = day_weights(state, later, half_life, shared=True)
+    total_later = 0.0
+    for rule_id, days in state.buckets.items():
+        rule = by_id.get(rule_id)
+        if rule is None or not days:
+            continue
+        total_later += rule.points * rule_points(rule, days, weights)
+    ref = state.archive_ref
+    if state.archived and ref is not None:
+        fade_later = _decay(later - ref, half_life) if later > ref else 1.0
+        for rule_id, (decayed, _) in state.archived.items():
+            rule = by_id.get(rule_id)
+            if rule is not None:
                 total_later += rule.points * decayed * fade_later
-    return sum(per_rule.values()), per_rule, (total_later if later is not None else None)
+    return total_later
 
 
 def refresh_profile_cache(state: LeadState, rules: Rules) -> None:
@@ -144,27 +191,29 @@ def refresh_profile_cache(state: LeadState, rules: Rules) -> None:
 
 
 def view_of(state: LeadState, rules: Rules, now: float) -> ScoreView:
-    """Scores at ``now``, and the engagement at the lead's settle time (for the sweep)."""
+    """Scores at ``now``."""
     refresh_profile_cache(state, rules)
     fit_parts = state.fit_points
     fit = sum(fit_parts.values())
-    settle_at = settle_time(state)
-    engagement, eng_parts, settled = engagement_twice(state, rules, now, settle_at)
+    engagement, eng_parts = engagement_of(state, rules, now)
     contributions: list[tuple[str, Kind, float]] = [(r, "fit", p) for r, p in fit_parts.items()]
+    by_id = rules.by_id
     for rule_id, points in eng_parts.items():
-        kind: Kind = "signal" if rules.by_id[rule_id].kind == "signal" else "engagement"
         if abs(points) >= 0.005:
+            kind: Kind = "signal" if by_id[rule_id].kind == "signal" else "engagement"
             contributions.append((rule_id, kind, points))
-    contributions.sort(key=lambda c: (-abs(c[2]), c[0]))
+    contributions.sort(key=_largest_first)
     return ScoreView(
         fit=fit,
         engagement=engagement,
         total=fit + engagement,
         grade=grade_of(fit, rules),
         contributions=tuple(contributions),
-        settle_at=settle_at,
-        engagement_settled=settled,
     )
+
+
+def _largest_first(c: tuple[str, Kind, float]) -> tuple[float, str]:
+    return (-abs(c[2]), c[0])
 
 
 def settle_time(state: LeadState) -> float | None:
