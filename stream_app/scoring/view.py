@@ -60,7 +60,7 @@ def grade_of(fit: float, rules: Rules) -> str:
 #: Weights at shared times (a settle time is the end of a day, for many leads at
 #: once): (time, half-life) -> day -> weight; bounded, cleared when full.
 _WEIGHTS_AT: dict[tuple[float, float], dict[int, float]] = {}
-WEIGHT_CACHE_LIMIT = 4096
+WEIGHT_CACHE_LIMIT = 256
 
 
 def day_weights(
