@@ -97,7 +97,7 @@ from bench.report import build_summary, fallback, render
 from bench.topology import all_topics
 from stream_app.config import REPO_ROOT, Settings
 from stream_app.devstack import kafka_answers
-from stream_app.scoring.rules import load_rules
+from stream_app.rules_file import load_rules
 
 Phase = Callable[[Run], Awaitable[None]]
 PHASES: dict[str, Phase] = {

@@ -16,7 +16,7 @@ from stream_app.agents import Context, register
 from stream_app.config import Settings
 from stream_app.metrics import Metrics
 from stream_app.records import DueIndex, RecordCache
-from stream_app.scoring.rules import Rules, load_rules
+from stream_app.rules_file import Rules, load_rules
 from stream_app.stores.client import redis_client
 from stream_app.stores.projection import RedisProjection
 from stream_app.topics import TopicNames

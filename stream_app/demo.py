@@ -30,7 +30,7 @@ from stream_app.config import REPO_ROOT, Settings
 from stream_app.devstack import PidFile
 from stream_app.errors import StackError
 from stream_app.kafka import kafka_options
-from stream_app.scoring.rules import load_rules
+from stream_app.rules_file import load_rules
 from stream_app.topics import TopicNames
 from stream_app.traffic import generate
 

@@ -60,8 +60,8 @@ from stream_app.codec import (
 from stream_app.messages import Absorb, Claim, EventMessage, Internal, Record, Tick
 from stream_app.scoring.engine import advance, apply_event, merge_anonymous, score_update
 from stream_app.scoring.rules import Rules
-from stream_app.scoring.score import ScoreView
 from stream_app.scoring.state import LeadState, anonymous_key, new_state
+from stream_app.scoring.view import ScoreView
 
 ANON = "anon:"
 

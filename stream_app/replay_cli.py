@@ -21,10 +21,10 @@ from typing import IO, Any
 from schemas.dead_letter import DeadLetter
 from stream_app.codec import decode
 from stream_app.errors import InputError
+from stream_app.rules_file import Rules, load_rules
 from stream_app.scoring.engine import ts
 from stream_app.scoring.funnel import funnel
 from stream_app.scoring.replay import Replay
-from stream_app.scoring.rules import Rules, load_rules
 
 SIMULATE_EPILOG = """\
 input: one event per line, the same JSON as on the input topics, e.g.

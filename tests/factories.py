@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from schemas.events import InboundEvent, parse_event
-from stream_app.scoring.rules import Rules, load_rules
+from stream_app.rules_file import Rules, load_rules
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_RULES = REPO / "rules" / "default.yaml"

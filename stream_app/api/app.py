@@ -167,7 +167,7 @@ def create_api(settings: Settings, projection: RedisProjection, top_n: int) -> w
 
 def main(settings: Settings | None = None) -> int:
     from stream_app.logs import configure  # noqa: PLC0415
-    from stream_app.scoring.rules import load_rules  # noqa: PLC0415
+    from stream_app.rules_file import load_rules  # noqa: PLC0415
 
     settings = settings or Settings()
     configure(settings)

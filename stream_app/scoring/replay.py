@@ -9,6 +9,10 @@ until the id is linked to a lead, by an ``identify`` or by any event that
 carries both ids. At the link the anonymous history is merged into the lead
 exactly once, whichever arrives first; later anonymous events go to the lead.
 The first link of an anonymous id wins.
+
+The replay owns ``states``: ``process`` changes the state of the event's key
+in place (it is replaced by the outcome's anyway), so a state taken from
+``states`` is the live one, not a snapshot; copy it (``LeadState.copy``) to keep one.
 """
 
 from __future__ import annotations
@@ -58,7 +62,8 @@ class Replay:
 
     def process(self, event: InboundEvent, *, with_update: bool = True) -> Step:
         key = self.route(event)
-        outcome = apply_event(self.states.get(key), event, self.rules, key=key)
+        # The replay owns its states and replaces this one with the outcome's: in place.
+        outcome = apply_event(self.states.get(key), event, self.rules, key=key, in_place=True)
         self.states[key] = outcome.state
         counted = outcome.status == "counted" and outcome.state.lead_id is not None
         update = None

@@ -1,15 +1,16 @@
-"""The rules file: its model, its checks, and its loader.
+"""The rules file, compiled for the engine, and parsed from its text.
 
-Marketing ops own this file; they revise it quarterly and test a change with
-``python -m stream_app simulate`` before it goes live. Every number a
-practitioner would tune is here, none is in code. ``load_rules(path)`` raises
-``RulesError`` naming the file, the path of the bad key and what was expected::
+``parse_rules(text, source=...)`` raises ``RulesError`` naming the source,
+the path of the bad key and what was expected::
 
     rules/default.yaml: engagement.rules[2].when.pathh: 'pathh' is not a field of
     page_view; fields: anonymous_id, campaign, country, ...
 
 The version stamped on every transition is the file's ``version`` plus the
 first 8 hex digits of its SHA-256, so an edit without a version bump shows.
+Reading the file is not done here (the package is I/O-free):
+``stream_app.rules_file.load_rules(path)`` reads it and calls ``parse_rules``.
+The model of the file itself (``RulesSpec`` and its parts) is in ``spec``.
 """
 
 from __future__ import annotations
@@ -17,266 +18,32 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import ValidationError
 
-from schemas.events import EVENT_TYPES, FormKind, ProductAction, Profile, SalesOutcome
-from schemas.transitions import Stage
+from schemas.events import EVENT_TYPES
 from stream_app.errors import RulesError
-from stream_app.scoring.matching import Predicate, check_matcher, compile_condition
+from stream_app.scoring.matching import Predicate, compile_condition
+from stream_app.scoring.spec import (
+    Disqualifier,
+    FitRule,
+    RulesSpec,
+    Signal,
+    Threshold,
+    event_types_of,
+)
 
-#: Fields a fit or disqualify rule may test: the profile's, plus derived ones.
-PROFILE_FIELDS = frozenset(Profile.model_fields) | {"email_domain"}
-#: Fields of the event envelope that every event has.
-COMMON_EVENT_FIELDS = frozenset({"type", "source", "campaign", "utm_source", "utm_medium",
-                                 "utm_campaign"})  # fmt: skip
-
-
-class Spec(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-def _event_types_of(when: Mapping[str, Any]) -> list[str]:
-    raw = when.get("type")
-    if raw is None:
-        raise ValueError("an engagement condition must name the event 'type' it applies to")
-    types = raw if isinstance(raw, list) else [raw]
-    unknown = [t for t in types if t not in EVENT_TYPES]
-    if unknown:
-        raise ValueError(f"unknown event type(s) {unknown}; known: {sorted(EVENT_TYPES)}")
-    return [str(t) for t in types]
-
-
-def _check_event_condition(when: dict[str, Any]) -> dict[str, Any]:
-    types = _event_types_of(when)
-    for name, spec in when.items():
-        check_matcher(spec)
-        if name in COMMON_EVENT_FIELDS:
-            continue
-        for type_name in types:
-            fields = set(EVENT_TYPES[type_name].model_fields) | COMMON_EVENT_FIELDS
-            if name not in fields:
-                raise ValueError(
-                    f"'{name}' is not a field of {type_name}; fields: {', '.join(sorted(fields))}"
-                )
-    return when
-
-
-def _check_profile_condition(when: dict[str, Any]) -> dict[str, Any]:
-    if not when:
-        raise ValueError("a condition needs at least one field")
-    for name, spec in when.items():
-        if name not in PROFILE_FIELDS:
-            raise ValueError(
-                f"'{name}' is not a profile field; fields: {', '.join(sorted(PROFILE_FIELDS))}"
-            )
-        check_matcher(spec)
-    return when
-
-
-class Cap(Spec):
-    """At most ``points`` from one rule per calendar window of ``per_days`` days."""
-
-    points: float = Field(gt=0)
-    per_days: int = Field(ge=1, le=365)
-
-
-class EngagementRule(Spec):
-    id: str = Field(pattern=r"^[a-z0-9_]{1,64}$")
-    description: str = ""
-    when: dict[str, Any]
-    points: float
-    cap: Cap | None = None
-
-    _check_when = field_validator("when")(_check_event_condition)
-
-    @model_validator(mode="after")
-    def _cap_needs_positive_points(self) -> EngagementRule:
-        if self.points == 0:
-            raise ValueError("points of 0 make a rule that does nothing; remove it instead")
-        if self.cap is not None and self.points <= 0:
-            raise ValueError("a cap limits positive points; this rule's points are not positive")
-        return self
-
-
-class Progression(Spec):
-    """Values of ``field`` seen in this order (e.g. top, then middle, then bottom)."""
-
-    field: str
-    order: list[str] = Field(min_length=2)
-
-
-class Signal(Spec):
-    """An SQL-checklist signal: ``min_count`` matching events within ``within_days``.
-
-    When it first holds in a calendar window of ``within_days`` days it adds
-    ``points`` once for that window (then decays like any engagement).
-    """
-
-    id: str = Field(pattern=r"^[a-z0-9_]{1,64}$")
-    description: str = ""
-    when: dict[str, Any]
-    within_days: int = Field(ge=1, le=365)
-    min_count: int = Field(1, ge=1, le=50)
-    distinct: str | None = Field(None, description="count distinct values of this field")
-    sequence: Progression | None = None
-    points: float = Field(gt=0)
-
-    _check_when = field_validator("when")(_check_event_condition)
-
-    @model_validator(mode="after")
-    def _fields_exist(self) -> Signal:
-        types = _event_types_of(self.when)
-        for name in filter(None, [self.distinct, self.sequence and self.sequence.field]):
-            for type_name in types:
-                if name not in EVENT_TYPES[type_name].model_fields:
-                    raise ValueError(f"'{name}' is not a field of {type_name}")
-        return self
-
-
-class FitRule(Spec):
-    id: str = Field(pattern=r"^[a-z0-9_]{1,64}$")
-    description: str = ""
-    when: dict[str, Any]
-    points: float
-
-    _check_when = field_validator("when")(_check_profile_condition)
-
-
-class Disqualifier(Spec):
-    id: str = Field(pattern=r"^[a-z0-9_]{1,64}$")
-    description: str = ""
-    when: dict[str, Any]
-
-    _check_when = field_validator("when")(_check_profile_condition)
-
-
-class Grade(Spec):
-    grade: str = Field(min_length=1, max_length=8)
-    min_fit: float | None = None
-
-
-class Engagement(Spec):
-    half_life_days: float = Field(gt=0, le=3650)
-    rules: list[EngagementRule] = Field(min_length=1)
-
-
-class Fit(Spec):
-    rules: list[FitRule] = Field(default_factory=list)
-    grades: list[Grade] = Field(min_length=1)
-
-    @model_validator(mode="after")
-    def _grades_descend(self) -> Fit:
-        bounds = [g.min_fit for g in self.grades]
-        if bounds[-1] is not None:
-            raise ValueError("the last grade catches everyone else: give it no min_fit")
-        if any(b is None for b in bounds[:-1]):
-            raise ValueError("only the last grade may omit min_fit")
-        numbers = [b for b in bounds[:-1] if b is not None]
-        if numbers != sorted(numbers, reverse=True):
-            raise ValueError("grades must be listed from the highest min_fit down")
-        return self
-
-
-class Threshold(Spec):
-    """A line a lead crosses: total, fit and engagement must all reach it."""
-
-    min_total: float
-    min_fit: float
-    min_engagement: float = Field(
-        0.0, description="engagement needed too, so fit alone never qualifies a lead"
-    )
-
-
-class HandRaise(Spec):
-    forms: list[FormKind] = Field(min_length=1)
-    min_fit: float
-
-
-class Pql(Spec):
-    required_actions: list[ProductAction] = Field(min_length=1)
-    min_distinct_features: int = Field(0, ge=0, le=100)
-    min_fit: float
-
-
-class Recycle(Spec):
-    """A qualified lead is recycled when total or engagement falls below these."""
-
-    below_total: float
-    below_engagement: float = Field(0.0, ge=0)
-    grace_days: float = Field(ge=0)
-    keep_engagement_after_sales_recycle: float = Field(
-        0.0, ge=0, le=1, description="share of engagement kept when sales rejects or loses a lead"
-    )
-
-
-class Stages(Spec):
-    mql: Threshold
-    sql: Threshold
-    hand_raise: HandRaise
-    pql: Pql | None = None
-    recycle: Recycle
-    sales_feedback: dict[SalesOutcome, Stage]
-
-    @model_validator(mode="after")
-    def _lines_in_order(self) -> Stages:
-        if not self.mql.min_total < self.sql.min_total:
-            raise ValueError("mql.min_total must be below sql.min_total")
-        if not self.recycle.below_total < self.mql.min_total:
-            raise ValueError(
-                "recycle.below_total must be below mql.min_total (the gap is the hysteresis "
-                "that stops a lead at the line from flapping)"
-            )
-        if self.mql.min_engagement and not (
-            self.recycle.below_engagement < self.mql.min_engagement
-        ):
-            raise ValueError("recycle.below_engagement must be below mql.min_engagement")
-        missing = {"accepted", "rejected", "opportunity", "won", "lost"} - set(self.sales_feedback)
-        if missing:
-            raise ValueError(f"sales_feedback needs a stage for {sorted(missing)}")
-        return self
-
-
-class Accounts(Spec):
-    top_n: int = Field(3, ge=1, le=100, description="account score = sum of its top-N leads")
-
-
-class RulesSpec(Spec):
-    version: str = Field(min_length=1, max_length=64)
-    name: str = ""
-    description: str = ""
-    horizon_days: int = Field(90, ge=7, le=3650)
-    max_tracked_events: int = Field(2000, ge=10, le=100_000)
-    engagement: Engagement
-    signals: list[Signal] = Field(default_factory=list)
-    fit: Fit
-    disqualify: list[Disqualifier] = Field(default_factory=list)
-    stages: Stages
-    accounts: Accounts = Accounts()
-
-    @model_validator(mode="after")
-    def _ids_unique(self) -> RulesSpec:
-        seen: set[str] = set()
-        groups = (self.engagement.rules, self.signals, self.fit.rules, self.disqualify)
-        for rule in (r for group in groups for r in group):
-            if rule.id in seen:
-                raise ValueError(f"rule id '{rule.id}' is used twice; ids must be unique")
-            seen.add(rule.id)
-        longest_window = max(
-            [s.within_days for s in self.signals]
-            + [r.cap.per_days for r in self.engagement.rules if r.cap]
-            + [1]
-        )
-        if self.horizon_days < longest_window:
-            raise ValueError(
-                f"horizon_days ({self.horizon_days}) must cover the longest cap or signal "
-                f"window ({longest_window} days)"
-            )
-        return self
-
+__all__ = [
+    "CompiledRule",
+    "Rules",
+    "RulesSpec",
+    "Signal",
+    "Threshold",
+    "compile_rules",
+    "parse_rules",
+]
 
 # --- compiled form used by the engine -------------------------------------------
 
@@ -331,7 +98,7 @@ def compile_rules(spec: RulesSpec, *, stamp: str, source: str = "<memory>") -> R
             predicate=_compile_event_condition(rule.when),
         )
         by_id[rule.id] = compiled
-        for type_name in _event_types_of(rule.when):
+        for type_name in event_types_of(rule.when):
             by_type[type_name].append(compiled)
     for sig in spec.signals:
         compiled = CompiledRule(
@@ -344,7 +111,7 @@ def compile_rules(spec: RulesSpec, *, stamp: str, source: str = "<memory>") -> R
             signal=sig,
         )
         by_id[sig.id] = compiled
-        for type_name in _event_types_of(sig.when):
+        for type_name in event_types_of(sig.when):
             by_type[type_name].append(compiled)
     return Rules(
         spec=spec,
@@ -385,13 +152,3 @@ def parse_rules(text: str, *, source: str = "<memory>") -> Rules:
         raise RulesError(_format_errors(source, exc)) from None
     digest = hashlib.sha256(text.encode()).hexdigest()[:8]
     return compile_rules(spec, stamp=f"{spec.version}+{digest}", source=source)
-
-
-def load_rules(path: str | Path) -> Rules:
-    """Load and validate a rules file; raises RulesError with file and key path."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise RulesError(f"{path}: cannot read the rules file: {exc.strerror}") from None
-    return parse_rules(text, source=str(path))

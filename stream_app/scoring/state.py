@@ -14,6 +14,7 @@ boundary. ``to_json``/``from_json`` are what the RocksDB table stores.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -115,6 +116,14 @@ class LeadState:
 
 
 _ADAPTER: TypeAdapter[LeadState] = TypeAdapter(LeadState)
+
+
+def ts(value: datetime) -> float:
+    return value.timestamp()
+
+
+def dt(value: float) -> datetime:
+    return datetime.fromtimestamp(value, UTC)
 
 
 def anonymous_key(anonymous_id: str) -> str:

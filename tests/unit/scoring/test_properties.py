@@ -19,8 +19,8 @@ from schemas.transitions import StageTransition
 from stream_app.scoring.engine import ts
 from stream_app.scoring.replay import Replay
 from stream_app.scoring.rules import Rules, RulesSpec, compile_rules
-from stream_app.scoring.score import engagement_of
 from stream_app.scoring.state import LeadState
+from stream_app.scoring.view import engagement_of
 from tests.factories import T0, VP_PROFILE
 
 LEADS = 3

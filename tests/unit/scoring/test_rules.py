@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from stream_app.errors import RulesError
-from stream_app.scoring.rules import load_rules, parse_rules
+from stream_app.rules_file import load_rules
+from stream_app.scoring.rules import parse_rules
 from tests.factories import DEFAULT_RULES, REPO
 
 SHIPPED = sorted((REPO / "rules").glob("*.yaml"))

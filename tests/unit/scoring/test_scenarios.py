@@ -8,8 +8,8 @@ from schemas.transitions import StageTransition
 from stream_app.scoring.engine import advance, apply_event, merge_anonymous, ts
 from stream_app.scoring.replay import Replay
 from stream_app.scoring.rules import Rules, parse_rules
-from stream_app.scoring.score import engagement_of
 from stream_app.scoring.state import DAY
+from stream_app.scoring.view import engagement_of
 from tests.factories import DEFAULT_RULES, VP_PROFILE, at, ev
 
 

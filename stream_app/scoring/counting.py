@@ -1,0 +1,106 @@
+"""Counting one event into a lead's state: de-duplication, profile, buckets, signals.
+
+Engagement is kept as event *counts* per (rule, day) bucket; a day's count
+is what a rule earns that day before decay and caps (``view``). Old buckets
+fold away (``buckets.fold_old_history``) whenever the lead's newest day moves.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from schemas.events import FormSubmission, Identify, InboundEvent, ProductUsage, ProfileUpdate
+from stream_app.scoring.buckets import fold_old_history
+from stream_app.scoring.rules import Rules
+from stream_app.scoring.signals import record_signal
+from stream_app.scoring.state import DAY, LeadState
+
+MAX_FEATURES = 100
+EVICT_FRACTION = 0.1
+
+
+def _getter(event: InboundEvent) -> Any:
+    """The rules' field access for ``event``: its fields, and ``utm_<name>`` for its UTM's.
+
+    Conditions only name fields of the event (checked on load), all of which
+    are in the model's ``__dict__``: one dict lookup per test, in C.
+    """
+    utm = event.utm
+    if utm is None:
+        return event.__dict__.get
+    fields = dict(event.__dict__)
+    for name, value in utm.__dict__.items():
+        fields["utm_" + name] = value
+    return fields.get
+
+
+def _profile_fields(event: InboundEvent) -> dict[str, Any]:
+    if isinstance(event, ProfileUpdate):
+        source: Any = event
+    elif isinstance(event, Identify) and event.traits is not None:
+        source = event.traits
+    else:
+        return {}
+    fields = {
+        name: getattr(source, name)
+        for name in ("job_title", "seniority", "department", "industry", "company_name",
+                     "account_id", "company_size", "annual_revenue", "country", "budget",
+                     "authority", "need", "timeline")
+        if getattr(source, name) is not None
+    }  # fmt: skip
+    if source.email is not None:
+        # Only the domain is kept: fit and exclusions need no more, and it keeps
+        # addresses out of state, changelogs and logs.
+        fields["email_domain"] = source.email.rsplit("@", 1)[1].lower()
+    return fields
+
+
+def _remember(state: LeadState, event_id: str, t: float, rules: Rules) -> None:
+    state.seen[event_id] = t
+    limit = rules.spec.max_tracked_events
+    if len(state.seen) > limit:
+        ordered = sorted(state.seen.items(), key=lambda kv: (kv[1], kv[0]))
+        drop = ordered[: max(1, int(limit * EVICT_FRACTION))]
+        for eid, _ in drop:
+            del state.seen[eid]
+        state.seen_floor = max(drop[-1][1], state.seen_floor or drop[-1][1])
+
+
+def count_event(state: LeadState, event: InboundEvent, t: float, rules: Rules) -> None:
+    _remember(state, event.event_id, t, rules)
+    previous_newest = state.newest_at
+    state.newest_at = t if previous_newest is None else max(previous_newest, t)
+    if state.first_touch_at is None or t < state.first_touch_at:
+        state.first_touch_at = t
+        utm = event.utm
+        state.source = event.source or (utm.source if utm else None) or state.source
+        state.campaign = event.campaign or (utm.campaign if utm else None) or state.campaign
+
+    for name, value in _profile_fields(event).items():
+        if t >= state.profile_at.get(name, float("-inf")):
+            state.profile[name] = value
+            state.profile_at[name] = t
+            state.scored_with = None  # fit and exclusion must be recomputed
+
+    if isinstance(event, ProductUsage):
+        if event.action not in state.product_actions:
+            state.product_actions.append(event.action)
+        if event.feature and event.feature not in state.features:
+            state.features.append(event.feature)
+            del state.features[:-MAX_FEATURES]
+    if isinstance(event, FormSubmission) and event.form_kind in rules.spec.stages.hand_raise.forms:
+        state.hand_raised_at = max(t, state.hand_raised_at or t)
+
+    get = _getter(event)
+    day = int(t // DAY)
+    for rule in rules.by_event_type[event.type]:
+        if not rule.predicate(get):
+            continue
+        if rule.kind == "signal":
+            record_signal(state, rule, event, t)
+        else:
+            days = state.buckets.setdefault(rule.id, {})
+            days[day] = days.get(day, 0) + 1
+
+    if previous_newest is None or int(state.newest_at // DAY) != int(previous_newest // DAY):
+        fold_old_history(state, rules)

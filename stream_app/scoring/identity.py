@@ -1,0 +1,87 @@
+"""Identity: folding an anonymous visitor's history into a lead, exactly once.
+
+An anonymous visitor is scored under ``anon:<anonymous id>`` (``state.anonymous_key``)
+until the id is linked to a lead; at the link its buckets, signal logs, seen
+ids and milestones merge into the lead, and its key becomes a tombstone that
+points at the lead.
+"""
+
+from __future__ import annotations
+
+from stream_app.scoring.buckets import fold_old_history
+from stream_app.scoring.counting import MAX_FEATURES
+from stream_app.scoring.decay import decay
+from stream_app.scoring.rules import Rules
+from stream_app.scoring.signals import MAX_SIGNAL_LOG, award_signals
+from stream_app.scoring.state import LeadState, new_state
+from stream_app.scoring.sweep import next_change_at
+
+MAX_MERGED_IDS = 100
+
+
+def merge_anonymous(lead: LeadState, anon: LeadState, rules: Rules) -> tuple[LeadState, LeadState]:
+    """Fold an anonymous visitor's history into a lead, exactly once.
+
+    Returns the new lead state (not yet re-evaluated: the identify event that
+    caused the merge is applied next and evaluates) and a tombstone for the
+    anonymous key. Merging the same anonymous id again changes nothing.
+    """
+    anon_id = anon.key.removeprefix("anon:")
+    if anon_id in lead.merged_anonymous or anon.merged_into is not None:
+        return lead, anon
+    new = lead.copy()
+    for rule_id, days in anon.buckets.items():
+        mine = new.buckets.setdefault(rule_id, {})
+        rule = rules.by_id.get(rule_id)
+        for day, count in days.items():
+            union = rule is not None and rule.kind == "signal"
+            mine[day] = max(mine.get(day, 0), count) if union else mine.get(day, 0) + count
+    _merge_archives(new, anon, rules)
+    for sig_id, log in anon.signal_log.items():
+        merged = sorted(set(new.signal_log.get(sig_id, [])) | set(log))
+        new.signal_log[sig_id] = merged[-MAX_SIGNAL_LOG:]
+    for sig in rules.spec.signals:
+        if sig.id in anon.signal_log:
+            award_signals(new, sig, float("-inf"))
+    new.seen.update(anon.seen)
+    floors = [f for f in (new.seen_floor, anon.seen_floor) if f is not None]
+    new.seen_floor = max(floors) if floors else None
+    if anon.newest_at is not None:
+        new.newest_at = max(new.newest_at or anon.newest_at, anon.newest_at)
+    if anon.first_touch_at is not None and (
+        new.first_touch_at is None or anon.first_touch_at < new.first_touch_at
+    ):
+        new.first_touch_at = anon.first_touch_at
+        new.source = anon.source or new.source
+        new.campaign = anon.campaign or new.campaign
+    new.product_actions += [a for a in anon.product_actions if a not in new.product_actions]
+    new.features = (new.features + [f for f in anon.features if f not in new.features])[
+        -MAX_FEATURES:
+    ]
+    if anon.hand_raised_at is not None:
+        new.hand_raised_at = max(anon.hand_raised_at, new.hand_raised_at or anon.hand_raised_at)
+    new.merged_anonymous = [*new.merged_anonymous, anon_id][-MAX_MERGED_IDS:]
+    new.version += 1
+    if new.newest_at is not None:
+        fold_old_history(new, rules)
+    new.due_at = next_change_at(new, rules)
+    tombstone = new_state(anon.key, None)
+    tombstone.merged_into = lead.lead_id
+    return new, tombstone
+
+
+def _merge_archives(into: LeadState, other: LeadState, rules: Rules) -> None:
+    if other.archive_ref is None or not other.archived:
+        return
+    ref = max(into.archive_ref or other.archive_ref, other.archive_ref)
+    half_life = rules.half_life_seconds
+    if into.archive_ref is not None and into.archive_ref < ref:
+        fade = decay(ref - into.archive_ref, half_life)
+        for values in into.archived.values():
+            values[0] *= fade
+    fade_other = decay(ref - other.archive_ref, half_life)
+    for rule_id, (decayed, raw) in other.archived.items():
+        values = into.archived.setdefault(rule_id, [0.0, 0.0])
+        values[0] += decayed * fade_other
+        values[1] += raw
+    into.archive_ref = ref

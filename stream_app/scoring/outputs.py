@@ -1,0 +1,151 @@
+"""What the engine emits: stage transitions and score updates, and their ids.
+
+Outputs are validated from plain dicts in one call into pydantic-core: half
+the cost of ``model_construct`` per nested model, which runs in Python, and
+what is sent is checked against its schema. The nested parts (scores,
+contributions) and times repeat across events, so each distinct one is
+validated once and the frozen instance reused (pydantic takes an instance of
+the field's model as it is); a bounded cache, so memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+
+from schemas.events import InboundEvent
+from schemas.transitions import (
+    Contribution,
+    Scores,
+    ScoreUpdate,
+    Stage,
+    StageTransition,
+    TransitionReason,
+)
+from stream_app.scoring.rules import Rules
+from stream_app.scoring.state import LeadState, dt
+from stream_app.scoring.view import ScoreView, view_of
+
+
+def _transition_id(state: LeadState, to: Stage, trigger: str) -> str:
+    basis = f"{state.key}|{state.transition_seq}|{state.stage}|{to}|{trigger}"
+    return hashlib.sha256(basis.encode()).hexdigest()[:32]
+
+
+#: Entries kept per cache of validated parts below; a full cache starts again.
+CACHE_LIMIT = 16_384
+_scores_made: dict[tuple[float, float, float, str], Scores] = {}
+_contributions_made: dict[tuple[str, str, float], Contribution] = {}
+_times_made: dict[float, datetime] = {}
+
+
+def _scores(view: ScoreView) -> Scores:
+    """The rounded scores, validated once per distinct value (frozen models can be shared).
+
+    A key of equal floats that differ in bits is only 0.0 and -0.0 (JSON "0.0" and
+    "-0.0"), so zeros are never taken from the cache.
+    """
+    key = (round(view.fit, 2), round(view.engagement, 2), round(view.total, 2), view.grade)
+    made = _scores_made.get(key)
+    if made is None:
+        made = Scores.model_validate(
+            {"fit": key[0], "engagement": key[1], "total": key[2], "grade": key[3]}
+        )
+        if key[0] and key[1] and key[2]:
+            if len(_scores_made) >= CACHE_LIMIT:
+                _scores_made.clear()
+            _scores_made[key] = made
+    return made
+
+
+def _contributions(view: ScoreView) -> list[Contribution]:
+    out = []
+    cache = _contributions_made
+    for rule, kind, points in view.contributions:
+        key = (rule, kind, round(points, 2))
+        made = cache.get(key)
+        if made is None:
+            made = Contribution.model_validate({"rule": rule, "kind": kind, "points": key[2]})
+            if key[2]:  # not 0.0 or -0.0 (see _scores)
+                if len(cache) >= CACHE_LIMIT:
+                    cache.clear()
+                cache[key] = made
+        out.append(made)
+    return out
+
+
+def _time(t: float) -> datetime:
+    made = _times_made.get(t)
+    if made is None:
+        if len(_times_made) >= CACHE_LIMIT:
+            _times_made.clear()
+        made = _times_made[t] = dt(t)
+    return made
+
+
+def transition(
+    state: LeadState,
+    to: Stage,
+    reason: TransitionReason,
+    detail: str | None,
+    now: float,
+    view: ScoreView,
+    rules: Rules,
+    trigger: InboundEvent | None,
+) -> StageTransition:
+    """The transition of ``state`` (before the move) to ``to``; the state is not changed."""
+    assert state.lead_id is not None
+    trigger_key = trigger.event_id if trigger is not None else f"decay@{now!r}"
+    return StageTransition.model_validate(
+        {
+            "transition_id": _transition_id(state, to, trigger_key),
+            "lead_id": state.lead_id,
+            "account_id": state.profile.get("account_id"),
+            "from_stage": state.stage,
+            "to_stage": to,
+            "reason": reason,
+            "occurred_at": _time(now),
+            "scores": _scores(view),
+            "contributions": _contributions(view),
+            "triggering_event_id": trigger.event_id if trigger is not None else None,
+            "triggering_event_type": trigger.type if trigger is not None else None,
+            "detail": detail,
+            "rules_version": rules.stamp,
+            "sequence": state.transition_seq + 1,
+        }
+    )
+
+
+def score_update(
+    state: LeadState,
+    rules: Rules,
+    now: float | None = None,
+    view: ScoreView | None = None,
+    event_id: str | None = None,
+) -> ScoreUpdate:
+    """The projection record for a lead, scored at ``now`` (default: its newest event)."""
+    assert state.lead_id is not None
+    if view is None:
+        view = view_of(state, rules, now if now is not None else (state.newest_at or 0.0))
+
+    def opt(t: float | None) -> datetime | None:
+        return _time(t) if t is not None else None
+
+    return ScoreUpdate.model_validate(
+        {
+            "lead_id": state.lead_id,
+            "account_id": state.profile.get("account_id"),
+            "version": max(1, state.version),
+            "stage": state.stage,
+            "scores": _scores(view),
+            "contributions": _contributions(view),
+            "last_activity_at": opt(state.newest_at),
+            "first_touch_at": opt(state.first_touch_at),
+            "mql_at": opt(state.mql_at),
+            "sql_at": opt(state.sql_at),
+            "source": state.source,
+            "campaign": state.campaign,
+            "rules_version": rules.stamp,
+            "event_id": event_id,
+        }
+    )

@@ -1,0 +1,148 @@
+"""Stage decisions: where a lead should be, moving it there, and sales feedback.
+
+A lead only moves up the ladder (lead -> MQL -> PQL -> SQL) on its score or
+a hand raise, is disqualified while a hard exclusion matches, and is
+recycled when a qualified lead's score decays below the recycle line for
+longer than the grace period. Sales-owned stages move only on feedback.
+"""
+
+from __future__ import annotations
+
+from schemas.events import InboundEvent, SalesFeedback
+from schemas.transitions import Stage, StageTransition, TransitionReason
+from stream_app.scoring.outputs import transition
+from stream_app.scoring.rules import Rules, Threshold
+from stream_app.scoring.state import DAY, QUALIFIED, RANK, SALES_OWNED, LeadState
+from stream_app.scoring.view import ScoreView, engagement_of
+
+
+def _pql_ok(state: LeadState, fit: float, rules: Rules) -> bool:
+    pql = rules.spec.stages.pql
+    return (
+        pql is not None
+        and fit >= pql.min_fit
+        and all(a in state.product_actions for a in pql.required_actions)
+        and len(state.features) >= pql.min_distinct_features
+    )
+
+
+def _reaches(view: ScoreView, line: Threshold) -> bool:
+    return (
+        view.total >= line.min_total
+        and view.fit >= line.min_fit
+        and view.engagement >= line.min_engagement
+    )
+
+
+def target(
+    state: LeadState, view: ScoreView, rules: Rules, now: float
+) -> tuple[Stage, TransitionReason, str | None] | None:
+    """Where the lead should be now, if not where it is."""
+    if state.lead_id is None or state.stage in SALES_OWNED:
+        return None
+    stages = rules.spec.stages
+    excluded_by = state.excluded_by  # fresh: view_of refreshed it
+    if excluded_by is not None:
+        return (
+            None if state.stage == "disqualified" else ("disqualified", "disqualified", excluded_by)
+        )
+    base: Stage = "lead" if state.stage == "disqualified" else state.stage
+    fit = view.fit
+    raised = state.hand_raised_at is not None and (
+        state.recycled_at is None or state.hand_raised_at > state.recycled_at
+    )
+    hand = raised and fit >= stages.hand_raise.min_fit
+    by_score = _reaches(view, stages.sql)
+    ladder: list[tuple[Stage, bool, TransitionReason]] = [
+        ("sql", hand or by_score, "score_threshold" if by_score else "hand_raise"),
+        ("pql", _pql_ok(state, fit, rules), "pql_activation"),
+        ("mql", _reaches(view, stages.mql), "score_threshold"),
+    ]
+    for stage, ok, reason in ladder:
+        if ok and RANK[stage] > RANK[base]:
+            return stage, reason, None
+    if state.stage == "disqualified":
+        return "lead", "requalified", None
+    recycle = stages.recycle
+    if base in QUALIFIED and (
+        view.total < recycle.below_total or view.engagement < recycle.below_engagement
+    ):
+        grace_end = (state.stage_since or now) + stages.recycle.grace_days * DAY
+        if now >= grace_end:
+            return "recycled", "decay", None
+    return None
+
+
+def move(
+    state: LeadState,
+    to: Stage,
+    reason: TransitionReason,
+    detail: str | None,
+    now: float,
+    view: ScoreView,
+    rules: Rules,
+    trigger: InboundEvent | None,
+) -> StageTransition:
+    """Move the lead to ``to`` (changing ``state``) and return the transition."""
+    moved = transition(state, to, reason, detail, now, view, rules, trigger)
+    state.transition_seq += 1
+    state.stage = to
+    state.stage_since = now
+    if RANK.get(to, 0) >= 1 and state.mql_at is None:
+        state.mql_at = now
+    if to == "sql" and state.sql_at is None:
+        state.sql_at = now
+    if to == "recycled":
+        state.recycled_at = now
+    return moved
+
+
+def evaluate(
+    state: LeadState, rules: Rules, now: float, trigger: InboundEvent | None, view: ScoreView
+) -> list[StageTransition]:
+    if state.lead_id is None:
+        return []
+    found = target(state, view, rules, now)
+    if found is None:
+        return []
+    to, reason, detail = found
+    moved = [move(state, to, reason, detail, now, view, rules, trigger)]
+    if reason in ("requalified", "disqualified"):
+        # a requalified lead may be an MQL at once
+        moved += evaluate(state, rules, now, trigger, view)
+    return moved
+
+
+def sales_feedback(
+    state: LeadState, event: SalesFeedback, rules: Rules, now: float, view: ScoreView
+) -> list[StageTransition]:
+    to = rules.spec.stages.sales_feedback[event.outcome]
+    if to == state.stage:
+        return []
+    detail = event.outcome if not event.reason else f"{event.outcome}: {event.reason}"[:300]
+    moved = move(state, to, "sales_feedback", detail, now, view, rules, event)
+    if to == "recycled":
+        _reset_engagement(state, rules, now)
+    return [moved]
+
+
+def _reset_engagement(state: LeadState, rules: Rules, now: float) -> None:
+    """After sales recycles a lead, its old engagement mostly stops counting.
+
+    Otherwise a rejected lead whose score is still high would be an MQL
+    again on its next page view. ``recycle.keep_engagement_after_sales_recycle``
+    says what share is kept (default none); signals must be earned anew.
+    """
+    keep = rules.spec.stages.recycle.keep_engagement_after_sales_recycle
+    _, decayed = engagement_of(state, rules, now)
+    _, raw = engagement_of(state, rules, now, decay=False)
+    state.archived = {
+        rule_id: [
+            keep * points / rules.by_id[rule_id].points,
+            keep * raw[rule_id] / rules.by_id[rule_id].points,
+        ]
+        for rule_id, points in decayed.items()
+    }
+    state.archive_ref = now
+    state.buckets = {}
+    state.signal_log = {}

@@ -1,0 +1,104 @@
+"""Time-based changes: when decay alone changes a lead's stage, and making those changes.
+
+A demotion carries the event time at which the score crossed the recycle
+line (computed exactly), not the time the sweep ran, so the same events give
+the same transitions whenever and however often the sweep runs.
+"""
+
+from __future__ import annotations
+
+from schemas.transitions import StageTransition
+from stream_app.scoring.decay import crossing_time, decay
+from stream_app.scoring.rules import Rules
+from stream_app.scoring.stages import move, target
+from stream_app.scoring.state import DAY, QUALIFIED, SALES_OWNED, LeadState
+from stream_app.scoring.view import (
+    ScoreView,
+    engagement_of,
+    engagement_settled,
+    refresh_profile_cache,
+    settle_time,
+    view_of,
+)
+
+
+def _has_negative_points(state: LeadState, rules: Rules) -> bool:
+    for rule_id in (*state.buckets, *state.archived):
+        rule = rules.by_id.get(rule_id)
+        if rule is not None and rule.points < 0:
+            return True
+    return False
+
+
+def next_change_at(state: LeadState, rules: Rules, view: ScoreView | None = None) -> float | None:
+    """Event time at which decay alone changes this lead's stage, if it ever does.
+
+    ``view``, if given, must be of the state as it is now: the engagement at
+    the settle time is then summed in the order the engine's view pass used
+    (rule by rule, archives last: ``engagement_settled``), else in ``engagement_of``'s.
+    """
+    if state.lead_id is None or state.stage in SALES_OWNED or state.stage == "disqualified":
+        return None
+    if state.stage not in QUALIFIED and not _has_negative_points(state, rules):
+        return None  # positive engagement only falls: no promotion without new events
+    t0 = settle_time(state)
+    if t0 is None:
+        return None
+    stages = rules.spec.stages
+    refresh_profile_cache(state, rules)
+    fit = sum(state.fit_points.values())
+    if view is not None:
+        e0 = engagement_settled(state, rules, t0)
+    else:
+        e0, _ = engagement_of(state, rules, t0, shared=True)
+    half_life = rules.half_life_seconds
+    if state.stage in QUALIFIED:
+        recycle = stages.recycle
+        falls = [
+            crossing_time(e0, t0, recycle.below_total - fit, half_life, "below"),
+            crossing_time(e0, t0, recycle.below_engagement, half_life, "below"),
+        ]
+        due = [t for t in falls if t is not None]
+        if not due:
+            return None
+        crossing = min(due)
+        t = max(crossing, (state.stage_since or t0) + recycle.grace_days * DAY)
+        if t == crossing:
+            return t  # at the crossing itself the score sits exactly on the line
+        # The grace period pushed it later: is the lead still below a line then?
+        # (Only net-negative engagement rises back; positive engagement only falls.)
+        engagement_then = e0 * decay(t - t0, half_life)  # t >= t0: one exponential
+        still_low = (
+            fit + engagement_then <= recycle.below_total
+            or engagement_then <= recycle.below_engagement
+        )
+        return t if still_low else None
+    if e0 >= 0:
+        return None  # positive engagement only falls: no promotion without new events
+    times = [
+        crossing_time(e0, t0, line.min_total - fit, half_life, "above")
+        for line in (stages.mql, stages.sql)
+        if fit >= line.min_fit and line.min_engagement <= 0
+    ]
+    due = [t for t in times if t is not None]
+    return min(due) if due else None
+
+
+def advance_to(state: LeadState, rules: Rules, upto: float) -> list[StageTransition]:
+    """Make every decay-driven change due at or before ``upto`` (changing ``state``)."""
+    if state.scored_with == rules.stamp and (state.due_at is None or state.due_at > upto):
+        return []  # the cached due time is fresh: nothing is due yet
+    moved: list[StageTransition] = []
+    for _ in range(4):  # a demotion, then at most a re-promotion; never loops
+        due = next_change_at(state, rules)
+        if due is None or due > upto:
+            break
+        view = view_of(state, rules, due)
+        if state.stage in QUALIFIED:
+            moved.append(move(state, "recycled", "decay", None, due, view, rules, None))
+            continue
+        found = target(state, view, rules, due)
+        if found is None:
+            break
+        moved.append(move(state, found[0], found[1], found[2], due, view, rules, None))
+    return moved
