@@ -27,15 +27,23 @@ def fresh_events(rate: float, seconds: float, seed: int, tag: str) -> list[dict[
 async def offer(
     kafka: Kafka, prefix: str, groups: Watched, events: list[dict[str, Any]], rate: float,
     *, limit_s: float, expected: set[str] | None = None, desc: str = "",
+    one_topic: bool = False,
 ) -> dict[str, Any]:  # fmt: skip
     """Send ``events`` at ``rate``/s; collect every transition they trigger.
 
-    Returns the figures and, as ``_received``, the ids received. ``drain_s``: from the
+    Returns the figures and, as ``_received``, the ids received. ``one_topic``: every
+    event on one input topic, keyed by subject (as RudderStack writes them), so each
+    subject's events reach the worker in order. ``drain_s``: from the
     first send until the groups have committed everything and (with ``expected``) every
     expected transition was received, or 30 s after the commit for those that never came.
     """
     names = TopicNames(prefix)
-    payloads = [(names.input_for(e["type"]), subject_key(e), json.dumps(e).encode(),
+    topic_of = (
+        (lambda e: names.name("page_views"))
+        if one_topic
+        else (lambda e: names.input_for(e["type"]))
+    )
+    payloads = [(topic_of(e), subject_key(e), json.dumps(e).encode(),
                  e["event_id"]) for e in events]  # fmt: skip
     watch = AIOKafkaConsumer(names.transitions, bootstrap_servers=BOOTSTRAP,
                              auto_offset_reset="latest", fetch_max_wait_ms=10)  # fmt: skip
