@@ -26,11 +26,10 @@ class Metrics:
     def count(self, counts: Mapping[str, int]) -> None:
         self._counters.update(counts)
 
-    def observe_lag(self, kafka_timestamp_ms: int | None) -> None:
-        if kafka_timestamp_ms:
-            # seconds from the broker's append time to the worker taking the event
-            lag = max(0.0, time.time() - kafka_timestamp_ms / 1000)
-            self._gauges["processing_lag_seconds"] = lag
+    def observe_lag(self, timestamp_s: float | None) -> None:
+        """Seconds from a message's Kafka timestamp (Faust gives seconds) to now."""
+        if timestamp_s:
+            self._gauges["processing_lag_seconds"] = max(0.0, time.time() - timestamp_s)
 
     def drain(self) -> tuple[dict[str, float], dict[str, float]]:
         counters = {name: float(n) for name, n in self._counters.items()}

@@ -33,7 +33,7 @@ def _transition_id(state: LeadState, to: Stage, trigger: str) -> str:
 
 
 #: Entries kept per cache of validated parts below; a full cache starts again.
-CACHE_LIMIT = 16_384
+CACHE_LIMIT = 2048
 _scores_made: dict[tuple[float, float, float, str], Scores] = {}
 _contributions_made: dict[tuple[str, str, float], Contribution] = {}
 _times_made: dict[float, datetime] = {}
