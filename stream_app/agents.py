@@ -27,7 +27,9 @@ on before reading or writing records.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import sys
 import time
 import weakref
 from dataclasses import dataclass
@@ -42,7 +44,7 @@ from stream_app.config import Settings
 from stream_app.messages import Record, Tick
 from stream_app.metrics import Metrics
 from stream_app.pipeline import Outputs, PartitionBatch, routing_key
-from stream_app.projector import Projector
+from stream_app.projector import die_with_parent
 from stream_app.records import DueIndex, RecordCache, RecordWriter
 from stream_app.scoring.rules import Rules
 from stream_app.stores.projection import RedisProjection
@@ -221,7 +223,7 @@ def register(ctx: Context) -> None:
                 await app.crash(exc)
                 return
 
-    @app.timer(interval=10.0, name="pace-log")
+    @app.timer(interval=60.0, name="pace-log")
     async def pace_log() -> None:
         pace.log_and_reset()
 
@@ -272,8 +274,24 @@ def register(ctx: Context) -> None:
 
     @app.task
     async def project() -> None:
-        """The Redis projection: its own consumer, so scoring never waits for Redis."""
-        await Projector(settings, ctx.projection).run()
+        """The Redis projection in a child process (``python -m stream_app projector``), so
+        writing Redis never takes the scoring process's CPU; restarted if it exits."""
+        if settings.projector != "child":
+            return
+        while True:
+            child = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "stream_app", "projector", preexec_fn=die_with_parent
+            )
+            try:
+                code = await child.wait()
+            except asyncio.CancelledError:  # the worker is stopping
+                if child.returncode is None:
+                    child.terminate()
+                    with contextlib.suppress(ProcessLookupError, TimeoutError):
+                        await asyncio.wait_for(child.wait(), 10)
+                raise
+            log.error("the projection process exited with %s; starting it again in 2 s", code)
+            await asyncio.sleep(2)
 
     def forget_cached_records(sender: Any, /, *args: Any, signal: Any, **kw: Any) -> None:
         cache.clear()  # partitions may have moved: the table is the truth again

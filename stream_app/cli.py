@@ -82,6 +82,12 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_projector(args: argparse.Namespace) -> int:
+    from stream_app.projector import main as projector_main  # noqa: PLC0415
+
+    return projector_main()
+
+
 def _cmd_api(args: argparse.Namespace) -> int:
     from stream_app.api.app import main as api_main  # noqa: PLC0415
 
@@ -153,6 +159,25 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     worker.set_defaults(handler=_cmd_worker)
+
+    projector = sub.add_parser(
+        "projector",
+        help="feed the Redis projection from the score updates and transitions",
+        formatter_class=_Formatter,
+        description=(
+            "Reads lead_score_updates and lead_stage_transitions in its own consumer group\n"
+            "(<app id>-projection) and writes each lead's newest state and its transitions\n"
+            "to Redis, committing only what Redis took. The worker runs one as its child\n"
+            "(LEADSTREAM_PROJECTOR=child, the default); with LEADSTREAM_PROJECTOR=none run\n"
+            "it yourself, one or several."
+        ),
+        epilog=(
+            "examples:\n"
+            "  LEADSTREAM_PROJECTOR=none python -m stream_app worker &\n"
+            "  python -m stream_app projector"
+        ),
+    )
+    projector.set_defaults(handler=_cmd_projector)
 
     api = sub.add_parser(
         "api",

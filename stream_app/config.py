@@ -156,6 +156,14 @@ class Settings(BaseSettings):
         ),
     )  # fmt: skip
 
+    projector: Literal["child", "none"] = Field(
+        "child",
+        description=(
+            "LEADSTREAM_PROJECTOR: 'child': the worker runs the Redis projection as a child "
+            "process; 'none': run `python -m stream_app projector` yourself"
+        ),
+    )
+
     sweep_interval_seconds: float = Field(
         30.0, gt=0, description="LEADSTREAM_SWEEP_INTERVAL_SECONDS: how often decay is checked"
     )
