@@ -141,7 +141,7 @@ class Settings(BaseSettings):
         ),
     )  # fmt: skip
     batch_max_seconds: float = Field(
-        0.02, gt=0,
+        0.05, gt=0,
         description=(
             "LEADSTREAM_BATCH_MAX_SECONDS: longest a batch waits to fill; at low rates "
             "this is what a batch adds to the event -> transition latency"
