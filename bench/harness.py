@@ -139,11 +139,14 @@ NOTES = [
     "topic they give 96 transitions instead of 122, 63 ids in common). Equality holds only "
     "when each lead's events arrive in order (one topic, keyed by lead)",
     "scale-out: two workers started together on freshly preloaded topics, same partitions",
-    "design ceiling: bench/batched.py runs the worker's stage functions on aiokafka "
-    "getmany batches, with the same Kafka hops, RocksDB records and a changelog topic, "
-    "offsets committed after each batch's acks; without the outbox order, rebalances, "
-    "restore, decay sweep and Redis projection. Not the product: what a batched hot path "
-    "could reach",
+    "design ceiling: bench/batched.py runs the worker's own driver (PartitionBatch) on "
+    "aiokafka getmany batches, with the same repartition hop and the same order per batch "
+    "(acks, then records to RocksDB and a changelog topic, then updates), offsets committed "
+    "after each batch; without Faust, rebalances, restore, decay sweep and Redis "
+    "projection. Not the product: what the same work costs without Faust's path",
+    "burst: its events go to one input topic keyed by subject, so the pure core's "
+    "transitions are what the worker must publish; decay demotions found on the way have "
+    "no triggering event and count as received without a latency",
 ]
 
 
