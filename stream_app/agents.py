@@ -244,6 +244,7 @@ def register(ctx: Context) -> None:
                     continue  # fetched before a rebalance: the partition's new owner takes it
                 by_partition.setdefault(message.partition, []).append(event)
             if not by_partition:
+                waited_from = time.perf_counter()
                 continue
             done = []
             for partition, group in by_partition.items():
