@@ -174,8 +174,14 @@ def main() -> int:
         assert task is not None
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, task.cancel)
-        with contextlib.suppress(asyncio.CancelledError):
-            await Projector(settings, projection).run()
+        try:
+            with contextlib.suppress(asyncio.CancelledError):
+                await Projector(settings, projection).run()
+        finally:
+            # a signal arriving after the loop closed would print a traceback about asyncio's
+            # wakeup fd (a stopping child can get SIGTERM twice: its own, and the parent's death)
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
         log.info("projection stopped")
 
     asyncio.run(serve())
