@@ -1,7 +1,7 @@
 """Benchmark harness: the live worker beside bare Faust agents and its ceilings, on the real
 local stack (Kafka and Redis of `make stack-up`).
 
-    python -m bench.harness --quick                  # make bench-quick (17 min at 00decf7)
+    python -m bench.harness --quick                  # make bench-quick (4 min at 8227b15)
     python -m bench.harness                          # make bench (sizes below)
     python -m bench.harness --quick --phases worker  # one phase (profiling, experiments)
 

@@ -48,7 +48,7 @@ def build_summary(figures: dict[str, Any], minutes: float | None) -> dict[str, A
         "p99_ms": p99s(figures),
         "burst_drain_s": burst.get("drain_s"),
         "burst_transitions_expected": burst.get("transitions_expected"),
-        "burst_transitions_received": burst.get("transitions"),
+        "burst_transitions_received": burst.get("transitions_received", burst.get("transitions")),
         "worker_keyed_vs_faust_count": ratio(keyed, count),
         "worker_unkeyed_vs_faust_count": ratio(unkeyed, count),
         "worker_keyed_vs_faust_floor": ratio(keyed, floor),

@@ -32,6 +32,7 @@ async def run(run: Run) -> None:
                          limit_s=7200, expected=expected, desc="burst", one_topic=True)  # fmt: skip
     received: set[str] = figure.pop("_received")
     figure |= {"burst": True, "seconds": seconds, "transitions_expected": len(expected),
+               "transitions_received": len(received & expected),
                "transitions_missing": len(expected - received),
                "transitions_unexpected": len(received - expected)}  # fmt: skip
     run.figures["burst"] = figure
