@@ -91,12 +91,17 @@ class Record(BaseModel):
 
     def copy_for_change(self) -> Record:
         """A copy whose lists can change without touching the cached original."""
-        return Record(
+        return Record.model_construct(  # already valid: no validation on the hot path
             state=self.state,
             awaiting=list(self.awaiting),
             held=list(self.held),
             linked=list(self.linked),
         )
+
+    @staticmethod
+    def of(state: LeadState) -> Record:
+        """A record holding only ``state`` (already valid: not validated again)."""
+        return Record.model_construct(state=state, awaiting=[], held=[], linked=[])
 
 
 RECORD_ADAPTER: TypeAdapter[Record] = TypeAdapter(Record)

@@ -58,12 +58,17 @@ from stream_app.codec import (
     encode_record,
 )
 from stream_app.messages import Absorb, Claim, EventMessage, Internal, Record, Tick
-from stream_app.scoring.engine import advance, apply_event, merge_anonymous, score_update
+from stream_app.scoring.engine import (
+    advance,
+    apply_event,
+    merge_anonymous,
+    score_update,
+    state_key,
+)
+from stream_app.scoring.identity import tombstone
 from stream_app.scoring.rules import Rules
-from stream_app.scoring.state import LeadState, anonymous_key, new_state
+from stream_app.scoring.state import ANONYMOUS_PREFIX, LeadState, anonymous_key, new_state
 from stream_app.scoring.view import ScoreView
-
-ANON = "anon:"
 
 
 @lru_cache(maxsize=1 << 16)
@@ -74,14 +79,7 @@ def partition_of(subject: str, partitions: int) -> int:
 
 def subject_of(key: str) -> str:
     """The id a record key is partitioned by: a lead id, or the bare anonymous id."""
-    return key[len(ANON) :] if key.startswith(ANON) else key
-
-
-def record_key(event: InboundEvent) -> str:
-    if event.lead_id is not None:
-        return event.lead_id
-    assert event.anonymous_id is not None  # the schema guarantees one of the two
-    return anonymous_key(event.anonymous_id)
+    return key.removeprefix(ANONYMOUS_PREFIX)
 
 
 def routing_key(message: Internal) -> str:
@@ -155,7 +153,7 @@ class PartitionBatch:
             self._out.counts[f"dead_letters_total|reason={decoded.reason}"] += 1
             return
         self._out.counts[f"events_in_total|type={decoded.type}"] += 1
-        message = EventMessage.model_construct(to=record_key(decoded), event=decoded)
+        message = EventMessage.model_construct(to=state_key(decoded), event=decoded)
         self._guarded(message, value, topic, offset, key)
 
     def internal(self, value: bytes, *, topic: str, offset: int, key: bytes | None) -> None:
@@ -271,10 +269,9 @@ class PartitionBatch:
             lead = record.state.merged_into
             self._send(EventMessage(to=lead, event=event))
             return
-        if not key.startswith(ANON):
+        if not key.startswith(ANONYMOUS_PREFIX):
             if record is None:
-                record = Record.model_construct(state=new_state(key, key), awaiting=[], held=[],
-                                                linked=[])  # fmt: skip
+                record = Record.of(new_state(key, key))
             if record.awaiting:
                 record.held.append(event)
                 self._put(key, record)
@@ -293,7 +290,7 @@ class PartitionBatch:
         outcome = apply_event(record.state if record else None, event, self.rules, key=key)
         self._out.counts[f"events_scored_total|status={outcome.status}"] += 1
         if record is None:
-            record = Record.model_construct(state=outcome.state, awaiting=[], held=[], linked=[])
+            record = Record.of(outcome.state)
         else:
             record.state = outcome.state
         self._put(key, record)
@@ -317,9 +314,7 @@ class PartitionBatch:
             self._send(Absorb(lead_id=claim.lead_id, anonymous_id=claim.anonymous_id,
                               taken_by=joined))  # fmt: skip
             return
-        tombstone = new_state(key, None)
-        tombstone.merged_into = claim.lead_id
-        self._put(key, Record.model_construct(state=tombstone, awaiting=[], held=[], linked=[]))
+        self._put(key, Record.of(tombstone(key, claim.lead_id)))
         self._send(Absorb(lead_id=claim.lead_id, anonymous_id=claim.anonymous_id,
                           state=record.state if record is not None else None))  # fmt: skip
 
@@ -327,8 +322,7 @@ class PartitionBatch:
         key = absorb.lead_id
         record = self._get(key)
         if record is None:
-            record = Record.model_construct(state=new_state(key, key), awaiting=[], held=[],
-                                            linked=[])  # fmt: skip
+            record = Record.of(new_state(key, key))
         if absorb.state is not None:
             record.state, _ = merge_anonymous(record.state, absorb.state, self.rules)
             self._out.counts["merges_total"] += 1

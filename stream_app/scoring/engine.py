@@ -32,7 +32,7 @@ from stream_app.scoring.identity import merge_anonymous
 from stream_app.scoring.outputs import score_update
 from stream_app.scoring.rules import Rules
 from stream_app.scoring.stages import evaluate, sales_feedback
-from stream_app.scoring.state import LeadState, anonymous_key, dt, new_state, ts
+from stream_app.scoring.state import ANONYMOUS_PREFIX, LeadState, anonymous_key, dt, new_state, ts
 from stream_app.scoring.sweep import advance_to, next_change_at
 from stream_app.scoring.view import ScoreView, view_of
 
@@ -99,7 +99,7 @@ def apply_event(
     fresh = state is None
     if state is None:
         key = key or state_key(event)
-        state = new_state(key, None if key.startswith("anon:") else key)
+        state = new_state(key, None if key.startswith(ANONYMOUS_PREFIX) else key)
     if event.event_id in state.seen or (state.seen_floor is not None and t <= state.seen_floor):
         return Outcome(state, (), "duplicate")
     if state.newest_at is not None and t < state.newest_at - rules.horizon_seconds:

@@ -13,7 +13,7 @@ from stream_app.scoring.counting import MAX_FEATURES
 from stream_app.scoring.decay import decay
 from stream_app.scoring.rules import Rules
 from stream_app.scoring.signals import MAX_SIGNAL_LOG, award_signals
-from stream_app.scoring.state import LeadState, new_state
+from stream_app.scoring.state import ANONYMOUS_PREFIX, LeadState, new_state
 from stream_app.scoring.sweep import next_change_at
 
 MAX_MERGED_IDS = 100
@@ -26,7 +26,7 @@ def merge_anonymous(lead: LeadState, anon: LeadState, rules: Rules) -> tuple[Lea
     caused the merge is applied next and evaluates) and a tombstone for the
     anonymous key. Merging the same anonymous id again changes nothing.
     """
-    anon_id = anon.key.removeprefix("anon:")
+    anon_id = anon.key.removeprefix(ANONYMOUS_PREFIX)
     if anon_id in lead.merged_anonymous or anon.merged_into is not None:
         return lead, anon
     new = lead.copy()
@@ -65,9 +65,14 @@ def merge_anonymous(lead: LeadState, anon: LeadState, rules: Rules) -> tuple[Lea
     if new.newest_at is not None:
         fold_old_history(new, rules)
     new.due_at = next_change_at(new, rules)
-    tombstone = new_state(anon.key, None)
-    tombstone.merged_into = lead.lead_id
-    return new, tombstone
+    return new, tombstone(anon.key, lead.lead_id)
+
+
+def tombstone(key: str, lead_id: str | None) -> LeadState:
+    """What an anonymous key holds once it joined ``lead_id``: nothing but the link."""
+    state = new_state(key, None)
+    state.merged_into = lead_id
+    return state
 
 
 def _merge_archives(into: LeadState, other: LeadState, rules: Rules) -> None:

@@ -126,8 +126,12 @@ def dt(value: float) -> datetime:
     return datetime.fromtimestamp(value, UTC)
 
 
+#: The state key of an anonymous visitor is this prefix and the anonymous id.
+ANONYMOUS_PREFIX = "anon:"
+
+
 def anonymous_key(anonymous_id: str) -> str:
-    return f"anon:{anonymous_id}"
+    return f"{ANONYMOUS_PREFIX}{anonymous_id}"
 
 
 def new_state(key: str, lead_id: str | None) -> LeadState:

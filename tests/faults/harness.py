@@ -185,6 +185,12 @@ class FaultRun:
     def names(self) -> Any:
         return self.workers[0].names
 
+    def retire(self, worker: WorkerProcess, sig: int) -> None:
+        """Stop ``worker`` with ``sig`` for good: it leaves the run's workers."""
+        worker.stop(sig)
+        self.workers.remove(worker)
+        self.retired.append(worker)
+
     def supervise(self) -> None:
         """Restart any worker that exited on its own (a process supervisor's job)."""
         for w in self.workers:

@@ -243,10 +243,7 @@ async def test_second_worker_joins_then_one_is_killed(
         second = run.worker(2)
         second.start()
         await asyncio.sleep(run.rng.uniform(8, 15))
-        victim = run.workers[run.rng.randrange(2)]
-        victim.stop(signal.SIGKILL)
-        run.workers.remove(victim)
-        run.retired.append(victim)
+        run.retire(run.workers[run.rng.randrange(2)], signal.SIGKILL)
         run.fault_end = time.time()
 
     outcome = await run_scenario(run, settings, run.rng.uniform(0.1, 0.4), fault)
@@ -270,15 +267,9 @@ async def test_three_workers_join_and_leave(
         for n in (2, 3):
             run.worker(n).start()
             await asyncio.sleep(run.rng.uniform(5, 10))
-        leaving = run.workers[1]
-        leaving.stop(signal.SIGTERM)
-        run.workers.remove(leaving)
-        run.retired.append(leaving)
+        run.retire(run.workers[1], signal.SIGTERM)
         await asyncio.sleep(run.rng.uniform(3, 8))
-        victim = run.workers[run.rng.randrange(len(run.workers))]
-        victim.stop(signal.SIGKILL)
-        run.workers.remove(victim)
-        run.retired.append(victim)
+        run.retire(run.workers[run.rng.randrange(len(run.workers))], signal.SIGKILL)
         run.fault_end = time.time()
 
     outcome = await run_scenario(run, settings, run.rng.uniform(0.05, 0.2), fault)
