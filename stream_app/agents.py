@@ -49,6 +49,7 @@ from stream_app.records import DueIndex, RecordCache, RecordWriter
 from stream_app.scoring.rules import Rules
 from stream_app.stores.projection import RedisProjection
 from stream_app.topics import TopicNames
+from stream_app.watch import Snapshot, Stalls
 
 log = logging.getLogger("leadstream.worker")
 
@@ -137,6 +138,29 @@ class Pace:
         self.__init__()  # type: ignore[misc]
 
 
+def describe(consumer: Any, tp: Any, snapshot: Snapshot) -> str:
+    """The consumer's view of one partition, for the log of a stalled partition."""
+    faust_view = {
+        "committed": snapshot.committed, "end": snapshot.end, "handed": snapshot.handed,
+        "read_offset": consumer._read_offset.get(tp),
+        "active": tp in (consumer._active_partitions or ()),
+        "paused": tp in consumer._paused_partitions,
+        "buffered": tp in consumer._buffered_partitions,
+        "gap": sorted(consumer._gap.get(tp, ()))[:5],
+        "acked": sorted(consumer._acked.get(tp, ()))[:5],
+    }  # fmt: skip
+    try:
+        inner = consumer._thread._consumer
+        state = inner._subscription.subscription.assignment.state_value(tp)
+        kafka_view = {
+            "position": state._position, "paused": state.paused,
+            "has_valid_position": state.has_valid_position,
+        }  # fmt: skip
+    except Exception as exc:  # a diagnostic must not fail the worker
+        kafka_view = {"error": repr(exc)}
+    return f"faust {faust_view}; aiokafka {kafka_view}"
+
+
 def register(ctx: Context) -> None:
     """Declare the scoring agent, the decay sweep, the due-index rebuild and the projection."""
     app, settings, rules = ctx.app, ctx.settings, ctx.rules
@@ -151,6 +175,8 @@ def register(ctx: Context) -> None:
     unwritten: dict[bytes, Record] = {}
     flushes: asyncio.Queue[Flush] = asyncio.Queue(maxsize=settings.batches_in_flight)
     pace = Pace()
+    handed: dict[Any, int] = {}  # records that reached the agent, per partition (the watch)
+    idle = {"agent": False, "flusher": True}
 
     def load(key: str) -> Record | None:
         raw_key = key.encode()
@@ -215,7 +241,9 @@ def register(ctx: Context) -> None:
     async def flusher() -> None:
         """Flushes batches one after the other, in order, while the agent scores the next."""
         while True:
+            idle["flusher"] = True
             job = await flushes.get()
+            idle["flusher"] = False
             try:
                 await flush(job)
             except Exception as exc:  # nothing may be acked past a batch that was not written
@@ -233,18 +261,22 @@ def register(ctx: Context) -> None:
             settings.batch_max_events, settings.batch_max_seconds
         )
         waited_from = time.perf_counter()
+        idle["agent"] = True
         async for events in batches:
+            idle["agent"] = False
             body_from = time.perf_counter()
             pace.waited(body_from - waited_from)
             generation = app.consumer_generation_id
             by_partition: dict[int, list[EventT]] = {}
             for event in events:
                 message = event.message
+                handed[message.tp] = handed.get(message.tp, 0) + 1
                 if message.generation_id != generation:
                     continue  # fetched before a rebalance: the partition's new owner takes it
                 by_partition.setdefault(message.partition, []).append(event)
             if not by_partition:
                 waited_from = time.perf_counter()
+                idle["agent"] = True
                 continue
             done = []
             for partition, group in by_partition.items():
@@ -262,6 +294,31 @@ def register(ctx: Context) -> None:
             await flushes.put(Flush(stream, done, await send_ordered(done), kept))
             waited_from = time.perf_counter()
             pace.scored(waited_from - body_from)
+            idle["agent"] = True
+
+    stalls = Stalls()
+
+    @app.timer(interval=settings.stall_check_seconds, name="partition-watch")
+    async def watch() -> None:
+        """Log (and seek back) a partition with a backlog that reaches no agent (watch.py)."""
+        consumer = cast(Any, app.consumer)
+        if app.rebalancing or not consumer.flow_active:
+            stalls.forget()
+            return
+        if not (idle["agent"] and idle["flusher"] and flushes.empty()):
+            return  # busy: a partition may simply wait its turn
+        changelogs = app.tables.changelog_topics
+        committed, end = consumer._committed_offset.get, consumer.highwater
+        snapshots: dict[Any, Snapshot] = {
+            tp: Snapshot(committed(tp), end(tp), handed.get(tp, 0))
+            for tp in consumer.assignment()
+            if tp.topic not in changelogs
+        }
+        stalled: list[Any] = stalls.check(snapshots)
+        for tp in stalled:
+            log.warning("partition %s:%d has records waiting and none reached the scoring "
+                        "agent since the last two checks: %s", tp.topic, tp.partition,
+                        describe(consumer, tp, snapshots[tp]))  # fmt: skip
 
     @app.timer(interval=settings.sweep_interval_seconds, name="decay-sweep")
     async def decay_sweep() -> None:

@@ -11,13 +11,20 @@ messages and records are written by the worker itself and read back as trusted.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import re
+import struct
+from collections.abc import Callable
+from typing import Any
 
+import msgpack
 from pydantic import BaseModel, ValidationError
 
 from schemas.dead_letter import DeadLetter, DeadLetterReason
 from schemas.events import EVENT_ADAPTER, InboundEvent
 from stream_app.messages import INTERNAL_ADAPTER, RECORD_ADAPTER, Internal, Record
+from stream_app.scoring.state import LeadState
 
 #: Largest message value accepted (bytes). Events are small; a 10 MB value is a bug.
 MAX_MESSAGE_BYTES = 256 * 1024
@@ -113,12 +120,66 @@ def decode_internal(raw: bytes) -> Internal:
     return INTERNAL_ADAPTER.validate_json(raw)
 
 
+#: The stored record's layout, version 2 (version 1, the pydantic JSON object, is still
+#: read): a MessagePack array ``[2, due_at, [state values in STATE_FIELDS order],
+#: awaiting, held, linked]``. Positional, so no field name is stored per record, and
+#: binary, so an event time takes 9 bytes instead of 18 characters: 0.44 of version 1's
+#: bytes on the bench's traffic. ``due_at`` comes second, so the due index reads it
+#: without decoding the record. A field added to ``LeadState`` is appended here
+#: (tests/unit/test_codec.py checks the two agree): a record written before it has
+#: fewer values, and the decoder fills in the field's default.
+STATE_FIELDS: tuple[str, ...] = (
+    "key", "lead_id", "stage", "stage_since", "version", "transition_seq", "profile",
+    "profile_at", "buckets", "archived", "archive_ref", "signal_log", "product_actions",
+    "features", "seen", "seen_floor", "newest_at", "first_touch_at", "mql_at", "sql_at",
+    "hand_raised_at", "recycled_at", "source", "campaign", "merged_anonymous", "merged_into",
+    "scored_with", "fit_points", "excluded_by", "due_at",
+)  # fmt: skip
+_SIGNAL_LOG = STATE_FIELDS.index("signal_log")
+_DEFAULTS: list[Callable[[], Any]] = [
+    field.default_factory
+    if field.default_factory is not dataclasses.MISSING
+    else functools.partial(lambda value: value, field.default)
+    for field in dataclasses.fields(LeadState)
+]
+_ARRAY_OF_6, _VERSION, _NIL, _FLOAT64 = 0x96, 0x02, 0xC0, 0xCB
+_pack = msgpack.Packer(use_bin_type=True).pack
+
+
 def encode_record(record: Record) -> bytes:
-    return record.model_dump_json().encode()
+    """A stored record in layout version 2 (above)."""
+    state = record.state
+    values = [getattr(state, name) for name in STATE_FIELDS]
+    values[_SIGNAL_LOG] = {
+        signal: [x for entry in log for x in entry] for signal, log in state.signal_log.items()
+    }
+    held = [event.model_dump_json().encode() for event in record.held]
+    return _pack([2, state.due_at, values, record.awaiting, held, record.linked])
 
 
 def decode_record(raw: bytes | None) -> Record | None:
-    return None if raw is None else RECORD_ADAPTER.validate_json(raw)
+    """A stored record, either layout. Trusted: the worker wrote it."""
+    if raw is None:
+        return None
+    if raw[:1] == b"{":  # layout version 1, written before the compact one
+        return RECORD_ADAPTER.validate_json(raw)
+    version, _due_at, values, awaiting, held, linked = msgpack.unpackb(
+        raw,
+        strict_map_key=False,  # the buckets' keys are day numbers
+    )
+    if version != 2:
+        raise ValueError(f"stored record of unknown layout version {version!r}")
+    signal_log = values[_SIGNAL_LOG]
+    for signal, flat in signal_log.items():
+        signal_log[signal] = list(zip(flat[::2], flat[1::2], strict=True))
+    if len(values) < len(_DEFAULTS):  # written before a field was appended
+        values.extend(default() for default in _DEFAULTS[len(values) :])
+    return Record.model_construct(
+        state=LeadState(*values),
+        awaiting=awaiting,
+        held=[EVENT_ADAPTER.validate_json(event) for event in held],
+        linked=linked,
+    )
 
 
 _DUE_AT = re.compile(rb'"due_at":(null|-?[0-9][0-9.eE+-]*)[,}]')
@@ -126,12 +187,18 @@ _DUE_AT = re.compile(rb'"due_at":(null|-?[0-9][0-9.eE+-]*)[,}]')
 
 def due_at_of(raw: bytes) -> float | None:
     """A stored record's ``state.due_at`` without decoding the record (the sweep's index
-    rebuild reads every record; a full decode costs ~20 times more)."""
-    found = _DUE_AT.findall(raw)
-    if len(found) != 1:  # not the shape encode_record writes: take the slow, sure way
-        record = decode_record(raw)
-        return record.state.due_at if record is not None else None
-    return None if found[0] == b"null" else float(found[0])
+    rebuild reads every record)."""
+    if raw[0] == _ARRAY_OF_6 and raw[1] == _VERSION:
+        if raw[2] == _NIL:
+            return None
+        if raw[2] == _FLOAT64:
+            return float(struct.unpack_from(">d", raw, 3)[0])
+    elif raw[:1] == b"{":  # layout version 1
+        found = _DUE_AT.findall(raw)
+        if len(found) == 1:
+            return None if found[0] == b"null" else float(found[0])
+    record = decode_record(raw)  # not a shape seen above: the slow, sure way
+    return record.state.due_at if record is not None else None
 
 
 def encode_output(model: BaseModel) -> bytes:

@@ -167,6 +167,13 @@ class Settings(BaseSettings):
     sweep_interval_seconds: float = Field(
         30.0, gt=0, description="LEADSTREAM_SWEEP_INTERVAL_SECONDS: how often decay is checked"
     )
+    stall_check_seconds: float = Field(
+        30.0, gt=0,
+        description=(
+            "LEADSTREAM_STALL_CHECK_SECONDS: how often the worker checks that no partition "
+            "with records waiting goes unprocessed (two idle checks in a row: logged, sought back)"
+        ),
+    )  # fmt: skip
     sweep_rescan_seconds: float = Field(
         300.0, gt=0,
         description="LEADSTREAM_SWEEP_RESCAN_SECONDS: how often the due index is rebuilt",
