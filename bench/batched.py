@@ -95,7 +95,7 @@ async def batched_pipeline(
                 for t in out.transitions:
                     acks.append(await producer.send(transitions, key=t.lead_id.encode(),
                                                     value=encode_output(t)))  # fmt: skip
-                for subject, value in out.forward_bytes():
+                for subject, value, _ in out.forward_bytes():
                     acks.append(await producer.send(hop, key=subject, value=value))
             await asyncio.gather(*acks)
             acks = []

@@ -6,17 +6,25 @@ every topic it reads, and of the records table's changelog, to the same
 worker, so a batch's messages of partition *p* are scored by one
 ``PartitionBatch`` against the records of partition *p*.
 
+Repartition messages wait until their partition's inputs are read up to
+their Kafka timestamp (``stream_app/ordering.py``), so a claim cannot
+overtake the visitor's earlier events.
+
 Per batch, in this order (the guarantee in docs/guarantees.md rests on it):
 
-1. transitions and repartition messages are produced straight on the
-   aiokafka producer under Faust's (no per-message Faust send path), and
-   their acks are awaited together;
-2. each changed record is written to the table once (Faust sends it to the
-   changelog);
-3. the newest score update per lead and the dead letters are produced;
-4. the batch's messages are acked when the loop asks for the next batch;
-   Faust commits acked offsets every ``broker_commit_interval`` and flushes
-   the producer before it does.
+1. transitions, repartition messages, the newest score update per lead and
+   the dead letters are produced straight on the aiokafka producer under
+   Faust's (no per-message Faust send path), and their acks are awaited
+   together;
+2. each changed record is written once: a RocksDB write batch and the
+   changelog (``RecordWriter``);
+3. the batch's messages are acked (a flusher task does 1-3 for batch N
+   while the agent scores batch N+1 from memory); Faust commits acked
+   offsets every ``broker_commit_interval`` and flushes the producer before
+   it does.
+
+A kill between 1 and 2 repeats the batch's outputs, with the same ids; it
+never loses one.
 
 Faust's table API finds a key's partition from the *current event* (a
 context variable the stream sets per message); a batch is processed outside
@@ -37,12 +45,13 @@ from typing import Any, cast
 
 import faust
 from faust.streams import _current_event
-from faust.types import EventT, StreamT
+from faust.types import TP, EventT, StreamT
 
 from stream_app.codec import decode_record, due_at_of, encode_internal, encode_output, encode_record
 from stream_app.config import Settings
 from stream_app.messages import Record, Tick
 from stream_app.metrics import Metrics
+from stream_app.ordering import TimeOrder, frontier
 from stream_app.pipeline import Outputs, PartitionBatch, routing_key
 from stream_app.projector import die_with_parent
 from stream_app.records import DueIndex, RecordCache, RecordWriter
@@ -86,11 +95,17 @@ class Producer:
         self._app = app
 
     async def send(
-        self, topic: str, key: bytes | None, value: bytes, partition: int | None = None
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes,
+        partition: int | None = None,
+        timestamp: float | None = None,  # seconds; the producer's clock when None
     ) -> asyncio.Future[Any]:
         producer = self._app.producer._ensure_producer()  # type: ignore[attr-defined]
+        timestamp_ms = None if timestamp is None else round(timestamp * 1000)
         future: asyncio.Future[Any] = await producer.send(
-            topic, value=value, key=key, partition=partition
+            topic, value=value, key=key, partition=partition, timestamp_ms=timestamp_ms
         )
         return future
 
@@ -189,29 +204,38 @@ def register(ctx: Context) -> None:
             message = event.message
             if message.topic == repartition:
                 driver.internal(message.value or b"", topic=message.topic, offset=message.offset,
-                                key=message.key)  # fmt: skip
+                                key=message.key, timestamp=message.timestamp)  # fmt: skip
             else:
                 driver.input(message.value, topic=message.topic, offset=message.offset,
-                             key=message.key)  # fmt: skip
+                             key=message.key, timestamp=message.timestamp)  # fmt: skip
         for exc in driver.errors:
             log.error("scoring failed on a message of partition %d; sent to dead letters",
                       partition, exc_info=exc)  # fmt: skip
         return driver.out
 
     async def send_ordered(done: list[tuple[EventT, Outputs]]) -> list[asyncio.Future[Any]]:
-        """Transitions and hops, produced in batch order (their acks are awaited later)."""
+        """Every output of the batch, in batch order; their acks are awaited before the
+        records are written (a kill between the two then repeats them, never loses them)."""
         pending = []
         for _, out in done:
             for transition in out.transitions:
                 pending.append(await producer.send(
                     names.transitions, transition.lead_id.encode(), encode_output(transition)
                 ))  # fmt: skip
-            for subject, value in out.forward_bytes():
-                pending.append(await producer.send(repartition, subject, value))
+            for subject, value, at in out.forward_bytes():
+                pending.append(await producer.send(repartition, subject, value, timestamp=at))
+            for update in out.updates.values():
+                pending.append(await producer.send(
+                    names.score_updates, update.lead_id.encode(), encode_output(update)
+                ))  # fmt: skip
+            for letter_key, letter in out.dead_letters:
+                pending.append(
+                    await producer.send(names.dead_letters, letter_key, encode_output(letter))
+                )
         return pending
 
     async def flush(job: Flush) -> None:
-        """Acks, then records, then updates and dead letters, then the inputs' acks."""
+        """The outputs' acks, then the records, then the inputs' acks."""
         started = time.perf_counter()
         if job.acks:
             await asyncio.gather(*job.acks)  # the records below depend on these acks
@@ -225,11 +249,6 @@ def register(ctx: Context) -> None:
                     del unwritten[raw_key]
                 cache.put(raw_key, record)
                 due.set(key, record.state.due_at)
-            for update in out.updates.values():
-                await producer.send(names.score_updates, update.lead_id.encode(),
-                                    encode_output(update))  # fmt: skip
-            for letter_key, letter in out.dead_letters:
-                await producer.send(names.dead_letters, letter_key, encode_output(letter))
             metrics.count(out.counts)
         for event in job.events:  # the reference taken when the batch was scored
             if event.ack():
@@ -255,8 +274,64 @@ def register(ctx: Context) -> None:
     async def pace_log() -> None:
         pace.log_and_reset()
 
+    # Repartition messages wait until their partition's inputs are read up to their time
+    # (stream_app/ordering.py). Each input partition: (offset, timestamp) of its last record.
+    order: TimeOrder[EventT] = TimeOrder()
+    read: dict[Any, tuple[int, float]] = {}
+    inputs_of = {p: [TP(topic, p) for topic in names.inputs] for p in range(partitions)}
+    scoring = asyncio.Lock()  # the agent and the release timer score one at a time
+    streams: list[Any] = []  # the agent's stream (the flusher's ack bookkeeping needs it)
+
+    def read_to(partition: int) -> float:
+        """How far in time this worker has read partition ``partition`` of every input."""
+        consumer = cast(Any, app.consumer)
+        seen = []
+        for tp in inputs_of[partition]:
+            last = read.get(tp)
+            position = last[0] + 1 if last is not None else consumer._committed_offset.get(tp)
+            try:
+                end = consumer.highwater(tp)  # as of the last fetch; None before the first
+            except Exception:  # not assigned (a rebalance is under way): not read
+                end = None
+            at_end = end is not None and end >= 0 and (position or 0) >= end
+            seen.append((last[1] if last is not None else None, at_end))
+        return frontier(seen)
+
+    async def score_and_queue(
+        stream: Any, arrived: dict[int, tuple[list[Any], list[Any]]], last_timestamp: float | None
+    ) -> None:
+        """Order, score and send what may be handled now; queue its flush."""
+        consumer = cast(Any, app.consumer)
+        for partition in order.partitions():
+            arrived.setdefault(partition, ([], []))  # held messages may be due now
+        by_partition: dict[int, list[EventT]] = {}
+        for partition, (inputs, internal) in arrived.items():
+            group = order.arrange(partition, inputs, internal, read_to(partition))
+            if group:
+                by_partition[partition] = group
+        for _, event in order.held():
+            # Held, not in flight: Faust waits for in-flight messages before a rebalance,
+            # and a held one is forgotten then (it is read again from the committed offset).
+            consumer._unacked_messages.discard(event.message)
+        if not by_partition:
+            return
+        done = []
+        for partition, group in by_partition.items():
+            for event in group:
+                consumer._unacked_messages.add(event.message)  # in flight until written
+            _enter(group[-1])
+            out = score_partition(partition, group)
+            for key, record in out.records.items():
+                unwritten[key.encode()] = record
+            done.append((group[-1], out))
+        if last_timestamp is not None:
+            metrics.observe_lag(last_timestamp)
+        kept = [event for group in by_partition.values() for event in group]
+        await flushes.put(Flush(stream, done, await send_ordered(done), kept))
+
     @app.agent(ctx.source, name="score")
     async def score_agent(stream: StreamT[bytes]) -> None:
+        streams[:] = [stream]
         batches = cast(Any, stream).take_events(  # typed on Stream, not on StreamT
             settings.batch_max_events, settings.batch_max_seconds
         )
@@ -266,35 +341,37 @@ def register(ctx: Context) -> None:
             idle["agent"] = False
             body_from = time.perf_counter()
             pace.waited(body_from - waited_from)
-            generation = app.consumer_generation_id
-            by_partition: dict[int, list[EventT]] = {}
-            for event in events:
-                message = event.message
-                handed[message.tp] = handed.get(message.tp, 0) + 1
-                if message.generation_id != generation:
-                    continue  # fetched before a rebalance: the partition's new owner takes it
-                by_partition.setdefault(message.partition, []).append(event)
-            if not by_partition:
-                waited_from = time.perf_counter()
-                idle["agent"] = True
-                continue
-            done = []
-            for partition, group in by_partition.items():
-                _enter(group[-1])
-                out = score_partition(partition, group)
-                for key, record in out.records.items():
-                    unwritten[key.encode()] = record
-                done.append((group[-1], out))
-            metrics.observe_lag(events[-1].message.timestamp)
-            kept = [event for group in by_partition.values() for event in group]
-            for event in kept:
-                # one more reference: take_events acks the batch when this body returns,
-                # the flusher acks it for good once the records are written
-                event.message.incref()
-            await flushes.put(Flush(stream, done, await send_ordered(done), kept))
+            async with scoring:
+                generation = app.consumer_generation_id
+                arrived: dict[int, tuple[list[Any], list[Any]]] = {}
+                for event in events:
+                    message = event.message
+                    handed[message.tp] = handed.get(message.tp, 0) + 1
+                    if message.generation_id != generation:
+                        continue  # fetched before a rebalance: the partition's new owner takes it
+                    # One more reference: take_events acks the batch when this body returns;
+                    # the flusher acks a message for good once its records are written.
+                    message.incref()
+                    inputs, internal = arrived.setdefault(message.partition, ([], []))
+                    if message.topic == repartition:
+                        internal.append((message.timestamp, event))
+                    else:
+                        inputs.append((message.timestamp, event))
+                        read[message.tp] = (message.offset, message.timestamp)
+                if arrived:
+                    await score_and_queue(stream, arrived, events[-1].message.timestamp)
             waited_from = time.perf_counter()
             pace.scored(waited_from - body_from)
             idle["agent"] = True
+
+    @app.timer(interval=0.1, name="release-held")
+    async def release_held() -> None:
+        """Score held repartition messages whose inputs were read meanwhile, with no batch."""
+        consumer = cast(Any, app.consumer)
+        if not order.waiting() or not streams or app.rebalancing or not consumer.flow_active:
+            return
+        async with scoring:
+            await score_and_queue(streams[0], {}, None)
 
     stalls = Stalls()
 
@@ -353,6 +430,10 @@ def register(ctx: Context) -> None:
 
     def forget_cached_records(sender: Any, /, *args: Any, signal: Any, **kw: Any) -> None:
         cache.clear()  # partitions may have moved: the table is the truth again
+        # Every assigned partition is sought to its committed offset after a rebalance:
+        # held messages and read positions are read again.
+        order.clear()
+        read.clear()
 
     app.on_partitions_revoked.connect(forget_cached_records)
     app.on_partitions_assigned.connect(forget_cached_records)

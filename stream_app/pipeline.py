@@ -24,17 +24,17 @@ subjects of the same partition are answered in place, without a hop.
 pipeline below and the benchmark's ceiling all run it. It reads records
 through ``load`` and hands back what to do, in this order (docs/guarantees.md):
 
-1. send ``transitions`` and ``forwards`` and wait for the broker's acks;
+1. send ``transitions``, ``forwards``, ``updates`` (the newest score update
+   per lead of this batch) and ``dead_letters``, and wait for the broker's
+   acks;
 2. write each changed record once (``records``);
-3. send ``updates`` (the newest score update per lead of this batch) and
-   ``dead_letters``;
-4. acknowledge the batch's input messages (offsets are committed after the
+3. acknowledge the batch's input messages (offsets are committed after the
    producer is flushed).
 
-A record is written only after the transitions it caused are in Kafka, so a
+A record is written only after the outputs it caused are in Kafka, so a
 crash at any point leaves either the old record (the batch is processed
-again: the same transitions, with the same ids) or the new one with its
-transitions delivered.
+again: the same outputs, with the same ids) or the new one with its
+outputs delivered.
 """
 
 from __future__ import annotations
@@ -96,15 +96,16 @@ class Outputs:
     """What one batch of one partition asks the wiring to do (see the module docstring)."""
 
     transitions: list[StageTransition] = field(default_factory=list)
-    forwards: list[tuple[str, Internal]] = field(default_factory=list)  # (subject, message)
+    # (subject, message, the Kafka timestamp of the message that caused it, in seconds)
+    forwards: list[tuple[str, Internal, float | None]] = field(default_factory=list)
     records: dict[str, Record] = field(default_factory=dict)
     updates: dict[str, ScoreUpdate] = field(default_factory=dict)  # lead id -> newest
     dead_letters: list[tuple[bytes | None, DeadLetter]] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)  # for metrics
 
-    def forward_bytes(self) -> Iterator[tuple[bytes, bytes]]:
-        for subject, message in self.forwards:
-            yield subject.encode(), encode_internal(message)
+    def forward_bytes(self) -> Iterator[tuple[bytes, bytes, float | None]]:
+        for subject, message, timestamp in self.forwards:
+            yield subject.encode(), encode_internal(message), timestamp
 
 
 _MISSING = object()
@@ -128,6 +129,7 @@ class PartitionBatch:
         # lead id -> what its newest score update is built from; built once, when read
         self._pending: dict[str, tuple[LeadState, ScoreView | None, float | None, str | None]] = {}
         self._local: deque[Internal] = deque()
+        self._timestamp: float | None = None  # of the message being handled (its forwards')
         self._undo: dict[str, object] = {}
         self._undo_updates: dict[str, object] = {}
         self.errors: list[Exception] = []  # quarantined failures, for the wiring's log
@@ -145,8 +147,18 @@ class PartitionBatch:
 
     # --- entry points: one message at a time -----------------------------------------
 
-    def input(self, value: bytes | None, *, topic: str, offset: int, key: bytes | None) -> None:
-        """A message from an input topic: validated here, once."""
+    def input(
+        self,
+        value: bytes | None,
+        *,
+        topic: str,
+        offset: int,
+        key: bytes | None,
+        timestamp: float | None = None,
+    ) -> None:
+        """A message from an input topic: validated here, once. ``timestamp`` (Kafka's, in
+        seconds) is handed on to the messages it causes on the repartition topic."""
+        self._timestamp = timestamp
         decoded = decode(value, topic=topic, partition=self.partition, offset=offset, key=key)
         if isinstance(decoded, DeadLetter):
             self._out.dead_letters.append((key, decoded))
@@ -156,8 +168,17 @@ class PartitionBatch:
         message = EventMessage.model_construct(to=state_key(decoded), event=decoded)
         self._guarded(message, value, topic, offset, key)
 
-    def internal(self, value: bytes, *, topic: str, offset: int, key: bytes | None) -> None:
+    def internal(
+        self,
+        value: bytes,
+        *,
+        topic: str,
+        offset: int,
+        key: bytes | None,
+        timestamp: float | None = None,
+    ) -> None:
         """A message from the repartition topic (written by a worker: trusted)."""
+        self._timestamp = timestamp
         try:
             message = decode_internal(value)
         except Exception as exc:  # a bug or a foreign writer: keep it, keep going
@@ -167,6 +188,7 @@ class PartitionBatch:
 
     def message(self, message: Internal) -> None:
         """An internal message already decoded (the in-memory pipeline, the sweep)."""
+        self._timestamp = None
         self._guarded(message, encode_internal(message), None, None, None)
 
     # --- dispatch ----------------------------------------------------------------
@@ -220,7 +242,7 @@ class PartitionBatch:
         if partition_of(subject, self.partitions) == self.partition:
             self._local.append(message)
         else:
-            self._out.forwards.append((subject, message))
+            self._out.forwards.append((subject, message, self._timestamp))
             self._out.counts[f"forwarded_total|kind={message.kind}"] += 1
 
     def _dispatch(self, message: Internal) -> None:
@@ -414,7 +436,7 @@ class InMemoryPipeline:
                 if self.on_outputs is not None:
                     self.on_outputs(p, out)
                 self.transitions += out.transitions
-                for subject, raw_message in out.forward_bytes():
+                for subject, raw_message, _ in out.forward_bytes():
                     target = partition_of(subject.decode(), self.partitions)
                     self.inputs.setdefault(target, deque()).append(("", subject, raw_message))
                 for k, record in out.records.items():

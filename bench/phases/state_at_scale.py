@@ -9,7 +9,7 @@ The one phase that knows the worker's stored record and its table's name: adapt
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import signal
 import time
 from collections.abc import Iterator
@@ -25,23 +25,23 @@ from bench.topology import DUE_INDEX, all_topics
 from stream_app.codec import encode_record
 from stream_app.kafka import ensure_topics
 from stream_app.messages import Record
+from stream_app.scoring.state import LeadState
 
 CHANGELOG = "{app_id}-lead-records-changelog"  # Faust's name, without our prefix
 
 
-def templates(replay: Any) -> list[bytes]:
-    """The pure core's lead records, encoded as the worker stores them."""
-    return [encode_record(Record(state=state)) for state in replay.leads()]
+def templates(replay: Any) -> list[LeadState]:
+    """The pure core's final lead states."""
+    return list(replay.leads())
 
 
-def seeded(records: list[bytes], count: int, tag: str) -> Iterator[tuple[bytes, bytes]]:
-    """``count`` (key, record) pairs: the templates in turn, each under a new lead id."""
-    ids = [json.loads(raw)["state"]["lead_id"] for raw in records]
+def seeded(states: list[LeadState], count: int, tag: str) -> Iterator[tuple[bytes, bytes]]:
+    """``count`` (key, record) pairs: the templates in turn, each under a new lead id,
+    encoded as the worker stores them (``codec.encode_record``)."""
     for n in range(count):
         lead = f"{tag}lead-{n:07d}"
-        raw = records[n % len(records)].replace(f'"{ids[n % len(ids)]}"'.encode(),
-                                                f'"{lead}"'.encode())  # fmt: skip
-        yield lead.encode(), raw
+        state = dataclasses.replace(states[n % len(states)], key=lead, lead_id=lead)
+        yield lead.encode(), encode_record(Record.of(state))
 
 
 async def run(run: Run) -> None:

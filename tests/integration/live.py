@@ -15,6 +15,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from stream_app.codec import decode_record
 from stream_app.topics import TopicNames
 from tests.factories import REPO
 
@@ -128,12 +129,14 @@ class Lockstep:
                 for record in records:
                     if record.value is None:
                         continue
-                    value = json.loads(record.value)
                     if record.topic == self.worker.names.score_updates:
+                        value = json.loads(record.value)
                         if value.get("event_id"):
                             self.seen.add(value["event_id"])
                     elif record.key is not None and record.key.startswith(b"anon:"):
-                        self.seen.update(value["state"]["seen"])
+                        stored = decode_record(record.value)
+                        if stored is not None:
+                            self.seen.update(stored.state.seen)
 
 
 async def collect(

@@ -74,7 +74,7 @@ def test_a_claim_merges_the_anonymous_history_once(rules: Rules, same: bool) -> 
     lead, anon = _ids_on(4, same)
     live = InMemoryPipeline(rules, partitions=4)
     forwarded: list[str] = []
-    live.on_outputs = lambda p, out: forwarded.extend(m.kind for _, m in out.forwards)
+    live.on_outputs = lambda p, out: forwarded.extend(m.kind for _, m, _ in out.forwards)
     for event in [
         ev("page_view", anonymous_id=anon, path="/pricing"),
         ev("identify", hours=1, lead_id=lead, anonymous_id=anon, traits=VP_PROFILE),
