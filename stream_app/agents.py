@@ -394,8 +394,10 @@ def register(ctx: Context) -> None:
         stalled: list[Any] = stalls.check(snapshots)
         for tp in stalled:
             log.warning("partition %s:%d has records waiting and none reached the scoring "
-                        "agent since the last two checks: %s", tp.topic, tp.partition,
-                        describe(consumer, tp, snapshots[tp]))  # fmt: skip
+                        "agent since the last two checks: %s; repartition messages held on "
+                        "partition %d: %d", tp.topic, tp.partition,
+                        describe(consumer, tp, snapshots[tp]), tp.partition,
+                        order.waiting(tp.partition))  # fmt: skip
 
     @app.timer(interval=settings.sweep_interval_seconds, name="decay-sweep")
     async def decay_sweep() -> None:

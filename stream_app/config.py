@@ -171,7 +171,7 @@ class Settings(BaseSettings):
         30.0, gt=0,
         description=(
             "LEADSTREAM_STALL_CHECK_SECONDS: how often the worker checks that no partition "
-            "with records waiting goes unprocessed (two idle checks in a row: logged, sought back)"
+            "with records waiting goes unprocessed (idle at two checks in a row: a WARNING)"
         ),
     )  # fmt: skip
     sweep_rescan_seconds: float = Field(

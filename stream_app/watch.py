@@ -11,8 +11,8 @@ fetcher has nothing to hand out, and the worker looks idle and healthy.
 names the partitions that had a backlog at two checks in a row while not one
 of their records reached the agent in between. The worker's ``watch`` task
 (``stream_app.agents``) takes the snapshots, logs a stalled partition with
-the consumer's view of it, and seeks it back to its committed offset, the
-answer Faust itself gives to a dropped fetch.
+the consumer's view of it (Faust's offsets and flags, aiokafka's position),
+which is what it takes to tell a dropped fetch from a paused partition.
 """
 
 from __future__ import annotations
