@@ -393,11 +393,20 @@ def register(ctx: Context) -> None:
         }
         stalled: list[Any] = stalls.check(snapshots)
         for tp in stalled:
+            held = order.waiting(tp.partition) if tp.topic == repartition else 0
             log.warning("partition %s:%d has records waiting and none reached the scoring "
                         "agent since the last two checks: %s; repartition messages held on "
                         "partition %d: %d", tp.topic, tp.partition,
                         describe(consumer, tp, snapshots[tp]), tp.partition,
                         order.waiting(tp.partition))  # fmt: skip
+            if held or consumer._acked.get(tp):
+                continue  # waits for its inputs, or acks are on their way: not a lost fetch
+            # Faust's answer to records it dropped (a seek back to the committed offset)
+            # did not come: give it (finding 9 in docs/reliability.md).
+            offset = snapshots[tp].committed or 0
+            await consumer.seek_wait({tp: offset})
+            log.warning("partition %s:%d sought back to its committed offset %d",
+                        tp.topic, tp.partition, offset)  # fmt: skip
 
     @app.timer(interval=settings.sweep_interval_seconds, name="decay-sweep")
     async def decay_sweep() -> None:

@@ -71,7 +71,10 @@ def table_options(settings: Settings) -> dict[str, Any]:
             "max_write_buffer_number": 2,
             "block_cache_size": settings.rocksdb_block_cache_mb * MIB,
         },
-        "extra_topic_configs": {"segment.bytes": settings.changelog_segment_mb * MIB},
+        "extra_topic_configs": {
+            "segment.bytes": settings.changelog_segment_mb * MIB,
+            **settings.topic_configs(),
+        },
     }
 
 
@@ -84,7 +87,7 @@ def app_options(settings: Settings) -> dict[str, Any]:
         "store": settings.store,
         "datadir": str(settings.data_dir),
         "topic_partitions": settings.topic_partitions,
-        "topic_replication_factor": 1,
+        "topic_replication_factor": settings.replication_factor,
         "topic_allow_declare": True,
         "processing_guarantee": "at_least_once",
         "broker_session_timeout": settings.session_timeout_seconds,

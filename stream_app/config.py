@@ -17,7 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -59,6 +59,20 @@ class Settings(BaseSettings):
     topic_partitions: int = Field(
         4, ge=1, description="LEADSTREAM_TOPIC_PARTITIONS: partitions of topics we create."
     )
+    replication_factor: int = Field(
+        1, ge=1,
+        description=(
+            "LEADSTREAM_REPLICATION_FACTOR: replicas of every topic Leadstream creates (inputs, "
+            "repartition, changelogs, outputs); 3 on a real cluster, 1 on the local stack"
+        ),
+    )  # fmt: skip
+    min_insync_replicas: int | None = Field(
+        None, ge=1,
+        description=(
+            "LEADSTREAM_MIN_INSYNC_REPLICAS: min.insync.replicas of those topics (producers use "
+            "acks=all); unset: one less than the replication factor, at least 1"
+        ),
+    )  # fmt: skip
     app_id: str = Field(
         "leadstream",
         description="LEADSTREAM_APP_ID: Faust app id, consumer group and changelog prefix.",
@@ -168,10 +182,11 @@ class Settings(BaseSettings):
         30.0, gt=0, description="LEADSTREAM_SWEEP_INTERVAL_SECONDS: how often decay is checked"
     )
     stall_check_seconds: float = Field(
-        30.0, gt=0,
+        10.0, gt=0,
         description=(
             "LEADSTREAM_STALL_CHECK_SECONDS: how often the worker checks that no partition "
-            "with records waiting goes unprocessed (idle at two checks in a row: a WARNING)"
+            "with records waiting goes unprocessed (idle at two checks in a row: a WARNING, and "
+            "a seek back to its committed offset)"
         ),
     )  # fmt: skip
     sweep_rescan_seconds: float = Field(
@@ -192,6 +207,29 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = Field(
         "text", description="LEADSTREAM_LOG_FORMAT: 'json' for log shippers."
     )
+
+    @model_validator(mode="after")
+    def _replicas_fit(self) -> Settings:
+        if self.min_insync_replicas is not None and (
+            self.min_insync_replicas > self.replication_factor
+        ):
+            raise ValueError(
+                f"LEADSTREAM_MIN_INSYNC_REPLICAS={self.min_insync_replicas} is more than "
+                f"LEADSTREAM_REPLICATION_FACTOR={self.replication_factor}: no write could "
+                "ever be acknowledged"
+            )
+        return self
+
+    @property
+    def min_insync(self) -> int:
+        """The ``min.insync.replicas`` every created topic gets."""
+        if self.min_insync_replicas is not None:
+            return self.min_insync_replicas
+        return max(1, self.replication_factor - 1)
+
+    def topic_configs(self) -> dict[str, str]:
+        """Configs every topic Leadstream creates gets (beside its own, e.g. compaction)."""
+        return {"min.insync.replicas": str(self.min_insync)}
 
     def public_view(self) -> dict[str, object]:
         """The settings as a dict that is safe to print or log (secrets masked)."""

@@ -46,7 +46,17 @@ class StackSettings(BaseSettings):
     kafka_port: int = Field(9092, description="LEADSTREAM_STACK_KAFKA_PORT")
     controller_port: int = Field(9093, description="LEADSTREAM_STACK_CONTROLLER_PORT")
     redis_port: int = Field(6379, description="LEADSTREAM_STACK_REDIS_PORT")
-    kafka_heap: str = Field("1g", description="LEADSTREAM_STACK_KAFKA_HEAP: broker -Xmx")
+    brokers: int = Field(
+        1, ge=1, le=5,
+        description=(
+            "LEADSTREAM_STACK_BROKERS: 1, or a KRaft cluster of that many brokers (each also a "
+            "controller) on kafka_port, kafka_port+2, ... and controller_port, controller_port+2"
+        ),
+    )  # fmt: skip
+    kafka_heap: str | None = Field(
+        None,
+        description="LEADSTREAM_STACK_KAFKA_HEAP: broker -Xmx (unset: 1g; 512m per cluster node)",
+    )
     start_timeout: float = Field(120.0, description="LEADSTREAM_STACK_START_TIMEOUT seconds")
 
 
@@ -188,24 +198,30 @@ def redis_answers(port: int, timeout: float = 1.0) -> bool:
 
 
 class Kafka:
-    name = "kafka"
+    """One broker of the local stack: the single broker, or node ``node`` of a cluster."""
 
-    def __init__(self, cfg: StackSettings) -> None:
+    def __init__(self, cfg: StackSettings, node: int = 1) -> None:
         self.cfg = cfg
+        self.node = node
         self.version = kafka_version()
-        self.home = cfg.dir / "kafka"
-        self.lib = self.home / f"lib-{self.version}"
+        single = cfg.brokers == 1
+        self.name = "kafka" if single else f"kafka-{node}"
+        self.cluster = cfg.dir / "kafka" if single else cfg.dir / f"kafka-{cfg.brokers}"
+        self.home = self.cluster if single else self.cluster / f"node-{node}"
+        self.lib = cfg.dir / "kafka" / f"lib-{self.version}"  # one download serves every mode
         self.data = self.home / "data"
         self.logs = self.home / "logs"
         self.config = self.home / "server.properties"
         self.pidfile = PidFile(self.home / "kafka.pid")
+        self.port = cfg.kafka_port + 2 * (node - 1)
+        self.controller_port = cfg.controller_port + 2 * (node - 1)
 
     @property
     def log(self) -> Path:
         return self.logs / "server.log"
 
     def answers(self) -> bool:
-        return kafka_answers(self.cfg.kafka_port)
+        return kafka_answers(self.port)
 
     def _java(self) -> str:
         java_home = os.environ.get("JAVA_HOME")
@@ -242,27 +258,34 @@ class Kafka:
 
     def _write_config(self) -> None:
         cfg = self.cfg
+        n = cfg.brokers
+        voters = ",".join(
+            f"{i}@127.0.0.1:{cfg.controller_port + 2 * (i - 1)}" for i in range(1, n + 1)
+        )
+        replicas, min_isr = (1, 1) if n == 1 else (min(3, n), min(2, n - 1))
         self.config.write_text(
             "\n".join(
                 [
                     "# Written by `python -m stream_app stack up`; edits are overwritten.",
                     "process.roles=broker,controller",
-                    "node.id=1",
-                    f"controller.quorum.voters=1@127.0.0.1:{cfg.controller_port}",
-                    f"listeners=PLAINTEXT://127.0.0.1:{cfg.kafka_port},"
-                    f"CONTROLLER://127.0.0.1:{cfg.controller_port}",
-                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{cfg.kafka_port}",
+                    f"node.id={self.node}",
+                    f"controller.quorum.voters={voters}",
+                    f"listeners=PLAINTEXT://127.0.0.1:{self.port},"
+                    f"CONTROLLER://127.0.0.1:{self.controller_port}",
+                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
                     "controller.listener.names=CONTROLLER",
                     "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
                     "inter.broker.listener.name=PLAINTEXT",
                     f"log.dirs={self.data}",
                     "num.partitions=4",
-                    "offsets.topic.replication.factor=1",
+                    f"default.replication.factor={replicas}",
+                    f"min.insync.replicas={min_isr}",
+                    f"offsets.topic.replication.factor={replicas}",
                     "offsets.topic.num.partitions=8",
-                    "transaction.state.log.replication.factor=1",
-                    "transaction.state.log.min.isr=1",
-                    "share.coordinator.state.topic.replication.factor=1",
-                    "share.coordinator.state.topic.min.isr=1",
+                    f"transaction.state.log.replication.factor={replicas}",
+                    f"transaction.state.log.min.isr={min_isr}",
+                    f"share.coordinator.state.topic.replication.factor={replicas}",
+                    f"share.coordinator.state.topic.min.isr={min_isr}",
                     "group.initial.rebalance.delay.ms=0",
                     "auto.create.topics.enable=true",
                     "log.retention.hours=168",
@@ -271,14 +294,24 @@ class Kafka:
             )
         )
 
-    def _format_storage(self, java: str) -> None:
-        if (self.data / "meta.properties").exists():
-            return
-        classpath = f"{self.lib}/*"
+    def _cluster_id(self, java: str, classpath: str) -> str:
+        """One id for every node of the cluster, kept beside the nodes."""
+        path = self.cluster / "cluster-id"
+        if path.exists():
+            return path.read_text().strip()
         cluster_id = subprocess.run(
             [java, "-cp", classpath, "kafka.tools.StorageTool", "random-uuid"],
             capture_output=True, text=True, check=True,
         ).stdout.strip().splitlines()[-1]  # fmt: skip
+        self.cluster.mkdir(parents=True, exist_ok=True)
+        path.write_text(cluster_id)
+        return cluster_id
+
+    def _format_storage(self, java: str) -> None:
+        if (self.data / "meta.properties").exists():
+            return
+        classpath = f"{self.lib}/*"
+        cluster_id = self._cluster_id(java, classpath)
         say(f"formatting KRaft storage in {self.data} (cluster id {cluster_id})")
         result = subprocess.run(
             [java, "-cp", classpath, "kafka.tools.StorageTool", "format",
@@ -295,8 +328,9 @@ class Kafka:
         self._resolve_jars()
         self._write_config()
         self._format_storage(java)
+        heap = self.cfg.kafka_heap or ("1g" if self.cfg.brokers == 1 else "512m")
         argv = [
-            java, f"-Xmx{self.cfg.kafka_heap}", "-Xms256m", "-XX:+UseG1GC",
+            java, f"-Xmx{heap}", "-Xms256m", "-XX:+UseG1GC",
             "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile={LOG4J}", f"-Dkafka.logs.dir={self.logs}",
             "-cp", f"{self.lib}/*", "kafka.Kafka", str(self.config),
@@ -307,7 +341,8 @@ class Kafka:
                 cwd=self.home, start_new_session=True,
             )  # fmt: skip
         self.pidfile.write(proc.pid, argv)
-        say(f"started Kafka {self.version} (pid {proc.pid}); log {self.log}")
+        say(f"started Kafka {self.version} as {self.name} on 127.0.0.1:{self.port} "
+            f"(pid {proc.pid}); log {self.log}")  # fmt: skip
 
 
 class Redis:
@@ -351,10 +386,11 @@ Service = Kafka | Redis
 
 
 def _port(service: Service) -> int:
-    return service.cfg.kafka_port if isinstance(service, Kafka) else service.cfg.redis_port
+    return service.port if isinstance(service, Kafka) else service.cfg.redis_port
 
 
-def ensure_up(service: Service) -> None:
+def ensure_up(service: Service, *, wait: bool = True) -> None:
+    """Start ``service`` unless it answers; then wait until it does (``wait``)."""
     port = _port(service)
     ours = service.pidfile.live_pid()
     if service.answers():
@@ -364,8 +400,15 @@ def ensure_up(service: Service) -> None:
     if ours is None:
         service.start()
         ours = service.pidfile.live_pid()
-    else:
+    elif wait:
         say(f"{service.name} (pid {ours}) is running but not answering yet; waiting")
+    if wait:
+        wait_up(service)
+
+
+def wait_up(service: Service) -> None:
+    port = _port(service)
+    ours = service.pidfile.live_pid()
     deadline = time.monotonic() + service.cfg.start_timeout
     while time.monotonic() < deadline:
         if service.answers():
@@ -401,15 +444,47 @@ def stop(service: Service, *, hard: bool = False) -> bool:
     return True
 
 
-def services(cfg: StackSettings | None = None) -> tuple[Kafka, Redis]:
+def brokers(cfg: StackSettings) -> list[Kafka]:
+    """The configured broker(s): the single one, or every node of the cluster."""
+    return [Kafka(cfg, node) for node in range(1, cfg.brokers + 1)]
+
+
+def services(cfg: StackSettings | None = None) -> tuple[Service, ...]:
+    """The configured brokers, then Redis."""
     cfg = cfg or StackSettings()
-    return Kafka(cfg), Redis(cfg)
+    return (*brokers(cfg), Redis(cfg))
+
+
+def _other_modes(cfg: StackSettings) -> list[Kafka]:
+    """Brokers of the stack's other modes (single, or a cluster of another size)."""
+    found = []
+    for n in range(1, 6):
+        if n == cfg.brokers:
+            continue
+        other = cfg.model_copy(update={"brokers": n})
+        found += [k for k in brokers(other) if k.pidfile.path.exists()]
+    return found
 
 
 def up(cfg: StackSettings | None = None) -> None:
-    kafka, redis = services(cfg)
+    cfg = cfg or StackSettings()
+    running = [k for k in _other_modes(cfg) if k.pidfile.live_pid() is not None]
+    if running:
+        raise StackError(
+            f"{', '.join(k.name for k in running)} of another stack mode is running "
+            f"(pid {running[0].pidfile.live_pid()}); stop it first: make stack-down"
+        )
+    *kafkas, redis = services(cfg)
     ensure_up(redis)
-    ensure_up(kafka)
+    for kafka in kafkas:  # a cluster's quorum forms only once its nodes are started
+        ensure_up(kafka, wait=False)
+    for kafka in kafkas:
+        wait_up(kafka)
+    if cfg.brokers > 1:
+        bootstrap = ",".join(f"127.0.0.1:{k.port}" for k in brokers(cfg))
+        say(f"a {cfg.brokers}-broker cluster: point Leadstream at it with "
+            f"LEADSTREAM_KAFKA_BOOTSTRAP={bootstrap} LEADSTREAM_REPLICATION_FACTOR="
+            f"{min(3, cfg.brokers)}")  # fmt: skip
 
 
 def down(cfg: StackSettings | None = None) -> None:
@@ -418,7 +493,8 @@ def down(cfg: StackSettings | None = None) -> None:
     stopped = stop_background()  # the demo's worker and API first: they use the servers
     for name in stopped:
         say(f"stopped the demo's {name}")
-    stopped += [s.name for s in services(cfg) if stop(s)]
+    cfg = cfg or StackSettings()
+    stopped += [s.name for s in [*services(cfg), *_other_modes(cfg)] if stop(s)]
     if not stopped:
         say("nothing of ours was running")
 

@@ -38,8 +38,9 @@ def kafka_options(settings: Settings) -> dict[str, Any]:
 async def ensure_topics(
     settings: Settings, names: Iterable[str], configs: dict[str, str] | None = None
 ) -> None:
-    """Create the topics that do not exist yet, with the configured partition count
-    (and topic ``configs``, e.g. ``cleanup.policy``, if given).
+    """Create the topics that do not exist yet, with the configured partition count,
+    replication factor and ``min.insync.replicas`` (and topic ``configs``, e.g.
+    ``cleanup.policy``, if given).
 
     Done before Faust starts: a send to a topic that does not exist stalls
     Faust's single producer buffer, and a broker's auto-creation would pick
@@ -53,8 +54,8 @@ async def ensure_topics(
             NewTopic(
                 name,
                 num_partitions=settings.topic_partitions,
-                replication_factor=1,
-                topic_configs=configs or {},
+                replication_factor=settings.replication_factor,
+                topic_configs={**settings.topic_configs(), **(configs or {})},
             )
             for name in names
             if name not in existing
