@@ -12,6 +12,9 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
+# make stack-up BROKERS=3: a three-broker KRaft cluster on 127.0.0.1:9092,9094,9096
+STACK := $(PY) -m stream_app stack
+STACK_ENV := $(if $(BROKERS),LEADSTREAM_STACK_BROKERS=$(BROKERS))
 
 .PHONY: help
 help: ## list the commands
@@ -28,16 +31,16 @@ $(STAMP): pyproject.toml constraints.txt
 venv: $(STAMP) ## create .venv and install Leadstream with its dev dependencies
 
 .PHONY: stack-up
-stack-up: $(STAMP) ## start (or reuse) Kafka + Redis on 127.0.0.1, wait until both answer
-	$(PY) -m stream_app stack up
+stack-up: $(STAMP) ## start (or reuse) Kafka + Redis on 127.0.0.1, wait until both answer (BROKERS=3: a cluster)
+	$(STACK_ENV) $(STACK) up
 
 .PHONY: stack-down
 stack-down: $(STAMP) ## stop the Kafka and Redis that stack-up started (nothing else)
-	$(PY) -m stream_app stack down
+	$(STACK_ENV) $(STACK) down
 
 .PHONY: stack-status
 stack-status: $(STAMP) ## show whether Kafka and Redis answer, and where their logs are
-	$(PY) -m stream_app stack status
+	$(STACK_ENV) $(STACK) status
 
 .PHONY: test
 test: stack-up lint ## set everything up, lint, and run the suite with the quick fault subset (what CI runs)

@@ -111,7 +111,8 @@ class PidFile:
 
 
 def _stop_pid(pid: int, name: str, grace: float) -> None:
-    os.kill(pid, signal.SIGTERM)
+    with contextlib.suppress(ProcessLookupError):  # gone already
+        os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
         if _start_ticks(pid) is None or is_zombie(pid):
@@ -444,6 +445,20 @@ def stop(service: Service, *, hard: bool = False) -> bool:
     return True
 
 
+def stop_together(group: list[Service]) -> list[str]:
+    """Stop several services at once (a cluster: its last controller waits for the others
+    while they are stopped one by one); the names of those stopped."""
+    live = [(s, pid) for s in group if (pid := s.pidfile.live_pid()) is not None]
+    for _, pid in live:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    for service, pid in live:
+        _stop_pid(pid, service.name, grace=60.0)  # already signalled: waits, SIGKILL if stuck
+        service.pidfile.clear()
+        say(f"stopped {service.name} (pid {pid})")
+    return [service.name for service, _ in live]
+
+
 def brokers(cfg: StackSettings) -> list[Kafka]:
     """The configured broker(s): the single one, or every node of the cluster."""
     return [Kafka(cfg, node) for node in range(1, cfg.brokers + 1)]
@@ -466,14 +481,25 @@ def _other_modes(cfg: StackSettings) -> list[Kafka]:
     return found
 
 
-def up(cfg: StackSettings | None = None) -> None:
-    cfg = cfg or StackSettings()
+def _running_mode(cfg: StackSettings) -> StackSettings:
+    """``cfg``, or the mode of ours that runs when ``LEADSTREAM_STACK_BROKERS`` is not set
+    (``make test`` after ``make stack-up BROKERS=3`` uses the cluster); a clear error when
+    another mode runs than the one asked for."""
     running = [k for k in _other_modes(cfg) if k.pidfile.live_pid() is not None]
-    if running:
-        raise StackError(
-            f"{', '.join(k.name for k in running)} of another stack mode is running "
-            f"(pid {running[0].pidfile.live_pid()}); stop it first: make stack-down"
-        )
+    if not running:
+        return cfg
+    if "brokers" not in cfg.model_fields_set:
+        size = running[0].cfg.brokers
+        say(f"using the {size}-broker stack of ours that is running")
+        return cfg.model_copy(update={"brokers": size})
+    raise StackError(
+        f"{', '.join(k.name for k in running)} of another stack mode is running "
+        f"(pid {running[0].pidfile.live_pid()}); stop it first: make stack-down"
+    )
+
+
+def up(cfg: StackSettings | None = None) -> None:
+    cfg = _running_mode(cfg or StackSettings())
     *kafkas, redis = services(cfg)
     ensure_up(redis)
     for kafka in kafkas:  # a cluster's quorum forms only once its nodes are started
@@ -494,7 +520,7 @@ def down(cfg: StackSettings | None = None) -> None:
     for name in stopped:
         say(f"stopped the demo's {name}")
     cfg = cfg or StackSettings()
-    stopped += [s.name for s in [*services(cfg), *_other_modes(cfg)] if stop(s)]
+    stopped += stop_together([*services(cfg), *_other_modes(cfg)])
     if not stopped:
         say("nothing of ours was running")
 
@@ -502,7 +528,7 @@ def down(cfg: StackSettings | None = None) -> None:
 def status(cfg: StackSettings | None = None) -> int:
     """Print one line per service; exit status 0 when both answer."""
     healthy = True
-    for service in services(cfg):
+    for service in services(_running_mode(cfg or StackSettings())):
         pid = service.pidfile.live_pid()
         answers = service.answers()
         healthy &= answers

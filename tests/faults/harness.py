@@ -128,12 +128,14 @@ class FaultRun:
         self, scenario: str, run: int, tmp: Path, bootstrap: str, rules: Rules,
         *, prospects: int = PROSPECTS, seed: int = 7, duplicate: bool = False,
         shuffle: bool = False, hostile: bool = False, identities: bool = False,
+        worker_env: dict[str, str] | None = None,
     ) -> None:  # fmt: skip
         self.scenario = scenario
         self.run_id = uuid.uuid4().hex[:8]
         self.tmp = tmp
         self.bootstrap = bootstrap
         self.rules = rules
+        self.worker_env = {"LEADSTREAM_KAFKA_BOOTSTRAP": bootstrap, **(worker_env or {})}
         self.rng = random.Random(f"{scenario}-{run}-{seed}")
         if identities:  # anonymous browsing, identifies, merges: keyed by subject
             events = list(generate(prospects, seed + run, id_prefix=f"f{self.run_id}-"))
@@ -175,8 +177,9 @@ class FaultRun:
     def worker(self, n: int = 1) -> WorkerProcess:
         """The n-th worker of this run (same group and topics, its own data directory)."""
         w = WorkerProcess(
-            self.run_id, self.tmp / f"w{n}", LEADSTREAM_INSTANCE_ID=f"{self.run_id}-{n}"
-        )
+            self.run_id, self.tmp / f"w{n}", LEADSTREAM_INSTANCE_ID=f"{self.run_id}-{n}",
+            **self.worker_env,
+        )  # fmt: skip
         (self.tmp / f"w{n}").mkdir(exist_ok=True)
         self.workers.append(w)
         return w

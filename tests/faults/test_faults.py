@@ -20,13 +20,14 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
 
 from stream_app.config import Settings
+from stream_app.devstack import Kafka, StackSettings, brokers, ensure_up, stop, stop_together, up
 from stream_app.scoring.rules import Rules
 from tests.factories import REPO
 from tests.faults.harness import FaultRun, Outcome, kill_process, stack_pid, stack_up
@@ -156,6 +157,48 @@ async def test_broker_down_for_30_seconds(
         kill_process(stack_pid("kafka"), signal.SIGTERM)
         await asyncio.sleep(30)
         await asyncio.to_thread(stack_up)
+        run.fault_end = time.time()
+
+    outcome = await run_scenario(run, settings, run.rng.uniform(0.2, 0.6), fault)
+    assert_clean(outcome)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackSettings]:
+    """A three-broker KRaft cluster of the local stack's kind (``LEADSTREAM_STACK_BROKERS=3``)
+    on its own ports and directory, beside the stack the other scenarios use."""
+    shared = StackSettings()
+    cfg = StackSettings(
+        dir=tmp_path_factory.mktemp("cluster"), kafka_port=29092, controller_port=29093,
+        redis_port=shared.redis_port, brokers=3,
+    )  # fmt: skip
+    lib = Kafka(shared).lib
+    if lib.exists():  # the jars `make stack-up` resolved: no second download
+        (cfg.dir / "kafka").mkdir()
+        (cfg.dir / "kafka" / lib.name).symlink_to(lib)
+    up(cfg)  # Redis is the shared one: it answers, and is left alone
+    try:
+        yield cfg
+    finally:
+        stop_together(list(brokers(cfg)))
+
+
+@pytest.mark.faults
+async def test_one_broker_of_three_killed_with_replication_3(
+    cluster: StackSettings, tmp_path: Path, settings: Settings, rules: Rules
+) -> None:
+    """Every topic with three replicas and min.insync.replicas 2; one broker killed (-9)
+    mid-stream and kept down for 20 s, then started again: nothing lost."""
+    nodes = brokers(cluster)
+    bootstrap = ",".join(f"127.0.0.1:{k.port}" for k in nodes)
+    run = FaultRun("one broker of three kill -9 (replication 3)", 0, tmp_path, bootstrap, rules,
+                   identities=True, worker_env={"LEADSTREAM_REPLICATION_FACTOR": "3"})  # fmt: skip
+
+    async def fault() -> None:
+        victim = nodes[run.rng.randrange(len(nodes))]
+        stop(victim, hard=True)
+        await asyncio.sleep(20)
+        await asyncio.to_thread(ensure_up, victim)
         run.fault_end = time.time()
 
     outcome = await run_scenario(run, settings, run.rng.uniform(0.2, 0.6), fault)

@@ -40,3 +40,21 @@ def test_the_cli_reports_a_bad_setting_without_a_traceback(
     err = capsys.readouterr().err
     assert err.startswith("error: setting LEADSTREAM_API_PORT: Input should be a valid integer")
     assert "Traceback" not in err
+
+
+def test_replication_settings_reach_every_topic_we_create() -> None:
+    from stream_app.app import app_options, table_options
+
+    settings = Settings(replication_factor=3)
+    assert settings.min_insync == 2  # one broker may be down, writes still acknowledged
+    assert app_options(settings)["topic_replication_factor"] == 3
+    assert table_options(settings)["extra_topic_configs"]["min.insync.replicas"] == "2"
+    assert Settings().min_insync == 1
+
+
+def test_more_in_sync_replicas_than_replicas_is_refused() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="no write could ever be acknowledged"):
+        Settings(replication_factor=2, min_insync_replicas=3)
