@@ -38,6 +38,7 @@ class WorkerProcess:
             **env,
         }
         self.proc: subprocess.Popen[bytes] | None = None
+        self.command = [sys.executable, "-m", "stream_app", "worker"]  # a test may wrap it
 
     @property
     def records_changelog(self) -> str:
@@ -48,7 +49,7 @@ class WorkerProcess:
         log = open(self.log_path, "ab")  # noqa: SIM115  (closed in stop)
         self._log = log
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "stream_app", "worker"],
+            self.command,
             cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         deadline = time.monotonic() + timeout
