@@ -139,7 +139,8 @@ def bench_worker(
         ["stream_app", "worker"], READY, prefix=prefix, app_id=app_id, data_dir=data_dir,
         instance=instance, log=log, profile=profile,
         extra_env={"LEADSTREAM_REDIS_KEY_PREFIX": redis_prefix,
-                   "LEADSTREAM_SWEEP_INTERVAL_SECONDS": "3600"},
+                   "LEADSTREAM_SWEEP_INTERVAL_SECONDS": "3600",
+                   "LEADSTREAM_WORKER_PORT": "0"},  # two workers in scale_out: any free port
     )  # fmt: skip
 
 

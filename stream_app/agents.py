@@ -40,25 +40,27 @@ import logging
 import sys
 import time
 import weakref
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, cast
 
 import faust
 from faust.streams import _current_event
 from faust.types import TP, EventT, StreamT
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from stream_app.codec import decode_record, due_at_of, encode_internal, encode_output, encode_record
 from stream_app.config import Settings
 from stream_app.messages import Record, Tick
-from stream_app.metrics import Metrics
 from stream_app.ordering import TimeOrder, frontier
 from stream_app.pipeline import Outputs, PartitionBatch, routing_key
 from stream_app.projector import die_with_parent
 from stream_app.records import DueIndex, RecordCache, RecordWriter
 from stream_app.scoring.rules import Rules
-from stream_app.stores.projection import RedisProjection
 from stream_app.topics import TopicNames
 from stream_app.watch import Snapshot, Stalls
+from stream_app.worker_http import Collector, Probes, WorkerMetrics, create_worker_http, serve
 
 log = logging.getLogger("leadstream.worker")
 
@@ -75,8 +77,7 @@ class Context:
     records: Any  # the faust Table of records (bytes -> bytes)
     cache: RecordCache
     due: DueIndex
-    metrics: Metrics
-    projection: RedisProjection
+    metrics: WorkerMetrics
 
     @property
     def repartition_topic(self) -> str:
@@ -410,11 +411,13 @@ def register(ctx: Context) -> None:
 
     @app.timer(interval=settings.sweep_interval_seconds, name="decay-sweep")
     async def decay_sweep() -> None:
+        started = time.perf_counter()
         now = time.time()
         keys = due.pop_due(now, limit=10_000)
         for key in keys:
             tick = Tick(to=key, now=now)
             await producer.send(repartition, routing_key(tick).encode(), encode_internal(tick))
+        metrics.swept(time.perf_counter() - started)
         if keys:
             log.info("decay sweep: %d lead(s) due, %d waiting", len(keys), len(due))
 
@@ -449,9 +452,82 @@ def register(ctx: Context) -> None:
     app.on_partitions_revoked.connect(forget_cached_records)
     app.on_partitions_assigned.connect(forget_cached_records)
 
-    @app.timer(interval=5.0, name="flush-metrics")
-    async def flush_metrics() -> None:
-        await metrics.flush(ctx.projection)
+    def gauges() -> Iterator[Metric]:
+        """Read from Faust's consumer when /metrics is scraped."""
+        consumer = cast(Any, app.consumer)
+        lag = GaugeMetricFamily("leadstream_consumer_lag",
+                                "records not yet committed, per partition the worker owns",
+                                labels=["topic", "partition"])  # fmt: skip
+        assigned = 0
+        changelogs = app.tables.changelog_topics
+        try:
+            assignment = consumer.assignment()
+        except Exception:  # not started yet
+            assignment = set()
+        for tp in sorted(assignment):
+            if tp.topic in changelogs:
+                continue
+            assigned += 1
+            try:
+                end = consumer.highwater(tp)
+            except Exception:  # a rebalance took it meanwhile
+                continue
+            if end is not None and end >= 0:
+                committed = consumer._committed_offset.get(tp) or 0
+                lag.add_metric([tp.topic, str(tp.partition)], max(0, end - committed))
+        yield lag
+        rebalances = CounterMetricFamily("leadstream_rebalances", "consumer group rebalances")
+        rebalances.add_metric([], app.rebalancing_count)
+        yield rebalances
+        for name, help_text, value in (
+            ("assigned_partitions", "input and repartition partitions this worker owns", assigned),
+            ("held_messages", "repartition messages waiting for their inputs", order.waiting()),
+            ("cached_records", "decoded records in the record cache", len(cache)),
+            ("unwritten_records", "records scored, waiting for their batch's acks", len(unwritten)),
+            ("due_leads", "leads in the decay sweep's index", len(due)),
+            ("ready", "1 once recovery is done and partitions are assigned",
+             int(not_ready() is None)),
+        ):  # fmt: skip
+            yield GaugeMetricFamily(f"leadstream_{name}", help_text, value)
+
+    def not_alive() -> str | None:
+        crashed = cast(Any, app)._crashed
+        return f"crashed: {app.crash_reason!r}" if crashed.is_set() else None
+
+    def not_ready() -> str | None:
+        if not_alive() is not None:
+            return not_alive()
+        recovery = getattr(app.tables, "recovery", None)
+        if recovery is None or not recovery.completed.is_set():
+            return "restoring the records table"
+        if app.rebalancing:
+            return "rebalancing"
+        try:
+            assignment = cast(Any, app.consumer).assignment()
+        except Exception:
+            assignment = set()
+        if not assignment:
+            return "no partitions assigned"
+        return None
+
+    registry = CollectorRegistry()
+    registry.register(Collector(metrics, gauges))
+    http = create_worker_http(Probes(alive=not_alive, ready=not_ready), registry)
+
+    @app.task
+    async def serve_http() -> None:
+        """/health, /ready and /metrics on LEADSTREAM_WORKER_PORT (worker_http.py)."""
+        try:
+            runner = await serve(http, settings.worker_host, settings.worker_port)
+        except OSError as exc:  # e.g. the port is taken: say so, and stop the worker
+            log.error("cannot serve health and metrics on %s:%d (%s); set "
+                      "LEADSTREAM_WORKER_PORT (0: any free port)",
+                      settings.worker_host, settings.worker_port, exc)  # fmt: skip
+            raise
+        try:
+            await asyncio.Event().wait()  # until the worker stops (cancelled)
+        finally:
+            await runner.cleanup()
 
     @app.task
     async def rebuild_due_index() -> None:

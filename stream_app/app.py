@@ -14,12 +14,10 @@ from faust.worker import Worker as FaustWorker
 from stream_app import faust_fixes
 from stream_app.agents import Context, register
 from stream_app.config import Settings
-from stream_app.metrics import Metrics
 from stream_app.records import DueIndex, RecordCache
 from stream_app.rules_file import Rules, load_rules
-from stream_app.stores.client import redis_client
-from stream_app.stores.projection import RedisProjection
 from stream_app.topics import TopicNames
+from stream_app.worker_http import WorkerMetrics
 
 
 def _credentials(settings: Settings) -> Any:
@@ -139,8 +137,7 @@ def create_app(settings: Settings | None = None, rules: Rules | None = None) -> 
             records=app.Table("lead-records", **table_options(settings)),
             cache=RecordCache(limit=settings.record_cache_size),
             due=DueIndex(),
-            metrics=Metrics(),
-            projection=RedisProjection(redis_client(settings), settings.redis_key_prefix),
+            metrics=WorkerMetrics(),
         )
     )
     return app

@@ -66,8 +66,10 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     from stream_app.config import Settings  # noqa: PLC0415
     from stream_app.kafka import check_copartitioned, ensure_topics  # noqa: PLC0415
     from stream_app.topics import TopicNames  # noqa: PLC0415
+    from stream_app.worker_http import check_port  # noqa: PLC0415
 
     settings = Settings()
+    check_port(settings.worker_host, settings.worker_port)
     app = create_app(settings)  # loads and checks the rules first: a bad file stops here
     asyncio.run(ensure_topics(settings, worker_topics(settings)))
     names = TopicNames(settings.topic_prefix)

@@ -195,6 +195,14 @@ class Settings(BaseSettings):
     )  # fmt: skip
 
     # --- Serving and logs ----------------------------------------------------
+    worker_host: str = Field(
+        "127.0.0.1",
+        description="LEADSTREAM_WORKER_HOST: where the worker serves /health, /ready, /metrics",
+    )
+    worker_port: int = Field(
+        8081, ge=0, le=65535,
+        description="LEADSTREAM_WORKER_PORT: the worker's health and metrics port (0: any free)",
+    )  # fmt: skip
     api_host: str = Field("127.0.0.1", description="LEADSTREAM_API_HOST")
     api_port: int = Field(8080, ge=1, le=65535, description="LEADSTREAM_API_PORT")
     api_token: SecretStr | None = Field(

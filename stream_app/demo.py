@@ -194,7 +194,7 @@ async def run_demo(settings: Settings, prospects: int, seed: int, quiet_s: float
         await follower.stop()
         await producer.stop()
 
-    await asyncio.sleep(6)  # the projection and the metrics flush catch up
+    await asyncio.sleep(6)  # the projection catches up
     funnel = await _api_get(settings, "/funnel")
     top = await _api_get(settings, "/leads?stage=sql&limit=3")
     api = f"http://{settings.api_host}:{settings.api_port}"

@@ -24,3 +24,7 @@ class InputError(LeadstreamError):
 
 class TopologyError(LeadstreamError):
     """Topics the worker reads do not have the partition count the worker relies on."""
+
+
+class ConfigError(LeadstreamError):
+    """A setting cannot be used as given (e.g. a port that is already taken)."""

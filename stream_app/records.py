@@ -28,6 +28,9 @@ class RecordCache:
     def get(self, key: bytes) -> Record | None:
         return self._records.get(key)
 
+    def __len__(self) -> int:
+        return len(self._records)
+
     def put(self, key: bytes, record: Record) -> None:
         if self.limit <= 0:
             return

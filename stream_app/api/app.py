@@ -15,8 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client import CollectorRegistry, Counter, generate_latest
 
 from schemas.transitions import STAGES
 from stream_app.api.openapi import OPENAPI
@@ -30,6 +29,7 @@ OPEN_PATHS = {"/health", "/ready"}
 MAX_REQUEST_BYTES = 16 * 1024
 PROJECTION: web.AppKey[RedisProjection] = web.AppKey("projection", RedisProjection)
 TOP_N: web.AppKey[int] = web.AppKey("top_n", int)
+REGISTRY: web.AppKey[CollectorRegistry] = web.AppKey("registry", CollectorRegistry)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -109,43 +109,42 @@ async def funnel(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    counters, gauges = await request.app[PROJECTION].metrics()
-    registry = CollectorRegistry()
-    registry.register(_Snapshot(counters, gauges))
-    return web.Response(body=generate_latest(registry), content_type="text/plain")
+    """This process's own figures (each worker serves its own on LEADSTREAM_WORKER_PORT)."""
+    return web.Response(body=generate_latest(request.app[REGISTRY]), content_type="text/plain")
 
 
 async def openapi(request: web.Request) -> web.Response:
     return web.json_response(OPENAPI)
 
 
-class _Snapshot:
-    """Prometheus families from the counters the worker flushed to Redis."""
+def metrics_middleware(requests: Counter) -> Any:
+    """Counts every request by route and status (``leadstream_api_requests_total``)."""
 
-    def __init__(self, counters: dict[str, float], gauges: dict[str, float]) -> None:
-        self.counters, self.gauges = counters, gauges
+    @web.middleware
+    async def count(request: web.Request, handler: Handler) -> web.StreamResponse:
+        route = request.match_info.route.resource
+        name = route.canonical if route is not None else "unmatched"
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:
+            requests.labels(route=name, status=str(exc.status)).inc()
+            raise
+        requests.labels(route=name, status=str(response.status)).inc()
+        return response
 
-    def collect(self) -> Any:
-        families: dict[str, CounterMetricFamily] = {}
-        for key, value in sorted(self.counters.items()):
-            name, _, label = key.partition("|")
-            label_name, _, label_value = label.partition("=")
-            family = families.get(name)
-            if family is None:
-                family = families[name] = CounterMetricFamily(
-                    f"leadstream_{name.removesuffix('_total')}",
-                    f"Leadstream worker: {name.replace('_', ' ')}",
-                    labels=[label_name] if label_name else [],
-                )
-            family.add_metric([label_value] if label_name else [], value)
-        yield from families.values()
-        for name, value in sorted(self.gauges.items()):
-            yield GaugeMetricFamily(f"leadstream_{name}", f"Leadstream worker: {name}", value)
+    return count
 
 
 def create_api(settings: Settings, projection: RedisProjection, top_n: int) -> web.Application:
     token = settings.api_token.get_secret_value() if settings.api_token else None
-    app = web.Application(middlewares=[auth_middleware(token)], client_max_size=MAX_REQUEST_BYTES)
+    registry = CollectorRegistry()
+    requests = Counter("leadstream_api_requests", "API requests by route and status",
+                       ["route", "status"], registry=registry)  # fmt: skip
+    app = web.Application(
+        middlewares=[metrics_middleware(requests), auth_middleware(token)],
+        client_max_size=MAX_REQUEST_BYTES,
+    )
+    app[REGISTRY] = registry
     app[PROJECTION] = projection
     app[TOP_N] = top_n
     app.router.add_get("/health", health)

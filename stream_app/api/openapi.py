@@ -66,7 +66,10 @@ OPENAPI: dict[str, Any] = {
             "Counts per stage, MQL->SQL conversion, median days to MQL and to SQL, "
             "by source and campaign"
         ),
-        "/metrics": _op("Prometheus metrics of the worker (text exposition format)"),
+        "/metrics": _op(
+            "Prometheus metrics of this API process (requests by route and status); "
+            "each worker serves its own on LEADSTREAM_WORKER_PORT"
+        ),
         "/openapi.json": _op("This description"),
     },
 }

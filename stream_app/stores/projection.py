@@ -151,17 +151,6 @@ class RedisProjection:
                 pipe.zremrangebyrank(key, 0, -TRANSITIONS_KEPT - 1)
             await pipe.execute()
 
-    async def add_metrics(self, counters: dict[str, float]) -> None:
-        if counters:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for name, delta in counters.items():
-                    pipe.hincrbyfloat(f"{self.p}metrics:worker", name, delta)
-                await pipe.execute()
-
-    async def set_gauges(self, gauges: dict[str, float]) -> None:
-        if gauges:
-            await self.redis.hset(f"{self.p}metrics:gauges", mapping=gauges)
-
     # --- reads (the API) ---------------------------------------------------------------
 
     async def lead(self, lead_id: str) -> dict[str, Any] | None:
@@ -246,11 +235,3 @@ class RedisProjection:
             "by_source": by["source"],
             "by_campaign": by["campaign"],
         }
-
-    async def metrics(self) -> tuple[dict[str, float], dict[str, float]]:
-        counters = await self.redis.hgetall(f"{self.p}metrics:worker")
-        gauges = await self.redis.hgetall(f"{self.p}metrics:gauges")
-        return (
-            {k.decode(): float(v) for k, v in counters.items()},
-            {k.decode(): float(v) for k, v in gauges.items()},
-        )

@@ -35,6 +35,7 @@ class WorkerProcess:
             "LEADSTREAM_TOPIC_PARTITIONS": "3",
             "LEADSTREAM_SWEEP_INTERVAL_SECONDS": "3600",  # no wall-clock decay in oracle tests
             "LEADSTREAM_REDIS_KEY_PREFIX": f"ls:test:{run_id}:",
+            "LEADSTREAM_WORKER_PORT": "0",  # several workers on one machine: any free port
             **env,
         }
         self.proc: subprocess.Popen[bytes] | None = None

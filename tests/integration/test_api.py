@@ -38,7 +38,6 @@ async def api(
         await projection.apply_update(step.update)
         for transition in step.transitions:
             await projection.add_transition(transition)
-    await projection.add_metrics({"events_in_total|type=page_view": 1.0})
     app = create_api(settings.model_copy(update={"api_token": SecretStr(TOKEN)}), projection, 3)
     app.on_cleanup.clear()  # the fixture's client is closed by its own fixture
     async with TestClient(TestServer(app)) as client:
@@ -74,7 +73,8 @@ async def test_lead_top_account_and_funnel(api: TestClient) -> None:
     assert funnel["stages"]["mql"] == 1
     assert funnel["by_campaign"]["q4"] == {"leads": 1, "reached_mql": 1, "reached_sql": 0}
     metrics = await (await api.get("/metrics", headers=AUTH)).text()
-    assert 'leadstream_events_in_total{type="page_view"} 1.0' in metrics
+    assert 'leadstream_api_requests_total{route="/funnel",status="200"} 1.0' in metrics
+    assert 'leadstream_api_requests_total{route="/leads/{lead_id}",status="200"} 1.0' in metrics
 
 
 async def test_bad_requests_say_what_is_wrong(api: TestClient) -> None:
