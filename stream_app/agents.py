@@ -56,6 +56,7 @@ from stream_app.pipeline import Outputs, PartitionBatch, routing_key
 from stream_app.projector import die_with_parent
 from stream_app.records import DueIndex, RecordCache, RecordWriter
 from stream_app.scoring.rules import Rules
+from stream_app.segment import Tracks
 from stream_app.stores.projection import RedisProjection
 from stream_app.topics import TopicNames
 from stream_app.watch import Snapshot, Stalls
@@ -77,6 +78,7 @@ class Context:
     due: DueIndex
     metrics: Metrics
     projection: RedisProjection
+    tracks: Tracks | None = None  # Segment-spec track names (None: the shipped defaults)
 
     @property
     def repartition_topic(self) -> str:
@@ -199,7 +201,7 @@ def register(ctx: Context) -> None:
         return record if record is not None else decode_record(records.get(raw_key))
 
     def score_partition(partition: int, events: list[EventT]) -> Outputs:
-        driver = PartitionBatch(partition, partitions, rules, load)
+        driver = PartitionBatch(partition, partitions, rules, load, ctx.tracks)
         for event in events:
             message = event.message
             if message.topic == repartition:

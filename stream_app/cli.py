@@ -70,7 +70,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     settings = Settings()
     app = create_app(settings)  # loads and checks the rules first: a bad file stops here
     asyncio.run(ensure_topics(settings, worker_topics(settings)))
-    names = TopicNames(settings.topic_prefix)
+    names = TopicNames.of(settings)
     asyncio.run(check_copartitioned(settings, [*names.inputs, names.repartition(settings.app_id)]))
     from stream_app.logs import logging_config  # noqa: PLC0415
 

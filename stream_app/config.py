@@ -15,10 +15,10 @@ needs setting for development. To use an existing Kafka and Redis::
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -55,6 +55,20 @@ class Settings(BaseSettings):
     topic_prefix: str = Field(
         "",
         description="LEADSTREAM_TOPIC_PREFIX: prepended to every topic name (e.g. 'prod.').",
+    )
+    input_topics: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        description=(
+            "LEADSTREAM_INPUT_TOPICS: comma-separated topics the worker reads instead of the "
+            "nine native ones, used as given (no prefix), e.g. 'rudder-events'"
+        ),
+    )
+    tracks_path: Path = Field(
+        REPO_ROOT / "stream_app" / "segment_tracks.yaml",
+        description=(
+            "LEADSTREAM_TRACKS_PATH: which Segment-spec track names become which native "
+            "event (YAML); names it does not list are counted as ignored"
+        ),
     )
     topic_partitions: int = Field(
         4, ge=1, description="LEADSTREAM_TOPIC_PARTITIONS: partitions of topics we create."
@@ -230,6 +244,13 @@ class Settings(BaseSettings):
     def topic_configs(self) -> dict[str, str]:
         """Configs every topic Leadstream creates gets (beside its own, e.g. compaction)."""
         return {"min.insync.replicas": str(self.min_insync)}
+
+    @field_validator("input_topics", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(t.strip() for t in value.split(",") if t.strip())
+        return value
 
     def public_view(self) -> dict[str, object]:
         """The settings as a dict that is safe to print or log (secrets masked)."""

@@ -141,7 +141,7 @@ async def _api_get(settings: Settings, path: str) -> Any:
 async def run_demo(settings: Settings, prospects: int, seed: int, quiet_s: float) -> int:
     rules = load_rules(settings.rules_path)
     run_id = uuid.uuid4().hex[:6]
-    topics = TopicNames(settings.topic_prefix)
+    topics = TopicNames.of(settings)
     python = sys.executable
     # A short decay sweep, so the demo shows leads going cold within its run.
     sweep = {"LEADSTREAM_SWEEP_INTERVAL_SECONDS": "5"}
