@@ -15,13 +15,14 @@ from pydantic import BaseModel
 
 from schemas.dead_letter import DeadLetter
 from schemas.events import EVENT_ADAPTER, EVENT_MODELS
+from schemas.segment import SEGMENT_ADAPTER
 from schemas.transitions import ScoreUpdate, StageTransition
 
 OUT_DIR = Path(__file__).parent / "json"
 
 
 def rendered() -> dict[str, str]:
-    """File name -> JSON text, for every model plus the inbound union."""
+    """File name -> JSON text, for every model, the inbound union and the Segment subset."""
     models: list[type[BaseModel]] = [*EVENT_MODELS, StageTransition, ScoreUpdate, DeadLetter]
     files: dict[str, str] = {}
     for model in models:
@@ -33,6 +34,16 @@ def rendered() -> dict[str, str]:
     union["title"] = "InboundEvent"
     union["$id"] = "https://leadstream.dev/schemas/inbound_event.json"
     files["inbound_event.json"] = json.dumps(union, indent=2, sort_keys=True) + "\n"
+    # The accepted Segment-spec subset: one file, its six message types in $defs
+    segment = SEGMENT_ADAPTER.json_schema(mode="validation")
+    segment["title"] = "SegmentEvent"
+    segment["description"] = (
+        "The Segment-spec messages Leadstream accepts on any input topic (RudderStack, "
+        "Segment, Jitsu, Customer.io Data Pipelines), beside the native events. Only these "
+        "fields are read; others are allowed and ignored. stream_app/segment.py maps them."
+    )
+    segment["$id"] = "https://leadstream.dev/schemas/segment_event.json"
+    files["segment_event.json"] = json.dumps(segment, indent=2, sort_keys=True) + "\n"
     return files
 
 

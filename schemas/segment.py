@@ -17,7 +17,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    WithJsonSchema,
+    model_validator,
+)
 
 from schemas.base import EventTime, Id, Label, Text
 
@@ -31,7 +39,16 @@ def _blank_is_none(value: object) -> object:
 
 
 #: An id as pipelines send it: text (or a number), "" meaning none.
-ForeignId = Annotated[Id | None, BeforeValidator(_blank_is_none)]
+ForeignId = Annotated[
+    Id | None,
+    BeforeValidator(_blank_is_none),
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "string", "maxLength": 200}, {"type": "number"}, {"type": "null"}],
+            "description": "text or a number; an empty string counts as absent",
+        }
+    ),
+]
 Properties = Annotated[dict[str, Any], Field(max_length=500)]
 
 

@@ -307,3 +307,51 @@ def test_a_bad_mapping_file_is_one_clear_error(text: str, error: str) -> None:
     with pytest.raises(LeadstreamError, match=r"t\.yaml") as info:
         parse_tracks(text, source="t.yaml")
     assert error in str(info.value)
+
+
+def test_the_published_json_schema_accepts_what_pipelines_send() -> None:
+    import jsonschema
+
+    from schemas.generate import rendered
+
+    schema = json.loads(rendered()["segment_event.json"])
+    jsonschema.validate(RUDDER_PAGE, schema)
+    jsonschema.validate(SEGMENT_IDENTIFY, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**RUDDER_PAGE, "messageId": None}, schema)
+
+
+@pytest.mark.parametrize("flavour", ["rudderstack", "segment"])
+def test_a_journey_means_its_native_twin_message_by_message(flavour: Any) -> None:
+    from tests.segment_cases import journey
+
+    trip = journey("j", flavour)
+    mapped_events = [mapped(m) for m in trip.foreign]
+    assert mapped_events[: len(trip.native)] == [parse_event(n) for n in trip.native]
+    assert isinstance(mapped_events[-2], Ignored)
+    assert isinstance(mapped_events[-1], Rejected)
+
+
+@pytest.mark.parametrize("flavour", ["rudderstack", "segment"])
+def test_simulate_reads_segment_lines_and_gives_the_native_transitions(
+    flavour: Any, tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from stream_app.cli import main
+    from tests.factories import DEFAULT_RULES
+    from tests.segment_cases import journey
+
+    trip = journey("s", flavour)
+    outputs = {}
+    for name, lines in (("foreign", trip.foreign), ("native", trip.native)):
+        source = tmp_path / f"{name}.jsonl"
+        source.write_text("".join(json.dumps(x) + "\n" for x in lines))
+        out = tmp_path / f"{name}-out.jsonl"
+        argv = ["simulate", "--quiet", "--rules", str(DEFAULT_RULES), str(source), "--out", str(out)]
+        assert main(argv) == 0
+        outputs[name] = (out.read_text(), capsys.readouterr().err)
+    assert outputs["foreign"][0] == outputs["native"][0]
+    assert [json.loads(x)["to_stage"] for x in outputs["native"][0].splitlines()] == ["mql", "sql"]
+    err = outputs["foreign"][1]
+    assert "6 events (1 bad lines" in err
+    assert "line 8: invalid: segment track: messageId: Field required" in err
+    assert "1 ignored (valid, but no rule uses them): track:Product_Viewed x1" in err
