@@ -346,7 +346,8 @@ def test_simulate_reads_segment_lines_and_gives_the_native_transitions(
         source = tmp_path / f"{name}.jsonl"
         source.write_text("".join(json.dumps(x) + "\n" for x in lines))
         out = tmp_path / f"{name}-out.jsonl"
-        argv = ["simulate", "--quiet", "--rules", str(DEFAULT_RULES), str(source), "--out", str(out)]
+        argv = ["simulate", "--quiet", "--rules", str(DEFAULT_RULES), str(source)]
+        argv += ["--out", str(out)]
         assert main(argv) == 0
         outputs[name] = (out.read_text(), capsys.readouterr().err)
     assert outputs["foreign"][0] == outputs["native"][0]
