@@ -60,7 +60,9 @@ def journey(prefix: str, flavour: Flavour) -> Journey:
         return {k: v for k, v in out.items() if v is not None}
 
     def page(n: int, hours: float, path: str, user: str | None = None) -> dict:
-        m = message("page", n, hours, user, properties={"path": path, "url": f"https://ex.com{path}"})
+        m = message(
+            "page", n, hours, user, properties={"path": path, "url": f"https://ex.com{path}"}
+        )
         m["context"]["page"] = {"path": path, "url": f"https://ex.com{path}"}
         return m
 
