@@ -86,8 +86,8 @@ class Ignored:
 
     @property
     def label(self) -> str:
-        """The name as a metric label: bounded, without the metric syntax's separators."""
-        return re.sub(r"[|=\s]+", "_", f"{self.kind}:{self.name}")[:100]
+        """The name as a metric label: bounded, one line, without the metric syntax's ``|``."""
+        return re.sub(r"[|\x00-\x1f]+", " ", f"{self.kind}:{self.name}")[:100]
 
 
 @dataclass(frozen=True)

@@ -241,7 +241,7 @@ def test_an_unmapped_track_and_a_screen_are_ignored_not_rejected() -> None:
     track = {"type": "track", "event": "Product Viewed", "messageId": "t-3",
              "timestamp": "2026-11-02T13:00:00Z", "anonymousId": "a-1"}  # fmt: skip
     assert mapped(track) == Ignored("track", "Product Viewed")
-    assert mapped(track).label == "track:Product_Viewed"
+    assert mapped(track).label == "track:Product Viewed"
     screen = {**track, "type": "screen", "name": "Home"}
     assert mapped(screen) == Ignored("screen", "Home")
 
@@ -355,4 +355,4 @@ def test_simulate_reads_segment_lines_and_gives_the_native_transitions(
     err = outputs["foreign"][1]
     assert "6 events (1 bad lines" in err
     assert "line 8: invalid: segment track: messageId: Field required" in err
-    assert "1 ignored (valid, but no rule uses them): track:Product_Viewed x1" in err
+    assert "1 ignored (valid, but no rule uses them): track:Product Viewed x1" in err
