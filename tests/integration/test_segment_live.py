@@ -1,0 +1,86 @@
+"""RudderStack- and Segment-shaped messages on a configured input topic, through the real worker.
+
+The worker reads only ``LEADSTREAM_INPUT_TOPICS`` (one topic, as a pipeline's
+Kafka destination writes it). Each flavour's journey (``tests.segment_cases``)
+is fed in lock-step, RudderStack keyed by ``userId`` else ``anonymousId``,
+Segment unkeyed; the transitions must equal the offline replay of the native
+twins, ids included; the unmapped ``track`` is counted as ignored and the
+malformed message is a dead letter with its reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import redis.asyncio as aioredis
+
+from schemas.dead_letter import DeadLetter
+from schemas.events import parse_event
+from schemas.transitions import StageTransition
+from stream_app.scoring.replay import Replay
+from stream_app.scoring.rules import Rules
+from tests.integration.live import Lockstep, WorkerProcess, collect
+from tests.segment_cases import Flavour, journey
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def worker(
+    kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[WorkerProcess]:
+    run = uuid.uuid4().hex[:8]
+    process = WorkerProcess(
+        run, tmp_path_factory.mktemp("worker"), LEADSTREAM_INPUT_TOPICS=f"t{run}.rudder-events"
+    )
+    process.start()
+    yield process
+    process.stop()
+    assert "Traceback" not in process.log_text(), process.log_text()[-4000:]
+
+
+async def test_pipeline_messages_give_the_transitions_of_their_native_twins(
+    worker: WorkerProcess, kafka_bootstrap: str, rules: Rules, redis_client: aioredis.Redis
+) -> None:
+    topic = worker.env["LEADSTREAM_INPUT_TOPICS"]
+    prefix = uuid.uuid4().hex[:6]
+    flavours: tuple[Flavour, ...] = ("rudderstack", "segment")
+    trips = {flavour: journey(f"{prefix}{flavour[0]}", flavour) for flavour in flavours}
+    replay = Replay(rules)
+    expected: list[StageTransition] = []
+    for trip in trips.values():
+        for event in trip.native:
+            expected += replay.process(parse_event(json.dumps(event))).transitions
+    assert [t.to_stage for t in expected] == ["mql", "sql", "mql", "sql"]
+
+    async with Lockstep(kafka_bootstrap, worker) as feed:
+        for flavour, trip in trips.items():
+            for n, message in enumerate(trip.foreign):
+                value = json.dumps(message).encode()
+                await feed.producer.send_and_wait(topic, key=trip.key(message, flavour),
+                                                  value=value)  # fmt: skip
+                if n < len(trip.native):  # the last two are never scored: nothing to wait for
+                    await asyncio.wait_for(feed._wait_for(message["messageId"]), 30)
+
+    raw = await collect(kafka_bootstrap, [worker.names.transitions], until=len(expected))
+    live = [StageTransition.model_validate_json(r) for r in raw]
+    assert [t for t in live if t.lead_id.startswith(prefix)] == expected
+
+    raw = await collect(kafka_bootstrap, [worker.names.dead_letters], until=2)
+    letters = [DeadLetter.model_validate_json(r) for r in raw]
+    assert sorted((d.reason, d.topic, d.error) for d in letters) == [
+        ("invalid", topic, "segment track: messageId: Field required")
+    ] * 2
+
+    counters = f"{worker.env['LEADSTREAM_REDIS_KEY_PREFIX']}metrics:worker"
+    name = "events_ignored_total|name=track:Product Viewed"
+    for _ in range(100):  # the worker flushes its counters every 5 s
+        if await redis_client.hget(counters, name) == b"2":
+            break
+        await asyncio.sleep(0.2)
+    assert await redis_client.hget(counters, name) == b"2"
+    assert await redis_client.hget(counters, "events_in_total|type=identify") == b"2"
