@@ -17,6 +17,7 @@ from collections.abc import Iterator
 
 import pytest
 import redis.asyncio as aioredis
+from aiokafka import AIOKafkaConsumer
 
 from schemas.dead_letter import DeadLetter
 from schemas.events import parse_event
@@ -70,11 +71,25 @@ async def test_pipeline_messages_give_the_transitions_of_their_native_twins(
     live = [StageTransition.model_validate_json(r) for r in raw]
     assert [t for t in live if t.lead_id.startswith(prefix)] == expected
 
+    # every output record is a CloudEvent by its headers (binary mode), its value unchanged
+    headers = await first_headers(kafka_bootstrap, worker)
+    transition = next(t for t in expected if t.lead_id.startswith(prefix))
+    assert headers[worker.names.transitions]["ce_id"] == transition.transition_id.encode()
+    for output, ce_type in [(worker.names.transitions, "stage_transition"),
+                            (worker.names.score_updates, "score_update"),
+                            (worker.names.dead_letters, "dead_letter")]:  # fmt: skip
+        got = headers[output]
+        assert got["ce_type"] == f"dev.leadstream.{ce_type}.v1".encode(), output
+        assert got["ce_source"] == f"/leadstream/ls-{worker.run_id}".encode()
+        assert got["content-type"] == b"application/json"
+        assert {"ce_specversion", "ce_id", "ce_time"} <= set(got)
+
     raw = await collect(kafka_bootstrap, [worker.names.dead_letters], until=2)
     letters = [DeadLetter.model_validate_json(r) for r in raw]
-    assert sorted((d.reason, d.topic, d.error) for d in letters) == [
-        ("invalid", topic, "segment track: messageId: Field required")
-    ] * 2
+    assert (
+        sorted((d.reason, d.topic, d.error) for d in letters)
+        == [("invalid", topic, "segment track: messageId: Field required")] * 2
+    )
 
     counters = f"{worker.env['LEADSTREAM_REDIS_KEY_PREFIX']}metrics:worker"
     name = "events_ignored_total|name=track:Product Viewed"
@@ -84,3 +99,23 @@ async def test_pipeline_messages_give_the_transitions_of_their_native_twins(
         await asyncio.sleep(0.2)
     assert await redis_client.hget(counters, name) == b"2"
     assert await redis_client.hget(counters, "events_in_total|type=identify") == b"2"
+
+
+async def first_headers(bootstrap: str, worker: WorkerProcess) -> dict[str, dict[str, bytes]]:
+    """The headers of the first record of each output topic."""
+    outputs = [worker.names.transitions, worker.names.score_updates, worker.names.dead_letters]
+    consumer = AIOKafkaConsumer(*outputs, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                                group_id=f"headers-{uuid.uuid4().hex[:8]}")  # fmt: skip
+    await consumer.start()
+    found: dict[str, dict[str, bytes]] = {}
+    try:
+        for _ in range(100):
+            batch = await consumer.getmany(timeout_ms=300)
+            for tp, records in batch.items():
+                if tp.topic not in found and records:
+                    found[tp.topic] = dict(records[0].headers)
+            if len(found) == len(outputs):
+                break
+    finally:
+        await consumer.stop()
+    return found
