@@ -23,6 +23,8 @@ commands, in the order you meet them:
   stack up|down|status   local Kafka (KRaft) + Redis on loopback, no Docker needed
   worker                 the Faust worker: live scoring from Kafka
   api                    the read-only query API over the Redis projection
+  notify                 the sales bot: transitions to Slack, Teams or a webhook
+  sink                   a local webhook that prints what the notifier posts
   demo                   realistic traffic through the live stack (what `make demo` runs)
   simulate               offline replay: score a JSON-lines event file with a rules file
   rules check            validate a rules file and print its summary
@@ -92,6 +94,39 @@ def _cmd_api(args: argparse.Namespace) -> int:
     from stream_app.api.app import main as api_main  # noqa: PLC0415
 
     return api_main()
+
+
+def _cmd_notify(args: argparse.Namespace) -> int:
+    from stream_app.notify.service import main as notify_main  # noqa: PLC0415
+
+    return notify_main()
+
+
+NOTIFY_EPILOG = """\
+settings (environment, or .env):
+  LEADSTREAM_NOTIFY_KIND            slack (Block Kit), teams (Adaptive Card) or webhook
+                                    (the transition JSON with CloudEvents ce-* headers)
+  LEADSTREAM_NOTIFY_URL             the webhook URL (secret: never logged)
+  LEADSTREAM_NOTIFY_STAGES          stages to announce (mql,sql,pql), or all
+  LEADSTREAM_NOTIFY_LINK_TEMPLATE   a CRM link, e.g. https://crm.example.com/leads/{lead_id}
+  LEADSTREAM_NOTIFY_MAX_PER_SECOND  posts per second (1: Slack's limit); a burst in
+                                    between becomes one digest message
+  LEADSTREAM_NOTIFY_DIGEST_MAX      transitions per digest (20)
+  LEADSTREAM_NOTIFY_DIR             where the ids already posted are kept
+
+examples:
+  export LEADSTREAM_NOTIFY_URL=https://hooks.slack.com/services/T000/B000/XXXX
+  LEADSTREAM_NOTIFY_STAGES=sql python -m stream_app notify      # only SQLs, to #sales
+  LEADSTREAM_NOTIFY_KIND=teams LEADSTREAM_NOTIFY_URL=https://prod-00.westus.logic.azure.com/... \\
+      python -m stream_app notify
+  python -m stream_app sink --port 8099 &                         # try it locally
+  LEADSTREAM_NOTIFY_URL=http://127.0.0.1:8099/hook python -m stream_app notify
+
+guarantee: a transition's offset is committed only after its post got a 2xx; a failed
+post is retried with backoff until it does (Retry-After obeyed), so none is skipped.
+Duplicates (a worker's re-publication, a restart) are dropped by transition_id; only a
+post acknowledged just before a kill -9 can be repeated, once.
+"""
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -196,6 +231,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     api.set_defaults(handler=_cmd_api)
 
+    notify = sub.add_parser(
+        "notify",
+        help="the sales bot: post stage transitions to Slack, Microsoft Teams or a webhook",
+        formatter_class=_Formatter,
+        description=(
+            "Consume lead_stage_transitions in its own consumer group (<app id>-notify) and\n"
+            "post each transition to a stage you chose: who, from -> to, score, grade, why\n"
+            "and the trigger, with a link to your CRM. Runs apart from the worker."
+        ),
+        epilog=NOTIFY_EPILOG,
+    )
+    notify.set_defaults(handler=_cmd_notify)
+
     demo = sub.add_parser(
         "demo",
         help="realistic traffic through the live stack, transitions printed like a sales bot",
@@ -217,10 +265,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--stop", action="store_true", help="stop the demo's worker and API")
     demo.set_defaults(handler=_cmd_demo)
 
-    from stream_app import replay_cli, traffic  # noqa: PLC0415
+    from stream_app import replay_cli, sink, traffic  # noqa: PLC0415
 
     replay_cli.add_commands(sub, _Formatter)
     traffic.add_command(sub, _Formatter)
+    sink.add_command(sub, _Formatter)
     return parser
 
 

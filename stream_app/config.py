@@ -20,6 +20,8 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from schemas.transitions import STAGES
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -208,6 +210,47 @@ class Settings(BaseSettings):
         description="LEADSTREAM_SWEEP_RESCAN_SECONDS: how often the due index is rebuilt",
     )  # fmt: skip
 
+    # --- The notifier (python -m stream_app notify) -------------------------------
+    notify_kind: Literal["slack", "teams", "webhook"] = Field(
+        "slack",
+        description=(
+            "LEADSTREAM_NOTIFY_KIND: 'slack' (incoming webhook, Block Kit), 'teams' (workflow "
+            "webhook, Adaptive Card) or 'webhook' (the transition JSON, one POST each)"
+        ),
+    )
+    notify_url: SecretStr | None = Field(
+        None, description="LEADSTREAM_NOTIFY_URL: the webhook URL (secret; never logged)."
+    )
+    notify_stages: Annotated[tuple[str, ...], NoDecode] = Field(
+        ("mql", "sql", "pql"),
+        description="LEADSTREAM_NOTIFY_STAGES: comma-separated stages to announce, or 'all'",
+    )
+    notify_link_template: str | None = Field(
+        None,
+        description=(
+            "LEADSTREAM_NOTIFY_LINK_TEMPLATE: a CRM link per lead, with {lead_id} and "
+            "{account_id}, e.g. 'https://crm.example.com/leads/{lead_id}'"
+        ),
+    )
+    notify_max_per_second: float = Field(
+        1.0, gt=0, le=100,
+        description=(
+            "LEADSTREAM_NOTIFY_MAX_PER_SECOND: most posts per second (Slack allows about "
+            "one); a burst in between is posted as one digest"
+        ),
+    )  # fmt: skip
+    notify_digest_max: int = Field(
+        20, ge=1, le=40,
+        description="LEADSTREAM_NOTIFY_DIGEST_MAX: most transitions in one digest message",
+    )  # fmt: skip
+    notify_dir: Path = Field(
+        REPO_ROOT / ".stack" / "notify",
+        description=(
+            "LEADSTREAM_NOTIFY_DIR: where the notifier keeps the ids it posted (dedup "
+            "across restarts)"
+        ),
+    )
+
     # --- Serving and logs ----------------------------------------------------
     api_host: str = Field("127.0.0.1", description="LEADSTREAM_API_HOST")
     api_port: int = Field(8080, ge=1, le=65535, description="LEADSTREAM_API_PORT")
@@ -245,11 +288,21 @@ class Settings(BaseSettings):
         """Configs every topic Leadstream creates gets (beside its own, e.g. compaction)."""
         return {"min.insync.replicas": str(self.min_insync)}
 
-    @field_validator("input_topics", mode="before")
+    @field_validator("input_topics", "notify_stages", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(t.strip() for t in value.split(",") if t.strip())
+        return value
+
+    @field_validator("notify_stages")
+    @classmethod
+    def _known_stages(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if value == ("all",):
+            return STAGES
+        unknown = [s for s in value if s not in STAGES]
+        if unknown:
+            raise ValueError(f"unknown stage(s) {unknown}; stages: {', '.join(STAGES)}")
         return value
 
     def public_view(self) -> dict[str, object]:
