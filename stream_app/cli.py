@@ -23,6 +23,7 @@ commands, in the order you meet them:
   stack up|down|status   local Kafka (KRaft) + Redis on loopback, no Docker needed
   worker                 the Faust worker: live scoring from Kafka
   api                    the read-only query API over the Redis projection
+  collect                Segment's HTTP tracking API for sites, libraries and webhooks
   notify                 the sales bot: transitions to Slack, Teams or a webhook
   sink                   a local webhook that prints what the notifier posts
   demo                   realistic traffic through the live stack (what `make demo` runs)
@@ -94,6 +95,36 @@ def _cmd_api(args: argparse.Namespace) -> int:
     from stream_app.api.app import main as api_main  # noqa: PLC0415
 
     return api_main()
+
+
+def _cmd_collect(args: argparse.Namespace) -> int:
+    from stream_app.collect import main as collect_main  # noqa: PLC0415
+
+    return collect_main()
+
+
+COLLECT_EPILOG = """\
+settings (environment, or .env):
+  LEADSTREAM_COLLECT_WRITE_KEYS     accepted write keys, comma-separated (required; secret)
+  LEADSTREAM_COLLECT_HOST / _PORT   where it listens (127.0.0.1:8088)
+  LEADSTREAM_COLLECT_TOPIC          where it writes (default: the first input topic)
+  LEADSTREAM_COLLECT_MAX_BODY_BYTES larger bodies get a 413 (512 KiB)
+
+examples:
+  LEADSTREAM_COLLECT_WRITE_KEYS=wk_site python -m stream_app collect
+  curl -u wk_site: localhost:8088/v1/track -H 'content-type: application/json' -d \\
+    '{"event": "Demo Requested", "userId": "u1", "messageId": "m1",
+      "timestamp": "2026-11-02T10:00:00Z"}'
+  # the official Python library, pointed here:
+  python -c 'from segment.analytics import Client
+  c = Client("wk_site", host="http://127.0.0.1:8088", sync_mode=True)
+  c.page(anonymous_id="a1", properties={"path": "/pricing"})'
+
+answers: 200 {"success": true} once the broker acknowledged every message of the
+request; 503 when it did not (retry: the worker counts a messageId once); 401 for a
+missing or unknown key; 413 for a body over the limit; 400 for a body that is not
+Segment-spec JSON. GET /health, /ready (the broker answers), /metrics (Prometheus).
+"""
 
 
 def _cmd_notify(args: argparse.Namespace) -> int:
@@ -230,6 +261,20 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     api.set_defaults(handler=_cmd_api)
+
+    collect = sub.add_parser(
+        "collect",
+        help="Segment's HTTP tracking API in front of Kafka: sites, Segment libraries, webhooks",
+        formatter_class=_Formatter,
+        description=(
+            "Accept /v1/batch, /v1/page, /v1/track, /v1/identify, /v1/alias, /v1/group as\n"
+            "Segment's tracking API does (write key as Basic auth) and write each message to\n"
+            "Kafka, keyed by userId else anonymousId, where the worker reads it. A process of\n"
+            "its own: the query API stays read-only."
+        ),
+        epilog=COLLECT_EPILOG,
+    )
+    collect.set_defaults(handler=_cmd_collect)
 
     notify = sub.add_parser(
         "notify",

@@ -251,6 +251,28 @@ class Settings(BaseSettings):
         ),
     )
 
+    # --- The collector (python -m stream_app collect) -----------------------------
+    collect_host: str = Field("127.0.0.1", description="LEADSTREAM_COLLECT_HOST")
+    collect_port: int = Field(8088, ge=1, le=65535, description="LEADSTREAM_COLLECT_PORT")
+    collect_write_keys: SecretStr | None = Field(
+        None,
+        description=(
+            "LEADSTREAM_COLLECT_WRITE_KEYS: comma-separated write keys the collector accepts "
+            "(secret; never logged); required to run it"
+        ),
+    )
+    collect_topic: str | None = Field(
+        None,
+        description=(
+            "LEADSTREAM_COLLECT_TOPIC: where the collector writes (default: the first input "
+            "topic, e.g. the first of LEADSTREAM_INPUT_TOPICS)"
+        ),
+    )
+    collect_max_body_bytes: int = Field(
+        512 * 1024, ge=1024,
+        description="LEADSTREAM_COLLECT_MAX_BODY_BYTES: larger request bodies get a 413",
+    )  # fmt: skip
+
     # --- Serving and logs ----------------------------------------------------
     api_host: str = Field("127.0.0.1", description="LEADSTREAM_API_HOST")
     api_port: int = Field(8080, ge=1, le=65535, description="LEADSTREAM_API_PORT")
