@@ -21,6 +21,7 @@ Handler = Callable[[argparse.Namespace], int]
 MAIN_EPILOG = """\
 commands, in the order you meet them:
   stack up|down|status   local Kafka (KRaft) + Redis on loopback, no Docker needed
+  stack tools            the classpath of Kafka's own tools (console producer, ...)
   worker                 the Faust worker: live scoring from Kafka
   api                    the read-only query API over the Redis projection
   collect                Segment's HTTP tracking API for sites, libraries and webhooks
@@ -51,6 +52,11 @@ def _cmd_stack(args: argparse.Namespace) -> int:
         return devstack.status()
     if args.action == "down":
         devstack.down()
+        return 0
+    if args.action == "tools":
+        from stream_app.kafka_tools import classpath  # noqa: PLC0415
+
+        print(classpath())
         return 0
     return devstack.status()
 
@@ -194,12 +200,15 @@ def build_parser() -> argparse.ArgumentParser:
             "  python -m stream_app stack up       # start or reuse, wait until both answer\n"
             "  python -m stream_app stack status   # exit 0 only if both answer\n"
             "  python -m stream_app stack down\n"
+            '  java -cp "$(python -m stream_app stack tools)" \\\n'
+            "      org.apache.kafka.tools.ConsoleProducer --bootstrap-server 127.0.0.1:9092 \\\n"
+            "      --topic rudder-events     # Kafka's console producer, as a pipeline writes\n"
             "settings: LEADSTREAM_STACK_DIR, LEADSTREAM_STACK_KAFKA_PORT (9092),\n"
             "  LEADSTREAM_STACK_CONTROLLER_PORT (9093), LEADSTREAM_STACK_REDIS_PORT (6379),\n"
             "  LEADSTREAM_STACK_KAFKA_HEAP (1g), LEADSTREAM_STACK_START_TIMEOUT (120 s)"
         ),
     )
-    stack.add_argument("action", choices=["up", "down", "status"])
+    stack.add_argument("action", choices=["up", "down", "status", "tools"])
     stack.set_defaults(handler=_cmd_stack)
 
     settings = sub.add_parser(
