@@ -105,9 +105,23 @@ class SegmentBase(Foreign):
     def _needs_time_and_subject(self) -> SegmentBase:
         if self.timestamp is None and self.originalTimestamp is None:
             raise ValueError("a message needs a timestamp or an originalTimestamp")
-        if self.userId is None and self.anonymousId is None:
-            raise ValueError("a message needs a userId, an anonymousId, or both")
+        if self.userId is None and self.anonymousId is None and self.email() is None:
+            raise ValueError(
+                "a message needs a userId, an anonymousId, or both (or, from an e-mail "
+                "provider, an address in properties.email or traits.email)"
+            )
         return self
+
+    def email(self) -> str | None:
+        """The person's e-mail address, when the message names one (e-mail providers'
+        events often carry only that): ``properties.email``, ``traits.email``, then
+        ``context.traits.email``."""
+        for holder in (getattr(self, "properties", None), getattr(self, "traits", None),
+                       self.context.traits if self.context else None):  # fmt: skip
+            value = holder.get("email") if isinstance(holder, dict) else None
+            if isinstance(value, str) and "@" in value:
+                return value
+        return None
 
 
 class SegmentPage(SegmentBase):

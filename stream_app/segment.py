@@ -24,6 +24,10 @@ What maps to what (the README's "Connect your pipeline" has the table):
 - ``identify`` → ``identify`` with both ids, else ``profile_update``; traits
   from ``context.traits`` (RudderStack) overlaid by top-level ``traits``
   (Segment), snake_case or camelCase.
+- E-mail providers identify people by address: a message with neither id
+  but an address (``properties.email``, ``traits.email``) is the anonymous
+  visitor ``email_subject(address)``; an identify with ``userId`` and
+  ``traits.email`` but no ``anonymousId`` links that pseudonym to the lead.
 - ``alias`` → ``identify`` (``previousId`` is the anonymous id).
 - ``group`` → ``profile_update`` of the lead's account (``groupId`` and the
   company traits).
@@ -33,6 +37,7 @@ What maps to what (the README's "Connect your pipeline" has the table):
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -59,6 +64,8 @@ from schemas.segment import (
 from stream_app.errors import LeadstreamError
 
 SHIPPED_TRACKS = Path(__file__).with_name("segment_tracks.yaml")
+#: Prefix of the anonymous ids that stand for an e-mail address (see ``email_subject``).
+EMAIL_PREFIX = "email:"
 
 _SEGMENT_TYPE = re.compile(rb'"type"\s*:\s*"(?:%s)"' % "|".join(sorted(SEGMENT_TYPES)).encode())
 _SEGMENT_KEY = re.compile(rb'"(?:messageId|anonymousId|userId)"\s*:')
@@ -223,6 +230,16 @@ def _describe(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
+def email_subject(address: str) -> str:
+    """The pseudonymous anonymous id of an e-mail address: ``email:`` and 32 hex digits of
+    the SHA-256 of the trimmed, lower-cased address. Events that carry only an address
+    gather under it; an identify with ``userId`` and ``traits.email`` (and no
+    ``anonymousId``) links it to the lead, as a cookie is linked. The address itself is
+    never an id, a key, a log line or a metric label."""
+    digest = hashlib.sha256(address.strip().lower().encode()).hexdigest()
+    return f"{EMAIL_PREFIX}{digest[:32]}"
+
+
 def _common(message: SegmentBase, type_: str) -> dict[str, Any]:
     out: dict[str, Any] = {
         "type": type_,
@@ -233,6 +250,10 @@ def _common(message: SegmentBase, type_: str) -> dict[str, Any]:
         out["lead_id"] = message.userId
     if message.anonymousId is not None:
         out["anonymous_id"] = message.anonymousId
+    elif message.userId is None:
+        address = message.email()
+        if address is not None:  # an e-mail provider's event: only the address says who
+            out["anonymous_id"] = email_subject(address)
     campaign = message.context.campaign if message.context else None
     if campaign is not None:
         utm = {
@@ -384,8 +405,11 @@ def _profile(traits: dict[str, Any]) -> dict[str, Any]:
 
 def _identify(message: SegmentIdentify) -> dict[str, Any]:
     profile = _profile(_traits(message))
-    if message.userId is not None and message.anonymousId is not None:
-        out = _common(message, "identify")
+    out = _common(message, "identify")
+    if message.userId is not None and message.anonymousId is None and "email" in profile:
+        # a server-side identify (user id and address): links the address's pseudonym
+        out["anonymous_id"] = email_subject(profile["email"])
+    if "lead_id" in out and "anonymous_id" in out:
         if profile:
             out["traits"] = profile
         return out

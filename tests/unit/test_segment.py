@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -14,6 +15,7 @@ from stream_app.errors import LeadstreamError
 from stream_app.segment import (
     Ignored,
     Rejected,
+    email_subject,
     from_segment,
     load_tracks,
     parse_tracks,
@@ -153,12 +155,65 @@ def test_top_level_traits_override_context_traits() -> None:
 
 
 def test_an_identify_with_a_user_id_only_is_a_profile_update() -> None:
-    message = {**SEGMENT_IDENTIFY, "anonymousId": None}
+    traits = {k: v for k, v in SEGMENT_IDENTIFY["traits"].items() if k != "email"}
+    message = {**SEGMENT_IDENTIFY, "anonymousId": None, "traits": traits}
     event = mapped(message)
     assert event.type == "profile_update"
-    assert (event.lead_id, event.anonymous_id, event.email) == (
-        "97980cfea0067", None, "peter@initech.com",
+    assert (event.lead_id, event.anonymous_id, event.job_title) == (
+        "97980cfea0067", None, "VP Engineering",
     )  # fmt: skip
+
+
+def test_an_email_providers_event_with_only_an_address_is_its_pseudonymous_visitor() -> None:
+    opened = {"type": "track", "event": "Email Opened", "messageId": "sg-1",
+              "timestamp": "2026-11-02T13:00:00Z",
+              "properties": {"email": " Peter@Initech.com ", "campaign_id": "c-1"}}  # fmt: skip
+    event = mapped(opened)
+    assert event.type == "email_open"
+    assert (event.lead_id, event.anonymous_id) == (None, email_subject("peter@initech.com"))
+    assert event.anonymous_id == "email:" + hashlib.sha256(b"peter@initech.com").hexdigest()[:32]
+    assert "initech" not in event.model_dump_json()  # the address is not carried over
+
+
+def test_a_server_side_identify_with_an_address_links_its_pseudonym_to_the_lead() -> None:
+    message = {**SEGMENT_IDENTIFY, "anonymousId": None}
+    event = mapped(message)
+    assert event.type == "identify"
+    assert (event.lead_id, event.anonymous_id) == (
+        "97980cfea0067", email_subject("peter@initech.com"),
+    )  # fmt: skip
+    assert event.traits.email == "peter@initech.com"
+    # with a cookie id the identify links the cookie (the address waits for its own)
+    assert mapped(SEGMENT_IDENTIFY).anonymous_id == "507f191e810c19729de860ea"
+
+
+def test_email_events_before_the_lead_is_known_count_for_the_lead_live_as_offline() -> None:
+    from stream_app.pipeline import InMemoryPipeline
+    from stream_app.scoring.replay import Replay
+    from tests.factories import default_rules
+
+    def click(n: int) -> dict[str, Any]:
+        properties = {"email": "ann@acme.com", "link_url": "https://ex.com/pricing"}
+        return {"type": "track", "event": "Email Link Clicked", "messageId": f"c-{n}",
+                "timestamp": f"2026-11-0{n}T13:00:00Z", "properties": properties}  # fmt: skip
+
+    identify = {"type": "identify", "messageId": "i-1", "timestamp": "2026-11-05T10:00:00Z",
+                "userId": "ann", "traits": {"email": "ann@acme.com", "title": "VP Sales",
+                                            "company": {"employees": 400}}}  # fmt: skip
+    messages = [click(1), click(2), identify, click(6)]
+    rules = default_rules()
+    replay = Replay(rules)
+    for m in messages:
+        replay.process(mapped(m))  # type: ignore[arg-type]
+    pipeline = InMemoryPipeline(rules, partitions=4)
+    for m in messages:
+        pipeline.feed(json.dumps(m).encode(), topic="email_events")
+        pipeline.run()
+    offline = {s.key: s for s in replay.leads()}
+    live = {s.key: s for s in pipeline.leads()}
+    assert offline.keys() == live.keys() == {"ann"}
+    assert live["ann"].seen == offline["ann"].seen
+    assert {"c-1", "c-2", "i-1", "c-6"} <= set(live["ann"].seen)
 
 
 def test_a_trait_the_profile_refuses_is_left_out_and_the_rest_still_counts() -> None:
