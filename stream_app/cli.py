@@ -150,6 +150,8 @@ settings (environment, or .env):
                                     between becomes one digest message
   LEADSTREAM_NOTIFY_DIGEST_MAX      transitions per digest (20)
   LEADSTREAM_NOTIFY_DIR             where the ids already posted are kept
+  LEADSTREAM_NOTIFY_START           a new group starts at the earliest transition (the
+                                    default) or only at new ones (latest)
 
 examples:
   export LEADSTREAM_NOTIFY_URL=https://hooks.slack.com/services/T000/B000/XXXX
@@ -303,9 +305,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="realistic traffic through the live stack, transitions printed like a sales bot",
         formatter_class=_Formatter,
         description=(
-            "Start the worker and the query API in the background (or reuse them), produce\n"
-            "seeded traffic for simulated prospects, print each stage transition as a sales\n"
-            "bot would, then show the funnel from the API and leave it up.\n"
+            "Start the worker, the query API, the notifier and a local webhook sink standing\n"
+            "in for Slack in the background (or reuse them), produce seeded traffic for\n"
+            "simulated prospects, print each stage transition as a sales bot would and,\n"
+            "beside them (slack>), what the notifier posted; then show the funnel from the\n"
+            "API and leave it up.\n"
             "Needs the stack: `make demo` starts it first; `make stack-down` stops it all."
         ),
         epilog="example:\n  python -m stream_app demo --prospects 300 --seed 7",
@@ -316,7 +320,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--quiet-seconds", type=float, default=15,
         help="stop following transitions after this long without one",
     )  # fmt: skip
-    demo.add_argument("--stop", action="store_true", help="stop the demo's worker and API")
+    demo.add_argument(
+        "--stop", action="store_true", help="stop the demo's worker, API, notifier and sink"
+    )
     demo.set_defaults(handler=_cmd_demo)
 
     from stream_app import replay_cli, sink, traffic  # noqa: PLC0415

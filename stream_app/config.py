@@ -243,6 +243,13 @@ class Settings(BaseSettings):
         20, ge=1, le=40,
         description="LEADSTREAM_NOTIFY_DIGEST_MAX: most transitions in one digest message",
     )  # fmt: skip
+    notify_start: Literal["earliest", "latest"] = Field(
+        "earliest",
+        description=(
+            "LEADSTREAM_NOTIFY_START: where a notifier group with no committed offsets "
+            "begins: 'earliest' (every transition on the topic) or 'latest' (only new ones)"
+        ),
+    )
     notify_dir: Path = Field(
         REPO_ROOT / ".stack" / "notify",
         description=(

@@ -112,7 +112,7 @@ class _Revoked(ConsumerRebalanceListener):
         self.notifier.forget(set(revoked))
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
-        return None
+        log.info("notifier assigned %d partition(s)", len(list(assigned)))
 
 
 class Notifier:
@@ -191,7 +191,8 @@ class Notifier:
     def _consumer(self) -> AIOKafkaConsumer:
         session_ms = int(self.settings.session_timeout_seconds * 1000)
         return AIOKafkaConsumer(
-            group_id=self.group, enable_auto_commit=False, auto_offset_reset="earliest",
+            group_id=self.group, enable_auto_commit=False,
+            auto_offset_reset=self.settings.notify_start,
             session_timeout_ms=session_ms, heartbeat_interval_ms=min(3000, session_ms // 3),
             **kafka_options(self.settings),
         )  # fmt: skip
