@@ -277,8 +277,9 @@ async def run_demo(settings: Settings, prospects: int, seed: int, quiet_s: float
         print(f"\nhottest SQLs: {api}/leads?stage=sql&limit=3", file=sys.stderr)
         print(f"one lead:     {api}/leads/{example}", file=sys.stderr)
     print(
-        f"\nThe worker and the API keep running (logs in {DEMO_DIR}). Explore the API at "
-        f"{api}/openapi.json; stop everything with `make stack-down`.",
+        f"\nThe worker, the API, the notifier and its sink keep running (logs in {DEMO_DIR}). "
+        f"Explore the API at {api}/openapi.json; `python -m stream_app demo --stop` stops "
+        f"them, `make stack-down` stops everything.",
         file=sys.stderr,
     )
     return 0
