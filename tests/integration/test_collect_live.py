@@ -216,8 +216,10 @@ async def test_the_write_key_in_the_body_works_too_and_browsers_may_post(
                                 headers={"Origin": "https://example.com"}) as response:  # fmt: skip
             assert response.status == 204
             assert "Authorization" in response.headers["Access-Control-Allow-Headers"]
-        async with http.post(f"{collector.url}/v1/page", json=message,
-                             headers={"Origin": "https://example.com"}) as response:  # fmt: skip
+        # the README's snippet: text/plain and the key in the body (no preflight needed)
+        async with http.post(f"{collector.url}/v1/page", data=json.dumps(message),
+                             headers={"Origin": "https://example.com",
+                                      "Content-Type": "text/plain"}) as response:  # fmt: skip
             assert response.status == 200
             assert response.headers["Access-Control-Allow-Origin"] == "https://example.com"
 
