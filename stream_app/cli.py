@@ -112,7 +112,8 @@ def _cmd_collect(args: argparse.Namespace) -> int:
 COLLECT_EPILOG = """\
 settings (environment, or .env):
   LEADSTREAM_COLLECT_WRITE_KEYS     accepted write keys, comma-separated (required; secret)
-  LEADSTREAM_COLLECT_HOST / _PORT   where it listens (127.0.0.1:8088)
+  LEADSTREAM_COLLECT_HOST           where it listens (127.0.0.1)
+  LEADSTREAM_COLLECT_PORT           (8088)
   LEADSTREAM_COLLECT_TOPIC          where it writes (default: the first input topic)
   LEADSTREAM_COLLECT_MAX_BODY_BYTES larger bodies get a 413 (512 KiB)
 

@@ -66,7 +66,7 @@ class Settings(BaseSettings):
         ),
     )
     tracks_path: Path = Field(
-        REPO_ROOT / "stream_app" / "segment_tracks.yaml",
+        Path(__file__).with_name("segment_tracks.yaml"),  # shipped in the package
         description=(
             "LEADSTREAM_TRACKS_PATH: which Segment-spec track names become which native "
             "event (YAML); names it does not list are counted as ignored"

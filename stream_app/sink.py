@@ -138,8 +138,8 @@ def add_command(sub: Any, formatter: type[argparse.HelpFormatter]) -> None:
             "as a JSON line to --out. Point the notifier at it to try it without Slack."
         ),
         epilog=(
-            "example:\n"
-            "  python -m stream_app sink --port 8099 &\n"
+            "examples:\n"
+            "  python -m stream_app sink --port 8099 --out posted.jsonl &\n"
             "  LEADSTREAM_NOTIFY_URL=http://127.0.0.1:8099/hook python -m stream_app notify"
         ),
     )
