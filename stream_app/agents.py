@@ -58,9 +58,9 @@ from stream_app.pipeline import Outputs, PartitionBatch, routing_key
 from stream_app.projector import die_with_parent
 from stream_app.records import DueIndex, RecordCache, RecordWriter
 from stream_app.scoring.rules import Rules
-from stream_app.segment import Tracks
 from stream_app.stores.projection import RedisProjection
 from stream_app.topics import TopicNames
+from stream_app.tracks import Tracks
 from stream_app.watch import Snapshot, Stalls
 
 log = logging.getLogger("leadstream.worker")

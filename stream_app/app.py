@@ -17,10 +17,10 @@ from stream_app.config import Settings
 from stream_app.metrics import Metrics
 from stream_app.records import DueIndex, RecordCache
 from stream_app.rules_file import Rules, load_rules
-from stream_app.segment import load_tracks
 from stream_app.stores.client import redis_client
 from stream_app.stores.projection import RedisProjection
 from stream_app.topics import TopicNames
+from stream_app.tracks import load_tracks
 
 
 def _credentials(settings: Settings) -> Any:

@@ -25,14 +25,8 @@ from schemas.dead_letter import DeadLetter, DeadLetterReason
 from schemas.events import EVENT_ADAPTER, InboundEvent
 from stream_app.messages import INTERNAL_ADAPTER, RECORD_ADAPTER, Internal, Record
 from stream_app.scoring.state import LeadState
-from stream_app.segment import (
-    Ignored,
-    Rejected,
-    Tracks,
-    from_segment,
-    looks_like_segment,
-    shipped_tracks,
-)
+from stream_app.segment import Ignored, Rejected, from_segment, looks_like_segment
+from stream_app.tracks import Tracks, shipped_tracks
 
 #: Largest message value accepted (bytes). Events are small; a 10 MB value is a bug.
 MAX_MESSAGE_BYTES = 256 * 1024

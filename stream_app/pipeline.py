@@ -69,7 +69,8 @@ from stream_app.scoring.identity import tombstone
 from stream_app.scoring.rules import Rules
 from stream_app.scoring.state import ANONYMOUS_PREFIX, LeadState, anonymous_key, new_state
 from stream_app.scoring.view import ScoreView
-from stream_app.segment import Ignored, Tracks
+from stream_app.segment import Ignored
+from stream_app.tracks import Tracks
 
 
 @lru_cache(maxsize=1 << 16)

@@ -25,7 +25,8 @@ from stream_app.rules_file import Rules, load_rules
 from stream_app.scoring.engine import ts
 from stream_app.scoring.funnel import funnel
 from stream_app.scoring.replay import Replay
-from stream_app.segment import SHIPPED_TRACKS, Ignored, Tracks, load_tracks
+from stream_app.segment import Ignored
+from stream_app.tracks import SHIPPED_TRACKS, Tracks, load_tracks
 
 SIMULATE_EPILOG = """\
 input: one event per line, the same JSON as on the input topics, e.g.

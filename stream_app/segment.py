@@ -31,8 +31,9 @@ What maps to what (the README's "Connect your pipeline" has the table):
 - ``alias`` → ``identify`` (``previousId`` is the anonymous id).
 - ``group`` → ``profile_update`` of the lead's account (``groupId`` and the
   company traits).
-- ``track`` → by name through ``Tracks`` (``segment_tracks.yaml`` ships the
-  defaults; ``LEADSTREAM_TRACKS_PATH`` replaces them).
+- ``track`` → by name through ``stream_app.tracks.Tracks``
+  (``segment_tracks.yaml`` ships the defaults; ``LEADSTREAM_TRACKS_PATH``
+  replaces them).
 """
 
 from __future__ import annotations
@@ -40,13 +41,10 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ValidationError
 
 from schemas.events import EVENT_ADAPTER, EVENT_TYPES, InboundEvent, Profile
 from schemas.segment import (
@@ -61,9 +59,8 @@ from schemas.segment import (
     SegmentScreen,
     SegmentTrack,
 )
-from stream_app.errors import LeadstreamError
+from stream_app.tracks import Tracks
 
-SHIPPED_TRACKS = Path(__file__).with_name("segment_tracks.yaml")
 #: Prefix of the anonymous ids that stand for an e-mail address (see ``email_subject``).
 EMAIL_PREFIX = "email:"
 
@@ -78,10 +75,6 @@ def looks_like_segment(raw: bytes, native_reason: str) -> bool:
     if native_reason == "unknown_type":
         return _SEGMENT_TYPE.search(raw) is not None
     return native_reason == "invalid" and _SEGMENT_KEY.search(raw) is not None
-
-
-class TracksError(LeadstreamError):
-    """The track-name mapping file is missing, not YAML, or names unknown types or fields."""
 
 
 @dataclass(frozen=True)
@@ -106,75 +99,6 @@ class Rejected:
 
 
 Mapped = InboundEvent | Ignored | Rejected
-
-
-# --- the track-name mapping ---------------------------------------------------------------
-
-#: Native event types a ``track`` may become (identity comes from identify/alias/group).
-TRACKABLE = sorted(set(EVENT_TYPES) - {"identify", "profile_update", "sales_feedback"})
-
-
-class TrackRule(BaseModel):
-    """One track name's native event: its type, constant fields, fields read from the message."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    type: str
-    set: dict[str, str | int | float | bool] = Field(default_factory=dict)
-    #: native field -> paths into the message (``properties.form_kind``), first present wins
-    fields: dict[str, list[str]] = Field(default_factory=dict)
-
-    @field_validator("type")
-    @classmethod
-    def _trackable(cls, value: str) -> str:
-        if value not in TRACKABLE:
-            raise ValueError(f"{value!r} is not a type a track can map to; one of {TRACKABLE}")
-        return value
-
-    def model_post_init(self, context: Any, /) -> None:
-        known = set(EVENT_TYPES[self.type].model_fields) - {"type"}
-        for name in [*self.set, *self.fields]:
-            if name not in known:
-                raise ValueError(f"{name!r} is not a field of {self.type}; fields: {sorted(known)}")
-
-
-class Tracks(BaseModel):
-    """Track event name -> native event; names not listed are ignored (and counted)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    version: str
-    tracks: dict[str, TrackRule]
-
-
-def parse_tracks(text: str, source: str = "<string>") -> Tracks:
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise TracksError(f"{source}: not YAML: {exc}") from None
-    if isinstance(data, dict):  # "x-..." keys hold YAML anchors for the entries to share
-        data = {k: v for k, v in data.items() if not str(k).startswith("x-")}
-    try:
-        return Tracks.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors(include_url=False)[0]
-        where = ".".join(str(p) for p in err["loc"]) or "(file)"
-        raise TracksError(f"{source}: {where}: {err['msg']}") from None
-
-
-@lru_cache(maxsize=1)
-def shipped_tracks() -> Tracks:
-    """The defaults that ship with Leadstream (``segment_tracks.yaml`` beside this module)."""
-    return load_tracks(SHIPPED_TRACKS)
-
-
-def load_tracks(path: str | Path = SHIPPED_TRACKS) -> Tracks:
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise TracksError(f"{path}: cannot read the track mapping: {exc.strerror}") from None
-    return parse_tracks(text, source=str(path))
 
 
 # --- the mapping --------------------------------------------------------------------------

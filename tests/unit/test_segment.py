@@ -12,15 +12,8 @@ from schemas.dead_letter import DeadLetter
 from schemas.events import parse_event
 from stream_app.codec import decode
 from stream_app.errors import LeadstreamError
-from stream_app.segment import (
-    Ignored,
-    Rejected,
-    email_subject,
-    from_segment,
-    load_tracks,
-    parse_tracks,
-    shipped_tracks,
-)
+from stream_app.segment import Ignored, Rejected, email_subject, from_segment
+from stream_app.tracks import load_tracks, parse_tracks, shipped_tracks
 
 TRACKS = shipped_tracks()
 
