@@ -18,7 +18,9 @@ The answer is 200 only after the broker acknowledged every message of the
 request (``acks=all``); a broker that does not answer in time gives a 503,
 which Segment's libraries retry (a retried message has the same
 ``messageId``, which the worker counts once). Bodies over
-``LEADSTREAM_COLLECT_MAX_BODY_BYTES`` get a 413, a bad key a 401, a body that
+``LEADSTREAM_COLLECT_MAX_BODY_BYTES`` (after gzip decompression: aiohttp
+inflates ``Content-Encoding: gzip`` bodies, as the libraries' ``gzip`` option
+sends them) get a 413, a bad key a 401, a body that
 is not Segment-spec JSON a 400, each with ``{"success": false, "code",
 "message"}``. A separate process: the query API stays read-only. ``/health``,
 ``/ready`` (the broker answers) and Prometheus ``/metrics``. Bodies are never

@@ -84,11 +84,13 @@ class Poster:
         while True:
             attempt += 1
             wait = delay
+            status: int | None = None
             try:
                 async with self.session.post(self.url, data=post.body,
                                              headers=post.headers) as response:  # fmt: skip
                     text = (await response.text())[:200]
-                    if 200 <= response.status < 300:
+                    status = response.status
+                    if 200 <= status < 300:
                         return attempt
                     retry_after = response.headers.get("Retry-After")
                     if response.status == 429 and retry_after:
@@ -96,10 +98,14 @@ class Poster:
                             wait = min(max(float(retry_after), 0.0), self.cap * 4)
                     problem = f"HTTP {response.status} {text!r}"
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-                problem = f"{type(exc).__name__}: {exc}"
+                problem = f"{type(exc).__name__}: {exc}".replace(self.url, "<the webhook URL>")
             self.retries += 1
-            log.warning("post of %d transition(s) failed (attempt %d: %s); retrying in %.1fs",
-                        len(post.transition_ids), attempt, problem, wait)  # fmt: skip
+            # a 4xx other than 408/429 will not heal by itself (a revoked webhook, a bad
+            # payload): still retried, never skipped, but loud enough for someone to act
+            hopeless = status is not None and 400 <= status < 500 and status not in (408, 429)
+            level = logging.ERROR if hopeless else logging.WARNING
+            log.log(level, "post of %d transition(s) failed (attempt %d: %s); retrying in "
+                    "%.1fs", len(post.transition_ids), attempt, problem, wait)  # fmt: skip
             await asyncio.sleep(wait)
             delay = min(delay * 2, self.cap)
 

@@ -153,8 +153,8 @@ async def test_the_segment_library_through_the_collector_gives_the_native_transi
         for message in trip.foreign[: len(trip.native)]:
             await asyncio.to_thread(send_with_the_library, client, message)  # 200 = acked
             await asyncio.wait_for(feed._wait_for(message["messageId"]), 30)
-    # the library's usual mode: queued, sent in one /v1/batch by its thread, on flush
-    batching = Client(KEY, host=collector.url)
+    # the library's usual mode: queued, sent in one gzipped /v1/batch by its thread, on flush
+    batching = Client(KEY, host=collector.url, gzip=True)
     await asyncio.to_thread(send_with_the_library, batching, trip.foreign[-2])  # unmapped
     await asyncio.to_thread(batching.flush)
     await asyncio.to_thread(batching.join)
