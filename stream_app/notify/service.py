@@ -208,8 +208,9 @@ class Notifier:
         consumer.subscribe([self.topic], listener=_Revoked(self))
         await consumer.start()
         timeout = aiohttp.ClientTimeout(total=HTTP_TIMEOUT_SECONDS)
-        log.info("notifier: %s to a %s webhook, stages %s, at most %.3g post(s)/s; group %s, "
-                 "%d id(s) already posted", self.topic, self.kind, ",".join(sorted(self.stages)),
+        target = {"slack": "Slack", "teams": "Teams", "webhook": "a generic webhook"}[self.kind]
+        log.info("notifier: %s to %s, stages %s, at most %.3g post(s)/s; group %s, "
+                 "%d id(s) already posted", self.topic, target, ",".join(sorted(self.stages)),
                  1 / self.interval, self.group, len(self.journal))  # fmt: skip
         next_slot = 0.0
         try:
