@@ -17,7 +17,7 @@ import shutil
 import subprocess
 
 from stream_app.config import REPO_ROOT
-from stream_app.devstack import StackSettings, kafka_version, say
+from stream_app.devstack import StackSettings, _apt_install, kafka_version, say
 from stream_app.errors import StackError
 
 TOOLS_POM = REPO_ROOT / "infra" / "kafka" / "tools-pom.xml"
@@ -32,7 +32,7 @@ def classpath(cfg: StackSettings | None = None) -> str:
     marker = lib / ".complete"
     if not marker.exists():
         if shutil.which("mvn") is None:
-            raise StackError("no `mvn`: `python -m stream_app stack up` installs it first")
+            _apt_install("maven")  # as the stack does for the broker's jars
         say(f"resolving Apache Kafka's tools {version} from Maven Central into {lib}")
         lib.mkdir(parents=True, exist_ok=True)
         argv = [
