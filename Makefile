@@ -57,7 +57,7 @@ lint: $(STAMP) ## ruff check + format check + mypy
 	$(VENV)/bin/mypy
 
 .PHONY: schemas
-schemas: $(STAMP) ## regenerate the JSON Schema files in schemas/json/
+schemas: $(STAMP) ## regenerate the JSON Schema files and the AsyncAPI document in schemas/json/
 	$(PY) -m schemas.generate
 
 .PHONY: demo

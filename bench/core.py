@@ -37,6 +37,7 @@ from schemas.events import InboundEvent
 from stream_app.codec import decode
 from stream_app.scoring.replay import Replay
 from stream_app.scoring.rules import Rules, parse_rules
+from stream_app.segment import Ignored
 from stream_app.traffic import generate
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -64,7 +65,7 @@ def decode_and_process(messages: list[bytes], rules: Rules) -> Replay:
     replay = Replay(rules)
     for value in messages:
         decoded = decode(value)
-        if not isinstance(decoded, DeadLetter):
+        if not isinstance(decoded, DeadLetter | Ignored):
             replay.process(decoded)
     return replay
 
@@ -130,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
 
     rules = load(args.rules)
     messages = traffic(args.events, args.prospects or max(100, args.events // 10), args.seed)
-    events = [d for d in map(decode, messages) if not isinstance(d, DeadLetter)]
+    events = [d for d in map(decode, messages) if not isinstance(d, DeadLetter | Ignored)]
     if args.profile:
         profile(lambda: process(events, rules), args.profile_out)
         return 0

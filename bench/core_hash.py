@@ -40,6 +40,7 @@ from bench.core import load
 from schemas.dead_letter import DeadLetter
 from schemas.events import InboundEvent
 from stream_app.codec import decode
+from stream_app.segment import Ignored
 from stream_app.traffic import generate
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -85,7 +86,7 @@ def events(count: int, seed: int = 11) -> list[InboundEvent]:
     out: list[InboundEvent] = []
     for event in raw[:count]:
         decoded = decode(json.dumps(event).encode())
-        assert not isinstance(decoded, DeadLetter), decoded
+        assert not isinstance(decoded, DeadLetter | Ignored), decoded
         out.append(decoded)
     return out
 

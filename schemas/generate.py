@@ -1,4 +1,4 @@
-"""Write one JSON Schema file per message model into ``schemas/json/``.
+"""Write the JSON Schema of every message model and the AsyncAPI 3 document to ``schemas/json/``.
 
 python -m schemas.generate          # rewrite the files
 python -m schemas.generate --check  # exit 1 if any file is stale (tests do this)
@@ -13,15 +13,17 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from schemas.asyncapi import document
 from schemas.dead_letter import DeadLetter
 from schemas.events import EVENT_ADAPTER, EVENT_MODELS
+from schemas.segment import SEGMENT_ADAPTER
 from schemas.transitions import ScoreUpdate, StageTransition
 
 OUT_DIR = Path(__file__).parent / "json"
 
 
 def rendered() -> dict[str, str]:
-    """File name -> JSON text, for every model plus the inbound union."""
+    """File name -> JSON text, for every model, the inbound union and the Segment subset."""
     models: list[type[BaseModel]] = [*EVENT_MODELS, StageTransition, ScoreUpdate, DeadLetter]
     files: dict[str, str] = {}
     for model in models:
@@ -33,7 +35,33 @@ def rendered() -> dict[str, str]:
     union["title"] = "InboundEvent"
     union["$id"] = "https://leadstream.dev/schemas/inbound_event.json"
     files["inbound_event.json"] = json.dumps(union, indent=2, sort_keys=True) + "\n"
+    # The accepted Segment-spec subset: one file, its six message types in $defs
+    segment = SEGMENT_ADAPTER.json_schema(mode="validation")
+    segment["title"] = "SegmentEvent"
+    segment["description"] = (
+        "The Segment-spec messages Leadstream accepts on any input topic (RudderStack, "
+        "Segment, Jitsu, Customer.io Data Pipelines), beside the native events. Only these "
+        "fields are read; others are allowed and ignored. stream_app/segment.py maps them."
+    )
+    segment["$id"] = "https://leadstream.dev/schemas/segment_event.json"
+    files["segment_event.json"] = json.dumps(segment, indent=2, sort_keys=True) + "\n"
+    files["asyncapi.json"] = json.dumps(asyncapi(), indent=2) + "\n"
     return files
+
+
+def asyncapi() -> dict[str, object]:
+    """The AsyncAPI 3 document of every topic (their names are the worker's)."""
+    from stream_app.topics import INPUTS, OUTPUTS  # noqa: PLC0415  (a tool's import)
+
+    described = {
+        "lead_stage_transitions": ("stage_transition", "every stage change, keyed by lead id: "
+                                   "what sales bots and alerting consume"),
+        "lead_score_updates": ("score_update", "the newest score of a lead per batch"),
+        "lead_dead_letters": ("dead_letter", "what could not be accepted, with the reason"),
+    }  # fmt: skip
+    inputs = [(t, f"input topic (any event type; native or Segment-spec): {t}") for t in INPUTS]
+    outputs = [(t, *described[t]) for t in OUTPUTS]
+    return document(inputs, outputs)
 
 
 def stale(out_dir: Path = OUT_DIR) -> list[str]:

@@ -42,6 +42,7 @@ import time
 import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, cast
 
 import faust
@@ -50,6 +51,7 @@ from faust.types import TP, EventT, StreamT
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from stream_app import cloudevents
 from stream_app.codec import decode_record, due_at_of, encode_internal, encode_output, encode_record
 from stream_app.config import Settings
 from stream_app.messages import Record, Tick
@@ -59,6 +61,7 @@ from stream_app.projector import die_with_parent
 from stream_app.records import DueIndex, RecordCache, RecordWriter
 from stream_app.scoring.rules import Rules
 from stream_app.topics import TopicNames
+from stream_app.tracks import Tracks
 from stream_app.watch import Snapshot, Stalls
 from stream_app.worker_http import Collector, Probes, WorkerMetrics, create_worker_http, serve
 
@@ -78,6 +81,7 @@ class Context:
     cache: RecordCache
     due: DueIndex
     metrics: WorkerMetrics
+    tracks: Tracks | None = None  # Segment-spec track names (None: the shipped defaults)
 
     @property
     def repartition_topic(self) -> str:
@@ -102,11 +106,17 @@ class Producer:
         value: bytes,
         partition: int | None = None,
         timestamp: float | None = None,  # seconds; the producer's clock when None
+        headers: list[tuple[str, bytes]] | None = None,
     ) -> asyncio.Future[Any]:
         producer = self._app.producer._ensure_producer()  # type: ignore[attr-defined]
         timestamp_ms = None if timestamp is None else round(timestamp * 1000)
         future: asyncio.Future[Any] = await producer.send(
-            topic, value=value, key=key, partition=partition, timestamp_ms=timestamp_ms
+            topic,
+            value=value,
+            key=key,
+            partition=partition,
+            timestamp_ms=timestamp_ms,
+            headers=headers,
         )
         return future
 
@@ -193,6 +203,10 @@ def register(ctx: Context) -> None:
     pace = Pace()
     handed: dict[Any, int] = {}  # records that reached the agent, per partition (the watch)
     idle = {"agent": False, "flusher": True}
+    ce_source = cloudevents.source_of(settings.app_id)
+
+    def ce_headers(record: cloudevents.Output) -> list[tuple[str, bytes]]:
+        return cloudevents.headers(record, source=ce_source, now=datetime.now(UTC))
 
     def load(key: str) -> Record | None:
         raw_key = key.encode()
@@ -200,7 +214,7 @@ def register(ctx: Context) -> None:
         return record if record is not None else decode_record(records.get(raw_key))
 
     def score_partition(partition: int, events: list[EventT]) -> Outputs:
-        driver = PartitionBatch(partition, partitions, rules, load)
+        driver = PartitionBatch(partition, partitions, rules, load, ctx.tracks)
         for event in events:
             message = event.message
             if message.topic == repartition:
@@ -221,18 +235,21 @@ def register(ctx: Context) -> None:
         for _, out in done:
             for transition in out.transitions:
                 pending.append(await producer.send(
-                    names.transitions, transition.lead_id.encode(), encode_output(transition)
+                    names.transitions, transition.lead_id.encode(), encode_output(transition),
+                    headers=ce_headers(transition),
                 ))  # fmt: skip
             for subject, value, at in out.forward_bytes():
                 pending.append(await producer.send(repartition, subject, value, timestamp=at))
             for update in out.updates.values():
                 pending.append(await producer.send(
-                    names.score_updates, update.lead_id.encode(), encode_output(update)
+                    names.score_updates, update.lead_id.encode(), encode_output(update),
+                    headers=ce_headers(update),
                 ))  # fmt: skip
             for letter_key, letter in out.dead_letters:
-                pending.append(
-                    await producer.send(names.dead_letters, letter_key, encode_output(letter))
-                )
+                pending.append(await producer.send(
+                    names.dead_letters, letter_key, encode_output(letter),
+                    headers=ce_headers(letter),
+                ))  # fmt: skip
         return pending
 
     async def flush(job: Flush) -> None:

@@ -17,6 +17,7 @@ from stream_app.config import Settings
 from stream_app.records import DueIndex, RecordCache
 from stream_app.rules_file import Rules, load_rules
 from stream_app.topics import TopicNames
+from stream_app.tracks import load_tracks
 from stream_app.worker_http import WorkerMetrics
 
 
@@ -43,7 +44,7 @@ def _credentials(settings: Settings) -> Any:
 
 def worker_topics(settings: Settings) -> list[str]:
     """Every topic the worker reads or writes, except Faust's changelogs."""
-    names = TopicNames(settings.topic_prefix)
+    names = TopicNames.of(settings)
     internal = [names.repartition(settings.app_id)]
     outputs = [names.transitions, names.score_updates, names.dead_letters]
     return [*names.inputs, *internal, *outputs]
@@ -119,7 +120,7 @@ def create_app(settings: Settings | None = None, rules: Rules | None = None) -> 
     settings = settings or Settings()
     rules = rules or load_rules(settings.rules_path)
     faust_fixes.apply()  # see stream_app/faust_fixes.py
-    names = TopicNames(settings.topic_prefix)
+    names = TopicNames.of(settings)
     app = faust.App(settings.app_id, **app_options(settings))
     # One Faust topic over the inputs and the repartition topic: one agent reads both,
     # and Faust gives one worker partition p of each, with p of the records' changelog.
@@ -138,6 +139,7 @@ def create_app(settings: Settings | None = None, rules: Rules | None = None) -> 
             cache=RecordCache(limit=settings.record_cache_size),
             due=DueIndex(),
             metrics=WorkerMetrics(),
+            tracks=load_tracks(settings.tracks_path),
         )
     )
     return app

@@ -21,8 +21,12 @@ Handler = Callable[[argparse.Namespace], int]
 MAIN_EPILOG = """\
 commands, in the order you meet them:
   stack up|down|status   local Kafka (KRaft) + Redis on loopback, no Docker needed
+  stack tools            the classpath of Kafka's own tools (console producer, ...)
   worker                 the Faust worker: live scoring from Kafka
   api                    the read-only query API over the Redis projection
+  collect                Segment's HTTP tracking API for sites, libraries and webhooks
+  notify                 the sales bot: transitions to Slack, Teams or a webhook
+  sink                   a local webhook that prints what the notifier posts
   demo                   realistic traffic through the live stack (what `make demo` runs)
   simulate               offline replay: score a JSON-lines event file with a rules file
   rules check            validate a rules file and print its summary
@@ -49,6 +53,11 @@ def _cmd_stack(args: argparse.Namespace) -> int:
     if args.action == "down":
         devstack.down()
         return 0
+    if args.action == "tools":
+        from stream_app.kafka_tools import classpath  # noqa: PLC0415
+
+        print(classpath())
+        return 0
     return devstack.status()
 
 
@@ -72,7 +81,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     check_port(settings.worker_host, settings.worker_port)
     app = create_app(settings)  # loads and checks the rules first: a bad file stops here
     asyncio.run(ensure_topics(settings, worker_topics(settings)))
-    names = TopicNames(settings.topic_prefix)
+    names = TopicNames.of(settings)
     asyncio.run(check_copartitioned(settings, [*names.inputs, names.repartition(settings.app_id)]))
     from stream_app.logs import logging_config  # noqa: PLC0415
 
@@ -94,6 +103,72 @@ def _cmd_api(args: argparse.Namespace) -> int:
     from stream_app.api.app import main as api_main  # noqa: PLC0415
 
     return api_main()
+
+
+def _cmd_collect(args: argparse.Namespace) -> int:
+    from stream_app.collect import main as collect_main  # noqa: PLC0415
+
+    return collect_main()
+
+
+COLLECT_EPILOG = """\
+settings (environment, or .env):
+  LEADSTREAM_COLLECT_WRITE_KEYS     accepted write keys, comma-separated (required; secret)
+  LEADSTREAM_COLLECT_HOST           where it listens (127.0.0.1)
+  LEADSTREAM_COLLECT_PORT           (8088)
+  LEADSTREAM_COLLECT_TOPIC          where it writes (default: the first input topic)
+  LEADSTREAM_COLLECT_MAX_BODY_BYTES larger bodies get a 413 (512 KiB)
+
+examples:
+  LEADSTREAM_COLLECT_WRITE_KEYS=wk_site python -m stream_app collect
+  curl -u wk_site: localhost:8088/v1/track -H 'content-type: application/json' -d \\
+    '{"event": "Demo Requested", "userId": "u1", "messageId": "m1",
+      "timestamp": "2026-11-02T10:00:00Z"}'
+  # the official Python library, pointed here:
+  python -c 'from segment.analytics import Client
+  c = Client("wk_site", host="http://127.0.0.1:8088", sync_mode=True)
+  c.page(anonymous_id="a1", properties={"path": "/pricing"})'
+
+answers: 200 {"success": true} once the broker acknowledged every message of the
+request; 503 when it did not (retry: the worker counts a messageId once); 401 for a
+missing or unknown key; 413 for a body over the limit; 400 for a body that is not
+Segment-spec JSON. GET /health, /ready (the broker answers), /metrics (Prometheus).
+"""
+
+
+def _cmd_notify(args: argparse.Namespace) -> int:
+    from stream_app.notify.service import main as notify_main  # noqa: PLC0415
+
+    return notify_main()
+
+
+NOTIFY_EPILOG = """\
+settings (environment, or .env):
+  LEADSTREAM_NOTIFY_KIND            slack (Block Kit), teams (Adaptive Card) or webhook
+                                    (the transition JSON with CloudEvents ce-* headers)
+  LEADSTREAM_NOTIFY_URL             the webhook URL (secret: never logged)
+  LEADSTREAM_NOTIFY_STAGES          stages to announce (mql,sql,pql), or all
+  LEADSTREAM_NOTIFY_LINK_TEMPLATE   a CRM link, e.g. https://crm.example.com/leads/{lead_id}
+  LEADSTREAM_NOTIFY_MAX_PER_SECOND  posts per second (1: Slack's limit); a burst in
+                                    between becomes one digest message
+  LEADSTREAM_NOTIFY_DIGEST_MAX      transitions per digest (20)
+  LEADSTREAM_NOTIFY_DIR             where the ids already posted are kept
+  LEADSTREAM_NOTIFY_START           a new group starts at the earliest transition (the
+                                    default) or only at new ones (latest)
+
+examples:
+  export LEADSTREAM_NOTIFY_URL=https://hooks.slack.com/services/T000/B000/XXXX
+  LEADSTREAM_NOTIFY_STAGES=sql python -m stream_app notify      # only SQLs, to #sales
+  LEADSTREAM_NOTIFY_KIND=teams LEADSTREAM_NOTIFY_URL=https://prod-00.westus.logic.azure.com/... \\
+      python -m stream_app notify
+  python -m stream_app sink --port 8099 &                         # try it locally
+  LEADSTREAM_NOTIFY_URL=http://127.0.0.1:8099/hook python -m stream_app notify
+
+guarantee: a transition's offset is committed only after its post got a 2xx; a failed
+post is retried with backoff until it does (Retry-After obeyed), so none is skipped.
+Duplicates (a worker's re-publication, a restart) are dropped by transition_id; only a
+post acknowledged just before a kill -9 can be repeated, once.
+"""
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -130,12 +205,15 @@ def build_parser() -> argparse.ArgumentParser:
             "  python -m stream_app stack up       # start or reuse, wait until both answer\n"
             "  python -m stream_app stack status   # exit 0 only if both answer\n"
             "  python -m stream_app stack down\n"
+            '  java -cp "$(python -m stream_app stack tools)" \\\n'
+            "      org.apache.kafka.tools.ConsoleProducer --bootstrap-server 127.0.0.1:9092 \\\n"
+            "      --topic rudder-events     # Kafka's console producer, as a pipeline writes\n"
             "settings: LEADSTREAM_STACK_DIR, LEADSTREAM_STACK_KAFKA_PORT (9092),\n"
             "  LEADSTREAM_STACK_CONTROLLER_PORT (9093), LEADSTREAM_STACK_REDIS_PORT (6379),\n"
             "  LEADSTREAM_STACK_KAFKA_HEAP (1g), LEADSTREAM_STACK_START_TIMEOUT (120 s)"
         ),
     )
-    stack.add_argument("action", choices=["up", "down", "status"])
+    stack.add_argument("action", choices=["up", "down", "status", "tools"])
     stack.set_defaults(handler=_cmd_stack)
 
     settings = sub.add_parser(
@@ -198,14 +276,43 @@ def build_parser() -> argparse.ArgumentParser:
     )
     api.set_defaults(handler=_cmd_api)
 
+    collect = sub.add_parser(
+        "collect",
+        help="Segment's HTTP tracking API in front of Kafka: sites, Segment libraries, webhooks",
+        formatter_class=_Formatter,
+        description=(
+            "Accept /v1/batch, /v1/page, /v1/track, /v1/identify, /v1/alias, /v1/group as\n"
+            "Segment's tracking API does (write key as Basic auth) and write each message to\n"
+            "Kafka, keyed by userId else anonymousId, where the worker reads it. A process of\n"
+            "its own: the query API stays read-only."
+        ),
+        epilog=COLLECT_EPILOG,
+    )
+    collect.set_defaults(handler=_cmd_collect)
+
+    notify = sub.add_parser(
+        "notify",
+        help="the sales bot: post stage transitions to Slack, Microsoft Teams or a webhook",
+        formatter_class=_Formatter,
+        description=(
+            "Consume lead_stage_transitions in its own consumer group (<app id>-notify) and\n"
+            "post each transition to a stage you chose: who, from -> to, score, grade, why\n"
+            "and the trigger, with a link to your CRM. Runs apart from the worker."
+        ),
+        epilog=NOTIFY_EPILOG,
+    )
+    notify.set_defaults(handler=_cmd_notify)
+
     demo = sub.add_parser(
         "demo",
         help="realistic traffic through the live stack, transitions printed like a sales bot",
         formatter_class=_Formatter,
         description=(
-            "Start the worker and the query API in the background (or reuse them), produce\n"
-            "seeded traffic for simulated prospects, print each stage transition as a sales\n"
-            "bot would, then show the funnel from the API and leave it up.\n"
+            "Start the worker, the query API, the notifier and a local webhook sink standing\n"
+            "in for Slack in the background (or reuse them), produce seeded traffic for\n"
+            "simulated prospects, print each stage transition as a sales bot would and,\n"
+            "beside them (slack>), what the notifier posted; then show the funnel from the\n"
+            "API and leave it up.\n"
             "Needs the stack: `make demo` starts it first; `make stack-down` stops it all."
         ),
         epilog="example:\n  python -m stream_app demo --prospects 300 --seed 7",
@@ -216,13 +323,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--quiet-seconds", type=float, default=15,
         help="stop following transitions after this long without one",
     )  # fmt: skip
-    demo.add_argument("--stop", action="store_true", help="stop the demo's worker and API")
+    demo.add_argument(
+        "--stop", action="store_true", help="stop the demo's worker, API, notifier and sink"
+    )
     demo.set_defaults(handler=_cmd_demo)
 
-    from stream_app import replay_cli, traffic  # noqa: PLC0415
+    from stream_app import replay_cli, sink, traffic  # noqa: PLC0415
 
     replay_cli.add_commands(sub, _Formatter)
     traffic.add_command(sub, _Formatter)
+    sink.add_command(sub, _Formatter)
     return parser
 
 

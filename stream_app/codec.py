@@ -25,6 +25,8 @@ from schemas.dead_letter import DeadLetter, DeadLetterReason
 from schemas.events import EVENT_ADAPTER, InboundEvent
 from stream_app.messages import INTERNAL_ADAPTER, RECORD_ADAPTER, Internal, Record
 from stream_app.scoring.state import LeadState
+from stream_app.segment import Ignored, Rejected, from_segment, looks_like_segment
+from stream_app.tracks import Tracks, shipped_tracks
 
 #: Largest message value accepted (bytes). Events are small; a 10 MB value is a bug.
 MAX_MESSAGE_BYTES = 256 * 1024
@@ -85,8 +87,14 @@ def decode(
     key: bytes | None = None,
     line: int | None = None,
     max_bytes: int = MAX_MESSAGE_BYTES,
-) -> InboundEvent | DeadLetter:
-    """Validate one message value; a dead letter (never an exception) if it is bad."""
+    tracks: Tracks | None = None,
+) -> InboundEvent | Ignored | DeadLetter:
+    """Validate one message value; a dead letter (never an exception) if it is bad.
+
+    A Segment-spec message (``type`` page, track, identify...) is mapped to its
+    native event by ``stream_app.segment`` with ``tracks`` (default: the shipped
+    mapping), or ``Ignored`` when no rule could use it.
+    """
 
     def reject(value: bytes, reason: DeadLetterReason, error: str) -> DeadLetter:
         return dead_letter(
@@ -105,7 +113,13 @@ def decode(
     try:
         return EVENT_ADAPTER.validate_json(raw)
     except ValidationError as exc:
-        return reject(raw, *_describe(exc))
+        reason, error = _describe(exc)
+    if looks_like_segment(raw, reason):
+        mapped = from_segment(raw, tracks or shipped_tracks())
+        if isinstance(mapped, Rejected):
+            return reject(raw, mapped.reason, mapped.error)
+        return mapped
+    return reject(raw, reason, error)
 
 
 # --- internal messages and stored records: trusted bytes, written by the worker only ----

@@ -15,10 +15,12 @@ needs setting for development. To use an existing Kafka and Redis::
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from schemas.transitions import STAGES
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -55,6 +57,20 @@ class Settings(BaseSettings):
     topic_prefix: str = Field(
         "",
         description="LEADSTREAM_TOPIC_PREFIX: prepended to every topic name (e.g. 'prod.').",
+    )
+    input_topics: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        description=(
+            "LEADSTREAM_INPUT_TOPICS: comma-separated topics the worker reads instead of the "
+            "nine native ones, used as given (no prefix), e.g. 'rudder-events'"
+        ),
+    )
+    tracks_path: Path = Field(
+        Path(__file__).with_name("segment_tracks.yaml"),  # shipped in the package
+        description=(
+            "LEADSTREAM_TRACKS_PATH: which Segment-spec track names become which native "
+            "event (YAML); names it does not list are counted as ignored"
+        ),
     )
     topic_partitions: int = Field(
         4, ge=1, description="LEADSTREAM_TOPIC_PARTITIONS: partitions of topics we create."
@@ -194,6 +210,76 @@ class Settings(BaseSettings):
         description="LEADSTREAM_SWEEP_RESCAN_SECONDS: how often the due index is rebuilt",
     )  # fmt: skip
 
+    # --- The notifier (python -m stream_app notify) -------------------------------
+    notify_kind: Literal["slack", "teams", "webhook"] = Field(
+        "slack",
+        description=(
+            "LEADSTREAM_NOTIFY_KIND: 'slack' (incoming webhook, Block Kit), 'teams' (workflow "
+            "webhook, Adaptive Card) or 'webhook' (the transition JSON, one POST each)"
+        ),
+    )
+    notify_url: SecretStr | None = Field(
+        None, description="LEADSTREAM_NOTIFY_URL: the webhook URL (secret; never logged)."
+    )
+    notify_stages: Annotated[tuple[str, ...], NoDecode] = Field(
+        ("mql", "sql", "pql"),
+        description="LEADSTREAM_NOTIFY_STAGES: comma-separated stages to announce, or 'all'",
+    )
+    notify_link_template: str | None = Field(
+        None,
+        description=(
+            "LEADSTREAM_NOTIFY_LINK_TEMPLATE: a CRM link per lead, with {lead_id} and "
+            "{account_id}, e.g. 'https://crm.example.com/leads/{lead_id}'"
+        ),
+    )
+    notify_max_per_second: float = Field(
+        1.0, gt=0, le=100,
+        description=(
+            "LEADSTREAM_NOTIFY_MAX_PER_SECOND: most posts per second (Slack allows about "
+            "one); a burst in between is posted as one digest"
+        ),
+    )  # fmt: skip
+    notify_digest_max: int = Field(
+        20, ge=1, le=40,
+        description="LEADSTREAM_NOTIFY_DIGEST_MAX: most transitions in one digest message",
+    )  # fmt: skip
+    notify_start: Literal["earliest", "latest"] = Field(
+        "earliest",
+        description=(
+            "LEADSTREAM_NOTIFY_START: where a notifier group with no committed offsets "
+            "begins: 'earliest' (every transition on the topic) or 'latest' (only new ones)"
+        ),
+    )
+    notify_dir: Path = Field(
+        REPO_ROOT / ".stack" / "notify",
+        description=(
+            "LEADSTREAM_NOTIFY_DIR: where the notifier keeps the ids it posted (dedup "
+            "across restarts)"
+        ),
+    )
+
+    # --- The collector (python -m stream_app collect) -----------------------------
+    collect_host: str = Field("127.0.0.1", description="LEADSTREAM_COLLECT_HOST")
+    collect_port: int = Field(8088, ge=1, le=65535, description="LEADSTREAM_COLLECT_PORT")
+    collect_write_keys: SecretStr | None = Field(
+        None,
+        description=(
+            "LEADSTREAM_COLLECT_WRITE_KEYS: comma-separated write keys the collector accepts "
+            "(secret; never logged); required to run it"
+        ),
+    )
+    collect_topic: str | None = Field(
+        None,
+        description=(
+            "LEADSTREAM_COLLECT_TOPIC: where the collector writes (default: the first input "
+            "topic, e.g. the first of LEADSTREAM_INPUT_TOPICS)"
+        ),
+    )
+    collect_max_body_bytes: int = Field(
+        512 * 1024, ge=1024,
+        description="LEADSTREAM_COLLECT_MAX_BODY_BYTES: larger request bodies get a 413",
+    )  # fmt: skip
+
     # --- Serving and logs ----------------------------------------------------
     worker_host: str = Field(
         "127.0.0.1",
@@ -238,6 +324,23 @@ class Settings(BaseSettings):
     def topic_configs(self) -> dict[str, str]:
         """Configs every topic Leadstream creates gets (beside its own, e.g. compaction)."""
         return {"min.insync.replicas": str(self.min_insync)}
+
+    @field_validator("input_topics", "notify_stages", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(t.strip() for t in value.split(",") if t.strip())
+        return value
+
+    @field_validator("notify_stages")
+    @classmethod
+    def _known_stages(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if value == ("all",):
+            return STAGES
+        unknown = [s for s in value if s not in STAGES]
+        if unknown:
+            raise ValueError(f"unknown stage(s) {unknown}; stages: {', '.join(STAGES)}")
+        return value
 
     def public_view(self) -> dict[str, object]:
         """The settings as a dict that is safe to print or log (secrets masked)."""

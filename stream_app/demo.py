@@ -1,11 +1,15 @@
-"""``make demo``: the worker and the API on the live local stack, with realistic traffic.
+"""``make demo``: the worker, the API and the sales bot on the live local stack, with traffic.
 
-Starts the worker and the query API in the background (or reuses them),
+Starts the worker, the query API, a local webhook sink and the notifier
+(``notify``, posting Slack Block Kit messages to the sink) in the background
+(or reuses them),
 produces seeded traffic for a few hundred prospects (anonymous browsing,
 identify on a form, e-mail campaigns, downloads, demo requests, some going
 cold: the decay sweep recycles those), prints each of this run's stage
 transitions from ``lead_stage_transitions`` the way a sales notification bot
-would, then shows the funnel from the API and leaves the API up.
+would, and beside them what the notifier posted (``slack>`` lines, read back
+from the sink: digests when a burst comes faster than one message a second),
+then shows the funnel from the API and leaves the API up.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -31,6 +36,7 @@ from stream_app.devstack import PidFile
 from stream_app.errors import StackError
 from stream_app.kafka import kafka_options
 from stream_app.rules_file import load_rules
+from stream_app.sink import Received
 from stream_app.topics import TopicNames
 from stream_app.traffic import generate
 
@@ -66,6 +72,47 @@ async def produce(
 
 
 DEMO_DIR = REPO_ROOT / ".stack" / "demo"
+#: Where the demo's webhook sink listens (it stands in for Slack).
+SINK_PORT = 8099
+
+
+class SinkTail:
+    """The sink's JSON lines written since this run began, as a person would read them."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = path.stat().st_size if path.exists() else 0
+
+    def new_lines(self, mark: str) -> list[str]:
+        if not self.path.exists():
+            return []
+        with self.path.open("rb") as f:
+            f.seek(self.offset)
+            data = f.read()
+        complete = data[: data.rfind(b"\n") + 1]
+        self.offset += len(complete)
+        out = []
+        for raw in complete.splitlines():
+            entry = json.loads(raw)
+            if mark not in entry["body"]:
+                continue  # another run's transition, or another tool's post
+            preview = Received(entry["path"], {}, entry["body"].encode(), entry["status"],
+                               entry["at"]).preview()  # fmt: skip
+            out.append(preview.removeprefix("slack: "))
+        return out
+
+
+def _has_line(path: Path, offset: int, text: str) -> bool:
+    return path.exists() and text in path.read_bytes()[offset:].decode(errors="replace")
+
+
+async def _wait_for_line(path: Path, offset: int, text: str, limit_s: float = 60) -> None:
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        if _has_line(path, offset, text):
+            return
+        await asyncio.sleep(0.3)
+    raise StackError(f"demo: no {text!r} in {path} after {limit_s:.0f}s")
 
 
 def _start_background(name: str, argv: list[str], env: dict[str, str] | None = None) -> int:
@@ -88,9 +135,9 @@ def _start_background(name: str, argv: list[str], env: dict[str, str] | None = N
 
 
 def stop_background() -> list[str]:
-    """Stop the demo's worker and API if the demo started them."""
+    """Stop the demo's processes if the demo started them."""
     stopped = []
-    for name in ("api", "worker"):
+    for name in ("notify", "sink", "api", "worker"):
         pidfile = PidFile(DEMO_DIR / f"{name}.pid")
         pid = pidfile.live_pid()
         if pid is not None:
@@ -141,7 +188,7 @@ async def _api_get(settings: Settings, path: str) -> Any:
 async def run_demo(settings: Settings, prospects: int, seed: int, quiet_s: float) -> int:
     rules = load_rules(settings.rules_path)
     run_id = uuid.uuid4().hex[:6]
-    topics = TopicNames(settings.topic_prefix)
+    topics = TopicNames.of(settings)
     python = sys.executable
     # A short decay sweep, so the demo shows leads going cold within its run.
     sweep = {"LEADSTREAM_SWEEP_INTERVAL_SECONDS": "5"}
@@ -152,7 +199,22 @@ async def run_demo(settings: Settings, prospects: int, seed: int, quiet_s: float
     reused = PidFile(DEMO_DIR / "worker.pid").live_pid() is not None
     _start_background("worker", [python, "-m", "stream_app", "worker"], sweep)
     _start_background("api", [python, "-m", "stream_app", "api"])
+    sink_log = DEMO_DIR / "sink.jsonl"
+    _start_background("sink", [python, "-m", "stream_app", "sink", "--port", str(SINK_PORT),
+                               "--out", str(sink_log), "--quiet"])  # fmt: skip
+    notify_log = DEMO_DIR / "notify.log"
+    notify_from = notify_log.stat().st_size if notify_log.exists() else 0
+    notify_reused = PidFile(DEMO_DIR / "notify.pid").live_pid() is not None
+    _start_background("notify", [python, "-m", "stream_app", "notify"], {
+        "LEADSTREAM_NOTIFY_KIND": "slack",
+        "LEADSTREAM_NOTIFY_URL": f"http://127.0.0.1:{SINK_PORT}/services/demo",
+        "LEADSTREAM_NOTIFY_START": "latest",  # a first demo posts this run, not the history
+        "LEADSTREAM_NOTIFY_LINK_TEMPLATE": "https://crm.example.com/leads/{lead_id}",
+    })  # fmt: skip
     await _wait_until_ready(settings, 0 if reused else log_from)
+    if not notify_reused:
+        await _wait_for_line(notify_log, notify_from, "notifier assigned")
+    sink = SinkTail(sink_log)
 
     # Follow the transitions topic from its current end: this run's transitions only.
     producer = AIOKafkaProducer(**kafka_options(settings), acks="all", linger_ms=5)
@@ -175,7 +237,7 @@ async def run_demo(settings: Settings, prospects: int, seed: int, quiet_s: float
             file=sys.stderr,
         )
         await produce(producer, events, topics)
-        seen = 0
+        seen = posted = 0
         started = last = time.monotonic()
         # Quiet time counts from this run's first transition: a worker may first
         # have a backlog to work through.
@@ -190,15 +252,23 @@ async def run_demo(settings: Settings, prospects: int, seed: int, quiet_s: float
                         print(bot_line(transition), flush=True)
                         seen += 1
                         last = time.monotonic()
+            for line in sink.new_lines(f"d{run_id}-"):
+                print(f"    slack> {line}", flush=True)
+                posted += 1
     finally:
         await follower.stop()
         await producer.stop()
 
-    await asyncio.sleep(6)  # the projection catches up
+    await asyncio.sleep(6)  # the projection and the notifier catch up
+    for line in sink.new_lines(f"d{run_id}-"):
+        print(f"    slack> {line}", flush=True)
+        posted += 1
     funnel = await _api_get(settings, "/funnel")
     top = await _api_get(settings, "/leads?stage=sql&limit=3")
     api = f"http://{settings.api_host}:{settings.api_port}"
-    print(f"\n{seen} transitions for this run. Funnel from {api}/funnel:", file=sys.stderr)
+    print(f"\n{seen} transitions for this run; the notifier posted {posted} Slack message(s) "
+          f"for them (MQL, SQL, PQL; {sink_log}). Funnel from {api}/funnel:",
+          file=sys.stderr)  # fmt: skip
     print(json.dumps({k: funnel[k] for k in ("leads", "stages", "reached_mql", "reached_sql",
                                              "mql_to_sql_rate", "median_days_to_mql")},
                      indent=2), file=sys.stderr)  # fmt: skip
@@ -207,8 +277,9 @@ async def run_demo(settings: Settings, prospects: int, seed: int, quiet_s: float
         print(f"\nhottest SQLs: {api}/leads?stage=sql&limit=3", file=sys.stderr)
         print(f"one lead:     {api}/leads/{example}", file=sys.stderr)
     print(
-        f"\nThe worker and the API keep running (logs in {DEMO_DIR}). Explore the API at "
-        f"{api}/openapi.json; stop everything with `make stack-down`.",
+        f"\nThe worker, the API, the notifier and its sink keep running (logs in {DEMO_DIR}). "
+        f"Explore the API at {api}/openapi.json; `python -m stream_app demo --stop` stops "
+        f"them, `make stack-down` stops everything.",
         file=sys.stderr,
     )
     return 0

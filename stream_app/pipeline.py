@@ -69,6 +69,8 @@ from stream_app.scoring.identity import tombstone
 from stream_app.scoring.rules import Rules
 from stream_app.scoring.state import ANONYMOUS_PREFIX, LeadState, anonymous_key, new_state
 from stream_app.scoring.view import ScoreView
+from stream_app.segment import Ignored
+from stream_app.tracks import Tracks
 
 
 @lru_cache(maxsize=1 << 16)
@@ -120,8 +122,10 @@ class PartitionBatch:
         partitions: int,
         rules: Rules,
         load: Callable[[str], Record | None],
+        tracks: Tracks | None = None,
     ) -> None:
         self.partition = partition
+        self.tracks = tracks
         self.partitions = partitions
         self.rules = rules
         self._load = load
@@ -159,7 +163,11 @@ class PartitionBatch:
         """A message from an input topic: validated here, once. ``timestamp`` (Kafka's, in
         seconds) is handed on to the messages it causes on the repartition topic."""
         self._timestamp = timestamp
-        decoded = decode(value, topic=topic, partition=self.partition, offset=offset, key=key)
+        decoded = decode(value, topic=topic, partition=self.partition, offset=offset, key=key,
+                         tracks=self.tracks)  # fmt: skip
+        if isinstance(decoded, Ignored):
+            self._out.counts[f"events_ignored_total|name={decoded.label}"] += 1
+            return
         if isinstance(decoded, DeadLetter):
             self._out.dead_letters.append((key, decoded))
             self._out.counts[f"dead_letters_total|reason={decoded.reason}"] += 1

@@ -25,17 +25,23 @@ from stream_app.rules_file import Rules, load_rules
 from stream_app.scoring.engine import ts
 from stream_app.scoring.funnel import funnel
 from stream_app.scoring.replay import Replay
+from stream_app.segment import Ignored
+from stream_app.tracks import SHIPPED_TRACKS, Tracks, load_tracks
 
 SIMULATE_EPILOG = """\
 input: one event per line, the same JSON as on the input topics, e.g.
   {"type": "page_view", "event_id": "e1", "occurred_at": "2026-11-02T10:00:00Z",
    "anonymous_id": "c-42", "path": "/pricing"}
+or Segment-spec messages as RudderStack or Segment write them, e.g.
+  {"type": "track", "event": "Email Link Clicked", "messageId": "m1", "userId": "u1",
+   "timestamp": "2026-11-02T10:00:00Z", "properties": {"link_url": "https://..."}}
+A track whose name --tracks does not map is counted as ignored, not as bad.
 Events should be in the order they happened per lead (as Kafka would deliver
 them). Bad lines are reported with their line number and skipped; they never
 stop the run. Blank lines are ignored.
 
 output: one stage_transition per line (--out, or stdout), in processing order;
-the funnel summary and a count of bad lines go to stderr.
+the funnel summary, the count of bad lines and the ignored names go to stderr.
 
 examples:
   python -m stream_app simulate --rules rules/default.yaml events.jsonl
@@ -90,11 +96,13 @@ def run_simulation(
     sweep_at: float | None = None,
     quiet: bool = False,
     max_bad_lines_shown: int = 20,
+    tracks: Tracks | None = None,
 ) -> dict[str, Any]:
     """Replay ``source`` through ``rules``; write transitions to ``out``; return a summary."""
     replay = Replay(rules)
     statuses: Counter[str] = Counter()
     bad: list[DeadLetter] = []
+    ignored: Counter[str] = Counter()
     transitions = events = 0
     started = time.perf_counter()
     bar = _progress(source, quiet)
@@ -104,7 +112,10 @@ def run_simulation(
         line = raw.strip()
         if not line:
             continue
-        decoded = decode(line, line=number)
+        decoded = decode(line, line=number, tracks=tracks)
+        if isinstance(decoded, Ignored):
+            ignored[decoded.label] += 1
+            continue
         if isinstance(decoded, DeadLetter):
             bad.append(decoded)
             if len(bad) <= max_bad_lines_shown:
@@ -128,6 +139,7 @@ def run_simulation(
     return {
         "events": events,
         "bad_lines": len(bad),
+        "ignored": ignored,
         "duplicates": statuses["duplicate"],
         "late": statuses["late"],
         "transitions": transitions,
@@ -140,12 +152,16 @@ def run_simulation(
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
     rules = load_rules(args.rules)
-    print(f"rules {rules.stamp} from {rules.source}", file=sys.stderr)
+    tracks = load_tracks(args.tracks)
+    print(f"rules {rules.stamp} from {rules.source}; track names {tracks.version} from "
+          f"{args.tracks}", file=sys.stderr)  # fmt: skip
     with ExitStack() as stack:
         out: IO[str] = (
             stack.enter_context(open(args.out, "w", encoding="utf-8")) if args.out else sys.stdout
         )
-        summary = run_simulation(rules, args.events, out, sweep_at=args.sweep_at, quiet=args.quiet)
+        summary = run_simulation(
+            rules, args.events, out, sweep_at=args.sweep_at, quiet=args.quiet, tracks=tracks
+        )
     rate = summary["events_per_second"]
     print(
         f"{summary['events']} events ({summary['bad_lines']} bad lines, "
@@ -154,6 +170,14 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         + (f" ({rate:,.0f} events/s)" if rate else ""),
         file=sys.stderr,
     )
+    ignored: Counter[str] = summary["ignored"]
+    if ignored:
+        names = ", ".join(f"{name} x{n}" for name, n in ignored.most_common(10))
+        more = f" and {len(ignored) - 10} more names" if len(ignored) > 10 else ""
+        print(
+            f"{ignored.total()} ignored (valid, but no rule uses them): {names}{more}",
+            file=sys.stderr,
+        )
     for line in summary["funnel"].lines():
         print(line, file=sys.stderr)
     return 0
@@ -195,6 +219,10 @@ def add_commands(sub: Any, formatter: type[argparse.HelpFormatter]) -> None:
         metavar="TIME",
         help="after the events, run the decay sweep at this ISO-8601 event time",
     )
+    simulate.add_argument(
+        "--tracks", type=Path, default=SHIPPED_TRACKS,
+        help="track-name mapping for Segment-spec lines (YAML; LEADSTREAM_TRACKS_PATH live)",
+    )  # fmt: skip
     simulate.add_argument("--quiet", action="store_true", help="no progress bar")
     simulate.set_defaults(handler=_cmd_simulate)
 

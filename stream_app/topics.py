@@ -9,6 +9,10 @@ should send each type.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from stream_app.config import Settings
 
 INPUTS = (
     "page_views",
@@ -44,16 +48,28 @@ INPUT_FOR_TYPE = {
 
 @dataclass(frozen=True)
 class TopicNames:
+    """Every topic name. ``configured_inputs`` (``LEADSTREAM_INPUT_TOPICS``) replaces the
+    native inputs, used as given: a pipeline writes where it is configured to."""
+
     prefix: str = ""
+    configured_inputs: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, settings: Settings) -> TopicNames:
+        return cls(settings.topic_prefix, settings.input_topics)
 
     def name(self, base: str) -> str:
         return f"{self.prefix}{base}"
 
     @property
     def inputs(self) -> tuple[str, ...]:
+        if self.configured_inputs:
+            return self.configured_inputs
         return tuple(self.name(t) for t in INPUTS)
 
     def input_for(self, event_type: str) -> str:
+        if self.configured_inputs:
+            return self.configured_inputs[0]
         return self.name(INPUT_FOR_TYPE[event_type])
 
     def repartition(self, app_id: str) -> str:

@@ -89,7 +89,10 @@ def test_generate_is_deterministic_per_seed() -> None:
     assert times == sorted(times)
 
 
-@pytest.mark.parametrize("command", [[], ["stack"], ["simulate"], ["generate"], ["rules"]])
+@pytest.mark.parametrize(
+    "command",
+    [[], ["stack"], ["simulate"], ["generate"], ["rules"], ["collect"], ["notify"], ["sink"]],
+)
 def test_help_shows_examples(command: list[str]) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "stream_app", *command, "--help"],
@@ -97,5 +100,12 @@ def test_help_shows_examples(command: list[str]) -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "usage: python -m stream_app" in result.stdout
-    if command in ([], ["stack"], ["simulate"]):
+    if command not in (["generate"], ["rules"]):
         assert "examples:" in result.stdout
+    if command in (["collect"], ["notify"]):  # every setting it reads is taught
+        from stream_app.config import Settings
+
+        prefix = command[0]
+        for name in Settings.model_fields:
+            if name.startswith(prefix + "_"):
+                assert f"LEADSTREAM_{name.upper()}" in result.stdout, name

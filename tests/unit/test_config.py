@@ -58,3 +58,17 @@ def test_more_in_sync_replicas_than_replicas_is_refused() -> None:
 
     with pytest.raises(ValidationError, match="no write could ever be acknowledged"):
         Settings(replication_factor=2, min_insync_replicas=3)
+
+
+def test_input_topics_are_a_comma_separated_list_used_as_given(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from stream_app.topics import TopicNames
+
+    monkeypatch.setenv("LEADSTREAM_TOPIC_PREFIX", "prod.")
+    assert TopicNames.of(Settings()).inputs[0] == "prod.page_views"
+    monkeypatch.setenv("LEADSTREAM_INPUT_TOPICS", "rudder-events, segment-events,")
+    names = TopicNames.of(Settings())
+    assert names.inputs == ("rudder-events", "segment-events")
+    assert names.input_for("page_view") == "rudder-events"
+    assert names.transitions == "prod.lead_stage_transitions"

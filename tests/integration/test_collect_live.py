@@ -1,0 +1,242 @@
+"""The official Segment library for Python → ``collect`` → Kafka → the worker, on the real stack.
+
+``segment-analytics-python`` (PyPI, written by Segment, not here) is pointed
+at a collector process; the Segment-shaped journey it sends gives the
+transitions of its native twin, ids included. Around it: the collector's
+refusals (bad key, oversized, not JSON, wrong type) and, pointed at a broker
+that is not there, a 503 and never a 200.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from segment.analytics import Client
+
+from schemas.dead_letter import DeadLetter
+from schemas.events import parse_event
+from schemas.transitions import StageTransition
+from stream_app.scoring.replay import Replay
+from stream_app.scoring.rules import Rules
+from tests.factories import REPO
+from tests.integration.live import Lockstep, WorkerProcess, collect
+from tests.segment_cases import journey
+
+pytestmark = pytest.mark.integration
+
+KEY = "wk_test_site"
+
+
+def basic(user: str, password: str = "") -> dict[str, str]:
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class CollectorProcess:
+    def __init__(self, tmp: Path, **env: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = tmp / f"collect-{self.port}.log"
+        self.env = {**os.environ, "LEADSTREAM_COLLECT_PORT": str(self.port),
+                    "LEADSTREAM_COLLECT_WRITE_KEYS": f"old_key,{KEY}", **env}  # fmt: skip
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "stream_app", "collect"], cwd=REPO, env=self.env,
+                stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+
+    async def wait(self, path: str, status: int, limit_s: float = 30) -> None:
+        deadline = time.monotonic() + limit_s
+        async with aiohttp.ClientSession() as http:
+            while time.monotonic() < deadline:
+                try:
+                    async with http.get(self.url + path) as response:
+                        if response.status == status:
+                            return
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.2)
+        raise AssertionError(f"{path} not {status} in {limit_s}s:\n{self.log_text()[-2000:]}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=30)
+        self.proc = None
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@pytest.fixture(scope="module")
+def worker(
+    kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[WorkerProcess]:
+    run = uuid.uuid4().hex[:8]
+    process = WorkerProcess(
+        run, tmp_path_factory.mktemp("worker"), LEADSTREAM_INPUT_TOPICS=f"t{run}.site-events"
+    )
+    process.start()
+    yield process
+    process.stop()
+    assert "Traceback" not in process.log_text(), process.log_text()[-4000:]
+
+
+@pytest.fixture(scope="module")
+def collector(worker: WorkerProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    process = CollectorProcess(
+        tmp_path_factory.mktemp("collect"),
+        LEADSTREAM_TOPIC_PREFIX=worker.names.prefix,
+        LEADSTREAM_INPUT_TOPICS=worker.env["LEADSTREAM_INPUT_TOPICS"],
+    )
+    process.start()
+    yield process
+    process.stop()
+    text = process.log_text()
+    assert "Traceback" not in text, text[-3000:]
+    assert KEY not in text and "jane@acme.com" not in text  # secrets and addresses: never
+
+
+def send_with_the_library(client: Client, message: dict[str, Any]) -> None:
+    """One message of the journey through the library's own API, as a site's backend would."""
+    common = {
+        "message_id": message["messageId"],
+        "timestamp": datetime.fromisoformat(message["timestamp"]),
+        "anonymous_id": message.get("anonymousId"),
+    }
+    user = message.get("userId")
+    if message["type"] == "page":
+        client.page(user, properties=message["properties"], **common)
+    elif message["type"] == "identify":
+        client.identify(user, traits=message["traits"], **common)
+    else:
+        client.track(user, message["event"], message["properties"], **common)
+
+
+async def test_the_segment_library_through_the_collector_gives_the_native_transitions(
+    worker: WorkerProcess, collector: CollectorProcess, kafka_bootstrap: str, rules: Rules
+) -> None:
+    await collector.wait("/ready", 200)
+    prefix = uuid.uuid4().hex[:6]
+    trip = journey(prefix, "segment")
+    replay = Replay(rules)
+    expected: list[StageTransition] = []
+    for event in trip.native:
+        expected += replay.process(parse_event(json.dumps(event))).transitions
+    assert [t.to_stage for t in expected] == ["mql", "sql"]
+
+    client = Client(KEY, host=collector.url, sync_mode=True, max_retries=3)
+    async with Lockstep(kafka_bootstrap, worker) as feed:
+        for message in trip.foreign[: len(trip.native)]:
+            await asyncio.to_thread(send_with_the_library, client, message)  # 200 = acked
+            await asyncio.wait_for(feed._wait_for(message["messageId"]), 30)
+    # the library's usual mode: queued, sent in one gzipped /v1/batch by its thread, on flush
+    batching = Client(KEY, host=collector.url, gzip=True)
+    await asyncio.to_thread(send_with_the_library, batching, trip.foreign[-2])  # unmapped
+    await asyncio.to_thread(batching.flush)
+    await asyncio.to_thread(batching.join)
+    async with (
+        aiohttp.ClientSession() as http,  # the malformed one: no messageId
+        http.post(f"{collector.url}/v1/track", json=trip.foreign[-1], headers=basic(KEY)) as sent,
+    ):
+        assert sent.status == 200  # the worker, not the collector, judges the event
+
+    raw = await collect(kafka_bootstrap, [worker.names.transitions], until=len(expected))
+    live = [StageTransition.model_validate_json(r) for r in raw]
+    assert [t for t in live if t.lead_id.startswith(prefix)] == expected
+    raw = await collect(kafka_bootstrap, [worker.names.dead_letters], until=1)
+    letters = [DeadLetter.model_validate_json(r) for r in raw]
+    assert [(d.reason, d.error) for d in letters] == [
+        ("invalid", "segment track: messageId: Field required")
+    ]
+    async with aiohttp.ClientSession() as http, http.get(f"{collector.url}/metrics") as response:
+        text = await response.text()
+    assert 'leadstream_collect_messages_total{type="page"} 3.0' in text
+    assert 'leadstream_collect_messages_total{type="track"} 4.0' in text
+    assert 'leadstream_collect_requests_total{status="200"} 8.0' in text
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "auth", "status", "code"),
+    [
+        ("/v1/track", b'{"event": "x"}', ("nope", ""), 401, "unauthorized"),
+        ("/v1/track", b'{"event": "x"}', None, 401, "unauthorized"),
+        ("/v1/batch", b"not json", (KEY, ""), 400, "invalid_json"),
+        ("/v1/batch", b'{"batch": [{"type": "telepathy"}]}', (KEY, ""), 400, "invalid_request"),
+        ("/v1/page", b'{"type": "track"}', (KEY, ""), 400, "invalid_request"),
+        ("/v1/batch", b'{"batch": []}', (KEY, ""), 400, "invalid_request"),
+        ("/v1/batch", b'{"batch": [{"type": "page", "p": "' + b"x" * 40_000 + b'"}]}',
+         (KEY, ""), 400, "message_too_large"),
+        ("/v1/batch", b'{"batch": "' + b"x" * 600_000 + b'"}', (KEY, ""), 413,
+         "request_too_large"),
+    ],
+)  # fmt: skip
+async def test_the_collector_refuses_with_clear_errors(
+    collector: CollectorProcess, path: str, body: bytes, auth: Any, status: int, code: str
+) -> None:
+    await collector.wait("/health", 200)
+    async with aiohttp.ClientSession() as http, http.post(collector.url + path, data=body,
+                         headers=basic(*auth) if auth else None) as response:  # fmt: skip
+        assert response.status == status
+        answer = await response.json()
+    assert (answer["success"], answer["code"]) == (False, code)
+
+
+async def test_the_write_key_in_the_body_works_too_and_browsers_may_post(
+    collector: CollectorProcess,
+) -> None:
+    await collector.wait("/ready", 200)
+    message = {"writeKey": KEY, "type": "page", "messageId": f"wk-{uuid.uuid4().hex[:6]}",
+               "anonymousId": "a-1", "timestamp": "2026-11-02T10:00:00Z"}  # fmt: skip
+    async with aiohttp.ClientSession() as http:
+        async with http.options(f"{collector.url}/v1/page",
+                                headers={"Origin": "https://example.com"}) as response:  # fmt: skip
+            assert response.status == 204
+            assert "Authorization" in response.headers["Access-Control-Allow-Headers"]
+        # the README's snippet: text/plain and the key in the body (no preflight needed)
+        async with http.post(f"{collector.url}/v1/page", data=json.dumps(message),
+                             headers={"Origin": "https://example.com",
+                                      "Content-Type": "text/plain"}) as response:  # fmt: skip
+            assert response.status == 200
+            assert response.headers["Access-Control-Allow-Origin"] == "https://example.com"
+
+
+async def test_without_a_broker_the_collector_answers_503_never_200(tmp_path: Path) -> None:
+    dead = CollectorProcess(tmp_path, LEADSTREAM_KAFKA_BOOTSTRAP=f"127.0.0.1:{free_port()}")
+    dead.start()
+    try:
+        await dead.wait("/health", 200)
+        await dead.wait("/ready", 503)
+        message = {"type": "page", "messageId": "m", "anonymousId": "a",
+                   "timestamp": "2026-11-02T10:00:00Z"}  # fmt: skip
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(f"{dead.url}/v1/page", json=message, headers=basic(KEY)) as response,
+        ):
+            assert response.status == 503
+            assert (await response.json())["code"] == "unavailable"
+    finally:
+        dead.stop()
