@@ -39,6 +39,7 @@ HELP = {
     "events_scored": "events applied to a record, by outcome (scored, duplicate, ...)",
     "transitions": "stage transitions published, by stage moved to",
     "forwarded": "messages sent through the repartition topic, by kind",
+    "events_ignored": "valid Segment-spec messages no rule uses, by name (track:<event>, screen)",
     "events_held": "events a lead held while it waited for a claim's answer",
     "merges": "anonymous visitors merged into a lead",
     "processing_errors": "messages the worker failed on (a bug), dead-lettered",

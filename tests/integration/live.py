@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from stream_app.codec import decode_record
@@ -62,6 +64,24 @@ class WorkerProcess:
                 raise AssertionError(f"worker exited at start-up:\n{text[-3000:]}")
             time.sleep(0.2)
         raise AssertionError(f"worker not ready in {timeout}s:\n{self.log_text()[-3000:]}")
+
+    def http_url(self) -> str:
+        """Where this worker serves /health, /ready and /metrics (its start-up log says)."""
+        found = re.findall(r"metrics on (http://[0-9.]+:[0-9]+)", self.log_text())
+        if not found:
+            raise AssertionError(f"the worker logged no metrics address: {self.log_path}")
+        return str(found[-1])
+
+    async def metric(self, line_start: str) -> float | None:
+        """The value of the first /metrics line starting with ``line_start``, or None."""
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"{self.http_url()}/metrics") as response,
+        ):
+            for line in (await response.text()).splitlines():
+                if line.startswith(line_start):
+                    return float(line.rsplit(" ", 1)[1])
+        return None
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")
