@@ -18,7 +18,6 @@ Keys (``<p>`` is ``LEADSTREAM_REDIS_KEY_PREFIX``, default ``ls:``)::
     <p>velocity:mql_to_sql       zset: lead id -> days from MQL to SQL
     <p>source:<s>:leads|mql|sql  sets per first-touch source   <p>sources  set of sources
     <p>campaign:<c>:leads|mql|sql  the same per campaign       <p>campaigns
-    <p>metrics:worker            hash of counters the worker flushes
 """
 
 from __future__ import annotations
