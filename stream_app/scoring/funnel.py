@@ -1,7 +1,7 @@
 """Funnel metrics from lead states: counts per stage, conversion, velocity, attribution.
 
 An MQL->SQL rate below ~20% is the usual sign that the MQL definition needs
-review (DOMAIN.md); ``simulate`` prints these so a rules change can be judged
+review (docs/domain.md); ``simulate`` prints these so a rules change can be judged
 against past events before it goes live.
 """
 

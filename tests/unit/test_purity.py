@@ -1,4 +1,4 @@
-"""The scoring core imports no broker, store, HTTP or clock (DESIGN.md layer 2).
+"""The scoring core imports no broker, store, HTTP or clock (docs/design.md, layer 2).
 
 ruff's banned-api rule (stream_app/scoring/ruff.toml) says the same at lint
 time; this test holds even where lint is not run.

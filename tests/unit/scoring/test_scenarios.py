@@ -1,4 +1,4 @@
-"""DOMAIN.md's scenarios, literally, against the shipped rules/default.yaml."""
+"""docs/domain.md's scenarios, literally, against the shipped rules/default.yaml."""
 
 from __future__ import annotations
 
