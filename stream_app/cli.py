@@ -23,6 +23,7 @@ commands, in the order you meet them:
   stack up|down|status   local Kafka (KRaft) + Redis on loopback, no Docker needed
   stack tools            the classpath of Kafka's own tools (console producer, ...)
   worker                 the Faust worker: live scoring from Kafka
+  health                 probe /health (or /ready) of this machine's worker, API, collector
   api                    the read-only query API over the Redis projection
   collect                Segment's HTTP tracking API for sites, libraries and webhooks
   notify                 the sales bot: transitions to Slack, Teams or a webhook
@@ -91,6 +92,31 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     )  # fmt: skip
     worker.execute_from_commandline()
     return 0
+
+
+def _cmd_health(args: argparse.Namespace) -> int:
+    import urllib.error  # noqa: PLC0415
+    import urllib.request  # noqa: PLC0415
+
+    from stream_app.config import Settings  # noqa: PLC0415
+
+    settings = Settings()
+    ports = (settings.worker_port, settings.api_port, settings.collect_port)
+    urls = args.urls or [f"http://127.0.0.1:{port}" for port in ports if port]
+    path = "/ready" if args.ready else "/health"
+    for url in urls:
+        try:
+            with urllib.request.urlopen(url.rstrip("/") + path, timeout=args.timeout) as answer:
+                if answer.status == 200:
+                    print(f"{url}{path}: 200")
+                    return 0
+        except urllib.error.HTTPError as exc:  # answered, not 200 (e.g. 503: not ready)
+            body = exc.read().decode(errors="replace")[:200]
+            exc.close()
+            print(f"{url}{path}: {exc.code} {body}", file=sys.stderr)
+        except (urllib.error.URLError, OSError) as exc:
+            print(f"{url}{path}: {exc}", file=sys.stderr)
+    return 1
 
 
 def _cmd_projector(args: argparse.Namespace) -> int:
@@ -239,6 +265,27 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     worker.set_defaults(handler=_cmd_worker)
+
+    health = sub.add_parser(
+        "health",
+        help="exit 0 if this machine's worker, API or collector answers /health (a probe)",
+        formatter_class=_Formatter,
+        description=(
+            "Asks GET /health of the worker (LEADSTREAM_WORKER_PORT), the API\n"
+            "(LEADSTREAM_API_PORT) and the collector (LEADSTREAM_COLLECT_PORT) on 127.0.0.1,\n"
+            "or of the URLs given, and exits 0 as soon as one answers 200: the image's\n"
+            "HEALTHCHECK, whichever of them the container runs. --ready asks /ready."
+        ),
+        epilog=(
+            "examples:\n"
+            "  python -m stream_app health\n"
+            "  python -m stream_app health --ready http://127.0.0.1:8081"
+        ),
+    )
+    health.add_argument("urls", nargs="*", help="base URLs to ask (default: the three ports)")
+    health.add_argument("--ready", action="store_true", help="ask /ready instead of /health")
+    health.add_argument("--timeout", type=float, default=3.0, help="seconds per request")
+    health.set_defaults(handler=_cmd_health)
 
     projector = sub.add_parser(
         "projector",

@@ -109,3 +109,32 @@ def test_help_shows_examples(command: list[str]) -> None:
         for name in Settings.model_fields:
             if name.startswith(prefix + "_"):
                 assert f"LEADSTREAM_{name.upper()}" in result.stdout, name
+
+
+def test_health_exits_0_when_one_of_the_urls_answers_200(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import http.server
+    import threading
+
+    class Health(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200 if self.path == "/health" else 503)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Health)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        up = f"http://127.0.0.1:{server.server_address[1]}"
+        down = "http://127.0.0.1:1"
+        assert main(["health", down, up]) == 0
+        assert main(["health", "--ready", up]) == 1  # 503: not ready
+        assert main(["health", down]) == 1
+    finally:
+        server.shutdown()
+        server.server_close()
+    err = capsys.readouterr().err
+    assert "127.0.0.1:1/health" in err and "503" in err

@@ -73,3 +73,16 @@ def test_the_rules_file_the_containers_use_is_shipped() -> None:
         path = COMPOSE["services"][name]["environment"]["LEADSTREAM_RULES_PATH"]
         assert path.startswith("/app/")
         assert (REPO / path.removeprefix("/app/")).exists()
+
+
+def test_leadstream_services_have_healthchecks_through_the_image_entrypoint() -> None:
+    dockerfile = (REPO / "Dockerfile").read_text()
+    assert 'ENTRYPOINT ["python", "-m", "stream_app"]' in dockerfile  # docker run IMAGE worker
+    assert 'CMD ["python", "-m", "stream_app", "health"]' in dockerfile
+    ports = {"worker": Settings().worker_port, "api": Settings().api_port}
+    for name, port in ports.items():
+        service = COMPOSE["services"][name]
+        assert service["command"] == [name]
+        test = service["healthcheck"]["test"]
+        assert test[:5] == ["CMD", "python", "-m", "stream_app", "health"]
+        assert test[-1] == f"http://127.0.0.1:{port}"
