@@ -37,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import sys
 import time
 import weakref
@@ -54,11 +55,13 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from stream_app import cloudevents
 from stream_app.codec import decode_record, due_at_of, encode_internal, encode_output, encode_record
 from stream_app.config import Settings
+from stream_app.errors import RulesError
 from stream_app.messages import Record, Tick
 from stream_app.ordering import TimeOrder, frontier
 from stream_app.pipeline import Outputs, PartitionBatch, routing_key
 from stream_app.projector import die_with_parent
 from stream_app.records import DueIndex, RecordCache, RecordWriter
+from stream_app.rules_file import load_rules
 from stream_app.scoring.rules import Rules
 from stream_app.topics import TopicNames
 from stream_app.tracks import Tracks
@@ -189,7 +192,10 @@ def describe(consumer: Any, tp: Any, snapshot: Snapshot) -> str:
 
 def register(ctx: Context) -> None:
     """Declare the scoring agent, the decay sweep, the due-index rebuild and the projection."""
-    app, settings, rules = ctx.app, ctx.settings, ctx.rules
+    app, settings = ctx.app, ctx.settings
+    # The rules in force: a reload (SIGHUP) swaps them between two batches, so every
+    # batch is scored with one version (its transitions carry that version's stamp).
+    current = [ctx.rules]
     names, records, cache, due, metrics = ctx.names, ctx.records, ctx.cache, ctx.due, ctx.metrics
     repartition = ctx.repartition_topic
     partitions = settings.topic_partitions
@@ -214,7 +220,7 @@ def register(ctx: Context) -> None:
         return record if record is not None else decode_record(records.get(raw_key))
 
     def score_partition(partition: int, events: list[EventT]) -> Outputs:
-        driver = PartitionBatch(partition, partitions, rules, load, ctx.tracks)
+        driver = PartitionBatch(partition, partitions, current[0], load, ctx.tracks)
         for event in events:
             message = event.message
             if message.topic == repartition:
@@ -577,10 +583,28 @@ def register(ctx: Context) -> None:
                      seen, time.monotonic() - started, len(due))  # fmt: skip
             await asyncio.sleep(settings.sweep_rescan_seconds)
 
+    def reload_rules() -> None:
+        """SIGHUP: read LEADSTREAM_RULES_PATH again; a file with errors is refused and the
+        rules in force stay. Applied from the next batch (and so the next sweep) on."""
+        try:
+            new = load_rules(settings.rules_path)
+        except RulesError as exc:
+            log.error("rules reload refused; the rules %s stay in force: %s", current[0].stamp, exc)
+            metrics.count({"rules_reloads_total|outcome=refused": 1})
+            return
+        old, current[0] = current[0], new
+        metrics.count({"rules_reloads_total|outcome=applied": 1})
+        log.info("rules reloaded: %s from %s (was %s); they apply from the next batch",
+                 new.stamp, new.source, old.stamp)  # fmt: skip
+
+    @app.task
+    async def listen_for_reload() -> None:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload_rules)
+
     @app.task
     async def announce() -> None:
         log.info(
             "Leadstream worker: rules %s from %s; brokers %s; store %s; batches of %d / %.3fs",
-            rules.stamp, rules.source, settings.kafka_bootstrap, settings.store,
+            current[0].stamp, current[0].source, settings.kafka_bootstrap, settings.store,
             settings.batch_max_events, settings.batch_max_seconds,
         )  # fmt: skip

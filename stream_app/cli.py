@@ -256,7 +256,10 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Consume the input topics, score every event, publish stage transitions and\n"
             "score updates. Per-lead state lives in RocksDB tables under LEADSTREAM_DATA_DIR,\n"
-            "backed by Kafka changelog topics. Settings: LEADSTREAM_* (see `settings`)."
+            "backed by Kafka changelog topics. Settings: LEADSTREAM_* (see `settings`).\n"
+            "SIGHUP reloads LEADSTREAM_RULES_PATH (a broken file is refused, the rules in\n"
+            "force stay); SIGTERM stops gracefully. /health /ready /metrics on\n"
+            "LEADSTREAM_WORKER_PORT."
         ),
         epilog=(
             "examples:\n"

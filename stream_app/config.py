@@ -198,7 +198,7 @@ class Settings(BaseSettings):
         30.0, gt=0, description="LEADSTREAM_SWEEP_INTERVAL_SECONDS: how often decay is checked"
     )
     stall_check_seconds: float = Field(
-        10.0, gt=0,
+        5.0, gt=0,
         description=(
             "LEADSTREAM_STALL_CHECK_SECONDS: how often the worker checks that no partition "
             "with records waiting goes unprocessed (idle at two checks in a row: a WARNING, and "

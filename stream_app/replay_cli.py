@@ -12,7 +12,7 @@ import json
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
@@ -97,9 +97,14 @@ def run_simulation(
     quiet: bool = False,
     max_bad_lines_shown: int = 20,
     tracks: Tracks | None = None,
+    switches: Sequence[tuple[int, Rules]] = (),
 ) -> dict[str, Any]:
-    """Replay ``source`` through ``rules``; write transitions to ``out``; return a summary."""
+    """Replay ``source`` through ``rules``; write transitions to ``out``; return a summary.
+
+    ``switches``: (line number, rules) pairs: from that input line on, those rules
+    score, as a worker that reloads its rules (SIGHUP) between two events does."""
     replay = Replay(rules)
+    pending = sorted(switches, key=lambda switch: switch[0])
     statuses: Counter[str] = Counter()
     bad: list[DeadLetter] = []
     ignored: Counter[str] = Counter()
@@ -107,6 +112,8 @@ def run_simulation(
     started = time.perf_counter()
     bar = _progress(source, quiet)
     for number, raw in _lines(source):
+        while pending and number >= pending[0][0]:
+            replay.rules = pending.pop(0)[1]
         if bar is not None:
             bar.update(len(raw))
         line = raw.strip()
@@ -146,12 +153,24 @@ def run_simulation(
         "seconds": elapsed,
         "events_per_second": events / elapsed if elapsed > 0 else None,
         "funnel": funnel(replay.leads()),
-        "rules_version": rules.stamp,
+        "rules_version": replay.rules.stamp,
     }
+
+
+def _parse_switch(text: str) -> tuple[int, Path]:
+    line, sep, path = text.partition(":")
+    if not sep or not line.isdigit() or int(line) < 1 or not path:
+        raise argparse.ArgumentTypeError(
+            f"expected LINE:PATH, e.g. 5000:rules/q3.yaml, not {text!r}"
+        )
+    return int(line), Path(path)
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
     rules = load_rules(args.rules)
+    switches = [(line, load_rules(path)) for line, path in args.switch_rules]
+    for line, switched in switches:
+        print(f"from line {line}: rules {switched.stamp} from {switched.source}", file=sys.stderr)
     tracks = load_tracks(args.tracks)
     print(f"rules {rules.stamp} from {rules.source}; track names {tracks.version} from "
           f"{args.tracks}", file=sys.stderr)  # fmt: skip
@@ -160,7 +179,13 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
             stack.enter_context(open(args.out, "w", encoding="utf-8")) if args.out else sys.stdout
         )
         summary = run_simulation(
-            rules, args.events, out, sweep_at=args.sweep_at, quiet=args.quiet, tracks=tracks
+            rules,
+            args.events,
+            out,
+            sweep_at=args.sweep_at,
+            quiet=args.quiet,
+            tracks=tracks,
+            switches=switches,
         )
     rate = summary["events_per_second"]
     print(
@@ -222,6 +247,11 @@ def add_commands(sub: Any, formatter: type[argparse.HelpFormatter]) -> None:
     simulate.add_argument(
         "--tracks", type=Path, default=SHIPPED_TRACKS,
         help="track-name mapping for Segment-spec lines (YAML; LEADSTREAM_TRACKS_PATH live)",
+    )  # fmt: skip
+    simulate.add_argument(
+        "--switch-rules", type=_parse_switch, action="append", default=[], metavar="LINE:PATH",
+        help=("from input line LINE on, score with the rules at PATH (repeatable): what a "
+              "worker does that reloads its rules on SIGHUP between those two events"),
     )  # fmt: skip
     simulate.add_argument("--quiet", action="store_true", help="no progress bar")
     simulate.set_defaults(handler=_cmd_simulate)

@@ -43,6 +43,7 @@ HELP = {
     "events_held": "events a lead held while it waited for a claim's answer",
     "merges": "anonymous visitors merged into a lead",
     "processing_errors": "messages the worker failed on (a bug), dead-lettered",
+    "rules_reloads": "rules reloads on SIGHUP, by outcome (applied, refused)",
 }
 
 

@@ -1,0 +1,92 @@
+"""A worker reloads its rules on SIGHUP, and scores as a `simulate` that switches there.
+
+Marketing ops revise the rules quarterly; the worker must not be restarted for
+it. The new file is validated first: a file with errors is refused, with the
+same message `rules check` gives, and the rules in force stay. Events are fed
+in lock-step so the switch falls between two known events; the live
+transitions must equal `simulate --switch-rules LINE:PATH` exactly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import signal
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+
+from schemas.transitions import StageTransition
+from stream_app.replay_cli import run_simulation
+from stream_app.rules_file import load_rules
+from tests.factories import REPO
+from tests.faults.harness import lead_keyed
+from tests.integration.live import Lockstep, WorkerProcess, collect
+
+pytestmark = pytest.mark.integration
+
+
+async def wait_for_log(worker: WorkerProcess, text: str, limit_s: float = 30) -> None:
+    for _ in range(int(limit_s * 10)):
+        if text in worker.log_text():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"the worker did not log {text!r}: {worker.log_path}")
+
+
+async def test_sighup_reloads_the_rules_between_two_events(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    before = yaml.safe_load((REPO / "rules" / "default.yaml").read_text())
+    after = json.loads(json.dumps(before))  # a deep copy
+    after["version"] = "2027.q1-test"
+    after["stages"]["mql"]["min_total"] = 35  # the quarter's review: an easier MQL
+    after["stages"]["sql"]["min_total"] = 70
+    rules_path = tmp_path / "rules.yaml"
+    rules_path.write_text(yaml.safe_dump(before, sort_keys=False))
+    revised = tmp_path / "revised.yaml"
+    revised.write_text(yaml.safe_dump(after, sort_keys=False))
+
+    run_id = uuid.uuid4().hex[:8]
+    events = lead_keyed(f"r{run_id}-", prospects=25, seed=9)
+    switch = len(events) // 2
+    worker = WorkerProcess(run_id, tmp_path, LEADSTREAM_RULES_PATH=str(rules_path))
+    worker.start()
+    try:
+        async with Lockstep(kafka_bootstrap, worker) as feed:
+            for event in events[:switch]:
+                await feed.feed(event)
+            rules_path.write_text("version: 1\nfit:\n  - id: x\n    points: lots\n")
+            assert worker.proc is not None
+            worker.proc.send_signal(signal.SIGHUP)
+            await wait_for_log(worker, "rules reload refused")
+            rules_path.write_text(revised.read_text())
+            worker.proc.send_signal(signal.SIGHUP)
+            await wait_for_log(worker, "rules reloaded: 2027.q1-test")
+            for event in events[switch:]:
+                await feed.feed(event)
+        out = io.StringIO()
+        source = tmp_path / "events.jsonl"
+        source.write_text("".join(json.dumps(e) + "\n" for e in events))
+        summary = run_simulation(
+            load_rules(REPO / "rules" / "default.yaml"), str(source), out, quiet=True,
+            switches=[(switch + 1, load_rules(revised))],
+        )  # fmt: skip
+        lines = out.getvalue().splitlines()
+        expected = [StageTransition.model_validate_json(line) for line in lines]
+        raw = await collect(kafka_bootstrap, [worker.names.transitions], until=len(expected),
+                            quiet=3)  # fmt: skip
+    finally:
+        worker.stop()
+
+    live = {t.transition_id: t for t in map(StageTransition.model_validate_json, raw)}
+    assert live == {t.transition_id: t for t in expected}
+    versions = {t.rules_version for t in expected}
+    assert len(versions) == 2 and any(v.startswith("2027.q1-test") for v in versions), versions
+    assert summary["rules_version"].startswith("2027.q1-test")
+    log = worker.log_text()
+    assert "points" in log.split("rules reload refused")[1].splitlines()[0]  # the key path
+    assert "Traceback" not in log
