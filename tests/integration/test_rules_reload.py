@@ -45,8 +45,11 @@ async def test_sighup_reloads_the_rules_between_two_events(
     after["version"] = "2027.q1-test"
     after["stages"]["mql"]["min_total"] = 35  # the quarter's review: an easier MQL
     after["stages"]["sql"]["min_total"] = 70
+    after["stages"]["recycle"]["below_total"] = 25  # still below the new MQL line
+    original = tmp_path / "original.yaml"  # the file's first text (its stamp is its hash)
+    original.write_text(yaml.safe_dump(before, sort_keys=False))
     rules_path = tmp_path / "rules.yaml"
-    rules_path.write_text(yaml.safe_dump(before, sort_keys=False))
+    rules_path.write_text(original.read_text())
     revised = tmp_path / "revised.yaml"
     revised.write_text(yaml.safe_dump(after, sort_keys=False))
 
@@ -72,7 +75,7 @@ async def test_sighup_reloads_the_rules_between_two_events(
         source = tmp_path / "events.jsonl"
         source.write_text("".join(json.dumps(e) + "\n" for e in events))
         summary = run_simulation(
-            load_rules(REPO / "rules" / "default.yaml"), str(source), out, quiet=True,
+            load_rules(original), str(source), out, quiet=True,
             switches=[(switch + 1, load_rules(revised))],
         )  # fmt: skip
         lines = out.getvalue().splitlines()
@@ -88,5 +91,6 @@ async def test_sighup_reloads_the_rules_between_two_events(
     assert len(versions) == 2 and any(v.startswith("2027.q1-test") for v in versions), versions
     assert summary["rules_version"].startswith("2027.q1-test")
     log = worker.log_text()
-    assert "points" in log.split("rules reload refused")[1].splitlines()[0]  # the key path
+    refusal = log.split("rules reload refused")[1]
+    assert f"{rules_path}: version: Input should be a valid string" in refusal  # file, key
     assert "Traceback" not in log

@@ -138,3 +138,20 @@ def test_health_exits_0_when_one_of_the_urls_answers_200(
         server.server_close()
     err = capsys.readouterr().err
     assert "127.0.0.1:1/health" in err and "503" in err
+
+
+def test_simulate_switch_rules_takes_line_colon_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    events = tmp_path / "events.jsonl"
+    events.write_text("".join(json.dumps(e) + "\n" for e in generate(20, 3)))
+    with pytest.raises(SystemExit):
+        main(["simulate", "--rules", str(DEFAULT_RULES), "--switch-rules", "five:x.yaml",
+              str(events)])  # fmt: skip
+    assert "expected LINE:PATH" in capsys.readouterr().err
+    code = main(["simulate", "--quiet", "--rules", str(DEFAULT_RULES), "--switch-rules",
+                 f"10:{REPO / 'rules' / 'product_led.yaml'}", str(events),
+                 "--out", str(tmp_path / "t.jsonl")])  # fmt: skip
+    assert code == 0
+    err = capsys.readouterr().err
+    assert "from line 10: rules 2026" in err
