@@ -3,8 +3,8 @@
 ``parse_rules(text, source=...)`` raises ``RulesError`` naming the source,
 the path of the bad key and what was expected::
 
-    rules/default.yaml: engagement.rules[2].when.pathh: 'pathh' is not a field of
-    page_view; fields: anonymous_id, campaign, country, ...
+    rules/default.yaml: engagement.rules[2].when: 'pathh' is not a field of page_view;
+    fields: anonymous_id, campaign, country, ...
 
 The version stamped on every transition is the file's ``version`` plus the
 first 8 hex digits of its SHA-256, so an edit without a version bump shows.

@@ -8,7 +8,9 @@ de-duplication are capped at ``max_tracked_events``; when ids are evicted the
 duplicate can never count twice, even a very old one.
 
 Times are float seconds since the epoch (event time), converted once at the
-boundary. ``to_json``/``from_json`` are what the RocksDB table stores.
+boundary. ``to_json``/``from_json`` are the state's JSON (the offline replay's
+round trips, the ``absorb`` message); the records table stores the compact
+positional layout of ``stream_app.codec.encode_record``.
 """
 
 from __future__ import annotations

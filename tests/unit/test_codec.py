@@ -54,3 +54,12 @@ def test_a_ten_megabyte_message_is_too_large_and_truncated_in_the_dead_letter() 
     assert len(out.raw) == MAX_DEAD_LETTER_RAW
     # it survives its own round trip as JSON (raw travels base64-encoded)
     assert DeadLetter.model_validate_json(out.model_dump_json()) == out
+
+
+def test_the_module_examples_hold() -> None:
+    import doctest
+
+    import stream_app.codec
+
+    result = doctest.testmod(stream_app.codec)
+    assert result.attempted >= 1 and result.failed == 0
