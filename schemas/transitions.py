@@ -34,7 +34,7 @@ STAGES: tuple[Stage, ...] = Stage.__args__  # type: ignore[attr-defined]
 
 TransitionReason = Literal[
     "score_threshold",  # total and fit crossed the MQL or SQL line
-    "hand_raise",  # demo / trial / contact-sales form by an MQL-fit lead
+    "hand_raise",  # demo / trial / contact-sales form by an MQL-fit lead, score over or not
     "pql_activation",  # product-usage milestones met
     "decay",  # engagement decayed below the recycle level
     "disqualified",  # a hard exclusion matched (competitor, student, geography)
@@ -73,7 +73,11 @@ class StageTransition(Model):
         None, description="the event that caused it; null for a decay demotion"
     )
     triggering_event_type: Label | None = None
-    detail: Label | None = Field(None, description="e.g. the rule that disqualified, the outcome")
+    detail: Label | None = Field(
+        None,
+        description="e.g. the rule that disqualified, the sales outcome, the hand-raise form "
+        "(and the score when it is over the SQL line too)",
+    )
     rules_version: Label
     sequence: int = Field(ge=1, description="this lead's n-th transition")
 

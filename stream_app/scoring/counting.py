@@ -66,6 +66,15 @@ def _remember(state: LeadState, event_id: str, t: float, rules: Rules) -> None:
         state.seen_floor = max(drop[-1][1], state.seen_floor or drop[-1][1])
 
 
+def note_hand_raise(state: LeadState, t: float, form: str | None) -> None:
+    """Keep the latest hand-raise and its form kind (the greatest kind on a tie: any order)."""
+    latest = state.hand_raised_at
+    later_form = (form or "") > (state.hand_raise_form or "")
+    if latest is None or t > latest or (t == latest and later_form):
+        state.hand_raised_at = t
+        state.hand_raise_form = form
+
+
 def count_event(state: LeadState, event: InboundEvent, t: float, rules: Rules) -> None:
     _remember(state, event.event_id, t, rules)
     previous_newest = state.newest_at
@@ -89,7 +98,7 @@ def count_event(state: LeadState, event: InboundEvent, t: float, rules: Rules) -
             state.features.append(event.feature)
             del state.features[:-MAX_FEATURES]
     if isinstance(event, FormSubmission) and event.form_kind in rules.spec.stages.hand_raise.forms:
-        state.hand_raised_at = max(t, state.hand_raised_at or t)
+        note_hand_raise(state, t, event.form_kind)
 
     get = _getter(event)
     day = int(t // DAY)

@@ -9,7 +9,7 @@ points at the lead.
 from __future__ import annotations
 
 from stream_app.scoring.buckets import fold_old_history
-from stream_app.scoring.counting import MAX_FEATURES
+from stream_app.scoring.counting import MAX_FEATURES, note_hand_raise
 from stream_app.scoring.decay import decay
 from stream_app.scoring.rules import Rules
 from stream_app.scoring.signals import MAX_SIGNAL_LOG, award_signals
@@ -59,7 +59,7 @@ def merge_anonymous(lead: LeadState, anon: LeadState, rules: Rules) -> tuple[Lea
         -MAX_FEATURES:
     ]
     if anon.hand_raised_at is not None:
-        new.hand_raised_at = max(anon.hand_raised_at, new.hand_raised_at or anon.hand_raised_at)
+        note_hand_raise(new, anon.hand_raised_at, anon.hand_raise_form)
     new.merged_anonymous = [*new.merged_anonymous, anon_id][-MAX_MERGED_IDS:]
     new.version += 1
     if new.newest_at is not None:

@@ -34,6 +34,24 @@ def _reaches(view: ScoreView, line: Threshold) -> bool:
     )
 
 
+def _sql_reason(
+    state: LeadState, hand: bool, by_score: bool, view: ScoreView, rules: Rules
+) -> tuple[TransitionReason, str | None]:
+    """Why a lead is an SQL: a hand-raise is announced as one, even when the score is there too.
+
+    "Asked for a demo" is a different conversation from "scored 100 points"
+    (docs/domain.md), so the form wins; the detail names the form and says when the
+    score alone would have made the SQL as well.
+    """
+    if not hand:
+        return "score_threshold", None
+    form = state.hand_raise_form or "hand_raise"
+    if by_score:
+        line = rules.spec.stages.sql.min_total
+        return "hand_raise", f"{form}; score {view.total:.2f} also over the SQL line {line:g}"
+    return "hand_raise", form
+
+
 def target(
     state: LeadState, view: ScoreView, rules: Rules, now: float
 ) -> tuple[Stage, TransitionReason, str | None] | None:
@@ -53,14 +71,14 @@ def target(
     )
     hand = raised and fit >= stages.hand_raise.min_fit
     by_score = _reaches(view, stages.sql)
-    ladder: list[tuple[Stage, bool, TransitionReason]] = [
-        ("sql", hand or by_score, "score_threshold" if by_score else "hand_raise"),
-        ("pql", _pql_ok(state, fit, rules), "pql_activation"),
-        ("mql", _reaches(view, stages.mql), "score_threshold"),
+    ladder: list[tuple[Stage, bool, TransitionReason, str | None]] = [
+        ("sql", hand or by_score, *_sql_reason(state, hand, by_score, view, rules)),
+        ("pql", _pql_ok(state, fit, rules), "pql_activation", None),
+        ("mql", _reaches(view, stages.mql), "score_threshold", None),
     ]
-    for stage, ok, reason in ladder:
+    for stage, ok, reason, detail in ladder:
         if ok and RANK[stage] > RANK[base]:
-            return stage, reason, None
+            return stage, reason, detail
     if state.stage == "disqualified":
         return "lead", "requalified", None
     recycle = stages.recycle

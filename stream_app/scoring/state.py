@@ -10,7 +10,8 @@ duplicate can never count twice, even a very old one.
 Times are float seconds since the epoch (event time), converted once at the
 boundary. ``to_json``/``from_json`` are the state's JSON (the offline replay's
 round trips, the ``absorb`` message); the records table stores the compact
-positional layout of ``stream_app.codec.encode_record``.
+positional layout of ``stream_app.codec.encode_record``, so a new field is
+appended after ``due_at``, never inserted (``codec.STATE_FIELDS``).
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ class LeadState:
     fit_points: dict[str, float] = field(default_factory=dict)  # fit rule id -> points
     excluded_by: str | None = None  # disqualifier id
     due_at: float | None = None  # event time at which decay alone changes the stage
+    hand_raise_form: str | None = None  # the form kind of the latest hand-raise
 
     def copy(self) -> LeadState:
         """A copy whose containers can be changed without touching this one."""
@@ -98,6 +100,7 @@ class LeadState:
             mql_at=self.mql_at,
             sql_at=self.sql_at,
             hand_raised_at=self.hand_raised_at,
+            hand_raise_form=self.hand_raise_form,
             recycled_at=self.recycled_at,
             source=self.source,
             campaign=self.campaign,
