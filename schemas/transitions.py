@@ -3,7 +3,9 @@
 ``stage_transition`` is published on ``lead_stage_transitions`` (keyed by lead
 id) the moment a lead changes stage. Its ``transition_id`` is deterministic:
 the same events through the same rules always give the same id, so a consumer
-that sees one twice (after a worker crash, say) drops the second.
+that sees one twice (after a worker crash, say) drops the second. A lead that
+jumps from below MQL straight to PQL or SQL has ``passed == ["mql"]``: MQLs
+are the transitions with ``to_stage == "mql" or "mql" in passed``.
 
 ``score_update`` is published on ``lead_score_updates`` after every counted
 event; ``version`` grows by one per applied change of the lead, so a
@@ -65,6 +67,12 @@ class StageTransition(Model):
     account_id: Id | None = None
     from_stage: Stage
     to_stage: Stage
+    passed: list[Stage] = Field(
+        default_factory=list,
+        max_length=4,
+        description="stages reached on the way in this same change: ['mql'] when a lead "
+        "jumps straight to PQL or SQL. Count MQLs as to_stage == 'mql' or 'mql' in passed",
+    )
     reason: TransitionReason
     occurred_at: EventTime = Field(description="event time of the change (not processing time)")
     scores: Scores

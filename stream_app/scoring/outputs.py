@@ -23,7 +23,7 @@ from schemas.transitions import (
     TransitionReason,
 )
 from stream_app.scoring.rules import Rules
-from stream_app.scoring.state import LeadState, dt
+from stream_app.scoring.state import LeadState, dt, passed_on_the_way
 from stream_app.scoring.view import ScoreView, view_of
 
 
@@ -103,6 +103,7 @@ def transition(
             "account_id": state.profile.get("account_id"),
             "from_stage": state.stage,
             "to_stage": to,
+            "passed": passed_on_the_way(state.stage, to),
             "reason": reason,
             "occurred_at": _time(now),
             "scores": _scores(view),

@@ -34,6 +34,18 @@ QUALIFIED: frozenset[Stage] = frozenset({"mql", "pql", "sql"})
 RANK: dict[Stage, int] = {"lead": 0, "recycled": 0, "mql": 1, "pql": 2, "sql": 3}
 
 
+def passed_on_the_way(from_stage: Stage, to: Stage) -> list[Stage]:
+    """The MQL a lead reaches in the same step when it jumps from below MQL to a PQL or an SQL.
+
+    MQL volume is the first figure marketing reports: a lead that goes straight
+    to SQL (a demo request) or PQL reached MQL too, as the funnel's ``mql_at``
+    counts it, so its transition says so (``StageTransition.passed``).
+    """
+    if RANK.get(from_stage, 0) < RANK["mql"] < RANK.get(to, 0):
+        return ["mql"]
+    return []
+
+
 @dataclass(slots=True)
 class LeadState:
     key: str  # the lead id, or "anon:<anonymous id>" for an anonymous visitor

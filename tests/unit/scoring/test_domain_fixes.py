@@ -7,6 +7,7 @@ of rules/default.yaml (the numbers are the file's), not from the engine's output
 from __future__ import annotations
 
 from schemas.transitions import StageTransition
+from stream_app.scoring.funnel import funnel
 from stream_app.scoring.replay import Replay
 from stream_app.scoring.rules import Rules
 from tests.factories import VP_PROFILE, ev
@@ -74,3 +75,59 @@ def test_a_score_alone_is_still_announced_as_a_score(rules: Rules) -> None:
         ],
     )
     assert (out[-1].to_stage, out[-1].reason, out[-1].detail) == ("sql", "score_threshold", None)
+
+
+# --- 3. every MQL is countable from lead_stage_transitions ------------------------------
+
+
+def mqls_on_the_topic(transitions: list[StageTransition]) -> set[str]:
+    """What a consumer of lead_stage_transitions counts as MQLs (the documented rule)."""
+    return {t.lead_id for t in transitions if t.to_stage == "mql" or "mql" in t.passed}
+
+
+def test_a_lead_that_jumps_straight_to_sql_is_counted_as_an_mql(rules: Rules) -> None:
+    # Three leads: one MQL by score, one straight to SQL on a demo request, one
+    # that never qualifies. Marketing reports two MQLs.
+    replay, out = run(
+        rules,
+        [
+            ev("profile_update", lead_id="mql", **VP_PROFILE),
+            ev("page_view", hours=1, lead_id="mql", path="/pricing"),
+            ev("profile_update", lead_id="demo", **VP_PROFILE),
+            ev("form_submission", hours=1, lead_id="demo", form_kind="demo_request"),
+            ev("page_view", hours=1, lead_id="cold", path="/blog/a"),
+        ],
+    )
+    jump = next(t for t in out if t.lead_id == "demo")
+    assert (jump.from_stage, jump.to_stage, jump.passed) == ("lead", "sql", ["mql"])
+    assert mqls_on_the_topic(out) == {"mql", "demo"}
+    # ... and /funnel (and simulate's summary) say the same.
+    assert funnel(replay.leads()).reached_mql == 2
+
+
+def test_a_step_up_from_mql_passes_nothing(rules: Rules) -> None:
+    _, out = run(
+        rules,
+        [
+            ev("profile_update", lead_id="L1", **VP_PROFILE),
+            ev("page_view", hours=1, lead_id="L1", path="/pricing"),
+            ev("form_submission", hours=2, lead_id="L1", form_kind="demo_request"),
+        ],
+    )
+    assert [(t.to_stage, t.passed) for t in out] == [("mql", []), ("sql", [])]
+    assert mqls_on_the_topic(out) == {"L1"}  # counted once
+
+
+def test_a_pql_without_the_mql_score_reached_mql_as_the_funnel_counts_it(rules: Rules) -> None:
+    profile = {"email": "dev@startup.io", "job_title": "Engineer", "company_size": 400}
+    usage = [("signup", None), ("activated", None)] + [
+        ("feature_used", f) for f in ("alerts", "api", "reports")
+    ]
+    events = [ev("profile_update", lead_id="P", **profile)]
+    events += [
+        ev("product_usage", hours=i + 1, lead_id="P", action=a, feature=f)
+        for i, (a, f) in enumerate(usage)
+    ]
+    replay, out = run(rules, events)
+    assert [(t.from_stage, t.to_stage, t.passed) for t in out] == [("lead", "pql", ["mql"])]
+    assert funnel(replay.leads()).reached_mql == len(mqls_on_the_topic(out)) == 1
