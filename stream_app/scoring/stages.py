@@ -13,7 +13,7 @@ from schemas.transitions import Stage, StageTransition, TransitionReason
 from stream_app.scoring.outputs import transition
 from stream_app.scoring.rules import Rules, Threshold
 from stream_app.scoring.state import DAY, QUALIFIED, RANK, SALES_OWNED, LeadState
-from stream_app.scoring.view import ScoreView, engagement_of
+from stream_app.scoring.view import ScoreView, engagement_of, view_of
 
 
 def _pql_ok(state: LeadState, fit: float, rules: Rules) -> bool:
@@ -138,10 +138,11 @@ def sales_feedback(
     if to == state.stage:
         return []
     detail = event.outcome if not event.reason else f"{event.outcome}: {event.reason}"[:300]
-    moved = move(state, to, "sales_feedback", detail, now, view, rules, event)
     if to == "recycled":
+        # The transition shows the lead as it is after the change: cold.
         _reset_engagement(state, rules, now)
-    return [moved]
+        view = view_of(state, rules, now)
+    return [move(state, to, "sales_feedback", detail, now, view, rules, event)]
 
 
 def _reset_engagement(state: LeadState, rules: Rules, now: float) -> None:

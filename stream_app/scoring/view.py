@@ -191,8 +191,15 @@ def refresh_profile_cache(state: LeadState, rules: Rules) -> None:
 
 
 def view_of(state: LeadState, rules: Rules, now: float) -> ScoreView:
-    """Scores at ``now``."""
+    """Scores at ``now``; a lead a hard exclusion matches scores nothing (``EXCLUDED``).
+
+    A competitor or a student must never look hot to sales, in a transition,
+    a hottest-lead list or an account's roll-up. Its history is kept, so if the
+    exclusion stops matching (a corrected profile) the score comes back.
+    """
     refresh_profile_cache(state, rules)
+    if state.excluded_by is not None:
+        return excluded_view(rules)
     fit_parts = state.fit_points
     fit = sum(fit_parts.values())
     engagement, eng_parts = engagement_of(state, rules, now)
@@ -209,6 +216,13 @@ def view_of(state: LeadState, rules: Rules, now: float) -> ScoreView:
         total=fit + engagement,
         grade=grade_of(fit, rules),
         contributions=tuple(contributions),
+    )
+
+
+def excluded_view(rules: Rules) -> ScoreView:
+    """The scores of a disqualified lead: 0 fit, 0 engagement, the lowest (catch-all) grade."""
+    return ScoreView(
+        fit=0.0, engagement=0.0, total=0.0, grade=rules.spec.fit.grades[-1].grade, contributions=()
     )
 
 

@@ -187,7 +187,9 @@ class RedisProjection:
         if not scored:
             return None
         leads = await self._summaries([(i.decode(), s) for i, s in scored])
-        score = sum(sorted((s for _, s in scored if s > 0), reverse=True)[:top_n])
+        # A disqualified lead never raises its account (the core scores it 0 anyway).
+        totals = (r["total"] for r in leads if r["total"] > 0 and r["stage"] != "disqualified")
+        score = sum(sorted(totals, reverse=True)[:top_n])
         return {"account_id": account_id, "score": score, "top_n": top_n, "leads": leads}
 
     async def top_accounts(self, top_n: int, limit: int) -> list[dict[str, Any]]:

@@ -61,3 +61,32 @@ async def test_updates_apply_once_and_in_version_order(
         keys = [k async for k in redis_client.scan_iter(match=f"{prefix}*")]
         if keys:
             await redis_client.delete(*keys)
+
+
+async def test_a_disqualified_lead_is_not_hot_and_does_not_raise_its_account(
+    redis_client: aioredis.Redis, unique: str, rules: Rules
+) -> None:
+    prefix = f"ls:test:{unique}:"
+    store = RedisProjection(redis_client, prefix)
+    replay = Replay(rules)
+    spy = {**VP_PROFILE, "email": "spy@rivalsoft.com"}  # acme.com's account, a competitor
+    updates = []
+    for event in [
+        ev("profile_update", lead_id="buyer", **VP_PROFILE),
+        ev("page_view", hours=1, lead_id="buyer", path="/pricing"),
+        ev("page_view", lead_id="spy", path="/pricing"),
+        ev("profile_update", hours=1, lead_id="spy", **spy),
+    ]:
+        step = replay.process(event)
+        assert step.update is not None
+        updates.append(step.update)
+    try:
+        await store.apply_updates(updates)
+        assert [row["lead_id"] for row in await store.top(None, 10)] == ["buyer"]
+        account = await store.account("acme.com", top_n=3)
+        assert account is not None
+        assert account["score"] == 65.0  # the buyer's total alone
+    finally:
+        keys = [k async for k in redis_client.scan_iter(match=f"{prefix}*")]
+        if keys:
+            await redis_client.delete(*keys)

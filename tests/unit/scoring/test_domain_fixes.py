@@ -7,6 +7,7 @@ of rules/default.yaml (the numbers are the file's), not from the engine's output
 from __future__ import annotations
 
 from schemas.transitions import StageTransition
+from stream_app.scoring.accounts import account_score
 from stream_app.scoring.funnel import funnel
 from stream_app.scoring.replay import Replay
 from stream_app.scoring.rules import Rules
@@ -131,3 +132,62 @@ def test_a_pql_without_the_mql_score_reached_mql_as_the_funnel_counts_it(rules: 
     replay, out = run(rules, events)
     assert [(t.from_stage, t.to_stage, t.passed) for t in out] == [("lead", "pql", ["mql"])]
     assert funnel(replay.leads()).reached_mql == len(mqls_on_the_topic(out)) == 1
+
+
+# --- 5. cold and disqualified leads do not look hot -------------------------------------
+
+
+def test_a_rejected_lead_is_announced_cold_not_with_its_old_score(rules: Rules) -> None:
+    # A busy VP: pricing 40, contact 50, demo download 15, webinar 15 + signal 10...
+    busy = [
+        ev("page_view", hours=0.1, lead_id="L1", path="/pricing"),
+        ev("page_view", hours=0.2, lead_id="L1", path="/plans"),
+        ev("page_view", hours=0.3, lead_id="L1", path="/contact"),
+        ev("content_download", hours=0.4, lead_id="L1", asset_id="d", asset_type="demo"),
+        ev("webinar", hours=0.5, lead_id="L1", action="attended"),
+    ]
+    replay, _ = run(rules, [ev("profile_update", lead_id="L1", **VP_PROFILE), *busy])
+    hot = replay.process(ev("page_view", hours=1, lead_id="L1", path="/product")).update
+    assert hot is not None and hot.scores.total > 150  # it was hot before sales said no
+    rejected = ev("sales_feedback", hours=2, lead_id="L1", outcome="rejected", reason="no fit")
+    (recycle,) = replay.process(rejected).transitions
+    assert (recycle.from_stage, recycle.to_stage) == ("sql", "recycled")
+    # ... and is announced as it is now: its engagement reset, fit (who they are) unchanged.
+    scores = recycle.scores
+    assert (scores.fit, scores.engagement, scores.total) == (45.0, 0.0, 45.0)
+    assert {c.kind for c in recycle.contributions} == {"fit"}
+    step = replay.process(ev("page_view", hours=3, lead_id="L1", path="/blog/a"))
+    assert step.update is not None and step.update.scores.total == 47.0  # 45 + one blog post
+
+
+def test_a_disqualified_competitor_is_announced_with_no_score(rules: Rules) -> None:
+    # A competitor's VP with the perfect profile, reading our pricing: never hot.
+    spy = {**VP_PROFILE, "email": "spy@rivalsoft.com", "account_id": "rivalsoft.com"}
+    replay, out = run(
+        rules,
+        [
+            ev("page_view", lead_id="C", path="/pricing"),
+            ev("page_view", hours=0.1, lead_id="C", path="/contact"),
+            ev("profile_update", hours=1, lead_id="C", **spy),
+        ],
+    )
+    dq = out[-1]
+    assert (dq.to_stage, dq.detail) == ("disqualified", "competitor")
+    assert (dq.scores.fit, dq.scores.engagement, dq.scores.total) == (0.0, 0.0, 0.0)
+    assert dq.scores.grade == "D"  # the catch-all grade, not A
+    assert dq.contributions == []
+    step = replay.process(ev("page_view", hours=2, lead_id="C", path="/pricing"))
+    assert step.update is not None and step.update.scores.total == 0.0  # stays cold
+    assert account_score([step.update.scores.total], rules) == 0.0
+
+
+def test_a_corrected_profile_brings_the_score_back(rules: Rules) -> None:
+    _, out = run(
+        rules,
+        [
+            ev("profile_update", lead_id="L1", **{**VP_PROFILE, "country": "BR"}),
+            ev("page_view", hours=1, lead_id="L1", path="/pricing"),
+            ev("profile_update", hours=2, lead_id="L1", country="CA"),
+        ],
+    )
+    assert [(t.to_stage, t.scores.total) for t in out] == [("disqualified", 0.0), ("mql", 65.0)]
