@@ -1,27 +1,76 @@
-"""Buckets and their windows: what a lead did, per (rule, day), and how old history folds.
+"""Buckets and their windows: what a lead did, per (rule, day), caps, and how old history folds.
 
-A capped rule gives at most ``cap`` points per calendar window of
-``window_days`` days; buckets older than the horizon fold into one decayed
-number per rule (``archived``, as of ``archive_ref``).
+A capped rule gives at most ``cap`` points in *any* ``window_days``
+consecutive (UTC) days, as marketers read "10 points per 7 days": day by day,
+oldest first, a day earns its events' points until the rolling window ending
+on it is full (``capped_counts``). That is a function of the buckets alone, so
+the same events give the same points in any order. Buckets older than the
+horizon fold into one decayed number per rule (``archived``, as of
+``archive_ref``); the folded days still inside a cap window of the kept ones
+stay as ``cap_carry`` so the window keeps counting them.
 """
 
 from __future__ import annotations
 
 import bisect
+from collections import deque
 
 from stream_app.scoring.decay import decay
-from stream_app.scoring.rules import Rules
+from stream_app.scoring.rules import CompiledRule, Rules
 from stream_app.scoring.state import DAY, LeadState
+
+
+def capped_counts(
+    days: dict[int, int], limit: float, span: int, carry: dict[int, float] | None = None
+) -> dict[int, float]:
+    """Effective event count of each day under "at most ``limit`` events in any ``span`` days".
+
+    Oldest day first, each day counts its events until the window of ``span``
+    days ending on it holds ``limit``; ``carry`` holds folded days' counts.
+    """
+    recent: deque[tuple[int, float]] = deque(sorted(carry.items()) if carry else ())
+    used = 0.0  # the window's count, always summed oldest first (the same floats either way)
+    for _, earned in recent:
+        used += earned
+    out: dict[int, float] = {}
+    for day in sorted(days):
+        if recent and recent[0][0] <= day - span:
+            while recent and recent[0][0] <= day - span:
+                recent.popleft()
+            used = 0.0
+            for _, earned in recent:
+                used += earned
+        room = limit - used
+        count = days[day]
+        earned = float(count) if count <= room else max(room, 0.0)
+        recent.append((day, earned))
+        used += earned
+        out[day] = earned
+    return out
+
+
+def effective_counts(
+    rule: CompiledRule, days: dict[int, int], carry: dict[int, float] | None
+) -> dict[int, float] | None:
+    """Each day's effective count under the rule's cap, or None when every event counts in full."""
+    cap = rule.cap
+    if cap is None:
+        return None
+    limit = cap / rule.points
+    if not carry and sum(days.values()) <= limit:
+        return None
+    return capped_counts(days, limit, rule.window_days, carry)
 
 
 def fold_old_history(state: LeadState, rules: Rules) -> None:
     """Fold buckets older than the horizon into one decayed number per rule.
 
     Keeps state bounded; events that old are not counted any more (status
-    "late"), so nothing can land in a folded window later.
+    "late"), so nothing can land in a folded day later.
     """
     assert state.newest_at is not None
     line = state.newest_at - rules.horizon_seconds
+    first_kept = int(line // DAY)  # the oldest day that can still get events
     half_life = rules.half_life_seconds
     ref = max(line, state.archive_ref or line)
     if state.archive_ref is not None and ref > state.archive_ref:
@@ -34,24 +83,36 @@ def fold_old_history(state: LeadState, rules: Rules) -> None:
         if rule is None:
             del state.buckets[rule_id]  # the rule left the rules file
             continue
-        span = rule.window_days
-        if days and (min(days) // span + 1) * span * DAY > line:
-            continue  # even the oldest window is within the horizon: nothing to fold
-        windows: dict[int, list[int]] = {}
-        for d in days:
-            windows.setdefault(d // rule.window_days, []).append(d)
-        for window, members in windows.items():
-            if (window + 1) * rule.window_days * DAY > line:
-                continue
-            raw = sum(days[d] for d in members)
-            factor = 1.0 if rule.cap is None else min(1.0, rule.cap / (rule.points * raw))
-            folded = state.archived.setdefault(rule_id, [0.0, 0.0])
-            for d in members:
-                effective = days.pop(d) * factor
-                folded[0] += effective * decay(ref - (d + 1) * DAY, half_life)
-                folded[1] += effective
         if not days:
             del state.buckets[rule_id]
+            continue
+        if min(days) >= first_kept:
+            continue  # every day is within the horizon: nothing to fold
+        carry = state.cap_carry.get(rule_id)
+        counts = effective_counts(rule, days, carry)
+        folded = state.archived.setdefault(rule_id, [0.0, 0.0])
+        kept_carry = (
+            {d: c for d, c in carry.items() if d > first_kept - rule.window_days} if carry else {}
+        )
+        for d in sorted(d for d in days if d < first_kept):
+            count = days.pop(d)
+            effective = float(count) if counts is None else counts[d]
+            folded[0] += effective * decay(ref - (d + 1) * DAY, half_life)
+            folded[1] += effective
+            if rule.cap is not None and d > first_kept - rule.window_days:
+                kept_carry[d] = effective
+        if kept_carry:
+            state.cap_carry[rule_id] = kept_carry
+        if not days:
+            del state.buckets[rule_id]
+    for rule_id in list(state.cap_carry):
+        rule = rules.by_id.get(rule_id)
+        carry = state.cap_carry[rule_id]
+        if rule is not None:
+            for d in [d for d in carry if d <= first_kept - rule.window_days]:
+                del carry[d]
+        if rule is None or not carry:
+            del state.cap_carry[rule_id]
     state.archive_ref = ref
     for sig in rules.spec.signals:
         log = state.signal_log.get(sig.id)

@@ -37,6 +37,13 @@ def merge_anonymous(lead: LeadState, anon: LeadState, rules: Rules) -> tuple[Lea
             union = rule is not None and rule.kind == "signal"
             mine[day] = max(mine.get(day, 0), count) if union else mine.get(day, 0) + count
     _merge_archives(new, anon, rules)
+    for rule_id, carry in anon.cap_carry.items():
+        mine_carry = new.cap_carry.setdefault(rule_id, {})
+        rule = rules.by_id.get(rule_id)
+        union = rule is not None and rule.kind == "signal"
+        for day, earned in carry.items():
+            had = mine_carry.get(day, 0.0)
+            mine_carry[day] = max(had, earned) if union else had + earned
     for sig_id, log in anon.signal_log.items():
         merged = sorted(set(new.signal_log.get(sig_id, [])) | set(log))
         new.signal_log[sig_id] = merged[-MAX_SIGNAL_LOG:]

@@ -53,7 +53,7 @@ class CompiledRule:
     id: str
     kind: Literal["engagement", "signal"]
     points: float
-    cap: float | None  # max points per window; None = uncapped
+    cap: float | None  # max points in any window of window_days days; None = uncapped
     window_days: int  # cap window (engagement) or within_days (signal); 1 if uncapped
     predicate: Predicate
     signal: Signal | None = None

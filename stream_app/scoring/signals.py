@@ -3,8 +3,9 @@
 A signal holds on a day when a window of ``within_days`` ending at a logged
 event on that day satisfies it (``min_count`` events, ``distinct`` values or
 a ``sequence`` in order). The days it held are kept as a (signal, day)
-bucket of 1, capped like any rule at ``points`` per window, so awarding a
-day twice, or in another order, changes nothing.
+bucket of 1, capped like any rule at ``points`` in any ``within_days`` days
+(``buckets.capped_counts``): it adds its points at most once in any such
+span, and awarding a day twice, or in another order, changes nothing.
 """
 
 from __future__ import annotations

@@ -67,7 +67,11 @@ def _check_profile_condition(when: dict[str, Any]) -> dict[str, Any]:
 
 
 class Cap(Spec):
-    """At most ``points`` from one rule per calendar window of ``per_days`` days."""
+    """At most ``points`` from one rule in any ``per_days`` consecutive days (a rolling window).
+
+    Oldest day first, a day's events earn points until the window of
+    ``per_days`` days ending on that day holds ``points``.
+    """
 
     points: float = Field(gt=0)
     per_days: int = Field(ge=1, le=365)
@@ -101,8 +105,8 @@ class Progression(Spec):
 class Signal(Spec):
     """An SQL-checklist signal: ``min_count`` matching events within ``within_days``.
 
-    When it first holds in a calendar window of ``within_days`` days it adds
-    ``points`` once for that window (then decays like any engagement).
+    It adds ``points`` on a day it holds, at most once in any ``within_days``
+    consecutive days (then the points decay like any engagement).
     """
 
     id: str = Field(pattern=r"^[a-z0-9_]{1,64}$")

@@ -164,4 +164,5 @@ def _reset_engagement(state: LeadState, rules: Rules, now: float) -> None:
     }
     state.archive_ref = now
     state.buckets = {}
+    state.cap_carry = {}  # caps start afresh
     state.signal_log = {}

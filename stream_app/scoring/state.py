@@ -87,6 +87,8 @@ class LeadState:
     excluded_by: str | None = None  # disqualifier id
     due_at: float | None = None  # event time at which decay alone changes the stage
     hand_raise_form: str | None = None  # the form kind of the latest hand-raise
+    # folded days still inside a cap window of kept days: rule id -> day -> effective count
+    cap_carry: dict[str, dict[int, float]] = field(default_factory=dict)
 
     def copy(self) -> LeadState:
         """A copy whose containers can be changed without touching this one."""
@@ -102,6 +104,7 @@ class LeadState:
             buckets={rule: dict(days) for rule, days in self.buckets.items()},
             archived={rule: list(v) for rule, v in self.archived.items()},
             archive_ref=self.archive_ref,
+            cap_carry={rule: dict(days) for rule, days in self.cap_carry.items()},
             signal_log={sig: list(log) for sig, log in self.signal_log.items()},
             product_actions=list(self.product_actions),
             features=list(self.features),

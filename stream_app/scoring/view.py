@@ -3,9 +3,10 @@
 Engagement decays exponentially with event time: a point earned ``h`` days
 (the half-life) before ``now`` is worth half a point. Each (rule, day) bucket
 decays from the end of its day, so activity today counts in full. Capped rules
-give at most ``cap`` points per calendar window of ``per_days`` days; when a
-window holds more, every event in it counts proportionally less. Both rules
-are order-independent: the same events give the same score in any order.
+give at most ``cap`` points in any ``per_days`` consecutive days: oldest day
+first, a day's events count while the rolling window ending on it has room
+(``buckets.capped_counts``). Both rules are order-independent: the same events
+give the same score in any order.
 
 After the lead's last bucket, engagement is a single exponential, so the time
 at which it crosses a line is computed exactly (``crossing_time``): decay
@@ -20,6 +21,7 @@ from functools import reduce
 from operator import add, mul
 from typing import Any, Literal
 
+from stream_app.scoring.buckets import effective_counts
 from stream_app.scoring.decay import decay as _decay
 from stream_app.scoring.rules import CompiledRule, Rules
 from stream_app.scoring.state import DAY, LeadState
@@ -91,36 +93,27 @@ def day_weights(
     return known
 
 
-def rule_points(rule: CompiledRule, days: dict[int, int], weights: Mapping[int, float]) -> float:
+def rule_points(
+    rule: CompiledRule,
+    days: dict[int, int],
+    weights: Mapping[int, float],
+    carry: dict[int, float] | None = None,
+) -> float:
     """A rule's effective, decayed event count over its buckets (times ``points``: its score).
 
-    Capped rules count each calendar window at ``min(1, cap / (points * raw))``.
-    The sums are sequential, in bucket order, window by window, always the same
+    A capped rule counts each day's events only while the rolling window ending
+    on that day has room (``buckets.capped_counts``; ``carry``: folded days
+    still in a window). The sum is sequential, in bucket order, always the same
     float operations in the same order (``reduce(add, ..., 0.0)`` is ``acc = 0.0;
     acc += x`` run in C), so the same state gives the same float to any caller.
     """
-    cap = rule.cap
-    terms = map(mul, days.values(), map(weights.__getitem__, days))
-    if cap is None:
-        return 0.0 + 1.0 * reduce(add, terms, 0.0)  # one window, factor 1
-    per = rule.points
-    span = rule.window_days
-    if min(days) // span == max(days) // span:  # one window
-        return 0.0 + min(1.0, cap / (per * sum(days.values()))) * reduce(add, terms, 0.0)
-    accs: dict[int, float] = {}
-    raws: dict[int, int] = {}
-    for day, term in zip(days, terms, strict=True):
-        key = day // span
-        if key in accs:
-            accs[key] += term
-            raws[key] += days[day]
-        else:
-            accs[key] = 0.0 + term
-            raws[key] = days[day]
-    points = 0.0
-    for key, acc in accs.items():
-        points += min(1.0, cap / (per * raws[key])) * acc
-    return points
+    counts = effective_counts(rule, days, carry)
+    if counts is None:  # uncapped, or under the cap everywhere: every event counts
+        terms = map(mul, days.values(), map(weights.__getitem__, days))
+        return 0.0 + reduce(add, terms, 0.0)
+    return 0.0 + reduce(
+        add, map(mul, map(counts.__getitem__, days), map(weights.__getitem__, days)), 0.0
+    )
 
 
 def engagement_of(
@@ -143,7 +136,8 @@ def engagement_of(
         rule = by_id.get(rule_id)
         if rule is None or not days:
             continue  # a rule removed from the file no longer counts
-        per_rule[rule_id] = rule.points * rule_points(rule, days, weights)
+        carry = state.cap_carry.get(rule_id)
+        per_rule[rule_id] = rule.points * rule_points(rule, days, weights, carry)
     if state.archived and state.archive_ref is not None:
         age = now - state.archive_ref
         fade = _decay(age, half_life) if age > 0 else 1.0
@@ -171,7 +165,8 @@ def engagement_settled(state: LeadState, rules: Rules, later: float) -> float:
         rule = by_id.get(rule_id)
         if rule is None or not days:
             continue
-        total_later += rule.points * rule_points(rule, days, weights)
+        carry = state.cap_carry.get(rule_id)
+        total_later += rule.points * rule_points(rule, days, weights, carry)
     ref = state.archive_ref
     if state.archived and ref is not None:
         fade_later = _decay(later - ref, half_life) if later > ref else 1.0

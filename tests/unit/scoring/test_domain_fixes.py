@@ -6,12 +6,19 @@ of rules/default.yaml (the numbers are the file's), not from the engine's output
 
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from schemas.transitions import StageTransition
 from stream_app.scoring.accounts import account_score
+from stream_app.scoring.buckets import capped_counts
+from stream_app.scoring.engine import ts
 from stream_app.scoring.funnel import funnel
 from stream_app.scoring.replay import Replay
 from stream_app.scoring.rules import Rules
-from tests.factories import VP_PROFILE, ev
+from stream_app.scoring.state import DAY
+from stream_app.scoring.view import engagement_of
+from tests.factories import T0, VP_PROFILE, at, ev
 
 
 def run(rules: Rules, events: list) -> tuple[Replay, list[StageTransition]]:
@@ -191,3 +198,87 @@ def test_a_corrected_profile_brings_the_score_back(rules: Rules) -> None:
         ],
     )
     assert [(t.to_stage, t.scores.total) for t in out] == [("disqualified", 0.0), ("mql", 65.0)]
+
+
+# --- 1. caps and signal windows hold over any span of days -------------------------------
+
+
+def undecayed(replay: Replay, rules: Rules, lead: str, day: float) -> dict[str, float]:
+    return engagement_of(replay.states[lead], rules, ts(at(day)), decay=False)[1]
+
+
+def test_three_pricing_views_in_six_days_earn_at_most_the_weekly_cap(rules: Rules) -> None:
+    # pricing_page: 20 points, at most 40 in any 7 days. T0 is a Monday:
+    # Tuesday, Thursday and the next Monday are all within one 7-day span.
+    assert T0.weekday() == 0
+    views = [ev("page_view", day=d, lead_id="L1", path="/pricing") for d in (1, 3, 7)]
+    replay, _ = run(rules, views)
+    assert undecayed(replay, rules, "L1", 8)["pricing_page"] == 40.0
+
+
+def test_the_cap_makes_room_again_as_old_views_leave_the_seven_days(rules: Rules) -> None:
+    # Tuesday, Thursday (40, full), then the Wednesday after next: Tuesday has
+    # left the 7 days ending that Wednesday, so it earns 20 again.
+    views = [ev("page_view", day=d, lead_id="L1", path="/pricing") for d in (1, 3, 9)]
+    replay, _ = run(rules, views)
+    assert undecayed(replay, rules, "L1", 10)["pricing_page"] == 60.0
+
+
+def test_a_blog_post_a_day_earns_at_most_ten_points_in_any_seven_days(rules: Rules) -> None:
+    # blog_view: 2 points, at most 10 in any 7 days. Every day for three weeks:
+    # five days earn, two do not, and so on; 30 points in 21 days, never more
+    # than 10 in any 7 consecutive days.
+    views = [ev("page_view", day=d, lead_id="L1", path=f"/blog/{d}") for d in range(21)]
+    replay = Replay(rules)
+    earned: list[float] = []
+    for view in views:
+        replay.process(view)
+        now = ts(view.occurred_at) // DAY + 1
+        earned.append(undecayed(replay, rules, "L1", now - ts(T0) / DAY)["blog_view"])
+    per_day = [b - a for a, b in zip([0.0, *earned], earned, strict=False)]
+    assert earned[-1] == 30.0
+    assert max(sum(per_day[i : i + 7]) for i in range(len(per_day) - 6)) == 10.0
+
+
+def test_a_signal_adds_its_points_once_in_a_week_of_daily_pricing_visits(rules: Rules) -> None:
+    # high_intent_pages: three pricing/product views within 7 days add 10 points,
+    # once in any 7 days. A pricing view every day of one week holds from the
+    # third day on: it must add 10, not 10 per calendar window the week straddles.
+    for start in range(7):  # whichever weekday the week starts on
+        lead = f"L{start}"
+        views = [
+            ev("page_view", day=start + d, lead_id=lead, path="/pricing", session_id=f"s{d}")
+            for d in range(7)
+        ]
+        replay, _ = run(rules, views)
+        assert undecayed(replay, rules, lead, start + 7)["high_intent_pages"] == 10.0, start
+
+
+def test_the_cap_still_counts_views_folded_past_the_horizon(rules: Rules) -> None:
+    # Pricing on days 0 and 1 (40 points, the cap). A blog view on day 122 moves
+    # the horizon (120 days) past days 0 and 1; the pricing view on day 3 is
+    # still within 7 days of them, so it earns nothing, folded or not.
+    events = [ev("page_view", day=d, lead_id="L1", path="/pricing") for d in (0, 1, 3)]
+    events.append(ev("page_view", day=122, lead_id="L1", path="/blog/a"))
+    replay, _ = run(rules, events)
+    state = replay.states["L1"]
+    assert "pricing_page" in state.archived  # days 0 and 1 folded
+    assert state.buckets["pricing_page"] == {int(ts(at(3)) // DAY): 1}
+    assert undecayed(replay, rules, "L1", 123)["pricing_page"] == 40.0
+    assert type(state).from_json(state.to_json()) == state
+
+
+@given(
+    st.dictionaries(st.integers(0, 60), st.integers(1, 6), min_size=1, max_size=30),
+    st.sampled_from([1.0, 2.5, 5.0, 12.0]),
+    st.integers(1, 14),
+)
+def test_no_span_of_days_ever_earns_more_than_the_cap(
+    days: dict[int, int], limit: float, span: int
+) -> None:
+    earned = capped_counts(days, limit, span)
+    assert all(0.0 <= earned[d] <= days[d] for d in days)
+    for end in range(61):
+        assert sum(earned.get(d, 0.0) for d in range(end - span + 1, end + 1)) <= limit + 1e-9
+    # the same days in another order earn the same
+    assert capped_counts(dict(reversed(list(days.items()))), limit, span) == earned
