@@ -38,15 +38,17 @@ def award_signals(state: LeadState, sig: Signal, since: float) -> None:
     """Mark each day on which a window ending at a logged event >= ``since`` satisfies ``sig``.
 
     Awards are a set of days, so checking a window twice, or in another
-    order, gives the same awards.
+    order, gives the same awards. ``since`` of ``-inf`` checks every window
+    (a merged log: windows the two histories only fill together).
     """
     log = state.signal_log.get(sig.id, [])
     within = sig.within_days * DAY
     days = state.buckets.setdefault(sig.id, {})
     start = bisect.bisect_left(log, (since, ""))
+    last = since + within if since != float("-inf") else float("inf")
     for end in range(start, len(log)):
         t_end = log[end][0]
-        if t_end > since + within:
+        if t_end > last:
             break
         lo = bisect.bisect_left(log, (t_end - within, ""))
         if _signal_holds(sig, log[lo : end + 1]):

@@ -282,3 +282,20 @@ def test_no_span_of_days_ever_earns_more_than_the_cap(
         assert sum(earned.get(d, 0.0) for d in range(end - span + 1, end + 1)) <= limit + 1e-9
     # the same days in another order earn the same
     assert capped_counts(dict(reversed(list(days.items()))), limit, span) == earned
+
+
+# --- noticed on the way: a merge awards the signals the two histories fill together ------
+
+
+def test_downloads_before_and_after_identify_make_the_several_downloads_signal(
+    rules: Rules,
+) -> None:
+    # Two ebooks read anonymously and a third as a known lead: three different
+    # pieces within two weeks, whoever the browser was known as at the time.
+    anon = [
+        ev("content_download", hours=h, anonymous_id="c", asset_id=a, funnel_stage="top")
+        for h, a in ((0, "a"), (1, "b"))
+    ]
+    lead = ev("content_download", hours=2, lead_id="L1", asset_id="x", funnel_stage="top")
+    replay, _ = run(rules, [*anon, lead, ev("identify", hours=3, lead_id="L1", anonymous_id="c")])
+    assert undecayed(replay, rules, "L1", 0.5)["several_downloads"] == 15.0
