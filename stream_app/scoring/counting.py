@@ -106,7 +106,7 @@ def count_event(state: LeadState, event: InboundEvent, t: float, rules: Rules) -
         if not rule.predicate(get):
             continue
         if rule.kind == "signal":
-            record_signal(state, rule, event, t)
+            record_signal(state, rule, event, t, rules.visit_gap_seconds)
         else:
             days = state.buckets.setdefault(rule.id, {})
             days[day] = days.get(day, 0) + 1

@@ -49,7 +49,7 @@ def merge_anonymous(lead: LeadState, anon: LeadState, rules: Rules) -> tuple[Lea
         new.signal_log[sig_id] = merged[-MAX_SIGNAL_LOG:]
     for sig in rules.spec.signals:
         if sig.id in anon.signal_log:
-            award_signals(new, sig, float("-inf"))
+            award_signals(new, sig, float("-inf"), rules.visit_gap_seconds)
     new.seen.update(anon.seen)
     floors = [f for f in (new.seen_floor, anon.seen_floor) if f is not None]
     new.seen_floor = max(floors) if floors else None

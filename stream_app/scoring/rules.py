@@ -79,6 +79,10 @@ class Rules:
     def horizon_seconds(self) -> float:
         return self.spec.horizon_days * 86400.0
 
+    @property
+    def visit_gap_seconds(self) -> float:
+        return self.spec.visits.inactivity_minutes * 60.0
+
 
 def _compile_event_condition(when: Mapping[str, Any]) -> Predicate:
     # Rules are indexed by event type, so the type test is already done.

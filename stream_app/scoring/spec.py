@@ -233,6 +233,17 @@ class Stages(Spec):
         return self
 
 
+class Visits(Spec):
+    """How page views without a session id are grouped into visits (web analytics' way)."""
+
+    inactivity_minutes: float = Field(
+        30,
+        gt=0,
+        le=24 * 60,
+        description="a view more than this many minutes after the previous one starts a new visit",
+    )
+
+
 class Accounts(Spec):
     top_n: int = Field(3, ge=1, le=100, description="account score = sum of its top-N leads")
 
@@ -248,6 +259,7 @@ class RulesSpec(Spec):
     fit: Fit
     disqualify: list[Disqualifier] = Field(default_factory=list)
     stages: Stages
+    visits: Visits = Visits()
     accounts: Accounts = Accounts()
 
     @model_validator(mode="after")

@@ -15,10 +15,10 @@ from stream_app.scoring.buckets import capped_counts
 from stream_app.scoring.engine import ts
 from stream_app.scoring.funnel import funnel
 from stream_app.scoring.replay import Replay
-from stream_app.scoring.rules import Rules
+from stream_app.scoring.rules import Rules, parse_rules
 from stream_app.scoring.state import DAY
 from stream_app.scoring.view import engagement_of
-from tests.factories import T0, VP_PROFILE, at, ev
+from tests.factories import DEFAULT_RULES, T0, VP_PROFILE, at, ev
 
 
 def run(rules: Rules, events: list) -> tuple[Replay, list[StageTransition]]:
@@ -299,3 +299,38 @@ def test_downloads_before_and_after_identify_make_the_several_downloads_signal(
     lead = ev("content_download", hours=2, lead_id="L1", asset_id="x", funnel_stage="top")
     replay, _ = run(rules, [*anon, lead, ev("identify", hours=3, lead_id="L1", anonymous_id="c")])
     assert undecayed(replay, rules, "L1", 0.5)["several_downloads"] == 15.0
+
+
+# --- 4. page views without a session id are grouped into visits --------------------------
+
+
+def test_three_blog_views_in_three_minutes_without_a_session_are_one_visit(rules: Rules) -> None:
+    # repeat_visits wants visits in three different sessions within two weeks.
+    views = [ev("page_view", hours=m / 60, lead_id="L1", path=f"/blog/{m}") for m in (0, 1, 2)]
+    replay, _ = run(rules, views)
+    assert "repeat_visits" not in undecayed(replay, rules, "L1", 1)
+
+
+def test_views_an_hour_apart_without_a_session_are_separate_visits(rules: Rules) -> None:
+    # More than 30 minutes without a view starts a new visit (web analytics' rule).
+    views = [ev("page_view", hours=h, lead_id="L1", path=f"/blog/{h}") for h in (0, 1, 2)]
+    replay, _ = run(rules, views)
+    assert undecayed(replay, rules, "L1", 1)["repeat_visits"] == 10.0
+
+
+def test_a_late_view_that_joins_two_visits_counts_the_same_in_any_order(rules: Rules) -> None:
+    # 9:00, 9:50 and 11:00 are three visits; a view at 9:25 joins the first two.
+    times = (0, 50, 120, 25)
+    views = [ev("page_view", hours=m / 60, lead_id="L1", path="/blog/x") for m in times]
+    in_order, _ = run(rules, sorted(views, key=lambda e: e.occurred_at))
+    as_arrived, _ = run(rules, views)
+    assert "repeat_visits" not in undecayed(in_order, rules, "L1", 1)
+    assert undecayed(as_arrived, rules, "L1", 1) == undecayed(in_order, rules, "L1", 1)
+
+
+def test_the_visit_timeout_is_a_rules_setting(rules: Rules) -> None:
+    text = DEFAULT_RULES.read_text() + "\nvisits: {inactivity_minutes: 0.5}\n"
+    strict = parse_rules(text)
+    views = [ev("page_view", hours=m / 60, lead_id="L1", path=f"/blog/{m}") for m in (0, 1, 2)]
+    replay, _ = run(strict, views)
+    assert undecayed(replay, strict, "L1", 1)["repeat_visits"] == 10.0  # 1 minute > 30 s
