@@ -6,10 +6,12 @@ of rules/default.yaml (the numbers are the file's), not from the engine's output
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from schemas.transitions import StageTransition
+from stream_app.rules_file import load_rules
 from stream_app.scoring.accounts import account_score
 from stream_app.scoring.buckets import capped_counts
 from stream_app.scoring.engine import ts
@@ -334,3 +336,60 @@ def test_the_visit_timeout_is_a_rules_setting(rules: Rules) -> None:
     views = [ev("page_view", hours=m / 60, lead_id="L1", path=f"/blog/{m}") for m in (0, 1, 2)]
     replay, _ = run(strict, views)
     assert undecayed(replay, strict, "L1", 1)["repeat_visits"] == 10.0  # 1 minute > 30 s
+
+
+# --- 7. the rules files say what they do -------------------------------------------------
+
+NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7}
+WINDOW_WORDS = {"a week": 7, "two weeks": 14, "a month": 30, "30 days": 30, "60 days": 60}
+
+
+def _number_in(text: str) -> int | None:
+    for word in text.lower().replace(",", " ").split():
+        if word in NUMBER_WORDS:
+            return NUMBER_WORDS[word]
+    return None
+
+
+@pytest.mark.parametrize("name", ["default.yaml", "product_led.yaml"])
+def test_every_rule_says_what_it_does_and_the_text_agrees_with_the_rule(name: str) -> None:
+    rules = load_rules(DEFAULT_RULES.parent / name)
+    spec = rules.spec
+    groups = [spec.engagement.rules, spec.signals, spec.fit.rules, spec.disqualify]
+    for rule in (r for group in groups for r in group):
+        assert rule.description.strip(), f"{name}: {rule.id} has no description"
+        # The README's rules-file section: caps and signal windows are rolling.
+        assert "calendar" not in rule.description.lower(), rule.id
+    for rule in spec.engagement.rules:
+        text = rule.description.lower()
+        if "points a week" in text:  # "at most 10 points a week"
+            said = float(text.split("points a week")[0].split()[-1])
+            assert rule.cap is not None, rule.id
+            assert (rule.cap.points, rule.cap.per_days) == (said, 7), rule.id
+    for sig in spec.signals:
+        text = sig.description.lower()
+        said = _number_in(text)
+        if said is not None:
+            assert said == sig.min_count, f"{name}: {sig.id} says {said}, counts {sig.min_count}"
+        for words, days in WINDOW_WORDS.items():
+            if f"within {words}" in text:
+                assert sig.within_days == days, sig.id
+        assert ("session" in text) == (sig.distinct == "session_id"), sig.id
+        if "different" in text:
+            assert sig.distinct is not None, sig.id
+            noun = {"session_id": "session", "feature": "feature", "asset_id": "piece"}
+            assert noun[sig.distinct] in text, sig.id
+    # The file's own summary of its lines and its PQL rule.
+    summary = " ".join(spec.description.split())
+    for stage, line in (("MQL", spec.stages.mql), ("SQL", spec.stages.sql)):
+        if f"{stage} at " in summary:
+            said = summary.split(f"{stage} at ", 1)[1].split()[0].strip(",.")
+            assert float(said) == line.min_total, stage
+    if "PQL on" in summary:
+        pql = spec.stages.pql
+        assert pql is not None
+        clause = summary.split("PQL on", 1)[1].split(";", 1)[0]
+        assert "teammate" not in clause or "invited_teammate" in pql.required_actions
+        assert _number_in(clause) == pql.min_distinct_features
+        for action in pql.required_actions:
+            assert {"signup": "signup", "activated": "activation"}.get(action, action) in clause
