@@ -6,7 +6,7 @@ languages use the generated JSON Schema files in ``schemas/json/``.
 
 from schemas.dead_letter import DeadLetter
 from schemas.events import EVENT_MODELS, EVENT_TYPES, InboundEvent, parse_event
-from schemas.transitions import STAGES, ScoreUpdate, Stage, StageTransition
+from schemas.transitions import STAGES, ScoreUpdate, SlaBreach, Stage, StageTransition
 
 __all__ = [
     "EVENT_MODELS",
@@ -15,6 +15,7 @@ __all__ = [
     "DeadLetter",
     "InboundEvent",
     "ScoreUpdate",
+    "SlaBreach",
     "Stage",
     "StageTransition",
     "parse_event",

@@ -17,7 +17,7 @@ from pydantic.json_schema import models_json_schema
 from schemas.dead_letter import DeadLetter
 from schemas.events import EVENT_MODELS
 from schemas.segment import SEGMENT_MODELS
-from schemas.transitions import ScoreUpdate, StageTransition
+from schemas.transitions import ScoreUpdate, SlaBreach, StageTransition
 
 VERSION = "1.0.0"
 REF = "#/components/schemas/{model}"
@@ -33,7 +33,7 @@ def _ce_headers(type_name: str) -> dict[str, Any]:
                      "content-type"],
         "properties": {
             "ce_specversion": {"const": "1.0"},
-            "ce_id": {**text, "description": "transition id, <lead>:<version>, or "
+            "ce_id": {**text, "description": "transition id, breach id, <lead>:<version>, or "
                                              "<topic>:<partition>:<offset> of a dead letter"},
             "ce_source": {**text, "description": "/leadstream/<app id>"},
             "ce_type": {"const": f"dev.leadstream.{type_name}.v1"},
@@ -53,7 +53,7 @@ def _key(description: str) -> dict[str, Any]:
 def document(inputs: list[tuple[str, str]], outputs: list[tuple[str, str, str]]) -> dict[str, Any]:
     """``inputs``: (topic, description); ``outputs``: (topic, message type, description)."""
     models: list[type[BaseModel]] = [*EVENT_MODELS, *SEGMENT_MODELS, StageTransition,
-                                     ScoreUpdate, DeadLetter]  # fmt: skip
+                                     SlaBreach, ScoreUpdate, DeadLetter]  # fmt: skip
     _, defs = models_json_schema([(m, "validation") for m in models], ref_template=REF)
     schemas: dict[str, Any] = dict(sorted(defs["$defs"].items()))
 
@@ -93,8 +93,8 @@ def document(inputs: list[tuple[str, str]], outputs: list[tuple[str, str, str]])
                          for n in ("inbound_event", "segment_event")],
         }  # fmt: skip
     for topic, type_name, description in outputs:
-        model = {"stage_transition": StageTransition, "score_update": ScoreUpdate,
-                 "dead_letter": DeadLetter}[type_name]  # fmt: skip
+        model = {"stage_transition": StageTransition, "sla_breach": SlaBreach,
+                 "score_update": ScoreUpdate, "dead_letter": DeadLetter}[type_name]  # fmt: skip
         messages[type_name] = {
             "name": type_name, "title": model.__name__,
             "contentType": "application/json",

@@ -17,14 +17,20 @@ from schemas.asyncapi import document
 from schemas.dead_letter import DeadLetter
 from schemas.events import EVENT_ADAPTER, EVENT_MODELS
 from schemas.segment import SEGMENT_ADAPTER
-from schemas.transitions import ScoreUpdate, StageTransition
+from schemas.transitions import ScoreUpdate, SlaBreach, StageTransition
 
 OUT_DIR = Path(__file__).parent / "json"
 
 
 def rendered() -> dict[str, str]:
     """File name -> JSON text, for every model, the inbound union and the Segment subset."""
-    models: list[type[BaseModel]] = [*EVENT_MODELS, StageTransition, ScoreUpdate, DeadLetter]
+    models: list[type[BaseModel]] = [
+        *EVENT_MODELS,
+        StageTransition,
+        ScoreUpdate,
+        SlaBreach,
+        DeadLetter,
+    ]
     files: dict[str, str] = {}
     for model in models:
         name = model.model_fields["type"].default
@@ -56,6 +62,8 @@ def asyncapi() -> dict[str, object]:
     described = {
         "lead_stage_transitions": ("stage_transition", "every stage change, keyed by lead id: "
                                    "what sales bots and alerting consume"),
+        "lead_sla_breaches": ("sla_breach", "a lead sales did not pick up within the rules' "
+                              "SLA (stages.sla_hours), keyed by lead id: one per stage entry"),
         "lead_score_updates": ("score_update", "the newest score of a lead per batch"),
         "lead_dead_letters": ("dead_letter", "what could not be accepted, with the reason"),
     }  # fmt: skip

@@ -7,6 +7,9 @@ that sees one twice (after a worker crash, say) drops the second. A lead that
 jumps from below MQL straight to PQL or SQL has ``passed == ["mql"]``: MQLs
 are the transitions with ``to_stage == "mql" or "mql" in passed``.
 
+``sla_breach`` is published on ``lead_sla_breaches`` (keyed by lead id) when a
+lead waits in a stage longer than the rules' SLA allows without sales feedback.
+
 ``score_update`` is published on ``lead_score_updates`` after every counted
 event; ``version`` grows by one per applied change of the lead, so a
 projection keeps the highest and ignores stale or repeated updates.
@@ -90,6 +93,30 @@ class StageTransition(Model):
     sequence: int = Field(ge=1, description="this lead's n-th transition")
 
 
+SlaStage = Literal["mql", "pql", "sql"]
+
+
+class SlaBreach(Model):
+    """A lead waited longer than the marketing-sales SLA allows without any sales feedback.
+
+    Published on ``lead_sla_breaches`` (keyed by lead id) once per stage entry,
+    at event time ``entered_at + allowed_hours``, by the same timer as decay
+    demotions; ``breach_id`` is deterministic, so a consumer drops a duplicate.
+    """
+
+    type: Literal["sla_breach"] = "sla_breach"
+    breach_id: Id
+    lead_id: Id
+    account_id: Id | None = None
+    stage: SlaStage = Field(description="the stage the lead waited in for sales to pick it up")
+    entered_at: EventTime = Field(description="event time of the transition into the stage")
+    allowed_hours: float = Field(gt=0)
+    occurred_at: EventTime = Field(description="entered_at + allowed_hours: the deadline missed")
+    transition_sequence: int = Field(ge=1, description="sequence of the transition into the stage")
+    scores: Scores = Field(description="the lead's scores at the deadline")
+    rules_version: Label
+
+
 class ScoreUpdate(Model):
     type: Literal["score_update"] = "score_update"
     lead_id: Id
@@ -105,6 +132,11 @@ class ScoreUpdate(Model):
     source: Label | None = None
     campaign: Label | None = None
     rules_version: Label
+    sla: Literal["open", "breached"] | None = Field(
+        None,
+        description="waiting for sales to pick the lead up: within the SLA (open) or past it",
+    )
+    sla_due_at: EventTime | None = Field(None, description="the pick-up deadline, while waiting")
     event_id: Id | None = Field(
         None, description="the event this version applied (also a redelivered one); none for decay"
     )

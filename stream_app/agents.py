@@ -244,6 +244,11 @@ def register(ctx: Context) -> None:
                     names.transitions, transition.lead_id.encode(), encode_output(transition),
                     headers=ce_headers(transition),
                 ))  # fmt: skip
+            for breach in out.breaches:  # like a transition: acked before its record is written
+                pending.append(await producer.send(
+                    names.sla_breaches, breach.lead_id.encode(), encode_output(breach),
+                    headers=ce_headers(breach),
+                ))  # fmt: skip
             for subject, value, at in out.forward_bytes():
                 pending.append(await producer.send(repartition, subject, value, timestamp=at))
             for update in out.updates.values():

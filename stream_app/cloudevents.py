@@ -4,12 +4,12 @@ The value stays the message's JSON, exactly as its schema says; the headers
 let a platform consumer (Knative, an event router, a CloudEvents SDK) route
 and deduplicate without parsing it:
 
-- ``ce_id``: a transition's ``transition_id``; a score update's
+- ``ce_id``: a transition's ``transition_id``; an SLA breach's ``breach_id``; a score update's
   ``<lead id>:<version>``; a dead letter's source ``topic:partition:offset``
   (else a digest of its bytes). The same record re-published after a crash
   has the same id.
 - ``ce_type``: ``dev.leadstream.<type>.v1`` (``stage_transition``,
-  ``score_update``, ``dead_letter``): one per topic, versioned with the schema.
+  ``sla_breach``, ``score_update``, ``dead_letter``): one per topic, versioned with the schema.
 - ``ce_source``: ``/leadstream/<app id>``; ``ce_subject``: the lead id (a
   dead letter's message key); ``ce_time``: the event time of the change when
   there is one, else when the record was produced;
@@ -24,14 +24,14 @@ import hashlib
 from datetime import datetime
 
 from schemas.dead_letter import DeadLetter
-from schemas.transitions import ScoreUpdate, StageTransition
+from schemas.transitions import ScoreUpdate, SlaBreach, StageTransition
 
 SPEC_VERSION = "1.0"
 TYPE_PREFIX = "dev.leadstream."
 SCHEMA_VERSION = "v1"
 SCHEMA_BASE = "https://leadstream.dev/schemas/"
 
-Output = StageTransition | ScoreUpdate | DeadLetter
+Output = StageTransition | SlaBreach | ScoreUpdate | DeadLetter
 Headers = list[tuple[str, bytes]]
 
 
@@ -54,6 +54,8 @@ def headers(record: Output, *, source: str, now: datetime) -> Headers:
     when: datetime
     if isinstance(record, StageTransition):
         ce_id, subject, when = record.transition_id, record.lead_id, record.occurred_at
+    elif isinstance(record, SlaBreach):
+        ce_id, subject, when = record.breach_id, record.lead_id, record.occurred_at
     elif isinstance(record, ScoreUpdate):
         ce_id, subject = f"{record.lead_id}:{record.version}", record.lead_id
         when = record.last_activity_at or now

@@ -149,7 +149,7 @@ STATE_FIELDS: tuple[str, ...] = (
     "features", "seen", "seen_floor", "newest_at", "first_touch_at", "mql_at", "sql_at",
     "hand_raised_at", "recycled_at", "source", "campaign", "merged_anonymous", "merged_into",
     "scored_with", "fit_points", "excluded_by", "due_at",
-    "hand_raise_form", "cap_carry",
+    "hand_raise_form", "cap_carry", "feedback_at", "sla_breached",
 )  # fmt: skip
 _SIGNAL_LOG = STATE_FIELDS.index("signal_log")
 _DEFAULTS: list[Callable[[], Any]] = [

@@ -24,9 +24,9 @@ subjects of the same partition are answered in place, without a hop.
 pipeline below and the benchmark's ceiling all run it. It reads records
 through ``load`` and hands back what to do, in this order (docs/guarantees.md):
 
-1. send ``transitions``, ``forwards``, ``updates`` (the newest score update
-   per lead of this batch) and ``dead_letters``, and wait for the broker's
-   acks;
+1. send ``transitions``, ``breaches`` (SLA), ``forwards``, ``updates`` (the
+   newest score update per lead of this batch) and ``dead_letters``, and wait
+   for the broker's acks;
 2. write each changed record once (``records``);
 3. acknowledge the batch's input messages (offsets are committed after the
    producer is flushed).
@@ -48,7 +48,7 @@ from aiokafka.partitioner import murmur2
 
 from schemas.dead_letter import DeadLetter
 from schemas.events import InboundEvent
-from schemas.transitions import ScoreUpdate, StageTransition
+from schemas.transitions import ScoreUpdate, SlaBreach, StageTransition
 from stream_app.codec import (
     dead_letter,
     decode,
@@ -98,6 +98,7 @@ class Outputs:
     """What one batch of one partition asks the wiring to do (see the module docstring)."""
 
     transitions: list[StageTransition] = field(default_factory=list)
+    breaches: list[SlaBreach] = field(default_factory=list)  # sent with the transitions
     # (subject, message, the Kafka timestamp of the message that caused it, in seconds)
     forwards: list[tuple[str, Internal, float | None]] = field(default_factory=list)
     records: dict[str, Record] = field(default_factory=dict)
@@ -210,7 +211,7 @@ class PartitionBatch:
         key: bytes | None,
     ) -> None:
         """Run one message and what it causes on this partition; a failure undoes it all."""
-        marks = (len(self._out.transitions), len(self._out.forwards))
+        marks = (len(self._out.transitions), len(self._out.forwards), len(self._out.breaches))
         self._undo.clear()
         self._undo_updates.clear()
         try:
@@ -220,6 +221,7 @@ class PartitionBatch:
         except Exception as exc:  # a bug must not stop scoring for everyone
             self._local.clear()
             del self._out.transitions[marks[0] :], self._out.forwards[marks[1] :]
+            del self._out.breaches[marks[2] :]
             for k, before in self._undo.items():
                 if before is _MISSING:
                     self._out.records.pop(k, None)
@@ -324,16 +326,21 @@ class PartitionBatch:
         else:
             record.state = outcome.state
         self._put(key, record)
-        self._publish(outcome.transitions)
+        self._publish(outcome.transitions, outcome.breaches)
         state = outcome.state
         if state.lead_id is not None:
             # also for a duplicate: a redelivery after a crash repairs a lost projection update
             self._update(state, view=outcome.view, event_id=event.event_id)
 
-    def _publish(self, transitions: tuple[StageTransition, ...]) -> None:
+    def _publish(
+        self, transitions: tuple[StageTransition, ...], breaches: tuple[SlaBreach, ...] = ()
+    ) -> None:
+        self._out.breaches += breaches  # before the transitions: earlier in event time
         self._out.transitions += transitions
         for transition in transitions:
             self._out.counts[f"transitions_total|to_stage={transition.to_stage}"] += 1
+        for breach in breaches:
+            self._out.counts[f"sla_breaches_total|stage={breach.stage}"] += 1
 
     def _claim(self, claim: Claim) -> None:
         key = anonymous_key(claim.anonymous_id)
@@ -371,11 +378,11 @@ class PartitionBatch:
         if record is None or record.state.lead_id is None:
             return
         outcome = advance(record.state, self.rules, tick.now)
-        if not outcome.transitions:
+        if not outcome.transitions and not outcome.breaches:
             return
         record.state = outcome.state
         self._put(tick.to, record)
-        self._publish(outcome.transitions)
+        self._publish(outcome.transitions, outcome.breaches)
         # scored at the sweep's "now", so a demoted lead shows its decayed score
         self._update(outcome.state, now=tick.now)
 
@@ -398,6 +405,7 @@ class InMemoryPipeline:
     batch: int = 50
     records: dict[str, bytes] = field(default_factory=dict)
     transitions: list[StageTransition] = field(default_factory=list)
+    breaches: list[SlaBreach] = field(default_factory=list)
     updates: list[ScoreUpdate] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     inputs: dict[int, deque[tuple[str, bytes | None, bytes | None]]] = field(default_factory=dict)
@@ -444,6 +452,7 @@ class InMemoryPipeline:
                 if self.on_outputs is not None:
                     self.on_outputs(p, out)
                 self.transitions += out.transitions
+                self.breaches += out.breaches
                 for subject, raw_message, _ in out.forward_bytes():
                     target = partition_of(subject.decode(), self.partitions)
                     self.inputs.setdefault(target, deque()).append(("", subject, raw_message))

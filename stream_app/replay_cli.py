@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from schemas.dead_letter import DeadLetter
+from schemas.transitions import SlaBreach
 from stream_app.codec import decode
 from stream_app.errors import InputError
 from stream_app.rules_file import Rules, load_rules
@@ -41,12 +42,16 @@ them). Bad lines are reported with their line number and skipped; they never
 stop the run. Blank lines are ignored.
 
 output: one stage_transition per line (--out, or stdout), in processing order;
-the funnel summary, the count of bad lines and the ignored names go to stderr.
+with --breaches FILE, the SLA breaches (the lead_sla_breaches topic's JSON) go
+there, one per line; the funnel summary, the count of bad lines and the ignored
+names go to stderr.
 
 examples:
   python -m stream_app simulate --rules rules/default.yaml events.jsonl
   python -m stream_app simulate --rules rules/new.yaml events.jsonl --out new.jsonl \\
       --sweep-at 2026-12-01T00:00:00Z      # also demote leads gone cold by then
+  python -m stream_app simulate --rules rules/default.yaml events.jsonl --out t.jsonl \
+      --breaches sla.jsonl --sweep-at 2026-12-01T00:00:00Z   # and SLA breaches by then
   python -m stream_app simulate --rules rules/default.yaml - < events.jsonl
 
 exit status: 0 on success (even with bad lines), 2 on a bad rules file or
@@ -98,17 +103,19 @@ def run_simulation(
     max_bad_lines_shown: int = 20,
     tracks: Tracks | None = None,
     switches: Sequence[tuple[int, Rules]] = (),
+    breaches_out: IO[str] | None = None,
 ) -> dict[str, Any]:
     """Replay ``source`` through ``rules``; write transitions to ``out``; return a summary.
 
     ``switches``: (line number, rules) pairs: from that input line on, those rules
-    score, as a worker that reloads its rules (SIGHUP) between two events does."""
+    score, as a worker that reloads its rules (SIGHUP) between two events does.
+    SLA breaches go to ``breaches_out`` if given (they are counted either way)."""
     replay = Replay(rules)
     pending = sorted(switches, key=lambda switch: switch[0])
     statuses: Counter[str] = Counter()
     bad: list[DeadLetter] = []
     ignored: Counter[str] = Counter()
-    transitions = events = 0
+    transitions = events = breaches = 0
     started = time.perf_counter()
     bar = _progress(source, quiet)
     for number, raw in _lines(source):
@@ -131,15 +138,24 @@ def run_simulation(
         events += 1
         step = replay.process(decoded, with_update=False)
         statuses[step.status] += 1
+        for breach in step.breaches:
+            if breaches_out is not None:
+                breaches_out.write(breach.model_dump_json() + "\n")
+            breaches += 1
         for transition in step.transitions:
             out.write(transition.model_dump_json() + "\n")
             transitions += 1
     if bar is not None:
         bar.close()
     if sweep_at is not None:
-        for transition in replay.sweep(sweep_at):
-            out.write(transition.model_dump_json() + "\n")
-            transitions += 1
+        for item in replay.sweep_all(sweep_at):
+            if isinstance(item, SlaBreach):
+                if breaches_out is not None:
+                    breaches_out.write(item.model_dump_json() + "\n")
+                breaches += 1
+            else:
+                out.write(item.model_dump_json() + "\n")
+                transitions += 1
     elapsed = time.perf_counter() - started
     if len(bad) > max_bad_lines_shown:
         print(f"... and {len(bad) - max_bad_lines_shown} more bad lines", file=sys.stderr)
@@ -150,9 +166,10 @@ def run_simulation(
         "duplicates": statuses["duplicate"],
         "late": statuses["late"],
         "transitions": transitions,
+        "sla_breaches": breaches,
         "seconds": elapsed,
         "events_per_second": events / elapsed if elapsed > 0 else None,
-        "funnel": funnel(replay.leads()),
+        "funnel": funnel(replay.leads(), replay.rules),
         "rules_version": replay.rules.stamp,
     }
 
@@ -178,6 +195,11 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         out: IO[str] = (
             stack.enter_context(open(args.out, "w", encoding="utf-8")) if args.out else sys.stdout
         )
+        breaches_out: IO[str] | None = (
+            stack.enter_context(open(args.breaches, "w", encoding="utf-8"))
+            if args.breaches
+            else None
+        )
         summary = run_simulation(
             rules,
             args.events,
@@ -186,13 +208,14 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
             quiet=args.quiet,
             tracks=tracks,
             switches=switches,
+            breaches_out=breaches_out,
         )
     rate = summary["events_per_second"]
     print(
         f"{summary['events']} events ({summary['bad_lines']} bad lines, "
         f"{summary['duplicates']} duplicates, {summary['late']} too late) -> "
-        f"{summary['transitions']} transitions in {summary['seconds']:.1f}s"
-        + (f" ({rate:,.0f} events/s)" if rate else ""),
+        f"{summary['transitions']} transitions, {summary['sla_breaches']} SLA breaches "
+        f"in {summary['seconds']:.1f}s" + (f" ({rate:,.0f} events/s)" if rate else ""),
         file=sys.stderr,
     )
     ignored: Counter[str] = summary["ignored"]
@@ -239,10 +262,13 @@ def add_commands(sub: Any, formatter: type[argparse.HelpFormatter]) -> None:
     simulate.add_argument("--rules", required=True, type=Path, help="rules file (YAML)")
     simulate.add_argument("--out", type=Path, help="write transitions here instead of stdout")
     simulate.add_argument(
+        "--breaches", type=Path, metavar="FILE", help="write SLA breaches here (JSON lines)"
+    )
+    simulate.add_argument(
         "--sweep-at",
         type=_parse_when,
         metavar="TIME",
-        help="after the events, run the decay sweep at this ISO-8601 event time",
+        help="after the events, run the decay and SLA sweep at this ISO-8601 event time",
     )
     simulate.add_argument(
         "--tracks", type=Path, default=SHIPPED_TRACKS,

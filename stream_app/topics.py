@@ -25,7 +25,7 @@ INPUTS = (
     "identities",
     "sales_feedback",
 )
-OUTPUTS = ("lead_stage_transitions", "lead_score_updates", "lead_dead_letters")
+OUTPUTS = ("lead_stage_transitions", "lead_score_updates", "lead_sla_breaches", "lead_dead_letters")
 
 INPUT_FOR_TYPE = {
     "page_view": "page_views",
@@ -80,6 +80,10 @@ class TopicNames:
     @property
     def transitions(self) -> str:
         return self.name("lead_stage_transitions")
+
+    @property
+    def sla_breaches(self) -> str:
+        return self.name("lead_sla_breaches")
 
     @property
     def score_updates(self) -> str:

@@ -64,7 +64,7 @@ OPENAPI: dict[str, Any] = {
         ),
         "/funnel": _op(
             "Counts per stage, MQL->SQL conversion, median days to MQL and to SQL, "
-            "by source and campaign"
+            "by source and campaign, and leads waiting for sales within / past the SLA"
         ),
         "/metrics": _op(
             "Prometheus metrics of this API process (requests by route and status); "

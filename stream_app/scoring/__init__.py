@@ -16,7 +16,8 @@ Modules, by concept:
   ``signals`` SQL-checklist signals; ``buckets`` windows, caps, folding old history;
 - ``view`` the scores at an event time (fit, decayed capped engagement, grade);
 - ``stages`` where a lead should be, moving it, sales feedback;
-  ``sweep`` when decay alone changes a stage, and making that change;
+  ``sweep`` when decay alone changes a stage or an SLA deadline passes, and
+  making that change; ``sla`` the marketing-sales SLA's deadline;
 - ``identity`` merging an anonymous visitor into a lead; ``outputs`` transitions
   and score updates;
 - ``replay`` identity resolution plus the engine over a sequence of events (the

@@ -8,7 +8,8 @@ Pure: no I/O, no clock. The caller's state is never changed (unless it asks,
     lead, tombstone = merge_anonymous(lead, anon, rules)   # identify
 
 ``advance`` is what a timer calls to demote leads that went cold without
-doing anything. A demotion carries the event time at which the score crossed
+doing anything, and to publish SLA breaches of leads sales has not picked
+up. A demotion carries the event time at which the score crossed
 the recycle line (computed exactly), not the time the sweep ran, so the same
 events give the same transitions whenever and however often the sweep runs.
 ``apply_event`` runs the same step first, up to the event's time.
@@ -26,14 +27,14 @@ from dataclasses import dataclass
 from typing import Literal
 
 from schemas.events import InboundEvent, SalesFeedback
-from schemas.transitions import StageTransition
+from schemas.transitions import SlaBreach, StageTransition
 from stream_app.scoring.counting import count_event
 from stream_app.scoring.identity import merge_anonymous
 from stream_app.scoring.outputs import score_update
 from stream_app.scoring.rules import Rules
 from stream_app.scoring.stages import evaluate, sales_feedback
 from stream_app.scoring.state import ANONYMOUS_PREFIX, LeadState, anonymous_key, dt, new_state, ts
-from stream_app.scoring.sweep import advance_to, next_change_at
+from stream_app.scoring.sweep import advance_to, next_change_at, next_due_at
 from stream_app.scoring.view import ScoreView, view_of
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "dt",
     "merge_anonymous",
     "next_change_at",
+    "next_due_at",
     "score_update",
     "state_key",
     "ts",
@@ -58,6 +60,7 @@ class Outcome:
     transitions: tuple[StageTransition, ...]
     status: Status
     view: ScoreView | None = None  # the lead's scores after a counted event
+    breaches: tuple[SlaBreach, ...] = ()  # SLA deadlines passed, in event-time order
 
 
 def state_key(event: InboundEvent) -> str:
@@ -69,16 +72,16 @@ def state_key(event: InboundEvent) -> str:
 
 
 def advance(state: LeadState, rules: Rules, now: float) -> Outcome:
-    """Apply every decay-driven change due at or before ``now`` (the sweep)."""
+    """Apply every time-driven change due at or before ``now`` (the sweep): decay, SLA."""
     fresh = state.scored_with == rules.stamp
     if fresh and (state.due_at is None or state.due_at > now):
         return Outcome(state, (), "counted")
     new = state.copy()
-    moved = advance_to(new, rules, now)
-    new.due_at = next_change_at(new, rules)
-    if moved:
+    moved, breaches = advance_to(new, rules, now)
+    new.due_at = next_due_at(new, rules)
+    if moved or breaches:
         new.version += 1
-    return Outcome(new, tuple(moved), "counted")
+    return Outcome(new, tuple(moved), "counted", breaches=tuple(breaches))
 
 
 def apply_event(
@@ -105,7 +108,7 @@ def apply_event(
     if state.newest_at is not None and t < state.newest_at - rules.horizon_seconds:
         return Outcome(state, (), "late")
     new = state if fresh or in_place else state.copy()
-    moved = advance_to(new, rules, t)
+    moved, breaches = advance_to(new, rules, t)
     count_event(new, event, t, rules)
     now = new.newest_at
     assert now is not None
@@ -116,6 +119,6 @@ def apply_event(
             view = view_of(new, rules, now)  # a sales recycle resets engagement
     else:
         moved += evaluate(new, rules, now, event, view)
-    new.due_at = next_change_at(new, rules, view)
+    new.due_at = next_due_at(new, rules, view)
     new.version += 1
-    return Outcome(new, tuple(moved), "counted", view)
+    return Outcome(new, tuple(moved), "counted", view, tuple(breaches))

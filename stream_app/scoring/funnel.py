@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from schemas.transitions import STAGES
+from stream_app.scoring.rules import Rules
+from stream_app.scoring.sla import sla_status
 from stream_app.scoring.state import DAY, LeadState
 
 
@@ -33,6 +35,8 @@ class Funnel:
     median_days_to_mql: float | None
     median_days_mql_to_sql: float | None
     by_source: dict[str, SourceFunnel] = field(default_factory=dict)
+    sla_open: int = 0  # leads waiting for sales within the SLA's pick-up time
+    sla_breached: int = 0  # leads still waiting past it (a breach was published)
 
     def lines(self) -> list[str]:
         def pct(x: float | None) -> str:
@@ -47,6 +51,10 @@ class Funnel:
         out.append(f"MQL->SQL conversion: {pct(self.mql_to_sql_rate)}")
         out.append(f"median time first touch->MQL: {days(self.median_days_to_mql)}")
         out.append(f"median time MQL->SQL: {days(self.median_days_mql_to_sql)}")
+        if self.sla_open or self.sla_breached:
+            out.append(
+                f"waiting for sales: {self.sla_open} within the SLA, {self.sla_breached} past it"
+            )
         for source, f in sorted(self.by_source.items(), key=lambda kv: -kv[1].leads)[:10]:
             out.append(
                 f"  source {source}: {f.leads} leads, {f.reached_mql} MQL, {f.reached_sql} SQL"
@@ -54,16 +62,22 @@ class Funnel:
         return out
 
 
-def funnel(states: Iterable[LeadState]) -> Funnel:
+def funnel(states: Iterable[LeadState], rules: Rules | None = None) -> Funnel:
+    """The funnel of ``states``; with ``rules``, also who waits for sales (the SLA)."""
     stages: Counter[str] = Counter({s: 0 for s in STAGES if s != "anonymous"})
     to_mql: list[float] = []
     mql_to_sql: list[float] = []
     sources: dict[str, list[int]] = {}
     leads = reached_mql = reached_sql = 0
+    sla: Counter[str] = Counter()
     for s in states:
         if s.lead_id is None:
             continue
         leads += 1
+        if rules is not None:
+            status, _ = sla_status(s, rules)
+            if status is not None:
+                sla[status] += 1
         stages[s.stage] += 1
         counts = sources.setdefault(s.source or "(none)", [0, 0, 0])
         counts[0] += 1
@@ -86,4 +100,6 @@ def funnel(states: Iterable[LeadState]) -> Funnel:
         median_days_to_mql=statistics.median(to_mql) if to_mql else None,
         median_days_mql_to_sql=statistics.median(mql_to_sql) if mql_to_sql else None,
         by_source={k: SourceFunnel(*v) for k, v in sources.items()},
+        sla_open=sla["open"],
+        sla_breached=sla["breached"],
     )

@@ -14,7 +14,7 @@ from stream_app.scoring.decay import decay
 from stream_app.scoring.rules import Rules
 from stream_app.scoring.signals import MAX_SIGNAL_LOG, award_signals
 from stream_app.scoring.state import ANONYMOUS_PREFIX, LeadState, new_state
-from stream_app.scoring.sweep import next_change_at
+from stream_app.scoring.sweep import next_due_at
 
 MAX_MERGED_IDS = 100
 
@@ -71,7 +71,7 @@ def merge_anonymous(lead: LeadState, anon: LeadState, rules: Rules) -> tuple[Lea
     new.version += 1
     if new.newest_at is not None:
         fold_old_history(new, rules)
-    new.due_at = next_change_at(new, rules)
+    new.due_at = next_due_at(new, rules)
     return new, tombstone(anon.key, lead.lead_id)
 
 

@@ -1,4 +1,4 @@
-"""What the engine emits: stage transitions and score updates, and their ids.
+"""What the engine emits: stage transitions, SLA breaches and score updates, and their ids.
 
 Outputs are validated from plain dicts in one call into pydantic-core: half
 the cost of ``model_construct`` per nested model, which runs in Python, and
@@ -18,11 +18,13 @@ from schemas.transitions import (
     Contribution,
     Scores,
     ScoreUpdate,
+    SlaBreach,
     Stage,
     StageTransition,
     TransitionReason,
 )
 from stream_app.scoring.rules import Rules
+from stream_app.scoring.sla import sla_status
 from stream_app.scoring.state import LeadState, dt, passed_on_the_way
 from stream_app.scoring.view import ScoreView, view_of
 
@@ -117,6 +119,27 @@ def transition(
     )
 
 
+def sla_breach(state: LeadState, deadline: float, view: ScoreView, rules: Rules) -> SlaBreach:
+    """The breach of the SLA of the stage ``state`` entered at ``stage_since`` (not changed)."""
+    assert state.lead_id is not None and state.stage_since is not None
+    hours = rules.spec.stages.sla_hours[state.stage]  # type: ignore[index]
+    basis = f"{state.key}|sla|{state.transition_seq}|{state.stage}|{state.stage_since!r}"
+    return SlaBreach.model_validate(
+        {
+            "breach_id": hashlib.sha256(basis.encode()).hexdigest()[:32],
+            "lead_id": state.lead_id,
+            "account_id": state.profile.get("account_id"),
+            "stage": state.stage,
+            "entered_at": _time(state.stage_since),
+            "allowed_hours": hours,
+            "occurred_at": _time(deadline),
+            "transition_sequence": max(1, state.transition_seq),
+            "scores": _scores(view),
+            "rules_version": rules.stamp,
+        }
+    )
+
+
 def score_update(
     state: LeadState,
     rules: Rules,
@@ -131,6 +154,8 @@ def score_update(
 
     def opt(t: float | None) -> datetime | None:
         return _time(t) if t is not None else None
+
+    sla, deadline = sla_status(state, rules)
 
     return ScoreUpdate.model_validate(
         {
@@ -147,6 +172,8 @@ def score_update(
             "source": state.source,
             "campaign": state.campaign,
             "rules_version": rules.stamp,
+            "sla": sla,
+            "sla_due_at": opt(deadline),
             "event_id": event_id,
         }
     )

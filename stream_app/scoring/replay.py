@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from schemas.events import InboundEvent
-from schemas.transitions import ScoreUpdate, StageTransition
+from schemas.transitions import ScoreUpdate, SlaBreach, StageTransition
 from stream_app.scoring.engine import Status, advance, apply_event, merge_anonymous, score_update
 from stream_app.scoring.rules import Rules
 from stream_app.scoring.state import LeadState, anonymous_key, new_state
@@ -33,6 +33,7 @@ class Step:
     key: str
     transitions: tuple[StageTransition, ...]
     update: ScoreUpdate | None  # None for anonymous keys and uncounted events
+    breaches: tuple[SlaBreach, ...] = ()  # SLA deadlines the event's time passed
 
 
 @dataclass
@@ -69,14 +70,24 @@ class Replay:
         update = None
         if with_update and counted:
             update = score_update(outcome.state, self.rules, view=outcome.view)
-        return Step(outcome.status, key, outcome.transitions, update)
+        return Step(outcome.status, key, outcome.transitions, update, outcome.breaches)
 
     def sweep(self, now: float) -> Iterator[StageTransition]:
-        """Decay re-evaluation of every lead at event time ``now``."""
+        """Decay re-evaluation of every lead at event time ``now`` (its transitions only)."""
+        for item in self.sweep_all(now):
+            if isinstance(item, StageTransition):
+                yield item
+
+    def sweep_all(self, now: float) -> Iterator[StageTransition | SlaBreach]:
+        """The sweep at event time ``now``: each lead's SLA breaches, then its transitions.
+
+        What the live timer publishes, lead by lead (``simulate --sweep-at``).
+        """
         for key, state in self.states.items():
             outcome = advance(state, self.rules, now)
-            if outcome.transitions:
+            if outcome.transitions or outcome.breaches:
                 self.states[key] = outcome.state
+                yield from outcome.breaches
                 yield from outcome.transitions
 
     def leads(self) -> Iterator[LeadState]:

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from schemas.events import EVENT_TYPES, FormKind, ProductAction, Profile, SalesOutcome
-from schemas.transitions import Stage
+from schemas.transitions import SlaStage, Stage
 from stream_app.scoring.matching import check_matcher
 
 #: Fields a fit or disqualify rule may test: the profile's, plus derived ones.
@@ -213,6 +213,19 @@ class Stages(Spec):
     pql: Pql | None = None
     recycle: Recycle
     sales_feedback: dict[SalesOutcome, Stage]
+    sla_hours: dict[SlaStage, float] = Field(
+        default_factory=dict,
+        description="the marketing-sales SLA: hours sales has to give feedback on a lead that "
+        "entered the stage, else an SLA breach is published",
+    )
+
+    @field_validator("sla_hours")
+    @classmethod
+    def _sla_positive(cls, value: dict[SlaStage, float]) -> dict[SlaStage, float]:
+        for stage, hours in value.items():
+            if not 0 < hours <= 24 * 365:
+                raise ValueError(f"sla_hours.{stage} must be between 0 and a year, got {hours}")
+        return value
 
     @model_validator(mode="after")
     def _lines_in_order(self) -> Stages:

@@ -112,6 +112,7 @@ def move(
         state.sql_at = now
     if to == "recycled":
         state.recycled_at = now
+    state.sla_breached = False  # a new stage entry: its own SLA clock
     return moved
 
 
@@ -135,6 +136,7 @@ def sales_feedback(
     state: LeadState, event: SalesFeedback, rules: Rules, now: float, view: ScoreView
 ) -> list[StageTransition]:
     to = rules.spec.stages.sales_feedback[event.outcome]
+    state.feedback_at = max(now, state.feedback_at or now)  # sales picked the lead up
     if to == state.stage:
         return []
     detail = event.outcome if not event.reason else f"{event.outcome}: {event.reason}"[:300]

@@ -89,6 +89,8 @@ class LeadState:
     hand_raise_form: str | None = None  # the form kind of the latest hand-raise
     # folded days still inside a cap window of kept days: rule id -> day -> effective count
     cap_carry: dict[str, dict[int, float]] = field(default_factory=dict)
+    feedback_at: float | None = None  # newest sales feedback (the SLA's pick-up)
+    sla_breached: bool = False  # an SLA breach was published for the current stage entry
 
     def copy(self) -> LeadState:
         """A copy whose containers can be changed without touching this one."""
@@ -117,6 +119,8 @@ class LeadState:
             hand_raised_at=self.hand_raised_at,
             hand_raise_form=self.hand_raise_form,
             recycled_at=self.recycled_at,
+            feedback_at=self.feedback_at,
+            sla_breached=self.sla_breached,
             source=self.source,
             campaign=self.campaign,
             merged_anonymous=list(self.merged_anonymous),

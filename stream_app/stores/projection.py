@@ -18,6 +18,7 @@ Keys (``<p>`` is ``LEADSTREAM_REDIS_KEY_PREFIX``, default ``ls:``)::
     <p>velocity:mql_to_sql       zset: lead id -> days from MQL to SQL
     <p>source:<s>:leads|mql|sql  sets per first-touch source   <p>sources  set of sources
     <p>campaign:<c>:leads|mql|sql  the same per campaign       <p>campaigns
+    <p>sla:open|breached         sets of leads waiting for sales within / past the SLA
 """
 
 from __future__ import annotations
@@ -77,6 +78,10 @@ for i, dim in ipairs({'source', 'campaign'}) do
   if to_mql ~= '' then redis.call('SADD', p .. dim .. ':' .. value .. ':mql', id) end
   if mql_to_sql ~= '' then redis.call('SADD', p .. dim .. ':' .. value .. ':sql', id) end
 end
+local sla = ARGV[12]
+redis.call('SREM', p .. 'sla:open', id)
+redis.call('SREM', p .. 'sla:breached', id)
+if sla ~= '' then redis.call('SADD', p .. 'sla:' .. sla, id) end
 return 1
 """
 
@@ -134,6 +139,7 @@ class RedisProjection:
             mql_to_sql,
             update.source or "(none)",
             update.campaign or "(none)",
+            update.sla or "",
         ]
 
     async def add_transition(self, transition: StageTransition) -> None:
@@ -212,9 +218,11 @@ class RedisProjection:
             pipe.scard(f"{self.p}reached:mql")
             pipe.scard(f"{self.p}reached:sql")
             pipe.scard(f"{self.p}leads")
+            pipe.scard(f"{self.p}sla:open")
+            pipe.scard(f"{self.p}sla:breached")
             counts = await pipe.execute()
         stages = dict(zip(STAGES, counts[: len(STAGES)], strict=True))
-        reached_mql, reached_sql, leads = counts[len(STAGES) :]
+        reached_mql, reached_sql, leads, sla_open, sla_breached = counts[len(STAGES) :]
         by: dict[str, dict[str, dict[str, int]]] = {}
         for dim in ("source", "campaign"):
             values = sorted(v.decode() for v in await self.redis.smembers(f"{self.p}{dim}s"))
@@ -235,4 +243,5 @@ class RedisProjection:
             "median_days_mql_to_sql": await self._median(f"{self.p}velocity:mql_to_sql"),
             "by_source": by["source"],
             "by_campaign": by["campaign"],
+            "sla": {"open": sla_open, "breached": sla_breached},
         }

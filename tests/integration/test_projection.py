@@ -55,6 +55,7 @@ async def test_updates_apply_once_and_in_version_order(
         assert (funnel["reached_mql"], funnel["reached_sql"]) == (1, 1)
         assert funnel["mql_to_sql_rate"] == 1.0
         assert funnel["by_source"]["google"] == {"leads": 1, "reached_mql": 1, "reached_sql": 1}
+        assert funnel["sla"] == {"open": 1, "breached": 0}  # L1, an SQL nobody picked up yet
         # the final state equals a fresh projection of the last update alone
         assert lead["scores"] == score_update(replay.states["L1"], rules).scores.model_dump()
     finally:
@@ -86,6 +87,31 @@ async def test_a_disqualified_lead_is_not_hot_and_does_not_raise_its_account(
         account = await store.account("acme.com", top_n=3)
         assert account is not None
         assert account["score"] == 65.0  # the buyer's total alone
+    finally:
+        keys = [k async for k in redis_client.scan_iter(match=f"{prefix}*")]
+        if keys:
+            await redis_client.delete(*keys)
+
+
+async def test_the_funnel_counts_leads_waiting_for_sales_past_the_sla(
+    redis_client: aioredis.Redis, unique: str, rules: Rules
+) -> None:
+    prefix = f"ls:test:{unique}:"
+    store = RedisProjection(redis_client, prefix)
+    replay = Replay(rules)
+    for event in [
+        ev("profile_update", lead_id="L1", **VP_PROFILE),
+        ev("form_submission", lead_id="L1", form_kind="demo_request"),
+    ]:
+        step = replay.process(event)
+        assert step.update is not None
+        await store.apply_update(step.update)
+    try:
+        assert (await store.funnel())["sla"] == {"open": 1, "breached": 0}
+        now = replay.states["L1"].stage_since + 5 * 3600  # type: ignore[operator]
+        assert [x.type for x in replay.sweep_all(now)] == ["sla_breach"]
+        await store.apply_update(score_update(replay.states["L1"], rules, now=now))
+        assert (await store.funnel())["sla"] == {"open": 0, "breached": 1}
     finally:
         keys = [k async for k in redis_client.scan_iter(match=f"{prefix}*")]
         if keys:

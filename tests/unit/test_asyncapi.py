@@ -46,7 +46,7 @@ def test_every_reference_resolves() -> None:
 
 
 def test_output_messages_declare_their_cloudevents_headers() -> None:
-    for name in ("stage_transition", "score_update", "dead_letter"):
+    for name in ("stage_transition", "sla_breach", "score_update", "dead_letter"):
         headers = DOC["components"]["messages"][name]["headers"]
         assert headers["properties"]["ce_type"]["const"] == event_type(name)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from schemas.transitions import StageTransition
+from schemas.transitions import SlaBreach, StageTransition
 from stream_app.cli import main
 from stream_app.traffic import generate
 from tests.factories import DEFAULT_RULES, REPO, VP_PROFILE, at
@@ -155,3 +155,20 @@ def test_simulate_switch_rules_takes_line_colon_path(
     assert code == 0
     err = capsys.readouterr().err
     assert "from line 10: rules 2026" in err
+
+
+def test_simulate_writes_the_sla_breaches_the_sweep_finds(tmp_path: Path) -> None:
+    events = tmp_path / "events.jsonl"
+    events.write_text(
+        line(type="profile_update", event_id="p", occurred_at=at(0), lead_id="L1", **VP_PROFILE)
+        + "\n"
+        + line(type="form_submission", event_id="f", occurred_at=at(0, 1), lead_id="L1",
+               form_kind="demo_request")
+        + "\n"
+    )  # fmt: skip
+    out, breaches = tmp_path / "t.jsonl", tmp_path / "sla.jsonl"
+    argv = ["simulate", "--quiet", "--rules", str(DEFAULT_RULES), str(events), "--out", str(out),
+            "--breaches", str(breaches), "--sweep-at", "2030-01-01T00:00:00Z"]  # fmt: skip
+    assert main(argv) == 0
+    (breach,) = [SlaBreach.model_validate_json(x) for x in breaches.read_text().splitlines()]
+    assert (breach.lead_id, breach.stage, breach.allowed_hours) == ("L1", "sql", 4.0)

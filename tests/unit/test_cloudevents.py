@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from schemas.transitions import ScoreUpdate, StageTransition
+from schemas.transitions import ScoreUpdate, SlaBreach, StageTransition
 from stream_app.cloudevents import headers
 from stream_app.codec import decode
 
@@ -47,3 +47,16 @@ def test_a_dead_letter_is_identified_by_where_it_came_from() -> None:
     )  # fmt: skip
     offline = decode(b"nope", line=3)
     assert len(dict(headers(offline, source="s", now=NOW))["ce_id"]) == 32  # type: ignore[arg-type]
+
+
+def test_an_sla_breach_is_identified_by_its_breach_id_at_its_deadline() -> None:
+    breach = SlaBreach(
+        breach_id="b-1", lead_id="L1", stage="sql",
+        entered_at=datetime(2026, 11, 2, 9, tzinfo=UTC), allowed_hours=4,
+        occurred_at=datetime(2026, 11, 2, 13, tzinfo=UTC), transition_sequence=1,
+        scores=SCORES, rules_version="r1",
+    )  # fmt: skip
+    got = dict(headers(breach, source="/leadstream/ls", now=NOW))
+    assert (got["ce_id"], got["ce_subject"], got["ce_type"], got["ce_time"]) == (
+        b"b-1", b"L1", b"dev.leadstream.sla_breach.v1", b"2026-11-02T13:00:00Z",
+    )  # fmt: skip

@@ -12,6 +12,7 @@ from stream_app import pipeline
 from stream_app.codec import decode_record, due_at_of, encode_record
 from stream_app.messages import Record, Tick
 from stream_app.pipeline import InMemoryPipeline, PartitionBatch, partition_of
+from stream_app.scoring.engine import next_change_at
 from stream_app.scoring.replay import Replay
 from stream_app.scoring.rules import Rules
 from stream_app.traffic import generate
@@ -193,8 +194,10 @@ def test_a_decay_tick_publishes_the_decayed_score(rules: Rules) -> None:
     store["L1"] = encode_record(record)
     assert record.state.due_at is not None
     tick = PartitionBatch(0, 1, rules, lambda k: decode_record(store.get(k)))
-    tick.message(Tick(to="L1", now=record.state.due_at + 86400))
+    # due_at is the earlier MQL SLA deadline; the demotion comes later
+    tick.message(Tick(to="L1", now=next_change_at(record.state, rules) + 86400))
     assert [t.to_stage for t in tick.out.transitions] == ["recycled"]
+    assert [b.stage for b in tick.out.breaches] == ["mql"]  # nobody picked it up first
     update = tick.out.updates["L1"]
     assert update.stage == "recycled" and update.event_id is None  # decay, no event
     assert update.scores.engagement < 5  # decayed, not the 20 of the last event

@@ -10,11 +10,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from schemas.transitions import StageTransition
+from schemas.transitions import SlaBreach, StageTransition
+from stream_app.pipeline import InMemoryPipeline
 from stream_app.rules_file import load_rules
 from stream_app.scoring.accounts import account_score
 from stream_app.scoring.buckets import capped_counts
-from stream_app.scoring.engine import ts
+from stream_app.scoring.engine import score_update, ts
 from stream_app.scoring.funnel import funnel
 from stream_app.scoring.replay import Replay
 from stream_app.scoring.rules import Rules, parse_rules
@@ -393,3 +394,128 @@ def test_every_rule_says_what_it_does_and_the_text_agrees_with_the_rule(name: st
         assert _number_in(clause) == pql.min_distinct_features
         for action in pql.required_actions:
             assert {"signup": "signup", "activated": "activation"}.get(action, action) in clause
+
+
+# --- 8. the SLA between marketing and sales -----------------------------------------------
+
+HOUR = 3600.0
+
+
+def sweep(replay: Replay, at_time: float) -> list[SlaBreach]:
+    return [x for x in replay.sweep_all(at_time) if isinstance(x, SlaBreach)]
+
+
+def demo_request_lead(rules: Rules) -> tuple[Replay, StageTransition]:
+    """A VP asks for a demo on Monday at 09:00: an SQL at once (SQL SLA: 4 hours)."""
+    replay, out = run(
+        rules,
+        [
+            ev("profile_update", hours=-1, lead_id="L1", **VP_PROFILE),
+            ev("form_submission", lead_id="L1", form_kind="demo_request"),
+        ],
+    )
+    (sql,) = out
+    assert sql.to_stage == "sql" and ts(sql.occurred_at) == ts(T0)
+    return replay, sql
+
+
+def test_an_sql_nobody_picks_up_in_four_hours_is_one_breach_at_13_00(rules: Rules) -> None:
+    replay, sql = demo_request_lead(rules)
+    assert sweep(replay, ts(T0) + 3.9 * HOUR) == []  # 12:54: still within the SLA
+    (breach,) = sweep(replay, ts(T0) + 5 * HOUR)  # the sweep runs at 14:00
+    assert (breach.lead_id, breach.stage, breach.allowed_hours) == ("L1", "sql", 4.0)
+    assert breach.entered_at == sql.occurred_at
+    assert breach.occurred_at == at(0, 4)  # the deadline itself, 13:00, not 14:00
+    assert breach.transition_sequence == sql.sequence
+    assert breach.account_id == "acme.com"
+    assert sweep(replay, ts(T0) + 48 * HOUR) == []  # once per stage entry
+    # Whenever the sweep runs, the same breach with the same id.
+    again, _ = demo_request_lead(rules)
+    assert sweep(again, ts(T0) + 30 * 24 * HOUR) == [breach]
+
+
+def test_sales_feedback_within_the_sla_means_no_breach(rules: Rules) -> None:
+    replay, _ = demo_request_lead(rules)
+    replay.process(ev("sales_feedback", hours=3, lead_id="L1", outcome="accepted"))
+    assert sweep(replay, ts(T0) + 48 * HOUR) == []
+
+
+def test_the_leads_next_event_after_the_deadline_publishes_the_same_breach(
+    rules: Rules,
+) -> None:
+    # Without a sweep (simulate without --sweep-at), the next event does it, first.
+    replay, _ = demo_request_lead(rules)
+    step = replay.process(ev("page_view", hours=6, lead_id="L1", path="/pricing"))
+    swept, _ = demo_request_lead(rules)
+    assert list(step.breaches) == sweep(swept, ts(T0) + 6 * HOUR)
+    assert step.breaches[0].occurred_at == at(0, 4)
+
+
+def test_an_mql_that_becomes_an_sql_starts_the_sql_clock(rules: Rules) -> None:
+    # MQL at 09:00 (MQL SLA 48 h); a demo request at 19:00 makes it an SQL (4 h):
+    # the breach is the SQL's, at 23:00; the MQL's deadline no longer applies.
+    replay, out = run(
+        rules,
+        [
+            ev("profile_update", lead_id="L1", **VP_PROFILE),
+            ev("page_view", lead_id="L1", path="/pricing"),
+            ev("form_submission", hours=10, lead_id="L1", form_kind="demo_request"),
+        ],
+    )
+    assert [t.to_stage for t in out] == ["mql", "sql"]
+    breaches = sweep(replay, ts(T0) + 72 * HOUR)
+    assert [(b.stage, b.occurred_at) for b in breaches] == [("sql", at(0, 14))]
+
+
+def test_an_mql_left_alone_breaches_after_48_hours(rules: Rules) -> None:
+    replay, _ = run(
+        rules,
+        [
+            ev("profile_update", lead_id="L1", **VP_PROFILE),
+            ev("page_view", lead_id="L1", path="/pricing"),
+        ],
+    )
+    assert [(b.stage, b.occurred_at) for b in sweep(replay, ts(T0) + 72 * HOUR)] == [("mql", at(2))]
+
+
+def test_the_funnel_counts_who_waits_for_sales_within_and_past_the_sla(rules: Rules) -> None:
+    replay, _ = run(
+        rules,
+        [
+            ev("profile_update", lead_id="late", **VP_PROFILE),
+            ev("form_submission", lead_id="late", form_kind="demo_request"),
+            ev("profile_update", lead_id="new", **VP_PROFILE),
+            ev("form_submission", hours=5, lead_id="new", form_kind="demo_request"),
+            ev("profile_update", lead_id="taken", **VP_PROFILE),
+            ev("form_submission", lead_id="taken", form_kind="demo_request"),
+            ev("sales_feedback", hours=1, lead_id="taken", outcome="accepted"),
+        ],
+    )
+    sweep(replay, ts(T0) + 6 * HOUR)  # 15:00: "late" is past 13:00, "new" has until 18:00
+    summary = funnel(replay.leads(), rules)
+    assert (summary.sla_open, summary.sla_breached) == (1, 1)
+    assert "waiting for sales: 1 within the SLA, 1 past it" in summary.lines()
+    update = score_update(replay.states["late"], rules)
+    assert (update.sla, update.sla_due_at) == ("breached", at(0, 4))
+    assert score_update(replay.states["taken"], rules).sla is None
+    state = replay.states["late"]
+    assert type(state).from_json(state.to_json()) == state
+
+
+def test_the_live_driver_publishes_the_breaches_simulate_does(rules: Rules) -> None:
+    events = [ev("profile_update", lead_id=lead, **VP_PROFILE) for lead in ("L1", "L2", "L3")] + [
+        ev("form_submission", hours=1, lead_id="L1", form_kind="demo_request"),
+        ev("page_view", hours=1, lead_id="L2", path="/pricing"),
+        ev("form_submission", hours=2, lead_id="L3", form_kind="trial_signup"),
+        ev("sales_feedback", hours=3, lead_id="L3", outcome="rejected"),
+    ]
+    live = InMemoryPipeline(rules, partitions=3)
+    for event in events:
+        live.feed(event.model_dump_json().encode(), key=(event.lead_id or "").encode())
+    live.run()
+    now = ts(T0) + 100 * HOUR
+    live.tick(now)  # the live timer
+    replay, _ = run(rules, events)
+    offline = sweep(replay, now)  # simulate --sweep-at
+    assert sorted(live.breaches, key=lambda b: b.lead_id) == offline
+    assert [(b.lead_id, b.stage) for b in offline] == [("L1", "sql"), ("L2", "mql")]

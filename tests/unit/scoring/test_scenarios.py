@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from schemas.transitions import StageTransition
-from stream_app.scoring.engine import advance, apply_event, merge_anonymous, ts
+from stream_app.scoring.engine import advance, apply_event, merge_anonymous, next_change_at, ts
 from stream_app.scoring.replay import Replay
 from stream_app.scoring.rules import Rules, parse_rules
 from stream_app.scoring.state import DAY
@@ -151,7 +151,9 @@ def test_a_lead_idle_for_months_is_recycled_at_the_exact_crossing(rules: Rules) 
     crossing = end_of_day + 60 * DAY
 
     state = replay.states["L1"]
-    assert state.due_at == crossing
+    assert next_change_at(state, rules) == crossing
+    # The timer's due time is the earlier MQL SLA deadline, 48 h after the MQL.
+    assert state.due_at == ts(out[0].occurred_at) + 48 * 3600
     assert advance(state, rules, crossing - 1).transitions == ()
     early = advance(state, rules, crossing + 3600).transitions
     late = advance(state, rules, crossing + 120 * DAY).transitions
