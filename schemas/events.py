@@ -35,6 +35,10 @@ ProductAction = Literal[
     "signup", "activated", "feature_used", "invited_teammate", "usage_limit_hit"
 ]
 SalesOutcome = Literal["accepted", "rejected", "opportunity", "won", "lost"]
+ChatAction = Literal["started", "answered"]
+OfflineAction = Literal["registered", "attended", "visited_booth", "met_sales", "no_show"]
+OfflineKind = Literal["trade_show", "conference", "meetup", "roadshow", "workshop", "dinner"]
+CommerceAction = Literal["added_to_cart", "added_to_wishlist", "loyalty_signup"]
 Seniority = Literal["intern", "individual", "manager", "director", "vp", "c_level", "owner"]
 
 
@@ -74,6 +78,9 @@ class PageView(EventBase):
     referrer: Text | None = None
     session_id: Id | None = None
     country: Label | None = None
+    engaged_seconds: float | None = Field(
+        None, ge=0, le=24 * 3600, description="time the visitor was active on the page"
+    )
 
 
 class _EmailEvent(EventBase):
@@ -130,6 +137,35 @@ class SocialEngagement(EventBase):
     type: Literal["social_engagement"] = "social_engagement"
     network: Label
     action: Label
+
+
+class Chat(EventBase):
+    """A live chat on the site: the visitor started one, or answered our agent's or bot's opener."""
+
+    type: Literal["chat"] = "chat"
+    action: ChatAction
+    chat_id: Id | None = None
+    path: Text | None = None
+    messages: int | None = Field(None, ge=0, le=10_000, description="messages the visitor sent")
+
+
+class OfflineEvent(EventBase):
+    """An event in person: a trade show, a conference, a meetup (badge scans, CRM lists)."""
+
+    type: Literal["offline_event"] = "offline_event"
+    action: OfflineAction
+    event_kind: OfflineKind | None = None
+    event_name: Label | None = None
+
+
+class Commerce(EventBase):
+    """A shop's buying signals: a product in the cart or the wishlist, a loyalty sign-up."""
+
+    type: Literal["commerce"] = "commerce"
+    action: CommerceAction
+    product_id: Id | None = None
+    value: float | None = Field(None, ge=0, description="the product's price, in currency")
+    currency: Label | None = None
 
 
 class ProductUsage(EventBase):
@@ -192,6 +228,9 @@ InboundEvent = Annotated[
     | FormSubmission
     | Webinar
     | SocialEngagement
+    | Chat
+    | OfflineEvent
+    | Commerce
     | ProductUsage
     | ProfileUpdate
     | Identify
@@ -211,6 +250,9 @@ EVENT_MODELS: tuple[type[EventBase], ...] = (
     FormSubmission,
     Webinar,
     SocialEngagement,
+    Chat,
+    OfflineEvent,
+    Commerce,
     ProductUsage,
     ProfileUpdate,
     Identify,

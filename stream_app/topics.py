@@ -39,6 +39,9 @@ INPUT_FOR_TYPE = {
     "form_submission": "form_submissions",
     "webinar": "webinars",
     "social_engagement": "page_views",
+    "chat": "page_views",  # the site's chat widget, through the web tracking pipeline
+    "offline_event": "webinars",  # events, online or in person
+    "commerce": "page_views",  # a shop's tracking (Segment's e-commerce spec)
     "product_usage": "product_usage",
     "profile_update": "lead_profiles",
     "identify": "identities",

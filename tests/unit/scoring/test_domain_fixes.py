@@ -519,3 +519,60 @@ def test_the_live_driver_publishes_the_breaches_simulate_does(rules: Rules) -> N
     offline = sweep(replay, now)  # simulate --sweep-at
     assert sorted(live.breaches, key=lambda b: b.lead_id) == offline
     assert [(b.lead_id, b.stage) for b in offline] == [("L1", "sql"), ("L2", "mql")]
+
+
+# --- 9. the signals the seeds name -------------------------------------------------------
+
+
+def test_two_minutes_on_pricing_count_more_than_a_glance(rules: Rules) -> None:
+    replay, _ = run(
+        rules,
+        [
+            ev("page_view", lead_id="read", path="/pricing", engaged_seconds=150),
+            ev("page_view", lead_id="glance", path="/pricing", engaged_seconds=20),
+        ],
+    )
+    read, glance = undecayed(replay, rules, "read", 1), undecayed(replay, rules, "glance", 1)
+    assert (read["pricing_page"], read["pricing_page_read"]) == (20.0, 10.0)
+    assert glance == {"pricing_page": 20.0}
+
+
+def test_a_vp_who_starts_a_live_chat_on_pricing_is_an_mql(rules: Rules) -> None:
+    # Fit 45 + pricing 20 is already an MQL; a chat alone (15) with the same fit
+    # makes 60 too: the seeds call a live chat an MQL sign.
+    chat = ev("chat", hours=1, lead_id="L1", action="started", path="/pricing", messages=4)
+    _, out = run(rules, [ev("profile_update", lead_id="L1", **VP_PROFILE), chat])
+    assert [(t.to_stage, t.triggering_event_type) for t in out] == [("mql", "chat")]
+    assert {c.rule: c.points for c in out[0].contributions}["chat_started"] == 15.0
+
+
+def test_a_trade_show_booth_visit_and_a_meeting_with_sales_score(rules: Rules) -> None:
+    show = {"event_kind": "trade_show", "event_name": "SaaStr Europa"}
+    replay, _ = run(
+        rules,
+        [
+            ev("offline_event", lead_id="L1", action="attended", **show),
+            ev("offline_event", hours=2, lead_id="L1", action="visited_booth", **show),
+            ev("offline_event", hours=3, lead_id="L1", action="met_sales", **show),
+        ],
+    )
+    parts = undecayed(replay, rules, "L1", 1)
+    assert (parts["offline_event_attended"], parts["offline_event_booth"]) == (15.0, 15.0)
+    assert parts["offline_event_met_sales"] == 20.0
+    assert parts["live_content"] == 10.0  # attending in person is live content too
+
+
+def test_shop_signals_are_typed_events_a_shops_rules_can_score(rules: Rules) -> None:
+    cart = ev("commerce", lead_id="L1", action="added_to_cart", product_id="p1", value=49.0)
+    replay, _ = run(rules, [cart])
+    assert undecayed(replay, rules, "L1", 1) == {}  # off in the B2B defaults (see the file)
+    shop_rule = (
+        "    - id: added_to_cart\n"
+        "      description: A product in the cart\n"
+        "      when: {type: commerce, action: added_to_cart}\n"
+        "      points: 10\n"
+    )
+    text = DEFAULT_RULES.read_text().replace("  rules:\n", "  rules:\n" + shop_rule, 1)
+    shop = parse_rules(text)
+    replay, _ = run(shop, [cart])
+    assert undecayed(replay, shop, "L1", 1) == {"added_to_cart": 10.0}
