@@ -56,7 +56,7 @@ def effective_counts(
     cap = rule.cap
     if cap is None:
         return None
-    limit = cap / rule.points
+    limit = cap / abs(rule.points)  # events; a negative rule's cap bounds the loss
     if not carry and sum(days.values()) <= limit:
         return None
     return capped_counts(days, limit, rule.window_days, carry)

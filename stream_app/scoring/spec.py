@@ -70,7 +70,8 @@ class Cap(Spec):
     """At most ``points`` from one rule in any ``per_days`` consecutive days (a rolling window).
 
     Oldest day first, a day's events earn points until the window of
-    ``per_days`` days ending on that day holds ``points``.
+    ``per_days`` days ending on that day holds ``points``. For a negative
+    rule it bounds the points lost: ``points: 15`` is at most -15.
     """
 
     points: float = Field(gt=0)
@@ -90,8 +91,6 @@ class EngagementRule(Spec):
     def _cap_needs_positive_points(self) -> EngagementRule:
         if self.points == 0:
             raise ValueError("points of 0 make a rule that does nothing; remove it instead")
-        if self.cap is not None and self.points <= 0:
-            raise ValueError("a cap limits positive points; this rule's points are not positive")
         return self
 
 

@@ -576,3 +576,41 @@ def test_shop_signals_are_typed_events_a_shops_rules_can_score(rules: Rules) -> 
     shop = parse_rules(text)
     replay, _ = run(shop, [cart])
     assert undecayed(replay, shop, "L1", 1) == {"added_to_cart": 10.0}
+
+
+# --- 6. where a visitor browses from -----------------------------------------------------
+
+
+def test_page_views_from_outside_the_served_market_cost_points_at_most_15_a_week(
+    rules: Rules,
+) -> None:
+    # We sell in North America and Europe; an anonymous visitor reading from
+    # Brazil loses 5 points a view, at most 15 in any 7 days.
+    views = [ev("page_view", hours=h, lead_id="L1", path="/blog/x", country="BR") for h in range(5)]
+    replay, _ = run(rules, views)
+    parts = undecayed(replay, rules, "L1", 1)
+    assert parts["off_market_traffic"] == -15.0
+    assert parts["blog_view"] == 10.0
+
+
+def test_views_from_a_served_country_or_with_no_country_cost_nothing(rules: Rules) -> None:
+    replay, _ = run(
+        rules,
+        [
+            ev("page_view", lead_id="L1", path="/pricing", country="DE"),
+            ev("page_view", hours=1, lead_id="L1", path="/pricing"),
+        ],
+    )
+    assert "off_market_traffic" not in undecayed(replay, rules, "L1", 1)
+
+
+def test_a_served_lead_browsing_once_from_abroad_still_qualifies(rules: Rules) -> None:
+    # A US VP on a trip: the pricing view from Brazil costs 5, 45 + 20 - 5 = 60.
+    _, out = run(
+        rules,
+        [
+            ev("profile_update", lead_id="L1", **VP_PROFILE),
+            ev("page_view", hours=1, lead_id="L1", path="/pricing", country="BR"),
+        ],
+    )
+    assert [(t.to_stage, t.scores.total) for t in out] == [("mql", 60.0)]
