@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry, Counter, generate_latest
 from schemas.transitions import STAGES
 from stream_app.api.openapi import OPENAPI
 from stream_app.config import Settings
+from stream_app.scoring.spec import FunnelReview
 from stream_app.stores.client import redis_client
 from stream_app.stores.projection import RedisProjection
 
@@ -30,6 +31,7 @@ MAX_REQUEST_BYTES = 16 * 1024
 PROJECTION: web.AppKey[RedisProjection] = web.AppKey("projection", RedisProjection)
 TOP_N: web.AppKey[int] = web.AppKey("top_n", int)
 REGISTRY: web.AppKey[CollectorRegistry] = web.AppKey("registry", CollectorRegistry)
+REVIEW: web.AppKey[FunnelReview] = web.AppKey("review", FunnelReview)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -105,7 +107,7 @@ async def top_accounts(request: web.Request) -> web.Response:
 
 
 async def funnel(request: web.Request) -> web.Response:
-    return web.json_response(await request.app[PROJECTION].funnel())
+    return web.json_response(await request.app[PROJECTION].funnel(request.app[REVIEW]))
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -135,7 +137,13 @@ def metrics_middleware(requests: Counter) -> Any:
     return count
 
 
-def create_api(settings: Settings, projection: RedisProjection, top_n: int) -> web.Application:
+def create_api(
+    settings: Settings,
+    projection: RedisProjection,
+    top_n: int,
+    review: FunnelReview | None = None,
+) -> web.Application:
+    """The API; ``review``: the rules' ``funnel_review`` (``/funnel`` judges the newest MQLs)."""
     token = settings.api_token.get_secret_value() if settings.api_token else None
     registry = CollectorRegistry()
     requests = Counter("leadstream_api_requests", "API requests by route and status",
@@ -147,6 +155,7 @@ def create_api(settings: Settings, projection: RedisProjection, top_n: int) -> w
     app[REGISTRY] = registry
     app[PROJECTION] = projection
     app[TOP_N] = top_n
+    app[REVIEW] = review or FunnelReview()
     app.router.add_get("/health", health)
     app.router.add_get("/ready", ready)
     app.router.add_get("/leads", top_leads)
@@ -170,9 +179,9 @@ def main(settings: Settings | None = None) -> int:
 
     settings = settings or Settings()
     configure(settings)
-    top_n = load_rules(settings.rules_path).spec.accounts.top_n
+    spec = load_rules(settings.rules_path).spec
     projection = RedisProjection(redis_client(settings), settings.redis_key_prefix)
-    app = create_api(settings, projection, top_n)
+    app = create_api(settings, projection, spec.accounts.top_n, spec.funnel_review)
     log.info("query API on http://%s:%d/ (OpenAPI at /openapi.json)",
              settings.api_host, settings.api_port)  # fmt: skip
     web.run_app(app, host=settings.api_host, port=settings.api_port, print=None)

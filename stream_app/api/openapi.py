@@ -64,7 +64,8 @@ OPENAPI: dict[str, Any] = {
         ),
         "/funnel": _op(
             "Counts per stage, MQL->SQL conversion, median days to MQL and to SQL, "
-            "by source and campaign, and leads waiting for sales within / past the SLA"
+            "by source and campaign, leads waiting for sales within / past the SLA, and "
+            "whether the newest MQLs' conversion says the MQL definition needs review"
         ),
         "/metrics": _op(
             "Prometheus metrics of this API process (requests by route and status); "

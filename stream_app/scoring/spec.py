@@ -256,6 +256,14 @@ class Visits(Spec):
     )
 
 
+class FunnelReview(Spec):
+    """When the funnel says the MQL definition needs review (below ~20 % MQL->SQL: domain.md)."""
+
+    min_mql_to_sql: float = Field(0.2, ge=0, le=1, description="the conversion to stay above")
+    last_mqls: int = Field(200, ge=1, le=1_000_000, description="judged over the newest N MQLs")
+    min_mqls: int = Field(20, ge=1, le=1_000_000, description="judged only with this many MQLs")
+
+
 class Accounts(Spec):
     top_n: int = Field(3, ge=1, le=100, description="account score = sum of its top-N leads")
 
@@ -272,6 +280,7 @@ class RulesSpec(Spec):
     disqualify: list[Disqualifier] = Field(default_factory=list)
     stages: Stages
     visits: Visits = Visits()
+    funnel_review: FunnelReview = FunnelReview()
     accounts: Accounts = Accounts()
 
     @model_validator(mode="after")

@@ -19,6 +19,7 @@ Keys (``<p>`` is ``LEADSTREAM_REDIS_KEY_PREFIX``, default ``ls:``)::
     <p>source:<s>:leads|mql|sql  sets per first-touch source   <p>sources  set of sources
     <p>campaign:<c>:leads|mql|sql  the same per campaign       <p>campaigns
     <p>sla:open|breached         sets of leads waiting for sales within / past the SLA
+    <p>mql_at                    zset: lead id -> first MQL time (the newest MQLs' review)
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from schemas.transitions import STAGES, ScoreUpdate, StageTransition
+from stream_app.scoring.funnel import MqlReview, mql_review
+from stream_app.scoring.spec import FunnelReview
 from stream_app.scoring.state import DAY
 
 TRANSITIONS_KEPT = 20
@@ -82,6 +85,7 @@ local sla = ARGV[12]
 redis.call('SREM', p .. 'sla:open', id)
 redis.call('SREM', p .. 'sla:breached', id)
 if sla ~= '' then redis.call('SADD', p .. 'sla:' .. sla, id) end
+if ARGV[13] ~= '' then redis.call('ZADD', p .. 'mql_at', tonumber(ARGV[13]), id) end
 return 1
 """
 
@@ -140,6 +144,7 @@ class RedisProjection:
             update.source or "(none)",
             update.campaign or "(none)",
             update.sla or "",
+            repr(update.mql_at.timestamp()) if update.mql_at is not None else "",
         ]
 
     async def add_transition(self, transition: StageTransition) -> None:
@@ -211,7 +216,16 @@ class RedisProjection:
         middle = await self.redis.zrange(key, (n - 1) // 2, n // 2, withscores=True)
         return statistics.fmean(score for _, score in middle)
 
-    async def funnel(self) -> dict[str, Any]:
+    async def mql_review(self, review: FunnelReview) -> MqlReview | None:
+        """The newest MQLs' conversion to SQL, judged as ``simulate`` judges it."""
+        newest = await self.redis.zrevrange(f"{self.p}mql_at", 0, review.last_mqls - 1)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for lead_id in newest:
+                pipe.sismember(f"{self.p}reached:sql", lead_id)
+            reached = await pipe.execute() if newest else []
+        return mql_review((bool(r) for r in reached), review)
+
+    async def funnel(self, review: FunnelReview | None = None) -> dict[str, Any]:
         async with self.redis.pipeline(transaction=False) as pipe:
             for stage in STAGES:
                 pipe.scard(f"{self.p}stage:{stage}")
@@ -233,6 +247,7 @@ class RedisProjection:
                         pipe.scard(f"{self.p}{dim}:{value}:{part}")
                     n_leads, n_mql, n_sql = await pipe.execute()
                 by[dim][value] = {"leads": n_leads, "reached_mql": n_mql, "reached_sql": n_sql}
+        judged = await self.mql_review(review) if review is not None else None
         return {
             "leads": leads,
             "stages": stages,
@@ -244,4 +259,11 @@ class RedisProjection:
             "by_source": by["source"],
             "by_campaign": by["campaign"],
             "sla": {"open": sla_open, "breached": sla_breached},
-        }
+            "mql_review": None if judged is None else {
+                "last_mqls": judged.mqls,
+                "mql_to_sql_rate": judged.mql_to_sql_rate,
+                "min_mql_to_sql": judged.min_mql_to_sql,
+                "needs_review": judged.needs_review,
+                "message": judged.line(),
+            },
+        }  # fmt: skip

@@ -116,3 +116,43 @@ async def test_the_funnel_counts_leads_waiting_for_sales_past_the_sla(
         keys = [k async for k in redis_client.scan_iter(match=f"{prefix}*")]
         if keys:
             await redis_client.delete(*keys)
+
+
+async def test_the_funnel_judges_the_newest_mqls_as_simulate_does(
+    redis_client: aioredis.Redis, unique: str, rules: Rules
+) -> None:
+    from stream_app.scoring.funnel import funnel
+
+    prefix = f"ls:test:{unique}:"
+    store = RedisProjection(redis_client, prefix)
+    replay = Replay(rules)
+    updates = {}
+    for i in range(25):  # 25 MQLs, 3 of which ask for a demo: 12 %
+        lead = f"L{i:02}"
+        events = [
+            ev("profile_update", hours=i / 10, lead_id=lead, **VP_PROFILE),
+            ev("page_view", hours=i / 10, lead_id=lead, path="/pricing"),
+        ]
+        if i < 3:
+            events.append(ev("form_submission", hours=3, lead_id=lead, form_kind="demo_request"))
+        for event in events:
+            step = replay.process(event)
+            assert step.update is not None
+            updates[lead] = step.update
+    try:
+        await store.apply_updates(list(updates.values()))
+        review = rules.spec.funnel_review
+        got = (await store.funnel(review))["mql_review"]
+        expected = funnel(replay.leads(), rules).review
+        assert expected is not None and expected.needs_review
+        assert got == {
+            "last_mqls": 25,
+            "mql_to_sql_rate": expected.mql_to_sql_rate,
+            "min_mql_to_sql": 0.2,
+            "needs_review": True,
+            "message": expected.line(),
+        }
+    finally:
+        keys = [k async for k in redis_client.scan_iter(match=f"{prefix}*")]
+        if keys:
+            await redis_client.delete(*keys)

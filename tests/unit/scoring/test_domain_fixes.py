@@ -614,3 +614,53 @@ def test_a_served_lead_browsing_once_from_abroad_still_qualifies(rules: Rules) -
         ],
     )
     assert [(t.to_stage, t.scores.total) for t in out] == [("mql", 60.0)]
+
+
+# --- 10. MQL->SQL below 20 % says the MQL definition needs review --------------------------
+
+
+def mqls(count: int, sql: int, day: float = 0) -> list:
+    """``count`` MQLs by a pricing view, ``sql`` of them then asking for a demo."""
+    events = []
+    for i in range(count):
+        lead = f"d{day:g}-{i:03}"
+        events += [
+            ev("profile_update", day=day, hours=i / 100, lead_id=lead, **VP_PROFILE),
+            ev("page_view", day=day, hours=i / 100, lead_id=lead, path="/pricing"),
+        ]
+        if i < sql:
+            events.append(ev("form_submission", day=day, hours=1, lead_id=lead,
+                             form_kind="demo_request"))  # fmt: skip
+    return events
+
+
+def test_three_sqls_from_25_mqls_say_the_mql_definition_needs_review(rules: Rules) -> None:
+    replay, _ = run(rules, mqls(25, sql=3))
+    review = funnel(replay.leads(), rules).review
+    assert review is not None
+    assert (review.mqls, review.mql_to_sql_rate, review.needs_review) == (25, 0.12, True)
+    assert review.line() == (
+        "MQL->SQL conversion of the last 25 MQLs: 12.0%, below 20%: the MQL definition needs review"
+    )
+
+
+def test_a_healthy_conversion_or_too_few_mqls_raise_no_flag(rules: Rules) -> None:
+    healthy, _ = run(rules, mqls(25, sql=10))
+    review = funnel(healthy.leads(), rules).review
+    assert review is not None and not review.needs_review
+    few, _ = run(rules, mqls(5, sql=0))
+    assert funnel(few.leads(), rules).review is None  # 5 MQLs are too few to judge
+    assert funnel(healthy.leads()).review is None  # no rules, no judgement
+
+
+def test_only_the_newest_mqls_are_judged(rules: Rules) -> None:
+    text = DEFAULT_RULES.read_text().replace("  last_mqls: 200\n", "  last_mqls: 20\n")
+    newest = parse_rules(text)
+    # 30 MQLs in October that all became SQLs, then 20 in November that did not:
+    # overall 60 %, but the definition as it works now converts nobody.
+    replay, _ = run(newest, mqls(30, sql=30) + mqls(20, sql=0, day=30))
+    summary = funnel(replay.leads(), newest)
+    assert summary.mql_to_sql_rate == 0.6
+    assert summary.review is not None
+    assert (summary.review.mqls, summary.review.mql_to_sql_rate) == (20, 0.0)
+    assert "needs review" in "\n".join(summary.lines())
