@@ -274,6 +274,14 @@ def test_a_mapped_email_click_carries_its_link_and_campaign() -> None:
          {"type": "webinar", "action": "attended", "webinar_id": "w-1", "minutes": 42}),
         ("Unsubscribed", {}, {"type": "email_unsubscribe"}),
         ("Email Marked as Spam", {}, {"type": "email_spam_report"}),
+        ("Live Chat Conversation Started", {"conversation_id": "c-1"},
+         {"type": "chat", "action": "started", "chat_id": "c-1"}),
+        ("Product Added", {"product_id": "p-1", "price": 49.0, "currency": "EUR"},
+         {"type": "commerce", "action": "added_to_cart", "product_id": "p-1", "value": 49.0,
+          "currency": "EUR"}),
+        ("Booth Visited", {"eventName": "SaaStr Europa", "event_kind": "trade_show"},
+         {"type": "offline_event", "action": "visited_booth", "event_name": "SaaStr Europa",
+          "event_kind": "trade_show"}),
     ],
 )  # fmt: skip
 def test_shipped_track_names(name: str, properties: dict, native: dict) -> None:
