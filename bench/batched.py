@@ -45,10 +45,14 @@ async def batched_pipeline(
     inputs = set(names.inputs)
     partitions = settings.topic_partitions
     consumer = AIOKafkaConsumer(
-        *names.inputs, hop, bootstrap_servers=bootstrap,
-        group_id=f"{prefix}batched", auto_offset_reset="earliest", enable_auto_commit=False,
+        *names.inputs,
+        hop,
+        bootstrap_servers=bootstrap,
+        group_id=f"{prefix}batched",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
         max_poll_records=5000,
-    )  # fmt: skip
+    )
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
     store = Rdict(str(datadir), Options(raw_mode=True))
     cache: dict[bytes, Record] = {}
@@ -86,15 +90,17 @@ async def batched_pipeline(
                         driver.input(m.value, topic=m.topic, offset=m.offset, key=m.key)
                     else:
                         counts["hops"] += 1
-                        driver.internal(m.value or b"", topic=m.topic, offset=m.offset,
-                                        key=m.key)  # fmt: skip
+                        driver.internal(m.value or b"", topic=m.topic, offset=m.offset, key=m.key)
             acks = []
             for driver in by_partition.values():
                 out = driver.out
                 counts["transitions"] += len(out.transitions)
                 for t in out.transitions:
-                    acks.append(await producer.send(transitions, key=t.lead_id.encode(),
-                                                    value=encode_output(t)))  # fmt: skip
+                    acks.append(
+                        await producer.send(
+                            transitions, key=t.lead_id.encode(), value=encode_output(t)
+                        )
+                    )
                 for subject, value, _ in out.forward_bytes():
                     acks.append(await producer.send(hop, key=subject, value=value))
             await asyncio.gather(*acks)
@@ -107,11 +113,15 @@ async def batched_pipeline(
                     cache[key.encode()] = record
                     acks.append(await producer.send(changelog, key=key.encode(), value=raw))
                 for update in out.updates.values():
-                    acks.append(await producer.send(updates, key=update.lead_id.encode(),
-                                                    value=encode_output(update)))  # fmt: skip
+                    acks.append(
+                        await producer.send(
+                            updates, key=update.lead_id.encode(), value=encode_output(update)
+                        )
+                    )
                 for letter_key, letter in out.dead_letters:
-                    acks.append(await producer.send(letters, key=letter_key,
-                                                    value=encode_output(letter)))  # fmt: skip
+                    acks.append(
+                        await producer.send(letters, key=letter_key, value=encode_output(letter))
+                    )
             await asyncio.gather(*acks)
             await consumer.commit()
             last = time.perf_counter()

@@ -55,13 +55,21 @@ class Result:
 
 def machine() -> dict[str, Any]:
     cpu = next(
-        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-         if line.startswith("model name")),
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
         platform.processor(),
-    )  # fmt: skip
+    )
     mem_kb = int(Path("/proc/meminfo").read_text().split()[1])
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(mem_kb / 2**20, 1),
-            "os": platform.platform(), "python": platform.python_version()}  # fmt: skip
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(mem_kb / 2**20, 1),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+    }
 
 
 def versions() -> dict[str, str]:
@@ -70,8 +78,13 @@ def versions() -> dict[str, str]:
 
 
 def git_commit() -> str:
-    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT,
-                         capture_output=True, text=True, check=False).stdout.strip()  # fmt: skip
+    out = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
     return out or "unknown"
 
 
@@ -120,8 +133,9 @@ def latency_figures(values: list[float]) -> dict[str, float]:
 
 
 async def preload(messages: list[Message], prefix: str, desc: str = "preload") -> float:
-    producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all", linger_ms=20,
-                                max_batch_size=256 * 1024)  # fmt: skip
+    producer = AIOKafkaProducer(
+        bootstrap_servers=BOOTSTRAP, acks="all", linger_ms=20, max_batch_size=256 * 1024
+    )
     await producer.start()
     started = time.perf_counter()
     sent: list[asyncio.Future[Any]] = []
@@ -162,8 +176,10 @@ class Kafka:
         """Messages in ``topics`` that ``group`` has not committed yet."""
         ends = await self.ends(topics)
         committed = await self.admin.list_consumer_group_offsets(group)
-        return sum(max(0, end - (committed[tp].offset if tp in committed else 0))
-                   for tp, end in ends.items())  # fmt: skip
+        return sum(
+            max(0, end - (committed[tp].offset if tp in committed else 0))
+            for tp, end in ends.items()
+        )
 
     async def total_lag(self, groups: Watched) -> int:
         return sum([await self.lag(group, topics) for group, topics in groups])
@@ -184,8 +200,9 @@ class Kafka:
     async def read_all(self, topic: str) -> list[bytes]:
         """Every value in ``topic`` up to its current end."""
         ends = await self.ends([topic])
-        consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, enable_auto_commit=False,
-                                    auto_offset_reset="earliest")  # fmt: skip
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=BOOTSTRAP, enable_auto_commit=False, auto_offset_reset="earliest"
+        )
         await consumer.start()
         out: list[bytes] = []
         try:
@@ -228,9 +245,13 @@ def transition_ids(values: list[bytes]) -> list[str]:
 def compare_transitions(expected: set[str], received: list[str]) -> dict[str, int]:
     """The transitions the pure core expects vs those on the transitions topic (by id)."""
     got = set(received)
-    return {"transitions_expected": len(expected), "transitions_received": len(received),
-            "transitions_distinct": len(got), "transitions_missing": len(expected - got),
-            "transitions_unexpected": len(got - expected)}  # fmt: skip
+    return {
+        "transitions_expected": len(expected),
+        "transitions_received": len(received),
+        "transitions_distinct": len(got),
+        "transitions_missing": len(expected - got),
+        "transitions_unexpected": len(got - expected),
+    }
 
 
 async def drop_topics(prefixes: tuple[str, ...]) -> None:
@@ -250,8 +271,11 @@ def redis_bytes_per_lead(redis_prefix: str) -> dict[str, Any]:
     leads = client.scard(f"{redis_prefix}leads")
     total = sum(client.memory_usage(k) or 0 for k in client.scan_iter(f"{redis_prefix}*", 5000))
     client.close()
-    return {"leads": leads, "bytes": total,
-            "bytes_per_lead": round(total / leads) if leads else None}  # fmt: skip
+    return {
+        "leads": leads,
+        "bytes": total,
+        "bytes_per_lead": round(total / leads) if leads else None,
+    }
 
 
 def forget_redis(redis_prefix: str) -> None:

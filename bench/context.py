@@ -57,11 +57,18 @@ class Run:
         self.logs.append(path)
         return path
 
-    def new_worker(self, tag: str = "k", data: str = "", profile: Path | None = None,
-                   instance: int = 1) -> BenchProcess:  # fmt: skip
-        return bench_worker(self.prefix(tag), self.app_id(tag), self.redis_prefix(tag),
-                            self.work / f"worker-{tag}{data}", f"{self.app_id(tag)}-{instance}",
-                            self.log(f"worker-{tag}"), profile)  # fmt: skip
+    def new_worker(
+        self, tag: str = "k", data: str = "", profile: Path | None = None, instance: int = 1
+    ) -> BenchProcess:
+        return bench_worker(
+            self.prefix(tag),
+            self.app_id(tag),
+            self.redis_prefix(tag),
+            self.work / f"worker-{tag}{data}",
+            f"{self.app_id(tag)}-{instance}",
+            self.log(f"worker-{tag}"),
+            profile,
+        )
 
     async def keyed_worker(self) -> BenchProcess:
         """The keyed worker, running, warm and caught up with everything sent so far (the

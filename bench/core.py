@@ -117,14 +117,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prospects", type=int, help="prospects (default events / 10)")
     parser.add_argument("--seed", type=int, default=11, help="generator seed (default 11)")
     parser.add_argument(
-        "--rules", type=Path, default=REPO_ROOT / "rules" / "default.yaml",
+        "--rules",
+        type=Path,
+        default=REPO_ROOT / "rules" / "default.yaml",
         help="rules file (default rules/default.yaml)",
-    )  # fmt: skip
+    )
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per loop (default 3)")
     parser.add_argument(
-        "--profile", action="store_true",
+        "--profile",
+        action="store_true",
         help="profile one core-only run instead of timing (pyinstrument if installed)",
-    )  # fmt: skip
+    )
     parser.add_argument("--profile-out", metavar="HTML", help="also write pyinstrument's HTML")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
@@ -135,8 +138,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.profile:
         profile(lambda: process(events, rules), args.profile_out)
         return 0
-    figures: dict[str, Any] = {"rules": rules.stamp, "messages": len(messages),
-                               "events": len(events)}  # fmt: skip
+    figures: dict[str, Any] = {
+        "rules": rules.stamp,
+        "messages": len(messages),
+        "events": len(events),
+    }
     loops: dict[str, tuple[Callable[[], Any], int]] = {
         "decode+core": (lambda: decode_and_process(messages, rules), len(messages)),
         "core": (lambda: process(events, rules), len(events)),
@@ -144,19 +150,23 @@ def main(argv: list[str] | None = None) -> int:
     for name, (run, count) in loops.items():
         runs = [timed(run) for _ in range(args.repeat)]
         best, median = min(runs), statistics.median(runs)
-        figures[name] = {"events_per_s_best": round(count / best),
-                         "events_per_s_median": round(count / median),
-                         "us_per_event_best": round(best / count * 1e6, 1),
-                         "runs_s": [round(r, 3) for r in runs]}  # fmt: skip
+        figures[name] = {
+            "events_per_s_best": round(count / best),
+            "events_per_s_median": round(count / median),
+            "us_per_event_best": round(best / count * 1e6, 1),
+            "runs_s": [round(r, 3) for r in runs],
+        }
     if args.json:
         print(json.dumps(figures, indent=2))
         return 0
     print(f"rules {figures['rules']}: {len(messages):,} messages, {len(events):,} events")
     for name in loops:
         f = figures[name]
-        print(f"  {name:12} {f['events_per_s_best']:>8,} events/s best "
-              f"({f['us_per_event_best']:.1f} µs/event), median {f['events_per_s_median']:,}"
-              f"  runs {f['runs_s']} s")  # fmt: skip
+        print(
+            f"  {name:12} {f['events_per_s_best']:>8,} events/s best "
+            f"({f['us_per_event_best']:.1f} µs/event), median {f['events_per_s_median']:,}"
+            f"  runs {f['runs_s']} s"
+        )
     return 0
 
 

@@ -77,12 +77,16 @@ def events(count: int, seed: int = 11) -> list[InboundEvent]:
             back["occurred_at"] = _iso(event["occurred_at"], -timedelta(hours=rng.uniform(1, 120)))
             raw.append(back)
         elif roll < 0.036 and leads:
-            raw.append({
-                "type": "sales_feedback", "event_id": f"{event['event_id']}-sf",
-                "occurred_at": event["occurred_at"], "lead_id": rng.choice(leads[-200:]),
-                "outcome": rng.choice(OUTCOMES),
-                "reason": rng.choice([None, "budget", "timing"]),
-            })  # fmt: skip
+            raw.append(
+                {
+                    "type": "sales_feedback",
+                    "event_id": f"{event['event_id']}-sf",
+                    "occurred_at": event["occurred_at"],
+                    "lead_id": rng.choice(leads[-200:]),
+                    "outcome": rng.choice(OUTCOMES),
+                    "reason": rng.choice([None, "budget", "timing"]),
+                }
+            )
     out: list[InboundEvent] = []
     for event in raw[:count]:
         decoded = decode(json.dumps(event).encode())
@@ -156,10 +160,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--events", type=int, default=200_000, help="events (default 200,000)")
     parser.add_argument(
-        "--roundtrip", type=int, default=20_000,
-        help="events replayed with every state stored and reloaded between events "
-        "(default 20,000)",
-    )  # fmt: skip
+        "--roundtrip",
+        type=int,
+        default=20_000,
+        help="events replayed with every state stored and reloaded between events (default 20,000)",
+    )
     parser.add_argument("--rules", nargs="+", default=list(RULES), help="rules files to hash")
     args = parser.parse_args(argv)
     traffic = events(args.events)

@@ -41,12 +41,20 @@ def build(kind: str, settings: Any) -> Any:
     async def ready() -> None:  # where the worker logs its rules line: before the group join
         import stream_app  # noqa: PLC0415
 
-        print(f"{READY} {kind}, app {settings.app_id}, code {stream_app.__file__}",
-              file=sys.stderr, flush=True)  # fmt: skip
+        print(
+            f"{READY} {kind}, app {settings.app_id}, code {stream_app.__file__}",
+            file=sys.stderr,
+            flush=True,
+        )
 
     names = TopicNames(settings.topic_prefix)
-    inputs = app.topic(*names.inputs, key_type=bytes, value_type=bytes,
-                       partitions=settings.topic_partitions, internal=True)  # fmt: skip
+    inputs = app.topic(
+        *names.inputs,
+        key_type=bytes,
+        value_type=bytes,
+        partitions=settings.topic_partitions,
+        internal=True,
+    )
     if kind == "count":
 
         @app.agent(inputs, name="count")
@@ -57,8 +65,13 @@ def build(kind: str, settings: Any) -> Any:
 
         return app
     table = app.Table("floor", **table_options(settings))
-    out = app.topic(out_topic(settings.topic_prefix), key_type=bytes, value_type=bytes,
-                    partitions=settings.topic_partitions, internal=True)  # fmt: skip
+    out = app.topic(
+        out_topic(settings.topic_prefix),
+        key_type=bytes,
+        value_type=bytes,
+        partitions=settings.topic_partitions,
+        internal=True,
+    )
 
     @app.agent(inputs, name="floor")
     async def floor(stream: Any) -> None:
@@ -90,8 +103,12 @@ def main() -> int:
     app = build(args.kind, settings)
     topics = [*TopicNames(settings.topic_prefix).inputs, out_topic(settings.topic_prefix)]
     asyncio.run(ensure_topics(settings, topics))
-    worker = Worker(app, loglevel=settings.log_level.lower(), quiet=True,
-                    logging_config=logging_config(settings))  # fmt: skip
+    worker = Worker(
+        app,
+        loglevel=settings.log_level.lower(),
+        quiet=True,
+        logging_config=logging_config(settings),
+    )
     worker.execute_from_commandline()
     return 0
 

@@ -114,8 +114,17 @@ PHASES: dict[str, Phase] = {
     "scale_out": scale_out.run,
     "state": state_at_scale.run,
 }
-ON_PRELOAD = {"passthrough", "ceiling", "faust_count", "faust_floor", "worker", "worker_unkeyed",
-              "latency", "burst", "recovery"}  # fmt: skip
+ON_PRELOAD = {
+    "passthrough",
+    "ceiling",
+    "faust_count",
+    "faust_floor",
+    "worker",
+    "worker_unkeyed",
+    "latency",
+    "burst",
+    "recovery",
+}
 LEGACY_UNTIL = {"3": "worker", "7": "state"}  # --until 3: the old "after the throughput"
 FIGURE = {"ceiling": "batched", "state": "state"}  # phase -> its key in the figures
 
@@ -163,10 +172,12 @@ def phase_list(value: str) -> list[str]:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m bench.harness",
-                                description=__doc__.split("\n\n", 1)[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog=__doc__.split("\n\n", 1)[1])  # fmt: skip
+    p = argparse.ArgumentParser(
+        prog="python -m bench.harness",
+        description=__doc__.split("\n\n", 1)[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("\n\n", 1)[1],
+    )
     add = p.add_argument
     add("--quick", action="store_true", help="the small sizes (make bench-quick)")
     add("--events", type=int, help="keyed messages preloaded (20,000 quick; 200,000 full)")
@@ -201,12 +212,17 @@ def parser() -> argparse.ArgumentParser:
 def defaults(args: argparse.Namespace) -> argparse.Namespace:
     quick = args.quick
     for name, small, full in [
-        ("events", 20_000, 200_000), ("prospects", 2_000, 20_000),
-        ("unkeyed_events", 20_000, 100_000), ("rates", [250, 1000], [250, 500, 1000, 2000]),
-        ("latency_seconds", 6.0, 15.0), ("burst_rate", 5_000, 10_000),
-        ("burst_seconds", 10.0, 60.0), ("scale_events", 10_000, 100_000),
-        ("batched_events", None, 100_000), ("state_leads", 20_000, 1_000_000),
-    ]:  # fmt: skip
+        ("events", 20_000, 200_000),
+        ("prospects", 2_000, 20_000),
+        ("unkeyed_events", 20_000, 100_000),
+        ("rates", [250, 1000], [250, 500, 1000, 2000]),
+        ("latency_seconds", 6.0, 15.0),
+        ("burst_rate", 5_000, 10_000),
+        ("burst_seconds", 10.0, 60.0),
+        ("scale_events", 10_000, 100_000),
+        ("batched_events", None, 100_000),
+        ("state_leads", 20_000, 1_000_000),
+    ]:
         if getattr(args, name) is None:
             setattr(args, name, small if quick else full)
     args.batched_events = args.batched_events or args.events
@@ -225,11 +241,17 @@ def new_result(args: argparse.Namespace) -> Result:
     if args.phases != list(PHASES):
         mode += "-partial"
     return Result(
-        mode=mode, command=" ".join(["python -m bench.harness", *sys.argv[1:]]),
-        started_at=utc_stamp(), commit=git_commit(), machine=machine(), versions=versions(),
-        events=args.events, prospects=args.prospects, bad_messages=0,
+        mode=mode,
+        command=" ".join(["python -m bench.harness", *sys.argv[1:]]),
+        started_at=utc_stamp(),
+        commit=git_commit(),
+        machine=machine(),
+        versions=versions(),
+        events=args.events,
+        prospects=args.prospects,
+        bad_messages=0,
         partitions=Settings().topic_partitions,
-    )  # fmt: skip
+    )
 
 
 async def run(args: argparse.Namespace, result: Result) -> None:
@@ -238,8 +260,9 @@ async def run(args: argparse.Namespace, result: Result) -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-"))
     failed = True
     async with Kafka() as kafka:
-        ctx = Run(args, result, load_rules(REPO_ROOT / "rules" / "default.yaml"), run_id, work,
-                  kafka)  # fmt: skip
+        ctx = Run(
+            args, result, load_rules(REPO_ROOT / "rules" / "default.yaml"), run_id, work, kafka
+        )
         try:
             say(f"run {run_id}: generating {args.events:,} messages")
             ctx.messages = traffic(args.events, args.prospects, args.seed, f"b{run_id}-")
@@ -252,8 +275,10 @@ async def run(args: argparse.Namespace, result: Result) -> None:
                 started = time.perf_counter()
                 await PHASES[name](ctx)
                 figure = ctx.figures.get(FIGURE.get(name, name))
-                say(f"  {name}: {time.perf_counter() - started:.0f} s; "
-                    f"{json.dumps(figure, default=str)[:400] if figure else ''}")  # fmt: skip
+                say(
+                    f"  {name}: {time.perf_counter() - started:.0f} s; "
+                    f"{json.dumps(figure, default=str)[:400] if figure else ''}"
+                )
             failed = False
         finally:
             ctx.stop_workers()

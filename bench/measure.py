@@ -11,9 +11,14 @@ from bench.procs import BenchProcess
 
 
 async def until_committed(
-    kafka: Kafka, proc: BenchProcess, groups: Watched, inputs: list[str], total: int,
-    desc: str, limit_s: float = 7200,
-) -> dict[str, Any]:  # fmt: skip
+    kafka: Kafka,
+    proc: BenchProcess,
+    groups: Watched,
+    inputs: list[str],
+    total: int,
+    desc: str,
+    limit_s: float = 7200,
+) -> dict[str, Any]:
     """Start ``proc``; from its ready line until every group in ``groups`` has committed every
     offset of its topics (polled every 0.5 s; Faust commits every ~2.8 s).
 
@@ -52,10 +57,13 @@ async def until_committed(
             await asyncio.sleep(0.5)
     seconds = now - started
     assert scored is not None
-    out: dict[str, Any] = {"seconds": round(seconds, 2), "events": total,
-                           "events_per_second": round(total / seconds),
-                           "scored_s": round(scored, 2),
-                           "scored_events_per_second": round(total / scored)}  # fmt: skip
+    out: dict[str, Any] = {
+        "seconds": round(seconds, 2),
+        "events": total,
+        "events_per_second": round(total / seconds),
+        "scored_s": round(scored, 2),
+        "scored_events_per_second": round(total / scored),
+    }
     if others:
         out["projection_backlog_max"] = backlog
     steady = None

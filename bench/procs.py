@@ -36,18 +36,31 @@ class BenchProcess:
     """
 
     def __init__(
-        self, args: list[str], ready: str, *, prefix: str, app_id: str, data_dir: Path,
-        instance: str, log: Path, extra_env: dict[str, str] | None = None,
+        self,
+        args: list[str],
+        ready: str,
+        *,
+        prefix: str,
+        app_id: str,
+        data_dir: Path,
+        instance: str,
+        log: Path,
+        extra_env: dict[str, str] | None = None,
         profile: Path | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.args = args
         self.ready = ready
         self.log = log
         self.profile = profile
-        self.env = {**os.environ, "PYTHONPATH": str(REPO_ROOT),
-                    "LEADSTREAM_TOPIC_PREFIX": prefix, "LEADSTREAM_APP_ID": app_id,
-                    "LEADSTREAM_DATA_DIR": str(data_dir), "LEADSTREAM_INSTANCE_ID": instance,
-                    **(extra_env or {})}  # fmt: skip
+        self.env = {
+            **os.environ,
+            "PYTHONPATH": str(REPO_ROOT),
+            "LEADSTREAM_TOPIC_PREFIX": prefix,
+            "LEADSTREAM_APP_ID": app_id,
+            "LEADSTREAM_DATA_DIR": str(data_dir),
+            "LEADSTREAM_INSTANCE_ID": instance,
+            **(extra_env or {}),
+        }
         self.data_dir = data_dir
         self.proc: subprocess.Popen[bytes] | None = None
         self.started = 0.0
@@ -57,13 +70,24 @@ class BenchProcess:
         command = [sys.executable, "-m", *self.args]
         if self.profile is not None:  # py-spy samples the process; collapsed stacks
             spy = str(Path(sys.executable).parent / "py-spy")
-            command = [spy, "record", "--format", "raw", "-r", "50", "-o", str(self.profile),
-                       "--", *command]  # fmt: skip
+            command = [
+                spy,
+                "record",
+                "--format",
+                "raw",
+                "-r",
+                "50",
+                "-o",
+                str(self.profile),
+                "--",
+                *command,
+            ]
         self.offset = self.log.stat().st_size if self.log.exists() else 0
         with open(self.log, "ab") as out:
             self.started = time.perf_counter()
-            self.proc = subprocess.Popen(command, cwd=REPO_ROOT, env=self.env, stdout=out,
-                                         stderr=subprocess.STDOUT)  # fmt: skip
+            self.proc = subprocess.Popen(
+                command, cwd=REPO_ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT
+            )
 
     def move_data(self, data_dir: Path) -> None:
         self.data_dir = data_dir
@@ -131,36 +155,60 @@ class BenchProcess:
 
 
 def bench_worker(
-    prefix: str, app_id: str, redis_prefix: str, data_dir: Path, instance: str, log: Path,
+    prefix: str,
+    app_id: str,
+    redis_prefix: str,
+    data_dir: Path,
+    instance: str,
+    log: Path,
     profile: Path | None = None,
-) -> BenchProcess:  # fmt: skip
+) -> BenchProcess:
     """``python -m stream_app worker`` on the run's topics, Redis prefix, group and data."""
     return BenchProcess(
-        ["stream_app", "worker"], READY, prefix=prefix, app_id=app_id, data_dir=data_dir,
-        instance=instance, log=log, profile=profile,
-        extra_env={"LEADSTREAM_REDIS_KEY_PREFIX": redis_prefix,
-                   "LEADSTREAM_SWEEP_INTERVAL_SECONDS": "3600",
-                   "LEADSTREAM_WORKER_PORT": "0"},  # two workers in scale_out: any free port
-    )  # fmt: skip
+        ["stream_app", "worker"],
+        READY,
+        prefix=prefix,
+        app_id=app_id,
+        data_dir=data_dir,
+        instance=instance,
+        log=log,
+        profile=profile,
+        extra_env={
+            "LEADSTREAM_REDIS_KEY_PREFIX": redis_prefix,
+            "LEADSTREAM_SWEEP_INTERVAL_SECONDS": "3600",
+            "LEADSTREAM_WORKER_PORT": "0",
+        },  # two workers in scale_out: any free port
+    )
 
 
 async def probe(prefix: str, tag: str, limit_s: float = 300) -> float:
     """Send one lead's profile event; seconds until its score update comes out."""
     names = TopicNames(prefix)
     event_id = f"{tag}-probe-{uuid.uuid4().hex[:6]}"
-    event = {"type": "profile_update", "event_id": event_id, "lead_id": f"{tag}-probe",
-             "occurred_at": datetime.now(UTC).isoformat(), "job_title": "VP Marketing"}  # fmt: skip
-    watch = AIOKafkaConsumer(names.score_updates, bootstrap_servers=BOOTSTRAP,
-                             auto_offset_reset="latest", fetch_max_wait_ms=20)  # fmt: skip
+    event = {
+        "type": "profile_update",
+        "event_id": event_id,
+        "lead_id": f"{tag}-probe",
+        "occurred_at": datetime.now(UTC).isoformat(),
+        "job_title": "VP Marketing",
+    }
+    watch = AIOKafkaConsumer(
+        names.score_updates,
+        bootstrap_servers=BOOTSTRAP,
+        auto_offset_reset="latest",
+        fetch_max_wait_ms=20,
+    )
     await watch.start()
     await watch.getmany(timeout_ms=100)
     producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all")
     await producer.start()
     try:
         started = time.perf_counter()
-        await producer.send_and_wait(names.input_for("profile_update"),
-                                     key=event["lead_id"].encode(),
-                                     value=json.dumps(event).encode())  # fmt: skip
+        await producer.send_and_wait(
+            names.input_for("profile_update"),
+            key=event["lead_id"].encode(),
+            value=json.dumps(event).encode(),
+        )
         while time.perf_counter() - started < limit_s:
             batch = await watch.getmany(timeout_ms=200)
             for records in batch.values():

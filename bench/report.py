@@ -78,12 +78,14 @@ def summary_lines(s: dict[str, Any]) -> list[str]:
         ("worker, subject-keyed input, events/s", num(s.get("worker_events_per_s_keyed"))),
         ("worker, unkeyed input, events/s", num(s.get("worker_events_per_s_unkeyed"))),
         ("Faust count-only agent, events/s", num(s.get("faust_count_events_per_s"))),
-        ("Faust minimal shape (consume + table write + send), events/s",
-         num(s.get("faust_floor_events_per_s"))),
+        (
+            "Faust minimal shape (consume + table write + send), events/s",
+            num(s.get("faust_floor_events_per_s")),
+        ),
         ("aiokafka passthrough, events/s", num(s.get("passthrough_events_per_s"))),
         ("pure core (Replay), events/s", num(s.get("pure_core_events_per_s"))),
         ("design ceiling (bench/batched.py), events/s", num(s.get("design_ceiling_events_per_s"))),
-    ]  # fmt: skip
+    ]
     for key, (target, text) in TARGETS.items():
         value = s.get(key)
         met = "n/a" if value is None else ("yes" if value >= target else "no")
@@ -120,10 +122,12 @@ def _rate_row(name: str, x: dict[str, Any] | None, note: str = "") -> str | None
 def _transitions(x: dict[str, Any]) -> str:
     if "transitions_expected" not in x:
         return ""
-    return (f"transitions: {x['transitions_expected']:,} expected (pure core), "
-            f"{x['transitions_distinct']:,} distinct received ({x['transitions_received']:,} in "
-            f"all), {x['transitions_missing']:,} missing, {x['transitions_unexpected']:,} "
-            "unexpected")  # fmt: skip
+    return (
+        f"transitions: {x['transitions_expected']:,} expected (pure core), "
+        f"{x['transitions_distinct']:,} distinct received ({x['transitions_received']:,} in "
+        f"all), {x['transitions_missing']:,} missing, {x['transitions_unexpected']:,} "
+        "unexpected"
+    )
 
 
 def render(result: Result) -> str:
@@ -131,25 +135,48 @@ def render(result: Result) -> str:
     worker, unkeyed = f.get("worker") or {}, f.get("worker_unkeyed") or {}
     b = f.get("batched") or {}
     rows = [
-        _rate_row("pure core (Replay, one process)", f.get("pure_core"),
-                  f"{num((f.get('pure_core') or {}).get('transitions'))} transitions"),
+        _rate_row(
+            "pure core (Replay, one process)",
+            f.get("pure_core"),
+            f"{num((f.get('pure_core') or {}).get('transitions'))} transitions",
+        ),
         _rate_row("passthrough ceiling (aiokafka)", f.get("passthrough")),
-        _rate_row("design ceiling: the worker's stages on aiokafka batches, no Faust", b,
-                  f"{num(b.get('events'))} events; {num(b.get('transitions'))} transitions"),
-        _rate_row("Faust agent, count only", f.get("faust_count"),
-                  f"runs: {(f.get('faust_count') or {}).get('runs_events_per_second')}"),
-        _rate_row("Faust agent, minimal shape (table write + send)", f.get("faust_floor"),
-                  f"runs: {(f.get('faust_floor') or {}).get('runs_events_per_second')}"),
-        _rate_row("full worker, subject-keyed input", worker,
-                  f"scoring done after {worker.get('scored_s')} s; projection backlog at most "
-                  f"{num(worker.get('projection_backlog_max'))}; {_transitions(worker)}"),
-        _rate_row("full worker, unkeyed input", unkeyed,
-                  f"scoring done after {unkeyed.get('scored_s')} s; {_transitions(unkeyed)}"),
-    ]  # fmt: skip
+        _rate_row(
+            "design ceiling: the worker's stages on aiokafka batches, no Faust",
+            b,
+            f"{num(b.get('events'))} events; {num(b.get('transitions'))} transitions",
+        ),
+        _rate_row(
+            "Faust agent, count only",
+            f.get("faust_count"),
+            f"runs: {(f.get('faust_count') or {}).get('runs_events_per_second')}",
+        ),
+        _rate_row(
+            "Faust agent, minimal shape (table write + send)",
+            f.get("faust_floor"),
+            f"runs: {(f.get('faust_floor') or {}).get('runs_events_per_second')}",
+        ),
+        _rate_row(
+            "full worker, subject-keyed input",
+            worker,
+            f"scoring done after {worker.get('scored_s')} s; projection backlog at most "
+            f"{num(worker.get('projection_backlog_max'))}; {_transitions(worker)}",
+        ),
+        _rate_row(
+            "full worker, unkeyed input",
+            unkeyed,
+            f"scoring done after {unkeyed.get('scored_s')} s; {_transitions(unkeyed)}",
+        ),
+    ]
     two = f.get("scale_out")
     if isinstance(two, dict):
-        rows.append(_rate_row(f"two workers ({two['events']:,} events)", two,
-                              f"{num(two.get('vs_one_worker'))}x one worker"))  # fmt: skip
+        rows.append(
+            _rate_row(
+                f"two workers ({two['events']:,} events)",
+                two,
+                f"{num(two.get('vs_one_worker'))}x one worker",
+            )
+        )
     if b.get("error"):
         rows.append(f"| design ceiling | n/a | {b['error']} |")
     lines = [
@@ -178,13 +205,15 @@ def render(result: Result) -> str:
             "| offered events/s | events | transitions | p50 ms | p95 ms | p99 ms | max ms "
             "| drain after last send s | drain from first send s |",
             "|---|---|---|---|---|---|---|---|---|",
-            *[f"| {'burst ' if x.get('burst') else ''}{x['offered_per_second']:,} (sent "
-              f"{x['achieved_offer']:,}/s) | {x['events']:,} | {x['transitions']:,}"
-              f"{_of_expected(x)}"
-              f" | {num(x.get('p50_ms'))} | {num(x.get('p95_ms'))} | {num(x.get('p99_ms'))} "
-              f"| {num(x.get('max_ms'))} | {x['drain_after_last_send_s']} | {x['drain_s']} |"
-              for x in lat],
-        ]  # fmt: skip
+            *[
+                f"| {'burst ' if x.get('burst') else ''}{x['offered_per_second']:,} (sent "
+                f"{x['achieved_offer']:,}/s) | {x['events']:,} | {x['transitions']:,}"
+                f"{_of_expected(x)}"
+                f" | {num(x.get('p50_ms'))} | {num(x.get('p95_ms'))} | {num(x.get('p99_ms'))} "
+                f"| {num(x.get('max_ms'))} | {x['drain_after_last_send_s']} | {x['drain_s']} |"
+                for x in lat
+            ],
+        ]
     lines += _state_lines(f)
     if result.notes:
         lines += ["", *[f"- {n}" for n in result.notes]]
@@ -199,12 +228,16 @@ def _state_lines(f: dict[str, Any]) -> list[str]:
     rows: list[tuple[str, Any]] = []
     if rec := f.get("recovery"):
         rows += [
-            ("kill -9, restart on the same data: spawn -> processing again",
-             f"{rec['restart_after_kill9_s']} s"),
-            ("empty data directory: spawn -> processing again (changelog replay)",
-             f"{rec['empty_dir_restore_s']} s, {rec['changelog_records']:,} changelog records, "
-             f"{rec['changelog_records_per_s']:,} records/s"),
-        ]  # fmt: skip
+            (
+                "kill -9, restart on the same data: spawn -> processing again",
+                f"{rec['restart_after_kill9_s']} s",
+            ),
+            (
+                "empty data directory: spawn -> processing again (changelog replay)",
+                f"{rec['empty_dir_restore_s']} s, {rec['changelog_records']:,} changelog records, "
+                f"{rec['changelog_records_per_s']:,} records/s",
+            ),
+        ]
     if mem := f.get("memory"):
         rows += [
             ("worker RSS after the keyed throughput run", f"{mem['worker_rss_mib']} MiB"),
@@ -217,13 +250,19 @@ def _state_lines(f: dict[str, Any]) -> list[str]:
         rows += [(f"state at {n:,} leads: {k}", v) for k, v in state.items() if k != "leads"]
     if not rows:
         return []
-    return ["", "| recovery, memory and state | value |", "|---|---|",
-            *[f"| {a} | {b} |" for a, b in rows]]  # fmt: skip
+    return [
+        "",
+        "| recovery, memory and state | value |",
+        "|---|---|",
+        *[f"| {a} | {b} |" for a, b in rows],
+    ]
 
 
 def fallback(result: Result) -> str:
     """The figures as measured, when ``render`` fails on an unexpected shape."""
-    return (f"# Benchmark ({result.mode}), {result.started_at}\n\n`{result.command}` at "
-            f"commit {result.commit}\n\n```json\n"
-            f"{json.dumps({'summary': result.summary, **result.figures}, indent=2, default=str)}"
-            "\n```\n\n" + "\n".join(f"- {n}" for n in result.notes) + "\n")  # fmt: skip
+    return (
+        f"# Benchmark ({result.mode}), {result.started_at}\n\n`{result.command}` at "
+        f"commit {result.commit}\n\n```json\n"
+        f"{json.dumps({'summary': result.summary, **result.figures}, indent=2, default=str)}"
+        "\n```\n\n" + "\n".join(f"- {n}" for n in result.notes) + "\n"
+    )

@@ -57,5 +57,8 @@ def watched(settings: Settings) -> Watched:
 async def changelogs(kafka: Kafka, app_id: str) -> list[str]:
     """The app's table changelogs as they exist on the broker (Faust names them
     ``<app id>-<table>-changelog``, without our prefix)."""
-    return sorted(t for t in await kafka.admin.list_topics()
-                  if t.startswith(f"{app_id}-") and t.endswith("-changelog"))  # fmt: skip
+    return sorted(
+        t
+        for t in await kafka.admin.list_topics()
+        if t.startswith(f"{app_id}-") and t.endswith("-changelog")
+    )

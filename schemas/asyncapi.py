@@ -29,12 +29,14 @@ def _ce_headers(type_name: str) -> dict[str, Any]:
     return {
         "type": "object",
         "description": "CloudEvents Kafka binary mode: the value is the data, as its schema says",
-        "required": ["ce_specversion", "ce_id", "ce_source", "ce_type", "ce_time",
-                     "content-type"],
+        "required": ["ce_specversion", "ce_id", "ce_source", "ce_type", "ce_time", "content-type"],
         "properties": {
             "ce_specversion": {"const": "1.0"},
-            "ce_id": {**text, "description": "transition id, breach id, <lead>:<version>, or "
-                                             "<topic>:<partition>:<offset> of a dead letter"},
+            "ce_id": {
+                **text,
+                "description": "transition id, breach id, <lead>:<version>, or "
+                "<topic>:<partition>:<offset> of a dead letter",
+            },
             "ce_source": {**text, "description": "/leadstream/<app id>"},
             "ce_type": {"const": f"dev.leadstream.{type_name}.v1"},
             "ce_time": {**text, "format": "date-time"},
@@ -42,70 +44,100 @@ def _ce_headers(type_name: str) -> dict[str, Any]:
             "ce_dataschema": {"const": f"https://leadstream.dev/schemas/{type_name}.json"},
             "content-type": {"const": "application/json"},
         },
-    }  # fmt: skip
+    }
 
 
 def _key(description: str) -> dict[str, Any]:
-    return {"kafka": {"key": {"type": "string", "description": description},
-                      "bindingVersion": KAFKA_BINDING}}  # fmt: skip
+    return {
+        "kafka": {
+            "key": {"type": "string", "description": description},
+            "bindingVersion": KAFKA_BINDING,
+        }
+    }
 
 
 def document(inputs: list[tuple[str, str]], outputs: list[tuple[str, str, str]]) -> dict[str, Any]:
     """``inputs``: (topic, description); ``outputs``: (topic, message type, description)."""
-    models: list[type[BaseModel]] = [*EVENT_MODELS, *SEGMENT_MODELS, StageTransition,
-                                     SlaBreach, ScoreUpdate, DeadLetter]  # fmt: skip
+    models: list[type[BaseModel]] = [
+        *EVENT_MODELS,
+        *SEGMENT_MODELS,
+        StageTransition,
+        SlaBreach,
+        ScoreUpdate,
+        DeadLetter,
+    ]
     _, defs = models_json_schema([(m, "validation") for m in models], ref_template=REF)
     schemas: dict[str, Any] = dict(sorted(defs["$defs"].items()))
 
     def one_of(group: tuple[type[BaseModel], ...]) -> dict[str, Any]:
-        return {"oneOf": [{"$ref": REF.format(model=m.__name__)} for m in group],
-                "discriminator": "type"}  # fmt: skip
+        return {
+            "oneOf": [{"$ref": REF.format(model=m.__name__)} for m in group],
+            "discriminator": "type",
+        }
 
     messages: dict[str, Any] = {
         "inbound_event": {
-            "name": "inbound_event", "title": "A native event",
+            "name": "inbound_event",
+            "title": "A native event",
             "summary": "One of the native event types, chosen by its `type` field",
-            "contentType": "application/json", "payload": one_of(EVENT_MODELS),
-            "bindings": _key("the subject: lead id, else anonymous id (unkeyed works, one hop "
-                             "dearer)"),
+            "contentType": "application/json",
+            "payload": one_of(EVENT_MODELS),
+            "bindings": _key(
+                "the subject: lead id, else anonymous id (unkeyed works, one hop dearer)"
+            ),
         },
         "segment_event": {
-            "name": "segment_event", "title": "A Segment-spec event",
+            "name": "segment_event",
+            "title": "A Segment-spec event",
             "summary": "page / screen / track / identify / alias / group, as RudderStack, "
-                       "Segment, Jitsu write it; unknown fields allowed and ignored",
-            "contentType": "application/json", "payload": one_of(SEGMENT_MODELS),
+            "Segment, Jitsu write it; unknown fields allowed and ignored",
+            "contentType": "application/json",
+            "payload": one_of(SEGMENT_MODELS),
             "bindings": _key("userId, else anonymousId (RudderStack); Segment: unkeyed"),
         },
-    }  # fmt: skip
+    }
     channels: dict[str, Any] = {}
     operations: dict[str, Any] = {}
     prefix = {"prefix": {"description": "LEADSTREAM_TOPIC_PREFIX (empty by default)"}}
     for topic, description in inputs:
         channels[topic] = {
-            "address": f"{{prefix}}{topic}", "parameters": prefix, "description": description,
-            "messages": {name: {"$ref": f"#/components/messages/{name}"}
-                         for name in ("inbound_event", "segment_event")},
-        }  # fmt: skip
+            "address": f"{{prefix}}{topic}",
+            "parameters": prefix,
+            "description": description,
+            "messages": {
+                name: {"$ref": f"#/components/messages/{name}"}
+                for name in ("inbound_event", "segment_event")
+            },
+        }
         operations[f"receive_{topic}"] = {
             "action": "receive",
             "channel": {"$ref": f"#/channels/{topic}"},
-            "messages": [{"$ref": f"#/channels/{topic}/messages/{n}"}
-                         for n in ("inbound_event", "segment_event")],
-        }  # fmt: skip
+            "messages": [
+                {"$ref": f"#/channels/{topic}/messages/{n}"}
+                for n in ("inbound_event", "segment_event")
+            ],
+        }
     for topic, type_name, description in outputs:
-        model = {"stage_transition": StageTransition, "sla_breach": SlaBreach,
-                 "score_update": ScoreUpdate, "dead_letter": DeadLetter}[type_name]  # fmt: skip
+        model = {
+            "stage_transition": StageTransition,
+            "sla_breach": SlaBreach,
+            "score_update": ScoreUpdate,
+            "dead_letter": DeadLetter,
+        }[type_name]
         messages[type_name] = {
-            "name": type_name, "title": model.__name__,
+            "name": type_name,
+            "title": model.__name__,
             "contentType": "application/json",
             "payload": {"$ref": REF.format(model=model.__name__)},
             "headers": _ce_headers(type_name),
             "bindings": _key("the lead id (dead letters: the input message's key)"),
-        }  # fmt: skip
+        }
         channels[topic] = {
-            "address": f"{{prefix}}{topic}", "parameters": prefix, "description": description,
+            "address": f"{{prefix}}{topic}",
+            "parameters": prefix,
+            "description": description,
             "messages": {type_name: {"$ref": f"#/components/messages/{type_name}"}},
-        }  # fmt: skip
+        }
         operations[f"send_{topic}"] = {
             "action": "send",
             "channel": {"$ref": f"#/channels/{topic}"},

@@ -60,13 +60,18 @@ def asyncapi() -> dict[str, object]:
     from stream_app.topics import INPUTS, OUTPUTS  # noqa: PLC0415  (a tool's import)
 
     described = {
-        "lead_stage_transitions": ("stage_transition", "every stage change, keyed by lead id: "
-                                   "what sales bots and alerting consume"),
-        "lead_sla_breaches": ("sla_breach", "a lead sales did not pick up within the rules' "
-                              "SLA (stages.sla_hours), keyed by lead id: one per stage entry"),
+        "lead_stage_transitions": (
+            "stage_transition",
+            "every stage change, keyed by lead id: what sales bots and alerting consume",
+        ),
+        "lead_sla_breaches": (
+            "sla_breach",
+            "a lead sales did not pick up within the rules' "
+            "SLA (stages.sla_hours), keyed by lead id: one per stage entry",
+        ),
         "lead_score_updates": ("score_update", "the newest score of a lead per batch"),
         "lead_dead_letters": ("dead_letter", "what could not be accepted, with the reason"),
-    }  # fmt: skip
+    }
     inputs = [(t, f"input topic (any event type; native or Segment-spec): {t}") for t in INPUTS]
     outputs = [(t, *described[t]) for t in OUTPUTS]
     return document(inputs, outputs)

@@ -116,8 +116,11 @@ class SegmentBase(Foreign):
         """The person's e-mail address, when the message names one (e-mail providers'
         events often carry only that): ``properties.email``, ``traits.email``, then
         ``context.traits.email``."""
-        for holder in (getattr(self, "properties", None), getattr(self, "traits", None),
-                       self.context.traits if self.context else None):  # fmt: skip
+        for holder in (
+            getattr(self, "properties", None),
+            getattr(self, "traits", None),
+            self.context.traits if self.context else None,
+        ):
             value = holder.get("email") if isinstance(holder, dict) else None
             if isinstance(value, str) and "@" in value:
                 return value

@@ -160,31 +160,39 @@ class Pace:
                 "scored %d message(s) in %d batch(es) in %.0fs (%.0f/s, %.1f per batch); "
                 "of the time: %.0f%% waiting for a batch, %.0f%% scoring it, %.0f%% flushing "
                 "(acks, writes, beside the scoring)",
-                self.messages, self.batches, seconds, self.messages / seconds,
-                self.messages / self.batches, 100 * self.wait_s / seconds,
-                100 * self.score_s / seconds, 100 * self.deliver_s / seconds,
-            )  # fmt: skip
+                self.messages,
+                self.batches,
+                seconds,
+                self.messages / seconds,
+                self.messages / self.batches,
+                100 * self.wait_s / seconds,
+                100 * self.score_s / seconds,
+                100 * self.deliver_s / seconds,
+            )
         self.__init__()  # type: ignore[misc]
 
 
 def describe(consumer: Any, tp: Any, snapshot: Snapshot) -> str:
     """The consumer's view of one partition, for the log of a stalled partition."""
     faust_view = {
-        "committed": snapshot.committed, "end": snapshot.end, "handed": snapshot.handed,
+        "committed": snapshot.committed,
+        "end": snapshot.end,
+        "handed": snapshot.handed,
         "read_offset": consumer._read_offset.get(tp),
         "active": tp in (consumer._active_partitions or ()),
         "paused": tp in consumer._paused_partitions,
         "buffered": tp in consumer._buffered_partitions,
         "gap": sorted(consumer._gap.get(tp, ()))[:5],
         "acked": sorted(consumer._acked.get(tp, ()))[:5],
-    }  # fmt: skip
+    }
     try:
         inner = consumer._thread._consumer
         state = inner._subscription.subscription.assignment.state_value(tp)
         kafka_view = {
-            "position": state._position, "paused": state.paused,
+            "position": state._position,
+            "paused": state.paused,
             "has_valid_position": state.has_valid_position,
-        }  # fmt: skip
+        }
     except Exception as exc:  # a diagnostic must not fail the worker
         kafka_view = {"error": repr(exc)}
     return f"faust {faust_view}; aiokafka {kafka_view}"
@@ -224,14 +232,27 @@ def register(ctx: Context) -> None:
         for event in events:
             message = event.message
             if message.topic == repartition:
-                driver.internal(message.value or b"", topic=message.topic, offset=message.offset,
-                                key=message.key, timestamp=message.timestamp)  # fmt: skip
+                driver.internal(
+                    message.value or b"",
+                    topic=message.topic,
+                    offset=message.offset,
+                    key=message.key,
+                    timestamp=message.timestamp,
+                )
             else:
-                driver.input(message.value, topic=message.topic, offset=message.offset,
-                             key=message.key, timestamp=message.timestamp)  # fmt: skip
+                driver.input(
+                    message.value,
+                    topic=message.topic,
+                    offset=message.offset,
+                    key=message.key,
+                    timestamp=message.timestamp,
+                )
         for exc in driver.errors:
-            log.error("scoring failed on a message of partition %d; sent to dead letters",
-                      partition, exc_info=exc)  # fmt: skip
+            log.error(
+                "scoring failed on a message of partition %d; sent to dead letters",
+                partition,
+                exc_info=exc,
+            )
         return driver.out
 
     async def send_ordered(done: list[tuple[EventT, Outputs]]) -> list[asyncio.Future[Any]]:
@@ -240,27 +261,43 @@ def register(ctx: Context) -> None:
         pending = []
         for _, out in done:
             for transition in out.transitions:
-                pending.append(await producer.send(
-                    names.transitions, transition.lead_id.encode(), encode_output(transition),
-                    headers=ce_headers(transition),
-                ))  # fmt: skip
+                pending.append(
+                    await producer.send(
+                        names.transitions,
+                        transition.lead_id.encode(),
+                        encode_output(transition),
+                        headers=ce_headers(transition),
+                    )
+                )
             for breach in out.breaches:  # like a transition: acked before its record is written
-                pending.append(await producer.send(
-                    names.sla_breaches, breach.lead_id.encode(), encode_output(breach),
-                    headers=ce_headers(breach),
-                ))  # fmt: skip
+                pending.append(
+                    await producer.send(
+                        names.sla_breaches,
+                        breach.lead_id.encode(),
+                        encode_output(breach),
+                        headers=ce_headers(breach),
+                    )
+                )
             for subject, value, at in out.forward_bytes():
                 pending.append(await producer.send(repartition, subject, value, timestamp=at))
             for update in out.updates.values():
-                pending.append(await producer.send(
-                    names.score_updates, update.lead_id.encode(), encode_output(update),
-                    headers=ce_headers(update),
-                ))  # fmt: skip
+                pending.append(
+                    await producer.send(
+                        names.score_updates,
+                        update.lead_id.encode(),
+                        encode_output(update),
+                        headers=ce_headers(update),
+                    )
+                )
             for letter_key, letter in out.dead_letters:
-                pending.append(await producer.send(
-                    names.dead_letters, letter_key, encode_output(letter),
-                    headers=ce_headers(letter),
-                ))  # fmt: skip
+                pending.append(
+                    await producer.send(
+                        names.dead_letters,
+                        letter_key,
+                        encode_output(letter),
+                        headers=ce_headers(letter),
+                    )
+                )
         return pending
 
     async def flush(job: Flush) -> None:
@@ -423,19 +460,28 @@ def register(ctx: Context) -> None:
         stalled: list[Any] = stalls.check(snapshots)
         for tp in stalled:
             held = order.waiting(tp.partition) if tp.topic == repartition else 0
-            log.warning("partition %s:%d has records waiting and none reached the scoring "
-                        "agent since the last two checks: %s; repartition messages held on "
-                        "partition %d: %d", tp.topic, tp.partition,
-                        describe(consumer, tp, snapshots[tp]), tp.partition,
-                        order.waiting(tp.partition))  # fmt: skip
+            log.warning(
+                "partition %s:%d has records waiting and none reached the scoring "
+                "agent since the last two checks: %s; repartition messages held on "
+                "partition %d: %d",
+                tp.topic,
+                tp.partition,
+                describe(consumer, tp, snapshots[tp]),
+                tp.partition,
+                order.waiting(tp.partition),
+            )
             if held or consumer._acked.get(tp):
                 continue  # waits for its inputs, or acks are on their way: not a lost fetch
             # Faust's answer to records it dropped (a seek back to the committed offset)
             # did not come: give it (finding 9 in docs/reliability.md).
             offset = snapshots[tp].committed or 0
             await consumer.seek_wait({tp: offset})
-            log.warning("partition %s:%d sought back to its committed offset %d",
-                        tp.topic, tp.partition, offset)  # fmt: skip
+            log.warning(
+                "partition %s:%d sought back to its committed offset %d",
+                tp.topic,
+                tp.partition,
+                offset,
+            )
 
     @app.timer(interval=settings.sweep_interval_seconds, name="decay-sweep")
     async def decay_sweep() -> None:
@@ -483,9 +529,11 @@ def register(ctx: Context) -> None:
     def gauges() -> Iterator[Metric]:
         """Read from Faust's consumer when /metrics is scraped."""
         consumer = cast(Any, app.consumer)
-        lag = GaugeMetricFamily("leadstream_consumer_lag",
-                                "records not yet committed, per partition the worker owns",
-                                labels=["topic", "partition"])  # fmt: skip
+        lag = GaugeMetricFamily(
+            "leadstream_consumer_lag",
+            "records not yet committed, per partition the worker owns",
+            labels=["topic", "partition"],
+        )
         assigned = 0
         changelogs = app.tables.changelog_topics
         try:
@@ -513,9 +561,12 @@ def register(ctx: Context) -> None:
             ("cached_records", "decoded records in the record cache", len(cache)),
             ("unwritten_records", "records scored, waiting for their batch's acks", len(unwritten)),
             ("due_leads", "leads in the decay sweep's index", len(due)),
-            ("ready", "1 once recovery is done and partitions are assigned",
-             int(not_ready() is None)),
-        ):  # fmt: skip
+            (
+                "ready",
+                "1 once recovery is done and partitions are assigned",
+                int(not_ready() is None),
+            ),
+        ):
             yield GaugeMetricFamily(f"leadstream_{name}", help_text, value)
 
     def not_alive() -> str | None:
@@ -548,9 +599,13 @@ def register(ctx: Context) -> None:
         try:
             runner = await serve(http, settings.worker_host, settings.worker_port)
         except OSError as exc:  # e.g. the port is taken: say so, and stop the worker
-            log.error("cannot serve health and metrics on %s:%d (%s); set "
-                      "LEADSTREAM_WORKER_PORT (0: any free port)",
-                      settings.worker_host, settings.worker_port, exc)  # fmt: skip
+            log.error(
+                "cannot serve health and metrics on %s:%d (%s); set "
+                "LEADSTREAM_WORKER_PORT (0: any free port)",
+                settings.worker_host,
+                settings.worker_port,
+                exc,
+            )
             raise
         try:
             await asyncio.Event().wait()  # until the worker stops (cancelled)
@@ -584,8 +639,12 @@ def register(ctx: Context) -> None:
                 log.info("due index rebuild interrupted by a rebalance (%s); again in 5 s", exc)
                 await asyncio.sleep(5)
                 continue
-            log.info("due index rebuilt from %d local record(s) in %.1fs; %d due later",
-                     seen, time.monotonic() - started, len(due))  # fmt: skip
+            log.info(
+                "due index rebuilt from %d local record(s) in %.1fs; %d due later",
+                seen,
+                time.monotonic() - started,
+                len(due),
+            )
             await asyncio.sleep(settings.sweep_rescan_seconds)
 
     def reload_rules() -> None:
@@ -599,8 +658,12 @@ def register(ctx: Context) -> None:
             return
         old, current[0] = current[0], new
         metrics.count({"rules_reloads_total|outcome=applied": 1})
-        log.info("rules reloaded: %s from %s (was %s); they apply from the next batch",
-                 new.stamp, new.source, old.stamp)  # fmt: skip
+        log.info(
+            "rules reloaded: %s from %s (was %s); they apply from the next batch",
+            new.stamp,
+            new.source,
+            old.stamp,
+        )
 
     @app.task
     async def listen_for_reload() -> None:
@@ -610,6 +673,10 @@ def register(ctx: Context) -> None:
     async def announce() -> None:
         log.info(
             "Leadstream worker: rules %s from %s; brokers %s; store %s; batches of %d / %.3fs",
-            current[0].stamp, current[0].source, settings.kafka_bootstrap, settings.store,
-            settings.batch_max_events, settings.batch_max_seconds,
-        )  # fmt: skip
+            current[0].stamp,
+            current[0].source,
+            settings.kafka_bootstrap,
+            settings.store,
+            settings.batch_max_events,
+            settings.batch_max_seconds,
+        )

@@ -125,9 +125,13 @@ def create_app(settings: Settings | None = None, rules: Rules | None = None) -> 
     # One Faust topic over the inputs and the repartition topic: one agent reads both,
     # and Faust gives one worker partition p of each, with p of the records' changelog.
     source = app.topic(
-        *names.inputs, names.repartition(settings.app_id),
-        key_type=bytes, value_type=bytes, partitions=settings.topic_partitions, internal=True,
-    )  # fmt: skip
+        *names.inputs,
+        names.repartition(settings.app_id),
+        key_type=bytes,
+        value_type=bytes,
+        partitions=settings.topic_partitions,
+        internal=True,
+    )
     register(
         Context(
             app=app,

@@ -87,9 +87,11 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     from stream_app.logs import logging_config  # noqa: PLC0415
 
     worker = Worker(
-        app, loglevel=settings.log_level.lower(), quiet=True,
+        app,
+        loglevel=settings.log_level.lower(),
+        quiet=True,
         logging_config=logging_config(settings),
-    )  # fmt: skip
+    )
     worker.execute_from_commandline()
     return 0
 
@@ -370,9 +372,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--prospects", type=int, default=300, help="simulated prospects")
     demo.add_argument("--seed", type=int, default=7, help="traffic seed")
     demo.add_argument(
-        "--quiet-seconds", type=float, default=15,
+        "--quiet-seconds",
+        type=float,
+        default=15,
         help="stop following transitions after this long without one",
-    )  # fmt: skip
+    )
     demo.add_argument(
         "--stop", action="store_true", help="stop the demo's worker, API, notifier and sink"
     )
@@ -401,8 +405,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         prefix = "LEADSTREAM_STACK_" if exc.title == "StackSettings" else "LEADSTREAM_"
         for err in exc.errors():
             name = prefix + "_".join(str(p) for p in err["loc"]).upper()
-            print(f"error: setting {name}: {err['msg']} (got {err.get('input')!r:.60})",
-                  file=sys.stderr)  # fmt: skip
+            print(
+                f"error: setting {name}: {err['msg']} (got {err.get('input')!r:.60})",
+                file=sys.stderr,
+            )
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -98,9 +98,15 @@ def decode(
 
     def reject(value: bytes, reason: DeadLetterReason, error: str) -> DeadLetter:
         return dead_letter(
-            value, reason, error, topic=topic, partition=partition, offset=offset, key=key,
+            value,
+            reason,
+            error,
+            topic=topic,
+            partition=partition,
+            offset=offset,
+            key=key,
             line=line,
-        )  # fmt: skip
+        )
 
     if raw is None:
         return reject(b"", "invalid", "empty message (null value)")
@@ -144,13 +150,41 @@ def decode_internal(raw: bytes) -> Internal:
 #: (tests/unit/test_codec.py checks the two agree): a record written before it has
 #: fewer values, and the decoder fills in the field's default.
 STATE_FIELDS: tuple[str, ...] = (
-    "key", "lead_id", "stage", "stage_since", "version", "transition_seq", "profile",
-    "profile_at", "buckets", "archived", "archive_ref", "signal_log", "product_actions",
-    "features", "seen", "seen_floor", "newest_at", "first_touch_at", "mql_at", "sql_at",
-    "hand_raised_at", "recycled_at", "source", "campaign", "merged_anonymous", "merged_into",
-    "scored_with", "fit_points", "excluded_by", "due_at",
-    "hand_raise_form", "cap_carry", "feedback_at", "sla_breached",
-)  # fmt: skip
+    "key",
+    "lead_id",
+    "stage",
+    "stage_since",
+    "version",
+    "transition_seq",
+    "profile",
+    "profile_at",
+    "buckets",
+    "archived",
+    "archive_ref",
+    "signal_log",
+    "product_actions",
+    "features",
+    "seen",
+    "seen_floor",
+    "newest_at",
+    "first_touch_at",
+    "mql_at",
+    "sql_at",
+    "hand_raised_at",
+    "recycled_at",
+    "source",
+    "campaign",
+    "merged_anonymous",
+    "merged_into",
+    "scored_with",
+    "fit_points",
+    "excluded_by",
+    "due_at",
+    "hand_raise_form",
+    "cap_carry",
+    "feedback_at",
+    "sla_breached",
+)
 _SIGNAL_LOG = STATE_FIELDS.index("signal_log")
 _DEFAULTS: list[Callable[[], Any]] = [
     field.default_factory

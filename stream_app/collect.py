@@ -106,8 +106,12 @@ def messages_of(route: str, body: dict[str, Any], received_at: str) -> list[dict
         message = dict(given)
         kind = message.setdefault("type", route if route != "batch" else None)
         if kind not in SEGMENT_TYPES or route not in ("batch", kind):
-            raise Rejected(400, "invalid_request", f"batch[{n}]: type {kind!r} is not one of "
-                           f"{sorted(SEGMENT_TYPES)} (or not this endpoint's)")  # fmt: skip
+            raise Rejected(
+                400,
+                "invalid_request",
+                f"batch[{n}]: type {kind!r} is not one of "
+                f"{sorted(SEGMENT_TYPES)} (or not this endpoint's)",
+            )
         if isinstance(shared_context, dict) and "context" not in message:
             message["context"] = shared_context
         if "sentAt" not in message and isinstance(body.get("sentAt"), str):
@@ -115,8 +119,9 @@ def messages_of(route: str, body: dict[str, Any], received_at: str) -> list[dict
         message["receivedAt"] = received_at
         message.pop("writeKey", None)
         if len(json.dumps(message)) > MAX_MESSAGE_BYTES:
-            raise Rejected(400, "message_too_large",
-                           f"batch[{n}] is over {MAX_MESSAGE_BYTES // 1024} KB")  # fmt: skip
+            raise Rejected(
+                400, "message_too_large", f"batch[{n}] is over {MAX_MESSAGE_BYTES // 1024} KB"
+            )
         out.append(message)
     return out
 
@@ -146,10 +151,18 @@ class Collector:
         self.topic = settings.collect_topic or TopicNames.of(settings).inputs[0]
         self.producer: AIOKafkaProducer | None = None
         self.registry = CollectorRegistry()
-        self.requests = Counter("leadstream_collect_requests", "HTTP requests by status",
-                                ["status"], registry=self.registry)  # fmt: skip
-        self.messages = Counter("leadstream_collect_messages", "messages the broker acked",
-                                ["type"], registry=self.registry)  # fmt: skip
+        self.requests = Counter(
+            "leadstream_collect_requests",
+            "HTTP requests by status",
+            ["status"],
+            registry=self.registry,
+        )
+        self.messages = Counter(
+            "leadstream_collect_messages",
+            "messages the broker acked",
+            ["type"],
+            registry=self.registry,
+        )
 
     def key_ok(self, key: str | None) -> bool:
         given = (key or "").encode()
@@ -159,16 +172,18 @@ class Collector:
         """Start the producer, again and again until the broker answers (``/ready`` says)."""
         delay = 0.5
         while self.producer is None:
-            producer = AIOKafkaProducer(**kafka_options(self.settings), acks="all",
-                                        enable_idempotence=True, linger_ms=2)  # fmt: skip
+            producer = AIOKafkaProducer(
+                **kafka_options(self.settings), acks="all", enable_idempotence=True, linger_ms=2
+            )
             try:
                 await ensure_topics(self.settings, [self.topic])
                 await producer.start()
             except (KafkaError, OSError) as exc:
                 with contextlib.suppress(Exception):
                     await producer.stop()
-                log.warning("Kafka not reachable (%s); retrying in %.1fs", type(exc).__name__,
-                            delay)  # fmt: skip
+                log.warning(
+                    "Kafka not reachable (%s); retrying in %.1fs", type(exc).__name__, delay
+                )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 15.0)
                 continue
@@ -207,10 +222,14 @@ class Collector:
             ]
             await asyncio.wait_for(asyncio.gather(*futures), ACK_TIMEOUT_SECONDS)
         except (KafkaError, TimeoutError) as exc:
-            log.warning("the broker did not acknowledge %d message(s): %s", len(messages),
-                        type(exc).__name__)  # fmt: skip
-            return self._count(_answer(503, "unavailable", "the broker did not acknowledge "
-                                       "the messages; retry"))  # fmt: skip
+            log.warning(
+                "the broker did not acknowledge %d message(s): %s",
+                len(messages),
+                type(exc).__name__,
+            )
+            return self._count(
+                _answer(503, "unavailable", "the broker did not acknowledge the messages; retry")
+            )
         for m in messages:
             self.messages.labels(type=m["type"]).inc()
         return self._count(web.json_response({"success": True}))
@@ -234,8 +253,9 @@ class Collector:
         return web.Response(body=generate_latest(self.registry), content_type="text/plain")
 
     def app(self) -> web.Application:
-        app = web.Application(middlewares=[cors],
-                              client_max_size=self.settings.collect_max_body_bytes)  # fmt: skip
+        app = web.Application(
+            middlewares=[cors], client_max_size=self.settings.collect_max_body_bytes
+        )
         app.router.add_get("/health", self.health)
         app.router.add_get("/ready", self.ready)
         app.router.add_get("/metrics", self.metrics)
@@ -269,11 +289,14 @@ async def cors(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 
 async def preflight(request: web.Request) -> web.Response:
-    return web.Response(status=204, headers={
-        "Access-Control-Allow-Methods": "POST, OPTIONS",
-        "Access-Control-Allow-Headers": "Authorization, Content-Type",
-        "Access-Control-Max-Age": "86400",
-    })  # fmt: skip
+    return web.Response(
+        status=204,
+        headers={
+            "Access-Control-Allow-Methods": "POST, OPTIONS",
+            "Access-Control-Allow-Headers": "Authorization, Content-Type",
+            "Access-Control-Max-Age": "86400",
+        },
+    )
 
 
 def main(settings: Settings | None = None) -> int:
@@ -282,8 +305,10 @@ def main(settings: Settings | None = None) -> int:
     settings = settings or Settings()
     configure(settings)
     collector = Collector(settings)
-    log.info("collector on http://%s:%d/v1/batch (health /health, readiness /ready)",
-             settings.collect_host, settings.collect_port)  # fmt: skip
-    web.run_app(collector.app(), host=settings.collect_host, port=settings.collect_port,
-                print=None)  # fmt: skip
+    log.info(
+        "collector on http://%s:%d/v1/batch (health /health, readiness /ready)",
+        settings.collect_host,
+        settings.collect_port,
+    )
+    web.run_app(collector.app(), host=settings.collect_host, port=settings.collect_port, print=None)
     return 0

@@ -76,30 +76,34 @@ class Settings(BaseSettings):
         4, ge=1, description="LEADSTREAM_TOPIC_PARTITIONS: partitions of topics we create."
     )
     replication_factor: int = Field(
-        1, ge=1,
+        1,
+        ge=1,
         description=(
             "LEADSTREAM_REPLICATION_FACTOR: replicas of every topic Leadstream creates (inputs, "
             "repartition, changelogs, outputs); 3 on a real cluster, 1 on the local stack"
         ),
-    )  # fmt: skip
+    )
     min_insync_replicas: int | None = Field(
-        None, ge=1,
+        None,
+        ge=1,
         description=(
             "LEADSTREAM_MIN_INSYNC_REPLICAS: min.insync.replicas of those topics (producers use "
             "acks=all); unset: one less than the replication factor, at least 1"
         ),
-    )  # fmt: skip
+    )
     app_id: str = Field(
         "leadstream",
         description="LEADSTREAM_APP_ID: Faust app id, consumer group and changelog prefix.",
     )
     session_timeout_seconds: float = Field(
-        10.0, ge=6, le=300,
+        10.0,
+        ge=6,
+        le=300,
         description=(
             "LEADSTREAM_SESSION_TIMEOUT_SECONDS: how long the consumer group waits for a "
             "silent (crashed) worker before its partitions move"
         ),
-    )  # fmt: skip
+    )
     instance_id: str | None = Field(
         None,
         description=(
@@ -129,62 +133,69 @@ class Settings(BaseSettings):
         description="LEADSTREAM_STORE: Faust table store, 'rocksdb://' or 'memory://' (tests).",
     )
     record_cache_size: int = Field(
-        50_000, ge=0,
+        50_000,
+        ge=0,
         description=(
             "LEADSTREAM_RECORD_CACHE_SIZE: decoded lead records kept in memory, about 4.3 KB "
             "each (0: none); the worker's RSS grows with it, not with the number of leads"
         ),
-    )  # fmt: skip
+    )
     data_dir: Path = Field(
         REPO_ROOT / ".stack" / "worker",
         description="LEADSTREAM_DATA_DIR: where the worker keeps RocksDB tables.",
     )
     rocksdb_write_buffer_mb: int = Field(
-        8, ge=1,
+        8,
+        ge=1,
         description=(
             "LEADSTREAM_ROCKSDB_WRITE_BUFFER_MB: RocksDB memtable size per table partition "
             "(two per partition at most); Faust's default, 64 MB x 3, holds a partition's "
             "whole state in memory until it passes 64 MB"
         ),
-    )  # fmt: skip
+    )
     rocksdb_block_cache_mb: int = Field(
-        16, ge=1,
+        16,
+        ge=1,
         description=(
             "LEADSTREAM_ROCKSDB_BLOCK_CACHE_MB: RocksDB read cache per table partition "
             "(Faust's default is 2 GiB each)"
         ),
-    )  # fmt: skip
+    )
     changelog_segment_mb: int = Field(
-        64, ge=1,
+        64,
+        ge=1,
         description=(
             "LEADSTREAM_CHANGELOG_SEGMENT_MB: segment size of the table changelog topics "
             "we create; the broker compacts only closed segments, so this bounds how much "
             "superseded history a restore from the changelog replays"
         ),
-    )  # fmt: skip
+    )
 
     batch_max_events: int = Field(
-        500, ge=1,
+        500,
+        ge=1,
         description=(
             "LEADSTREAM_BATCH_MAX_EVENTS: most messages the worker scores as one batch "
             "(one record write per lead per batch, transitions' acks awaited together)"
         ),
-    )  # fmt: skip
+    )
     batch_max_seconds: float = Field(
-        0.05, gt=0,
+        0.05,
+        gt=0,
         description=(
             "LEADSTREAM_BATCH_MAX_SECONDS: longest a batch waits to fill; at low rates "
             "this is what a batch adds to the event -> transition latency"
         ),
-    )  # fmt: skip
+    )
 
     batches_in_flight: int = Field(
-        2, ge=1,
+        2,
+        ge=1,
         description=(
             "LEADSTREAM_BATCHES_IN_FLIGHT: scored batches that may wait for their acks and "
             "writes while the worker scores the next (their records are read from memory)"
         ),
-    )  # fmt: skip
+    )
 
     projector: Literal["child", "none"] = Field(
         "child",
@@ -198,17 +209,19 @@ class Settings(BaseSettings):
         30.0, gt=0, description="LEADSTREAM_SWEEP_INTERVAL_SECONDS: how often decay is checked"
     )
     stall_check_seconds: float = Field(
-        5.0, gt=0,
+        5.0,
+        gt=0,
         description=(
             "LEADSTREAM_STALL_CHECK_SECONDS: how often the worker checks that no partition "
             "with records waiting goes unprocessed (idle at two checks in a row: a WARNING, and "
             "a seek back to its committed offset)"
         ),
-    )  # fmt: skip
+    )
     sweep_rescan_seconds: float = Field(
-        300.0, gt=0,
+        300.0,
+        gt=0,
         description="LEADSTREAM_SWEEP_RESCAN_SECONDS: how often the due index is rebuilt",
-    )  # fmt: skip
+    )
 
     # --- The notifier (python -m stream_app notify) -------------------------------
     notify_kind: Literal["slack", "teams", "webhook"] = Field(
@@ -233,16 +246,20 @@ class Settings(BaseSettings):
         ),
     )
     notify_max_per_second: float = Field(
-        1.0, gt=0, le=100,
+        1.0,
+        gt=0,
+        le=100,
         description=(
             "LEADSTREAM_NOTIFY_MAX_PER_SECOND: most posts per second (Slack allows about "
             "one); a burst in between is posted as one digest"
         ),
-    )  # fmt: skip
+    )
     notify_digest_max: int = Field(
-        20, ge=1, le=40,
+        20,
+        ge=1,
+        le=40,
         description="LEADSTREAM_NOTIFY_DIGEST_MAX: most transitions in one digest message",
-    )  # fmt: skip
+    )
     notify_start: Literal["earliest", "latest"] = Field(
         "earliest",
         description=(
@@ -276,9 +293,10 @@ class Settings(BaseSettings):
         ),
     )
     collect_max_body_bytes: int = Field(
-        512 * 1024, ge=1024,
+        512 * 1024,
+        ge=1024,
         description="LEADSTREAM_COLLECT_MAX_BODY_BYTES: larger request bodies get a 413",
-    )  # fmt: skip
+    )
 
     # --- Serving and logs ----------------------------------------------------
     worker_host: str = Field(
@@ -286,9 +304,11 @@ class Settings(BaseSettings):
         description="LEADSTREAM_WORKER_HOST: where the worker serves /health, /ready, /metrics",
     )
     worker_port: int = Field(
-        8081, ge=0, le=65535,
+        8081,
+        ge=0,
+        le=65535,
         description="LEADSTREAM_WORKER_PORT: the worker's health and metrics port (0: any free)",
-    )  # fmt: skip
+    )
     api_host: str = Field("127.0.0.1", description="LEADSTREAM_API_HOST")
     api_port: int = Field(8080, ge=1, le=65535, description="LEADSTREAM_API_PORT")
     api_token: SecretStr | None = Field(

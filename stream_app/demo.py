@@ -96,8 +96,9 @@ class SinkTail:
             entry = json.loads(raw)
             if mark not in entry["body"]:
                 continue  # another run's transition, or another tool's post
-            preview = Received(entry["path"], {}, entry["body"].encode(), entry["status"],
-                               entry["at"]).preview()  # fmt: skip
+            preview = Received(
+                entry["path"], {}, entry["body"].encode(), entry["status"], entry["at"]
+            ).preview()
             out.append(preview.removeprefix("slack: "))
         return out
 
@@ -126,9 +127,14 @@ def _start_background(name: str, argv: list[str], env: dict[str, str] | None = N
     log_path = DEMO_DIR / f"{name}.log"
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            cwd=REPO_ROOT, start_new_session=True, env={**os.environ, **(env or {})},
-        )  # fmt: skip
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=REPO_ROOT,
+            start_new_session=True,
+            env={**os.environ, **(env or {})},
+        )
     pidfile.write(proc.pid, argv)
     print(f"started {name} (pid {proc.pid}); log {log_path}", file=sys.stderr)
     return proc.pid
@@ -159,9 +165,11 @@ async def _wait_until_ready(settings: Settings, log_from: int, limit_s: float = 
     worker_ready = api_ready = False
     async with aiohttp.ClientSession() as http:
         while time.monotonic() < deadline:
-            text = log_path.read_bytes()[log_from:].decode(errors="replace") if (
-                log_path.exists()
-            ) else ""  # fmt: skip
+            text = (
+                log_path.read_bytes()[log_from:].decode(errors="replace")
+                if (log_path.exists())
+                else ""
+            )
             worker_ready = worker_ready or "Leadstream worker: rules" in text
             if not api_ready:
                 with contextlib.suppress(aiohttp.ClientError, OSError):
@@ -200,17 +208,33 @@ async def run_demo(settings: Settings, prospects: int, seed: int, quiet_s: float
     _start_background("worker", [python, "-m", "stream_app", "worker"], sweep)
     _start_background("api", [python, "-m", "stream_app", "api"])
     sink_log = DEMO_DIR / "sink.jsonl"
-    _start_background("sink", [python, "-m", "stream_app", "sink", "--port", str(SINK_PORT),
-                               "--out", str(sink_log), "--quiet"])  # fmt: skip
+    _start_background(
+        "sink",
+        [
+            python,
+            "-m",
+            "stream_app",
+            "sink",
+            "--port",
+            str(SINK_PORT),
+            "--out",
+            str(sink_log),
+            "--quiet",
+        ],
+    )
     notify_log = DEMO_DIR / "notify.log"
     notify_from = notify_log.stat().st_size if notify_log.exists() else 0
     notify_reused = PidFile(DEMO_DIR / "notify.pid").live_pid() is not None
-    _start_background("notify", [python, "-m", "stream_app", "notify"], {
-        "LEADSTREAM_NOTIFY_KIND": "slack",
-        "LEADSTREAM_NOTIFY_URL": f"http://127.0.0.1:{SINK_PORT}/services/demo",
-        "LEADSTREAM_NOTIFY_START": "latest",  # a first demo posts this run, not the history
-        "LEADSTREAM_NOTIFY_LINK_TEMPLATE": "https://crm.example.com/leads/{lead_id}",
-    })  # fmt: skip
+    _start_background(
+        "notify",
+        [python, "-m", "stream_app", "notify"],
+        {
+            "LEADSTREAM_NOTIFY_KIND": "slack",
+            "LEADSTREAM_NOTIFY_URL": f"http://127.0.0.1:{SINK_PORT}/services/demo",
+            "LEADSTREAM_NOTIFY_START": "latest",  # a first demo posts this run, not the history
+            "LEADSTREAM_NOTIFY_LINK_TEMPLATE": "https://crm.example.com/leads/{lead_id}",
+        },
+    )
     await _wait_until_ready(settings, 0 if reused else log_from)
     if not notify_reused:
         await _wait_for_line(notify_log, notify_from, "notifier assigned")
@@ -266,12 +290,28 @@ async def run_demo(settings: Settings, prospects: int, seed: int, quiet_s: float
     funnel = await _api_get(settings, "/funnel")
     top = await _api_get(settings, "/leads?stage=sql&limit=3")
     api = f"http://{settings.api_host}:{settings.api_port}"
-    print(f"\n{seen} transitions for this run; the notifier posted {posted} Slack message(s) "
-          f"for them (MQL, SQL, PQL; {sink_log}). Funnel from {api}/funnel:",
-          file=sys.stderr)  # fmt: skip
-    print(json.dumps({k: funnel[k] for k in ("leads", "stages", "reached_mql", "reached_sql",
-                                             "mql_to_sql_rate", "median_days_to_mql")},
-                     indent=2), file=sys.stderr)  # fmt: skip
+    print(
+        f"\n{seen} transitions for this run; the notifier posted {posted} Slack message(s) "
+        f"for them (MQL, SQL, PQL; {sink_log}). Funnel from {api}/funnel:",
+        file=sys.stderr,
+    )
+    print(
+        json.dumps(
+            {
+                k: funnel[k]
+                for k in (
+                    "leads",
+                    "stages",
+                    "reached_mql",
+                    "reached_sql",
+                    "mql_to_sql_rate",
+                    "median_days_to_mql",
+                )
+            },
+            indent=2,
+        ),
+        file=sys.stderr,
+    )
     if top["leads"]:
         example = top["leads"][0]["lead_id"]
         print(f"\nhottest SQLs: {api}/leads?stage=sql&limit=3", file=sys.stderr)

@@ -47,12 +47,14 @@ class StackSettings(BaseSettings):
     controller_port: int = Field(9093, description="LEADSTREAM_STACK_CONTROLLER_PORT")
     redis_port: int = Field(6379, description="LEADSTREAM_STACK_REDIS_PORT")
     brokers: int = Field(
-        1, ge=1, le=5,
+        1,
+        ge=1,
+        le=5,
         description=(
             "LEADSTREAM_STACK_BROKERS: 1, or a KRaft cluster of that many brokers (each also a "
             "controller) on kafka_port, kafka_port+2, ... and controller_port, controller_port+2"
         ),
-    )  # fmt: skip
+    )
     kafka_heap: str | None = Field(
         None,
         description="LEADSTREAM_STACK_KAFKA_HEAP: broker -Xmx (unset: 1g; 512m per cluster node)",
@@ -246,9 +248,15 @@ class Kafka:
         say(f"resolving Apache Kafka {self.version} from Maven Central into {self.lib}")
         self.lib.mkdir(parents=True, exist_ok=True)
         argv = [
-            "mvn", "-B", "-q", "-f", str(POM), "dependency:copy-dependencies",
-            f"-DoutputDirectory={self.lib}", "-DincludeScope=runtime",
-        ]  # fmt: skip
+            "mvn",
+            "-B",
+            "-q",
+            "-f",
+            str(POM),
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={self.lib}",
+            "-DincludeScope=runtime",
+        ]
         result = subprocess.run(argv, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             raise StackError(
@@ -300,10 +308,16 @@ class Kafka:
         path = self.cluster / "cluster-id"
         if path.exists():
             return path.read_text().strip()
-        cluster_id = subprocess.run(
-            [java, "-cp", classpath, "kafka.tools.StorageTool", "random-uuid"],
-            capture_output=True, text=True, check=True,
-        ).stdout.strip().splitlines()[-1]  # fmt: skip
+        cluster_id = (
+            subprocess.run(
+                [java, "-cp", classpath, "kafka.tools.StorageTool", "random-uuid"],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
         self.cluster.mkdir(parents=True, exist_ok=True)
         path.write_text(cluster_id)
         return cluster_id
@@ -315,10 +329,21 @@ class Kafka:
         cluster_id = self._cluster_id(java, classpath)
         say(f"formatting KRaft storage in {self.data} (cluster id {cluster_id})")
         result = subprocess.run(
-            [java, "-cp", classpath, "kafka.tools.StorageTool", "format",
-             "-t", cluster_id, "-c", str(self.config)],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
+            [
+                java,
+                "-cp",
+                classpath,
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                cluster_id,
+                "-c",
+                str(self.config),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if result.returncode != 0:
             raise StackError(f"formatting KRaft storage failed:\n{result.stdout}{result.stderr}")
 
@@ -331,19 +356,32 @@ class Kafka:
         self._format_storage(java)
         heap = self.cfg.kafka_heap or ("1g" if self.cfg.brokers == 1 else "512m")
         argv = [
-            java, f"-Xmx{heap}", "-Xms256m", "-XX:+UseG1GC",
+            java,
+            f"-Xmx{heap}",
+            "-Xms256m",
+            "-XX:+UseG1GC",
             "-Djava.awt.headless=true",
-            f"-Dlog4j2.configurationFile={LOG4J}", f"-Dkafka.logs.dir={self.logs}",
-            "-cp", f"{self.lib}/*", "kafka.Kafka", str(self.config),
-        ]  # fmt: skip
+            f"-Dlog4j2.configurationFile={LOG4J}",
+            f"-Dkafka.logs.dir={self.logs}",
+            "-cp",
+            f"{self.lib}/*",
+            "kafka.Kafka",
+            str(self.config),
+        ]
         with open(self.logs / "stdout.log", "ab") as out:
             proc = subprocess.Popen(
-                argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                cwd=self.home, start_new_session=True,
-            )  # fmt: skip
+                argv,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=self.home,
+                start_new_session=True,
+            )
         self.pidfile.write(proc.pid, argv)
-        say(f"started Kafka {self.version} as {self.name} on 127.0.0.1:{self.port} "
-            f"(pid {proc.pid}); log {self.log}")  # fmt: skip
+        say(
+            f"started Kafka {self.version} as {self.name} on 127.0.0.1:{self.port} "
+            f"(pid {proc.pid}); log {self.log}"
+        )
 
 
 class Redis:
@@ -370,15 +408,34 @@ class Redis:
             _apt_install("redis-server")
             exe = shutil.which("redis-server") or "/usr/bin/redis-server"
         argv = [
-            exe, "--bind", "127.0.0.1", "--port", str(self.cfg.redis_port),
-            "--dir", str(self.home), "--appendonly", "yes", "--appendfsync", "everysec",
-            "--save", "", "--daemonize", "no", "--logfile", str(self.log),
-            "--protected-mode", "yes",
-        ]  # fmt: skip
+            exe,
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(self.cfg.redis_port),
+            "--dir",
+            str(self.home),
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "everysec",
+            "--save",
+            "",
+            "--daemonize",
+            "no",
+            "--logfile",
+            str(self.log),
+            "--protected-mode",
+            "yes",
+        ]
         proc = subprocess.Popen(
-            argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            stdin=subprocess.DEVNULL, cwd=self.home, start_new_session=True,
-        )  # fmt: skip
+            argv,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+            cwd=self.home,
+            start_new_session=True,
+        )
         self.pidfile.write(proc.pid, argv)
         say(f"started redis-server (pid {proc.pid}); log {self.log}")
 
@@ -508,9 +565,11 @@ def up(cfg: StackSettings | None = None) -> None:
         wait_up(kafka)
     if cfg.brokers > 1:
         bootstrap = ",".join(f"127.0.0.1:{k.port}" for k in brokers(cfg))
-        say(f"a {cfg.brokers}-broker cluster: point Leadstream at it with "
+        say(
+            f"a {cfg.brokers}-broker cluster: point Leadstream at it with "
             f"LEADSTREAM_KAFKA_BOOTSTRAP={bootstrap} LEADSTREAM_REPLICATION_FACTOR="
-            f"{min(3, cfg.brokers)}")  # fmt: skip
+            f"{min(3, cfg.brokers)}"
+        )
 
 
 def down(cfg: StackSettings | None = None) -> None:

@@ -36,9 +36,16 @@ def classpath(cfg: StackSettings | None = None) -> str:
         say(f"resolving Apache Kafka's tools {version} from Maven Central into {lib}")
         lib.mkdir(parents=True, exist_ok=True)
         argv = [
-            "mvn", "-B", "-q", "-f", str(TOOLS_POM), "dependency:copy-dependencies",
-            f"-Dkafka.version={version}", f"-DoutputDirectory={lib}", "-DincludeScope=runtime",
-        ]  # fmt: skip
+            "mvn",
+            "-B",
+            "-q",
+            "-f",
+            str(TOOLS_POM),
+            "dependency:copy-dependencies",
+            f"-Dkafka.version={version}",
+            f"-DoutputDirectory={lib}",
+            "-DincludeScope=runtime",
+        ]
         result = subprocess.run(argv, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             raise StackError(

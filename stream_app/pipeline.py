@@ -164,8 +164,9 @@ class PartitionBatch:
         """A message from an input topic: validated here, once. ``timestamp`` (Kafka's, in
         seconds) is handed on to the messages it causes on the repartition topic."""
         self._timestamp = timestamp
-        decoded = decode(value, topic=topic, partition=self.partition, offset=offset, key=key,
-                         tracks=self.tracks)  # fmt: skip
+        decoded = decode(
+            value, topic=topic, partition=self.partition, offset=offset, key=key, tracks=self.tracks
+        )
         if isinstance(decoded, Ignored):
             self._out.counts[f"events_ignored_total|name={decoded.label}"] += 1
             return
@@ -238,9 +239,14 @@ class PartitionBatch:
         self, raw: bytes, topic: str | None, offset: int | None, key: bytes | None, exc: Exception
     ) -> None:
         letter = dead_letter(
-            raw, "processing_error", f"score: {type(exc).__name__}: {exc}",
-            topic=topic, partition=self.partition, offset=offset, key=key,
-        )  # fmt: skip
+            raw,
+            "processing_error",
+            f"score: {type(exc).__name__}: {exc}",
+            topic=topic,
+            partition=self.partition,
+            offset=offset,
+            key=key,
+        )
         self._out.dead_letters.append((key, letter))
         self._out.counts["dead_letters_total|reason=processing_error"] += 1
         self._out.counts["processing_errors_total"] += 1
@@ -348,12 +354,18 @@ class PartitionBatch:
         joined = record.state.merged_into if record is not None else None
         if joined is not None:
             # repeated (after a crash) or too late: the first link won
-            self._send(Absorb(lead_id=claim.lead_id, anonymous_id=claim.anonymous_id,
-                              taken_by=joined))  # fmt: skip
+            self._send(
+                Absorb(lead_id=claim.lead_id, anonymous_id=claim.anonymous_id, taken_by=joined)
+            )
             return
         self._put(key, Record.of(tombstone(key, claim.lead_id)))
-        self._send(Absorb(lead_id=claim.lead_id, anonymous_id=claim.anonymous_id,
-                          state=record.state if record is not None else None))  # fmt: skip
+        self._send(
+            Absorb(
+                lead_id=claim.lead_id,
+                anonymous_id=claim.anonymous_id,
+                state=record.state if record is not None else None,
+            )
+        )
 
     def _absorb(self, absorb: Absorb) -> None:
         key = absorb.lead_id

@@ -74,8 +74,13 @@ def decode_batch(
             else:
                 transitions.append(StageTransition.model_validate_json(record.value or b""))
         except ValidationError as exc:
-            log.error("projection skips an undecodable record %s[%d]@%d: %s", record.topic,
-                      record.partition, record.offset, exc.errors()[0]["msg"])  # fmt: skip
+            log.error(
+                "projection skips an undecodable record %s[%d]@%d: %s",
+                record.topic,
+                record.partition,
+                record.offset,
+                exc.errors()[0]["msg"],
+            )
     return updates, transitions
 
 
@@ -109,8 +114,11 @@ class Projector:
     async def run(self) -> None:
         consumer = self._consumer()
         await consumer.start()
-        log.info("projection consuming %s as group %s", ", ".join(self.topics),
-                 projection_group(self.settings.app_id))  # fmt: skip
+        log.info(
+            "projection consuming %s as group %s",
+            ", ".join(self.topics),
+            projection_group(self.settings.app_id),
+        )
         try:
             while True:
                 fetched = await consumer.getmany(timeout_ms=500, max_records=self.batch)
@@ -134,8 +142,11 @@ class Projector:
             await consumer.commit()
         except KafkaError as exc:
             # e.g. a rebalance while Redis was down: the batch is read again, harmlessly
-            log.warning("projection could not commit its offsets (%s); the batch will be "
-                        "read again and applied idempotently", type(exc).__name__)  # fmt: skip
+            log.warning(
+                "projection could not commit its offsets (%s); the batch will be "
+                "read again and applied idempotently",
+                type(exc).__name__,
+            )
 
     async def _with_redis(self, what: str, action: Callable[[], Awaitable[object]]) -> None:
         """Retry until Redis takes it: the projection catches up when Redis returns."""
@@ -147,8 +158,12 @@ class Projector:
                     log.warning("Redis is back; projection catching up")
                 return
             except (RedisError, OSError) as exc:
-                log.warning("Redis unavailable (%s) writing %s; retrying in %.1fs",
-                            type(exc).__name__, what, delay)  # fmt: skip
+                log.warning(
+                    "Redis unavailable (%s) writing %s; retrying in %.1fs",
+                    type(exc).__name__,
+                    what,
+                    delay,
+                )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, BACKOFF_CAP_SECONDS)
 

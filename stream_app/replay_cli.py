@@ -78,9 +78,14 @@ def _progress(source: str, quiet: bool) -> Any:
 
     total = Path(source).stat().st_size if source != "-" else None
     return tqdm(
-        total=total, unit="B", unit_scale=True, desc="simulate", file=sys.stderr,
-        mininterval=0.5, disable=None,
-    )  # fmt: skip
+        total=total,
+        unit="B",
+        unit_scale=True,
+        desc="simulate",
+        file=sys.stderr,
+        mininterval=0.5,
+        disable=None,
+    )
 
 
 def _parse_when(text: str) -> float:
@@ -189,8 +194,10 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     for line, switched in switches:
         print(f"from line {line}: rules {switched.stamp} from {switched.source}", file=sys.stderr)
     tracks = load_tracks(args.tracks)
-    print(f"rules {rules.stamp} from {rules.source}; track names {tracks.version} from "
-          f"{args.tracks}", file=sys.stderr)  # fmt: skip
+    print(
+        f"rules {rules.stamp} from {rules.source}; track names {tracks.version} from {args.tracks}",
+        file=sys.stderr,
+    )
     with ExitStack() as stack:
         out: IO[str] = (
             stack.enter_context(open(args.out, "w", encoding="utf-8")) if args.out else sys.stdout
@@ -271,14 +278,22 @@ def add_commands(sub: Any, formatter: type[argparse.HelpFormatter]) -> None:
         help="after the events, run the decay and SLA sweep at this ISO-8601 event time",
     )
     simulate.add_argument(
-        "--tracks", type=Path, default=SHIPPED_TRACKS,
+        "--tracks",
+        type=Path,
+        default=SHIPPED_TRACKS,
         help="track-name mapping for Segment-spec lines (YAML; LEADSTREAM_TRACKS_PATH live)",
-    )  # fmt: skip
+    )
     simulate.add_argument(
-        "--switch-rules", type=_parse_switch, action="append", default=[], metavar="LINE:PATH",
-        help=("from input line LINE on, score with the rules at PATH (repeatable): what a "
-              "worker does that reloads its rules on SIGHUP between those two events"),
-    )  # fmt: skip
+        "--switch-rules",
+        type=_parse_switch,
+        action="append",
+        default=[],
+        metavar="LINE:PATH",
+        help=(
+            "from input line LINE on, score with the rules at PATH (repeatable): what a "
+            "worker does that reloads its rules on SIGHUP between those two events"
+        ),
+    )
     simulate.add_argument("--quiet", action="store_true", help="no progress bar")
     simulate.set_defaults(handler=_cmd_simulate)
 

@@ -50,8 +50,10 @@ class Received:
             texts = [b.get("text") or b.get("items", [{}])[0].get("text", "") for b in body]
             return "teams: " + " | ".join(t for t in texts if t)
         if isinstance(data, dict) and data.get("type") == "stage_transition":
-            return (f"webhook: {data['lead_id']} {data['from_stage']} -> {data['to_stage']} "
-                    f"({data['transition_id']})")  # fmt: skip
+            return (
+                f"webhook: {data['lead_id']} {data['from_stage']} -> {data['to_stage']} "
+                f"({data['transition_id']})"
+            )
         return json.dumps(data)[:200]
 
 
@@ -84,9 +86,18 @@ class Sink:
         got = Received(request.path, dict(request.headers), body, status, time.time())
         self.received.append(got)
         if self.out is not None:
-            self.out.write(json.dumps({"path": got.path, "status": status, "at": got.at,
-                                       "headers": got.headers,
-                                       "body": body.decode(errors="replace")}) + "\n")  # fmt: skip
+            self.out.write(
+                json.dumps(
+                    {
+                        "path": got.path,
+                        "status": status,
+                        "at": got.at,
+                        "headers": got.headers,
+                        "body": body.decode(errors="replace"),
+                    }
+                )
+                + "\n"
+            )
             self.out.flush()
         if self.echo:
             print(f"{'' if status < 300 else f'[answered {status}] '}{got.preview()}", flush=True)

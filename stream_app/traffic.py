@@ -30,34 +30,95 @@ START = datetime(2026, 9, 1, tzinfo=UTC)
 
 PERSONAS = [
     # name, weight, profile
-    ("ideal", 30, {"job_title": "VP Marketing", "seniority": "vp", "department": "marketing",
-                   "industry": "software", "company_size": 400, "country": "US"}),
-    ("manager", 25, {"job_title": "Marketing Manager", "seniority": "manager",
-                     "department": "marketing", "industry": "saas", "company_size": 120,
-                     "country": "GB"}),
-    ("director", 10, {"job_title": "Director of Sales", "seniority": "director",
-                      "department": "sales", "industry": "fintech", "company_size": 2000,
-                      "country": "DE"}),
-    ("small", 15, {"job_title": "Founder", "seniority": "owner", "industry": "retail",
-                   "company_size": 8, "country": "US", "personal": True}),
+    (
+        "ideal",
+        30,
+        {
+            "job_title": "VP Marketing",
+            "seniority": "vp",
+            "department": "marketing",
+            "industry": "software",
+            "company_size": 400,
+            "country": "US",
+        },
+    ),
+    (
+        "manager",
+        25,
+        {
+            "job_title": "Marketing Manager",
+            "seniority": "manager",
+            "department": "marketing",
+            "industry": "saas",
+            "company_size": 120,
+            "country": "GB",
+        },
+    ),
+    (
+        "director",
+        10,
+        {
+            "job_title": "Director of Sales",
+            "seniority": "director",
+            "department": "sales",
+            "industry": "fintech",
+            "company_size": 2000,
+            "country": "DE",
+        },
+    ),
+    (
+        "small",
+        15,
+        {
+            "job_title": "Founder",
+            "seniority": "owner",
+            "industry": "retail",
+            "company_size": 8,
+            "country": "US",
+            "personal": True,
+        },
+    ),
     ("student", 8, {"job_title": "Student", "company_size": 0, "country": "US", "edu": True}),
-    ("competitor", 2, {"job_title": "Product Manager", "company_size": 300, "country": "US",
-                       "competitor": True}),
-    ("abroad", 10, {"job_title": "Head of Growth", "seniority": "director",
-                    "department": "growth", "industry": "software", "company_size": 150,
-                    "country": "BR"}),
-]  # fmt: skip
+    (
+        "competitor",
+        2,
+        {"job_title": "Product Manager", "company_size": 300, "country": "US", "competitor": True},
+    ),
+    (
+        "abroad",
+        10,
+        {
+            "job_title": "Head of Growth",
+            "seniority": "director",
+            "department": "growth",
+            "industry": "software",
+            "company_size": 150,
+            "country": "BR",
+        },
+    ),
+]
 PAGES = [
-    ("/blog/lead-scoring-101", 30), ("/blog/mql-vs-sql", 20), ("/", 15), ("/product", 12),
-    ("/features/decay", 8), ("/pricing", 8), ("/customers/acme", 4), ("/integrations", 4),
-    ("/careers", 2), ("/contact", 1),
-]  # fmt: skip
+    ("/blog/lead-scoring-101", 30),
+    ("/blog/mql-vs-sql", 20),
+    ("/", 15),
+    ("/product", 12),
+    ("/features/decay", 8),
+    ("/pricing", 8),
+    ("/customers/acme", 4),
+    ("/integrations", 4),
+    ("/careers", 2),
+    ("/contact", 1),
+]
 ASSETS = [
-    ("ebook-scoring", "ebook", "top"), ("report-benchmarks", "report", "top"),
-    ("whitepaper-decay", "whitepaper", "middle"), ("webinar-recording", "video", "middle"),
-    ("buyers-guide", "guide", "bottom"), ("roi-calculator", "calculator", "bottom"),
-    ("product-tour", "product_tour", "bottom"), ("datasheet", "datasheet", "bottom"),
-]  # fmt: skip
+    ("ebook-scoring", "ebook", "top"),
+    ("report-benchmarks", "report", "top"),
+    ("whitepaper-decay", "whitepaper", "middle"),
+    ("webinar-recording", "video", "middle"),
+    ("buyers-guide", "guide", "bottom"),
+    ("roi-calculator", "calculator", "bottom"),
+    ("product-tour", "product_tour", "bottom"),
+    ("datasheet", "datasheet", "bottom"),
+]
 CAMPAIGNS = ["nurture-q4", "webinar-invite", "product-update", "newsletter-nov"]
 SOURCES = [("google", "cpc"), ("linkedin", "social"), ("newsletter", "email"), ("direct", None)]
 HAND_RAISES = ["demo_request", "trial_signup", "contact_sales", "quote_request", "consultation"]
@@ -114,28 +175,42 @@ class Prospect:
                 session += 1
             if not identified and identify_after is not None and step >= identify_after:
                 identified = True
-                yield emit("form_submission", form_kind="gated_content",
-                           fields={"asset": "ebook"})  # fmt: skip
+                yield emit("form_submission", form_kind="gated_content", fields={"asset": "ebook"})
                 yield emit("identify", anonymous_id=anon, traits=_traits(rng, persona, self))
                 continue
             roll = rng.random()
             if roll < 0.55 or not identified:
                 path = rng.choices([p for p, _ in PAGES], weights=[w for _, w in PAGES])[0]
-                yield emit("page_view", path=path, session_id=f"s{self.index}-{session}",
-                           country=persona["country"])  # fmt: skip
+                yield emit(
+                    "page_view",
+                    path=path,
+                    session_id=f"s{self.index}-{session}",
+                    country=persona["country"],
+                )
             elif roll < 0.72:
                 kind = rng.choices(
-                    ["email_open", "email_click", "email_reply", "email_unsubscribe",
-                     "email_bounce"], weights=[60, 30, 5, 3, 2])[0]  # fmt: skip
+                    [
+                        "email_open",
+                        "email_click",
+                        "email_reply",
+                        "email_unsubscribe",
+                        "email_bounce",
+                    ],
+                    weights=[60, 30, 5, 3, 2],
+                )[0]
                 yield emit(kind, campaign_id=rng.choice(CAMPAIGNS))
             elif roll < 0.84:
                 asset, asset_type, stage = rng.choice(ASSETS)
-                yield emit("content_download", asset_id=asset, asset_type=asset_type,
-                           funnel_stage=stage)  # fmt: skip
+                yield emit(
+                    "content_download", asset_id=asset, asset_type=asset_type, funnel_stage=stage
+                )
             elif roll < 0.90:
-                yield emit("webinar", action=rng.choice(["registered", "attended",
-                                                         "watched_replay"]),
-                           webinar_id="w-scoring", minutes=rng.choice([None, 35.0]))  # fmt: skip
+                yield emit(
+                    "webinar",
+                    action=rng.choice(["registered", "attended", "watched_replay"]),
+                    webinar_id="w-scoring",
+                    minutes=rng.choice([None, 35.0]),
+                )
             elif roll < 0.93:
                 yield emit("social_engagement", network="linkedin", action="like")
             elif roll < 0.97 and name in ("ideal", "manager", "director", "small"):
@@ -145,8 +220,11 @@ class Prospect:
             elif rng.random() < 0.5:
                 yield emit("form_submission", form_kind=rng.choice(HAND_RAISES))
             else:
-                yield emit("profile_update", budget=rng.random() < 0.5,
-                           timeline=rng.choice(["this_quarter", "next_year"]))  # fmt: skip
+                yield emit(
+                    "profile_update",
+                    budget=rng.random() < 0.5,
+                    timeline=rng.choice(["this_quarter", "next_year"]),
+                )
 
 
 def _traits(rng: random.Random, persona: dict[str, Any], p: Prospect) -> dict[str, Any]:
@@ -187,8 +265,9 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     count = write(
         generate(args.leads, args.seed, start=start, id_prefix=args.prefix), sys.stdout, args.limit
     )
-    print(f"generated {count} events for {args.leads} prospects (seed {args.seed})",
-          file=sys.stderr)  # fmt: skip
+    print(
+        f"generated {count} events for {args.leads} prospects (seed {args.seed})", file=sys.stderr
+    )
     return 0
 
 

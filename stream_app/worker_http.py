@@ -85,9 +85,10 @@ class Collector:
             family = families.get(base)
             if family is None:
                 family = families[base] = CounterMetricFamily(
-                    f"leadstream_{base}", HELP.get(base, base.replace("_", " ")),
+                    f"leadstream_{base}",
+                    HELP.get(base, base.replace("_", " ")),
                     labels=[label_name] if label_name else [],
-                )  # fmt: skip
+                )
             family.add_metric([label_value] if label_name else [], value)
         yield from families.values()
         m = self.metrics
@@ -164,6 +165,9 @@ async def serve(app: web.Application, host: str, port: int) -> web.AppRunner:
     server = getattr(site, "_server", None)
     sockets: Any = getattr(server, "sockets", None) or []
     bound = sockets[0].getsockname()[1] if sockets else port
-    log.info("worker health, readiness and metrics on http://%s:%d (/health /ready /metrics)",
-             host, bound)  # fmt: skip
+    log.info(
+        "worker health, readiness and metrics on http://%s:%d (/health /ready /metrics)",
+        host,
+        bound,
+    )
     return runner

@@ -68,15 +68,21 @@ def journey(prefix: str, flavour: Flavour) -> Journey:
 
     traits: dict[str, Any]
     if rudder:
-        traits = {"email": "jane@acme.com", "job_title": "VP Marketing",
-                  "department": "marketing", "company": {"name": "Acme", "id": "acme.com",
-                                                         "employee_count": 400},
-                  "address": {"country": "US"}}  # fmt: skip
+        traits = {
+            "email": "jane@acme.com",
+            "job_title": "VP Marketing",
+            "department": "marketing",
+            "company": {"name": "Acme", "id": "acme.com", "employee_count": 400},
+            "address": {"country": "US"},
+        }
     else:
-        traits = {"email": "jane@acme.com", "jobTitle": "VP Marketing",
-                  "department": "marketing", "company": {"name": "Acme", "id": "acme.com",
-                                                         "employeeCount": 400},
-                  "address": {"country": "US"}}  # fmt: skip
+        traits = {
+            "email": "jane@acme.com",
+            "jobTitle": "VP Marketing",
+            "department": "marketing",
+            "company": {"name": "Acme", "id": "acme.com", "employeeCount": 400},
+            "address": {"country": "US"},
+        }
     identify = message("identify", 3, 2, lead)
     if rudder:
         identify["context"]["traits"] = traits
@@ -88,30 +94,52 @@ def journey(prefix: str, flavour: Flavour) -> Journey:
         page(2, 1, "/product"),
         identify,
         page(4, 3, "/pricing", user=lead),
-        message("track", 5, 4, lead, event="Email Link Clicked",
-                properties={"link_url": "https://ex.com/pricing", "campaign_id": "nurture-1"}),
+        message(
+            "track",
+            5,
+            4,
+            lead,
+            event="Email Link Clicked",
+            properties={"link_url": "https://ex.com/pricing", "campaign_id": "nurture-1"},
+        ),
         message("track", 6, 5, lead, event="Demo Requested", properties={"formId": "demo-1"}),
         message("track", 7, 6, lead, event="Product Viewed", properties={"sku": "x"}),
-        {k: v for k, v in message("track", 8, 7, lead, event="Demo Requested").items()
-         if k != "messageId"},
-    ]  # fmt: skip
+        {
+            k: v
+            for k, v in message("track", 8, 7, lead, event="Demo Requested").items()
+            if k != "messageId"
+        },
+    ]
 
     def native(kind: str, n: int, hours: float, **fields: Any) -> dict:
         return {"type": kind, "event_id": f"{prefix}-{n}", "occurred_at": when(hours), **fields}
 
-    profile = {"email": "jane@acme.com", "job_title": "VP Marketing", "department": "marketing",
-               "company_name": "Acme", "account_id": "acme.com", "company_size": 400,
-               "country": "US"}  # fmt: skip
+    profile = {
+        "email": "jane@acme.com",
+        "job_title": "VP Marketing",
+        "department": "marketing",
+        "company_name": "Acme",
+        "account_id": "acme.com",
+        "company_size": 400,
+        "country": "US",
+    }
     url = {"url": "https://ex.com/pricing"}
     natives = [
         native("page_view", 1, 0, anonymous_id=anon, path="/pricing", **url),
-        native("page_view", 2, 1, anonymous_id=anon, path="/product",
-               url="https://ex.com/product"),
+        native("page_view", 2, 1, anonymous_id=anon, path="/product", url="https://ex.com/product"),
         native("identify", 3, 2, lead_id=lead, anonymous_id=anon, traits=profile),
         native("page_view", 4, 3, lead_id=lead, anonymous_id=anon, path="/pricing", **url),
-        native("email_click", 5, 4, lead_id=lead, anonymous_id=anon, campaign_id="nurture-1",
-               **url),
-        native("form_submission", 6, 5, lead_id=lead, anonymous_id=anon,
-               form_kind="demo_request", form_id="demo-1"),
-    ]  # fmt: skip
+        native(
+            "email_click", 5, 4, lead_id=lead, anonymous_id=anon, campaign_id="nurture-1", **url
+        ),
+        native(
+            "form_submission",
+            6,
+            5,
+            lead_id=lead,
+            anonymous_id=anon,
+            form_kind="demo_request",
+            form_id="demo-1",
+        ),
+    ]
     return Journey(foreign, natives)

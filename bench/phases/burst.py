@@ -28,11 +28,24 @@ async def run(run: Run) -> None:
     events = fresh_events(rate, seconds, run.args.seed + 50, f"b{run.run_id}-burst-")
     expected = expected_ids(events, run)
     await run.keyed_worker()
-    figure = await offer(run.kafka, run.prefix(), watched(run.settings()), events, rate,
-                         limit_s=7200, expected=expected, desc="burst", one_topic=True)  # fmt: skip
+    figure = await offer(
+        run.kafka,
+        run.prefix(),
+        watched(run.settings()),
+        events,
+        rate,
+        limit_s=7200,
+        expected=expected,
+        desc="burst",
+        one_topic=True,
+    )
     received: set[str] = figure.pop("_received")
-    figure |= {"burst": True, "seconds": seconds, "transitions_expected": len(expected),
-               "transitions_received": len(received & expected),
-               "transitions_missing": len(expected - received),
-               "transitions_unexpected": len(received - expected)}  # fmt: skip
+    figure |= {
+        "burst": True,
+        "seconds": seconds,
+        "transitions_expected": len(expected),
+        "transitions_received": len(received & expected),
+        "transitions_missing": len(expected - received),
+        "transitions_unexpected": len(received - expected),
+    }
     run.figures["burst"] = figure

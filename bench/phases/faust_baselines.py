@@ -20,13 +20,20 @@ from stream_app.topics import TopicNames
 async def agent(run: Run, kind: str, n: int) -> dict[str, Any]:
     tag = f"{kind[0]}{n}"  # c1, f1, c2...: a fresh group and data directory each time
     app_id, prefix = run.app_id(tag), run.prefix()
-    proc = BenchProcess(["bench.faust_agents", kind], faust_agents.READY, prefix=prefix,
-                        app_id=app_id, data_dir=run.work / f"faust-{kind}",
-                        instance=f"{app_id}-1", log=run.log(f"faust-{kind}"))  # fmt: skip
+    proc = BenchProcess(
+        ["bench.faust_agents", kind],
+        faust_agents.READY,
+        prefix=prefix,
+        app_id=app_id,
+        data_dir=run.work / f"faust-{kind}",
+        instance=f"{app_id}-1",
+        log=run.log(f"faust-{kind}"),
+    )
     inputs = list(TopicNames(prefix).inputs)
     try:
-        figures = await until_committed(run.kafka, proc, [(app_id, inputs)], inputs,
-                                        len(run.messages), desc=f"faust {kind}")  # fmt: skip
+        figures = await until_committed(
+            run.kafka, proc, [(app_id, inputs)], inputs, len(run.messages), desc=f"faust {kind}"
+        )
     finally:
         proc.stop()
     if kind == "floor":

@@ -25,10 +25,17 @@ def fresh_events(rate: float, seconds: float, seed: int, tag: str) -> list[dict[
 
 
 async def offer(
-    kafka: Kafka, prefix: str, groups: Watched, events: list[dict[str, Any]], rate: float,
-    *, limit_s: float, expected: set[str] | None = None, desc: str = "",
+    kafka: Kafka,
+    prefix: str,
+    groups: Watched,
+    events: list[dict[str, Any]],
+    rate: float,
+    *,
+    limit_s: float,
+    expected: set[str] | None = None,
+    desc: str = "",
     one_topic: bool = False,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """Send ``events`` at ``rate``/s; collect every transition they trigger.
 
     Returns the figures and, as ``_received``, the ids received. ``one_topic``: every
@@ -43,10 +50,15 @@ async def offer(
         if one_topic
         else (lambda e: names.input_for(e["type"]))
     )
-    payloads = [(topic_of(e), subject_key(e), json.dumps(e).encode(),
-                 e["event_id"]) for e in events]  # fmt: skip
-    watch = AIOKafkaConsumer(names.transitions, bootstrap_servers=BOOTSTRAP,
-                             auto_offset_reset="latest", fetch_max_wait_ms=10)  # fmt: skip
+    payloads = [
+        (topic_of(e), subject_key(e), json.dumps(e).encode(), e["event_id"]) for e in events
+    ]
+    watch = AIOKafkaConsumer(
+        names.transitions,
+        bootstrap_servers=BOOTSTRAP,
+        auto_offset_reset="latest",
+        fetch_max_wait_ms=10,
+    )
     await watch.start()
     await watch.getmany(timeout_ms=100)  # position at the end before producing
     sent_at: dict[str, float] = {}
@@ -99,13 +111,16 @@ async def offer(
     arrived = {t: at for t, (_, at) in received.items()} | decayed
     done = max([committed, *(arrived[t] for t in (expected or set()) if t in arrived)])
     values = [lat for lat, _ in received.values()]
-    out: dict[str, Any] = {"offered_per_second": rate,
-                           "achieved_offer": round(len(events) / (last_send - started)),
-                           "events": len(events), "transitions": len(values),
-                           "drain_after_last_send_s": round(committed - last_send, 1),
-                           "drain_s": round(done - started, 1),
-                           **latency_figures(values),
-                           "_received": set(received) | set(decayed)}  # fmt: skip
+    out: dict[str, Any] = {
+        "offered_per_second": rate,
+        "achieved_offer": round(len(events) / (last_send - started)),
+        "events": len(events),
+        "transitions": len(values),
+        "drain_after_last_send_s": round(committed - last_send, 1),
+        "drain_s": round(done - started, 1),
+        **latency_figures(values),
+        "_received": set(received) | set(decayed),
+    }
     return out
 
 
@@ -114,8 +129,9 @@ async def run(run: Run) -> None:
     groups = watched(run.settings())
     run.figures["latency"] = []
     for n, rate in enumerate(run.args.rates):
-        events = fresh_events(rate, run.args.latency_seconds, run.args.seed + 1 + n,
-                              f"b{run.run_id}-lat{rate}-")  # fmt: skip
+        events = fresh_events(
+            rate, run.args.latency_seconds, run.args.seed + 1 + n, f"b{run.run_id}-lat{rate}-"
+        )
         figure = await offer(run.kafka, run.prefix(), groups, events, rate, limit_s=900)
         figure.pop("_received")
         say(f"  {figure}")

@@ -18,9 +18,13 @@ async def passthrough(prefix: str, total: int) -> dict[str, Any]:
     """Consume the input topics, decode the JSON, produce each message to one topic."""
     names = TopicNames(prefix)
     consumer = AIOKafkaConsumer(
-        *names.inputs, bootstrap_servers=BOOTSTRAP, group_id=f"{prefix}passthrough",
-        auto_offset_reset="earliest", enable_auto_commit=False, max_poll_records=5000,
-    )  # fmt: skip
+        *names.inputs,
+        bootstrap_servers=BOOTSTRAP,
+        group_id=f"{prefix}passthrough",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        max_poll_records=5000,
+    )
     producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all", linger_ms=5)
     await consumer.start()
     await producer.start()

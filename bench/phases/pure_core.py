@@ -34,9 +34,14 @@ def replay(messages: list[Message], rules: Rules) -> tuple[dict[str, Any], Repla
         expected += (t.transition_id for t in step.transitions)
     seconds = time.perf_counter() - started
     leads = sum(1 for _ in core.leads())
-    figures = {"seconds": round(seconds, 2), "events_per_second": round(len(messages) / seconds),
-               "leads": leads, "keys": len(core.states), "dead_letters": bad,
-               "transitions": len(expected)}  # fmt: skip
+    figures = {
+        "seconds": round(seconds, 2),
+        "events_per_second": round(len(messages) / seconds),
+        "leads": leads,
+        "keys": len(core.states),
+        "dead_letters": bad,
+        "transitions": len(expected),
+    }
     return figures, core, set(expected)
 
 

@@ -30,7 +30,11 @@ async def run(run: Run) -> None:
     spawn = worker.started
     await probe(prefix, f"{tag}-empty", limit_s=3600)  # a changelog replay can take long
     seconds = time.perf_counter() - spawn
-    out |= {"empty_dir_restore_s": round(seconds, 1), "changelog_records": records,
-            "changelog_records_per_s": round(records / seconds), "changelogs": logs}  # fmt: skip
+    out |= {
+        "empty_dir_restore_s": round(seconds, 1),
+        "changelog_records": records,
+        "changelog_records_per_s": round(records / seconds),
+        "changelogs": logs,
+    }
     worker.stop()
     run.figures["recovery"] = out

@@ -13,8 +13,9 @@ from stream_app.kafka import ensure_topics
 async def run(run: Run) -> None:
     args = run.args
     settings = run.settings("s")
-    messages = traffic(args.scale_events, max(100, args.scale_events // 10), args.seed + 100,
-                       f"b{run.run_id}s-")  # fmt: skip
+    messages = traffic(
+        args.scale_events, max(100, args.scale_events // 10), args.seed + 100, f"b{run.run_id}s-"
+    )
     await ensure_topics(settings, all_topics(settings))
     await preload(messages, settings.topic_prefix, "preload scale-out")
     workers = [run.new_worker("s", data=f"-{n}", instance=n) for n in (1, 2)]
@@ -30,8 +31,12 @@ async def run(run: Run) -> None:
     finally:
         for w in workers:
             w.stop()
-    out = {"events": len(messages), "seconds": round(seconds, 2),
-           "events_per_second": round(len(messages) / seconds), "rss_mib": rss}  # fmt: skip
+    out = {
+        "events": len(messages),
+        "seconds": round(seconds, 2),
+        "events_per_second": round(len(messages) / seconds),
+        "rss_mib": rss,
+    }
     one = run.figures.get("worker", {}).get("events_per_second")
     out["vs_one_worker"] = round(out["events_per_second"] / one, 2) if one else None
     run.figures["scale_out"] = out

@@ -55,34 +55,45 @@ async def run(run: Run) -> None:
     changelog = CHANGELOG.format(app_id=settings.app_id)
     segment = table_options(settings)["extra_topic_configs"]["segment.bytes"]
     await ensure_topics(settings, all_topics(settings))
-    await ensure_topics(settings, [changelog],
-                        {"cleanup.policy": "compact", "segment.bytes": str(segment)})  # fmt: skip
-    producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all", linger_ms=20,
-                                max_batch_size=512 * 1024)  # fmt: skip
+    await ensure_topics(
+        settings, [changelog], {"cleanup.policy": "compact", "segment.bytes": str(segment)}
+    )
+    producer = AIOKafkaProducer(
+        bootstrap_servers=BOOTSTRAP, acks="all", linger_ms=20, max_batch_size=512 * 1024
+    )
     await producer.start()
     started = time.perf_counter()
     size = 0
     try:
-        for key, raw in tqdm(seeded(records, count, tag), total=count, desc="seed", unit="rec",
-                             disable=None):  # fmt: skip
+        for key, raw in tqdm(
+            seeded(records, count, tag), total=count, desc="seed", unit="rec", disable=None
+        ):
             size += len(raw)
             await producer.send(changelog, key=key, value=raw)
         await producer.flush()
     finally:
         await producer.stop()
-    out: dict[str, Any] = {"leads": count, "seed_s": round(time.perf_counter() - started, 1),
-                           "record_bytes_mean": round(size / count)}  # fmt: skip
+    out: dict[str, Any] = {
+        "leads": count,
+        "seed_s": round(time.perf_counter() - started, 1),
+        "record_bytes_mean": round(size / count),
+    }
     run.figures["state"] = out
     worker = run.new_worker("m")
     try:
         worker.start()
         await probe(prefix, f"{tag}empty", limit_s=3600)
         seconds = time.perf_counter() - worker.started
-        out |= {"empty_dir_restore_s": round(seconds, 1),
-                "restore_records_per_s": round(count / seconds)}  # fmt: skip
+        out |= {
+            "empty_dir_restore_s": round(seconds, 1),
+            "restore_records_per_s": round(count / seconds),
+        }
         rebuilt = await worker.wait_for_log(DUE_INDEX, limit_s=900)
-        out |= {"due_index_line": rebuilt, "rss_mib": worker.rss_mib(),
-                "peak_rss_mib": worker.peak_rss_mib()}  # fmt: skip
+        out |= {
+            "due_index_line": rebuilt,
+            "rss_mib": worker.rss_mib(),
+            "peak_rss_mib": worker.peak_rss_mib(),
+        }
         worker.stop(signal.SIGKILL)
         worker.start()
         await probe(prefix, f"{tag}k9")

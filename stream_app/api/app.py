@@ -146,8 +146,12 @@ def create_api(
     """The API; ``review``: the rules' ``funnel_review`` (``/funnel`` judges the newest MQLs)."""
     token = settings.api_token.get_secret_value() if settings.api_token else None
     registry = CollectorRegistry()
-    requests = Counter("leadstream_api_requests", "API requests by route and status",
-                       ["route", "status"], registry=registry)  # fmt: skip
+    requests = Counter(
+        "leadstream_api_requests",
+        "API requests by route and status",
+        ["route", "status"],
+        registry=registry,
+    )
     app = web.Application(
         middlewares=[metrics_middleware(requests), auth_middleware(token)],
         client_max_size=MAX_REQUEST_BYTES,
@@ -182,7 +186,10 @@ def main(settings: Settings | None = None) -> int:
     spec = load_rules(settings.rules_path).spec
     projection = RedisProjection(redis_client(settings), settings.redis_key_prefix)
     app = create_api(settings, projection, spec.accounts.top_n, spec.funnel_review)
-    log.info("query API on http://%s:%d/ (OpenAPI at /openapi.json)",
-             settings.api_host, settings.api_port)  # fmt: skip
+    log.info(
+        "query API on http://%s:%d/ (OpenAPI at /openapi.json)",
+        settings.api_host,
+        settings.api_port,
+    )
     web.run_app(app, host=settings.api_host, port=settings.api_port, print=None)
     return 0

@@ -6,13 +6,21 @@ from typing import Any
 
 from schemas.transitions import STAGES
 
-_LIMIT = {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1,
-          "maximum": 500, "default": 20}}  # fmt: skip
+_LIMIT = {
+    "name": "limit",
+    "in": "query",
+    "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 20},
+}
 _JSON = {"application/json": {"schema": {"type": "object"}}}
 
 
-def _op(summary: str, params: list[dict[str, Any]] | None = None, *, open_: bool = False,
-        not_found: bool = False) -> dict[str, Any]:  # fmt: skip
+def _op(
+    summary: str,
+    params: list[dict[str, Any]] | None = None,
+    *,
+    open_: bool = False,
+    not_found: bool = False,
+) -> dict[str, Any]:
     responses: dict[str, Any] = {"200": {"description": "OK", "content": _JSON}}
     if not open_:
         responses["401"] = {"description": "missing or wrong bearer token (when one is set)"}

@@ -28,10 +28,17 @@ from stream_app import cloudevents
 Kind = Literal["slack", "teams", "webhook"]
 
 STAGE_LABEL = {
-    "anonymous": "Anonymous", "lead": "Lead", "mql": "MQL", "pql": "PQL", "sql": "SQL",
-    "sales_accepted": "Sales accepted", "opportunity": "Opportunity", "customer": "Customer",
-    "recycled": "Recycled", "disqualified": "Disqualified",
-}  # fmt: skip
+    "anonymous": "Anonymous",
+    "lead": "Lead",
+    "mql": "MQL",
+    "pql": "PQL",
+    "sql": "SQL",
+    "sales_accepted": "Sales accepted",
+    "opportunity": "Opportunity",
+    "customer": "Customer",
+    "recycled": "Recycled",
+    "disqualified": "Disqualified",
+}
 REASON_LABEL = {
     "score_threshold": "score crossed the line",
     "hand_raise": "hand raise",
@@ -109,20 +116,37 @@ def slack_one(t: StageTransition, template: str | None = None) -> dict[str, Any]
     return {
         "text": summary(t),
         "blocks": [
-            {"type": "section", "text": {"type": "mrkdwn",
-                                         "text": f"{_slack_name(t, template)} moved *{move(t)}*"}},
-            {"type": "section", "fields": [
-                {"type": "mrkdwn", "text": f"*Score*\n{s.total:g} (fit {s.fit:g}, "
-                                           f"engagement {s.engagement:g})"},
-                {"type": "mrkdwn", "text": f"*Grade*\n{_esc(s.grade)}"},
-                {"type": "mrkdwn", "text": f"*Why*\n{_esc(why(t))}"},
-                {"type": "mrkdwn", "text": f"*Trigger*\n{_esc(trigger(t))}"},
-            ]},
-            {"type": "context", "elements": [{"type": "mrkdwn", "text": (
-                f"{t.occurred_at:%Y-%m-%d %H:%M} UTC · rules {_esc(t.rules_version)} · "
-                f"transition {_esc(t.transition_id)}")}]},
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": f"{_slack_name(t, template)} moved *{move(t)}*"},
+            },
+            {
+                "type": "section",
+                "fields": [
+                    {
+                        "type": "mrkdwn",
+                        "text": f"*Score*\n{s.total:g} (fit {s.fit:g}, "
+                        f"engagement {s.engagement:g})",
+                    },
+                    {"type": "mrkdwn", "text": f"*Grade*\n{_esc(s.grade)}"},
+                    {"type": "mrkdwn", "text": f"*Why*\n{_esc(why(t))}"},
+                    {"type": "mrkdwn", "text": f"*Trigger*\n{_esc(trigger(t))}"},
+                ],
+            },
+            {
+                "type": "context",
+                "elements": [
+                    {
+                        "type": "mrkdwn",
+                        "text": (
+                            f"{t.occurred_at:%Y-%m-%d %H:%M} UTC · rules {_esc(t.rules_version)} · "
+                            f"transition {_esc(t.transition_id)}"
+                        ),
+                    }
+                ],
+            },
         ],
-    }  # fmt: skip
+    }
 
 
 def slack_digest(ts: Sequence[StageTransition], template: str | None = None) -> dict[str, Any]:
@@ -131,11 +155,23 @@ def slack_digest(ts: Sequence[StageTransition], template: str | None = None) -> 
     ]
     for t in ts:
         s = t.scores
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": (
-            f"{_slack_name(t, template)} *{move(t)}* · score {s.total:g} ({_esc(s.grade)}) · "
-            f"{_esc(why(t, top=2))} · trigger: {_esc(trigger(t))}")}})  # fmt: skip
-    return {"text": f"{len(ts)} stage changes: " + "; ".join(summary(t) for t in ts[:3]),
-            "blocks": blocks}  # fmt: skip
+        blocks.append(
+            {
+                "type": "section",
+                "text": {
+                    "type": "mrkdwn",
+                    "text": (
+                        f"{_slack_name(t, template)} *{move(t)}* · "
+                        f"score {s.total:g} ({_esc(s.grade)}) · "
+                        f"{_esc(why(t, top=2))} · trigger: {_esc(trigger(t))}"
+                    ),
+                },
+            }
+        )
+    return {
+        "text": f"{len(ts)} stage changes: " + "; ".join(summary(t) for t in ts[:3]),
+        "blocks": blocks,
+    }
 
 
 # --- Microsoft Teams Adaptive Card -----------------------------------------------------
@@ -155,16 +191,28 @@ def teams_card(ts: Sequence[StageTransition], template: str | None = None) -> di
     body: list[dict[str, Any]] = []
     actions: list[dict[str, Any]] = []
     if len(ts) > 1:
-        body.append({"type": "TextBlock", "text": f"{len(ts)} stage changes", "size": "Large",
-                     "weight": "Bolder", "wrap": True})  # fmt: skip
+        body.append(
+            {
+                "type": "TextBlock",
+                "text": f"{len(ts)} stage changes",
+                "size": "Large",
+                "weight": "Bolder",
+                "wrap": True,
+            }
+        )
     for t in ts:
         url = link(t, template)
         title = f"{who(t)} moved {move(t)}"
         item: list[dict[str, Any]] = [
-            {"type": "TextBlock", "text": title, "weight": "Bolder", "size": "Medium",
-             "wrap": True},
+            {
+                "type": "TextBlock",
+                "text": title,
+                "weight": "Bolder",
+                "size": "Medium",
+                "wrap": True,
+            },
             {"type": "FactSet", "facts": _facts(t)},
-        ]  # fmt: skip
+        ]
         if url and len(ts) > 1:
             item.append({"type": "TextBlock", "text": f"[Open in CRM]({url})", "wrap": True})
         elif url:
@@ -181,10 +229,13 @@ def teams_card(ts: Sequence[StageTransition], template: str | None = None) -> di
     return {
         "type": "message",
         "attachments": [
-            {"contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": None,
-             "content": card}
+            {
+                "contentType": "application/vnd.microsoft.card.adaptive",
+                "contentUrl": None,
+                "content": card,
+            }
         ],
-    }  # fmt: skip
+    }
 
 
 # --- what to post ----------------------------------------------------------------------
@@ -224,5 +275,6 @@ def plan(
         body = slack_one(chunk[0], template) if len(chunk) == 1 else slack_digest(chunk, template)
     else:
         body = teams_card(chunk, template)
-    return Post(_json(body), {"content-type": "application/json"},
-                tuple(t.transition_id for t in chunk))  # fmt: skip
+    return Post(
+        _json(body), {"content-type": "application/json"}, tuple(t.transition_id for t in chunk)
+    )

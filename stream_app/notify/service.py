@@ -86,8 +86,9 @@ class Poster:
             wait = delay
             status: int | None = None
             try:
-                async with self.session.post(self.url, data=post.body,
-                                             headers=post.headers) as response:  # fmt: skip
+                async with self.session.post(
+                    self.url, data=post.body, headers=post.headers
+                ) as response:
                     text = (await response.text())[:200]
                     status = response.status
                     if 200 <= status < 300:
@@ -104,8 +105,14 @@ class Poster:
             # payload): still retried, never skipped, but loud enough for someone to act
             hopeless = status is not None and 400 <= status < 500 and status not in (408, 429)
             level = logging.ERROR if hopeless else logging.WARNING
-            log.log(level, "post of %d transition(s) failed (attempt %d: %s); retrying in "
-                    "%.1fs", len(post.transition_ids), attempt, problem, wait)  # fmt: skip
+            log.log(
+                level,
+                "post of %d transition(s) failed (attempt %d: %s); retrying in %.1fs",
+                len(post.transition_ids),
+                attempt,
+                problem,
+                wait,
+            )
             await asyncio.sleep(wait)
             delay = min(delay * 2, self.cap)
 
@@ -152,8 +159,13 @@ class Notifier:
             try:
                 transition = StageTransition.model_validate_json(record.value or b"")
             except ValidationError as exc:
-                log.error("skipping an undecodable record %s[%d]@%d: %s", record.topic,
-                          record.partition, record.offset, exc.errors()[0]["msg"])  # fmt: skip
+                log.error(
+                    "skipping an undecodable record %s[%d]@%d: %s",
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                    exc.errors()[0]["msg"],
+                )
                 self.queue.append(Item(tp, record.offset, None))
                 continue
             tid = transition.transition_id
@@ -172,10 +184,13 @@ class Notifier:
         if not pending:
             return None
         return plan(
-            self.kind, pending, template=self.settings.notify_link_template,
-            digest_max=self.settings.notify_digest_max, source=self.source,
+            self.kind,
+            pending,
+            template=self.settings.notify_link_template,
+            digest_max=self.settings.notify_digest_max,
+            source=self.source,
             now=datetime.now(UTC),
-        )  # fmt: skip
+        )
 
     def done(self, post: Post | None) -> dict[TopicPartition, int]:
         """Drop the queue's head up to the last item ``post`` carried (all of it if None);
@@ -197,11 +212,13 @@ class Notifier:
     def _consumer(self) -> AIOKafkaConsumer:
         session_ms = int(self.settings.session_timeout_seconds * 1000)
         return AIOKafkaConsumer(
-            group_id=self.group, enable_auto_commit=False,
+            group_id=self.group,
+            enable_auto_commit=False,
             auto_offset_reset=self.settings.notify_start,
-            session_timeout_ms=session_ms, heartbeat_interval_ms=min(3000, session_ms // 3),
+            session_timeout_ms=session_ms,
+            heartbeat_interval_ms=min(3000, session_ms // 3),
             **kafka_options(self.settings),
-        )  # fmt: skip
+        )
 
     async def run(self) -> None:
         consumer = self._consumer()
@@ -209,9 +226,16 @@ class Notifier:
         await consumer.start()
         timeout = aiohttp.ClientTimeout(total=HTTP_TIMEOUT_SECONDS)
         target = {"slack": "Slack", "teams": "Teams", "webhook": "a generic webhook"}[self.kind]
-        log.info("notifier: %s to %s, stages %s, at most %.3g post(s)/s; group %s, "
-                 "%d id(s) already posted", self.topic, target, ",".join(sorted(self.stages)),
-                 1 / self.interval, self.group, len(self.journal))  # fmt: skip
+        log.info(
+            "notifier: %s to %s, stages %s, at most %.3g post(s)/s; group %s, "
+            "%d id(s) already posted",
+            self.topic,
+            target,
+            ",".join(sorted(self.stages)),
+            1 / self.interval,
+            self.group,
+            len(self.journal),
+        )
         next_slot = 0.0
         try:
             async with aiohttp.ClientSession(timeout=timeout) as session:
@@ -229,9 +253,12 @@ class Notifier:
                         next_slot = time.monotonic() + self.interval
                         self.counts["posted"] += len(post.transition_ids)
                         self.counts["messages"] += 1
-                        log.info("posted %d transition(s) in one %s message%s", len(
-                            post.transition_ids), self.kind,
-                            f" after {attempts} attempts" if attempts > 1 else "")  # fmt: skip
+                        log.info(
+                            "posted %d transition(s) in one %s message%s",
+                            len(post.transition_ids),
+                            self.kind,
+                            f" after {attempts} attempts" if attempts > 1 else "",
+                        )
                     await self._commit(consumer, self.done(post))
         finally:
             await consumer.stop()
@@ -243,8 +270,11 @@ class Notifier:
         try:
             await consumer.commit(offsets)
         except KafkaError as exc:  # a rebalance: the new owner reads it again, the journal dedups
-            log.warning("could not commit (%s); those transitions will be read again and "
-                        "dropped as already posted", type(exc).__name__)  # fmt: skip
+            log.warning(
+                "could not commit (%s); those transitions will be read again and "
+                "dropped as already posted",
+                type(exc).__name__,
+            )
 
 
 def main() -> int:

@@ -43,11 +43,23 @@ def _profile_fields(event: InboundEvent) -> dict[str, Any]:
         return {}
     fields = {
         name: getattr(source, name)
-        for name in ("job_title", "seniority", "department", "industry", "company_name",
-                     "account_id", "company_size", "annual_revenue", "country", "budget",
-                     "authority", "need", "timeline")
+        for name in (
+            "job_title",
+            "seniority",
+            "department",
+            "industry",
+            "company_name",
+            "account_id",
+            "company_size",
+            "annual_revenue",
+            "country",
+            "budget",
+            "authority",
+            "need",
+            "timeline",
+        )
         if getattr(source, name) is not None
-    }  # fmt: skip
+    }
     if source.email is not None:
         # Only the domain is kept: fit and exclusions need no more, and it keeps
         # addresses out of state, changelogs and logs.

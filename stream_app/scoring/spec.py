@@ -20,8 +20,9 @@ from stream_app.scoring.matching import check_matcher
 #: Fields a fit or disqualify rule may test: the profile's, plus derived ones.
 PROFILE_FIELDS = frozenset(Profile.model_fields) | {"email_domain"}
 #: Fields of the event envelope that every event has.
-COMMON_EVENT_FIELDS = frozenset({"type", "source", "campaign", "utm_source", "utm_medium",
-                                 "utm_campaign"})  # fmt: skip
+COMMON_EVENT_FIELDS = frozenset(
+    {"type", "source", "campaign", "utm_source", "utm_medium", "utm_campaign"}
+)
 
 
 class Spec(BaseModel):

@@ -259,11 +259,13 @@ class RedisProjection:
             "by_source": by["source"],
             "by_campaign": by["campaign"],
             "sla": {"open": sla_open, "breached": sla_breached},
-            "mql_review": None if judged is None else {
+            "mql_review": None
+            if judged is None
+            else {
                 "last_mqls": judged.mqls,
                 "mql_to_sql_rate": judged.mql_to_sql_rate,
                 "min_mql_to_sql": judged.min_mql_to_sql,
                 "needs_review": judged.needs_review,
                 "message": judged.line(),
             },
-        }  # fmt: skip
+        }

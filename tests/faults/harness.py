@@ -80,11 +80,20 @@ def lead_keyed(prefix: str, prospects: int, seed: int) -> list[dict[str, Any]]:
 
 def hostile_messages(tag: str) -> list[tuple[bytes, str]]:
     """(value, expected dead-letter reason) for each kind of bad input."""
-    far = {"type": "page_view", "event_id": f"{tag}-far", "lead_id": f"{tag}-x",
-           "occurred_at": "2999-01-01T00:00:00Z", "url": "https://x.com/"}  # fmt: skip
+    far = {
+        "type": "page_view",
+        "event_id": f"{tag}-far",
+        "lead_id": f"{tag}-x",
+        "occurred_at": "2999-01-01T00:00:00Z",
+        "url": "https://x.com/",
+    }
     past = {**far, "event_id": f"{tag}-past", "occurred_at": "1800-01-01T00:00:00Z"}
-    huge = {**far, "event_id": f"{tag}-huge", "occurred_at": "2026-10-05T09:00:00Z",
-            "url": "https://x.com/" + "a" * 200_000}  # fmt: skip
+    huge = {
+        **far,
+        "event_id": f"{tag}-huge",
+        "occurred_at": "2026-10-05T09:00:00Z",
+        "url": "https://x.com/" + "a" * 200_000,
+    }
     wrong = {**far, "event_id": 12, "occurred_at": "yesterday"}
     return [
         (b"not json at all", "not_json"),
@@ -125,11 +134,21 @@ class Outcome:
 
 class FaultRun:
     def __init__(
-        self, scenario: str, run: int, tmp: Path, bootstrap: str, rules: Rules,
-        *, prospects: int = PROSPECTS, seed: int = 7, duplicate: bool = False,
-        shuffle: bool = False, hostile: bool = False, identities: bool = False,
+        self,
+        scenario: str,
+        run: int,
+        tmp: Path,
+        bootstrap: str,
+        rules: Rules,
+        *,
+        prospects: int = PROSPECTS,
+        seed: int = 7,
+        duplicate: bool = False,
+        shuffle: bool = False,
+        hostile: bool = False,
+        identities: bool = False,
         worker_env: dict[str, str] | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.scenario = scenario
         self.run_id = uuid.uuid4().hex[:8]
         self.tmp = tmp
@@ -177,9 +196,11 @@ class FaultRun:
     def worker(self, n: int = 1) -> WorkerProcess:
         """The n-th worker of this run (same group and topics, its own data directory)."""
         w = WorkerProcess(
-            self.run_id, self.tmp / f"w{n}", LEADSTREAM_INSTANCE_ID=f"{self.run_id}-{n}",
+            self.run_id,
+            self.tmp / f"w{n}",
+            LEADSTREAM_INSTANCE_ID=f"{self.run_id}-{n}",
             **self.worker_env,
-        )  # fmt: skip
+        )
         (self.tmp / f"w{n}").mkdir(exist_ok=True)
         self.workers.append(w)
         return w
@@ -212,24 +233,33 @@ class FaultRun:
         admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
         await admin.start()
         try:
-            await admin.create_topics([
-                NewTopic(name, num_partitions=3, replication_factor=1,
-                         topic_configs={"max.message.bytes": str(12 * 2**20)})
-                for name in self.names.inputs
-            ])  # fmt: skip
+            await admin.create_topics(
+                [
+                    NewTopic(
+                        name,
+                        num_partitions=3,
+                        replication_factor=1,
+                        topic_configs={"max.message.bytes": str(12 * 2**20)},
+                    )
+                    for name in self.names.inputs
+                ]
+            )
         finally:
             await admin.close()
 
     async def produce(self) -> None:
         """All events to one input topic keyed by subject, the hostile messages spread over
         every input topic."""
-        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", linger_ms=5,
-                                    max_request_size=12 * 2**20)  # fmt: skip
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap, acks="all", linger_ms=5, max_request_size=12 * 2**20
+        )
         await producer.start()
         try:
             topic = self.names.input_for("page_view")
-            bad_at = {int(len(self.delivered) * (n + 1) / (len(self.bad) + 1)): b
-                      for n, b in enumerate(self.bad)}  # fmt: skip
+            bad_at = {
+                int(len(self.delivered) * (n + 1) / (len(self.bad) + 1)): b
+                for n, b in enumerate(self.bad)
+            }
             inputs = self.names.inputs
             for n, event in enumerate(self.delivered):
                 if n in bad_at:
@@ -245,9 +275,12 @@ class FaultRun:
     async def watch(self) -> None:
         """Counts transitions as they come out; notes when score updates were produced."""
         consumer = AIOKafkaConsumer(
-            self.names.score_updates, self.names.transitions, bootstrap_servers=self.bootstrap,
-            auto_offset_reset="earliest", fetch_max_wait_ms=50,
-        )  # fmt: skip
+            self.names.score_updates,
+            self.names.transitions,
+            bootstrap_servers=self.bootstrap,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=50,
+        )
         await consumer.start()
         try:
             while True:
@@ -294,8 +327,10 @@ class FaultRun:
 
     async def verify(self, redis_url: str) -> Outcome:
         out = self.outcome
-        live = [StageTransition.model_validate_json(r)
-                for r in await everything_in(self.bootstrap, self.names.transitions)]  # fmt: skip
+        live = [
+            StageTransition.model_validate_json(r)
+            for r in await everything_in(self.bootstrap, self.names.transitions)
+        ]
         by_id: dict[str, StageTransition] = {}
         for t in live:
             if by_id.setdefault(t.transition_id, t) != t:
@@ -353,10 +388,18 @@ class FaultRun:
                 )
             want_funnel = funnel(leads)
             got_funnel = await projection.funnel()
-            counts = (got_funnel["leads"], got_funnel["reached_mql"], got_funnel["reached_sql"],
-                      {k: v for k, v in got_funnel["stages"].items() if v})  # fmt: skip
-            oracle = (want_funnel.leads, want_funnel.reached_mql, want_funnel.reached_sql,
-                      {k: v for k, v in want_funnel.stages.items() if v})  # fmt: skip
+            counts = (
+                got_funnel["leads"],
+                got_funnel["reached_mql"],
+                got_funnel["reached_sql"],
+                {k: v for k, v in got_funnel["stages"].items() if v},
+            )
+            oracle = (
+                want_funnel.leads,
+                want_funnel.reached_mql,
+                want_funnel.reached_sql,
+                {k: v for k, v in want_funnel.stages.items() if v},
+            )
             if counts != oracle:
                 self.outcome.problems.append(f"funnel {counts} != oracle {oracle}")
         finally:
@@ -379,8 +422,11 @@ def record(outcome: Outcome) -> None:
 
 
 def wanted_summary(wanted: dict[bytes, str], found: dict[bytes, str]) -> str:
-    return ", ".join(f"{v[:30]!r}: {r} -> {found.get(v, 'missing')}" for v, r in wanted.items()
-                     if found.get(v) != r)  # fmt: skip
+    return ", ".join(
+        f"{v[:30]!r}: {r} -> {found.get(v, 'missing')}"
+        for v, r in wanted.items()
+        if found.get(v) != r
+    )
 
 
 # --- faults on the stack's own servers ------------------------------------------------

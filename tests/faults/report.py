@@ -29,9 +29,19 @@ def table(lines: list[dict[str, Any]]) -> str:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for scenario, runs in groups.items():
-        total = {k: sum(r[k] for r in runs) for k in (
-            "transitions_expected", "transitions_emitted", "lost", "duplicated", "unexpected",
-            "dead_letters_expected", "dead_letters_found", "worker_restarts")}  # fmt: skip
+        total = {
+            k: sum(r[k] for r in runs)
+            for k in (
+                "transitions_expected",
+                "transitions_emitted",
+                "lost",
+                "duplicated",
+                "unexpected",
+                "dead_letters_expected",
+                "dead_letters_found",
+                "worker_restarts",
+            )
+        }
         recovery = [r["recovery_s"] for r in runs if r["recovery_s"] is not None]
         rec = f"{statistics.median(recovery):.1f}, {max(recovery):.1f}" if recovery else "n/a"
         problems = sum(1 for r in runs if r["problems"])

@@ -42,9 +42,12 @@ def assert_clean(outcome: Outcome) -> None:
 
 
 async def run_scenario(
-    run: FaultRun, settings: Settings, progress: float | None,
-    fault: Callable[[], Awaitable[None]] | None = None, workers: int = 1,
-) -> Outcome:  # fmt: skip
+    run: FaultRun,
+    settings: Settings,
+    progress: float | None,
+    fault: Callable[[], Awaitable[None]] | None = None,
+    workers: int = 1,
+) -> Outcome:
     """Start, produce everything, inject ``fault`` once ``progress`` of the transitions are
     out (mid-processing), wait until the group caught up, verify."""
     for n in range(1, workers + 1):
@@ -95,8 +98,9 @@ async def test_identity_merges_under_kill9(
 ) -> None:
     """Anonymous browsing, identifies, more browsing, keyed by subject; killed at random
     points, claims and absorbs in flight: every merge once, transitions the oracle's."""
-    run = FaultRun("identity merges, worker kill -9", n, tmp_path, kafka_bootstrap, rules,
-                   identities=True)  # fmt: skip
+    run = FaultRun(
+        "identity merges, worker kill -9", n, tmp_path, kafka_bootstrap, rules, identities=True
+    )
     point = run.rng.uniform(0.1, 0.9)
 
     async def fault() -> None:
@@ -150,8 +154,9 @@ async def test_broker_hard_kill_and_restart(
 async def test_broker_down_for_30_seconds(
     tmp_path: Path, kafka_bootstrap: str, settings: Settings, rules: Rules
 ) -> None:
-    run = FaultRun("Kafka broker stopped 30 s", 0, tmp_path, kafka_bootstrap, rules,
-                   identities=True)  # fmt: skip
+    run = FaultRun(
+        "Kafka broker stopped 30 s", 0, tmp_path, kafka_bootstrap, rules, identities=True
+    )
 
     async def fault() -> None:
         kill_process(stack_pid("kafka"), signal.SIGTERM)
@@ -169,9 +174,12 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackSettings]
     on its own ports and directory, beside the stack the other scenarios use."""
     shared = StackSettings()
     cfg = StackSettings(
-        dir=tmp_path_factory.mktemp("cluster"), kafka_port=29092, controller_port=29093,
-        redis_port=shared.redis_port, brokers=3,
-    )  # fmt: skip
+        dir=tmp_path_factory.mktemp("cluster"),
+        kafka_port=29092,
+        controller_port=29093,
+        redis_port=shared.redis_port,
+        brokers=3,
+    )
     lib = Kafka(shared).lib
     if lib.exists():  # the jars `make stack-up` resolved: no second download
         (cfg.dir / "kafka").mkdir()
@@ -191,8 +199,15 @@ async def test_one_broker_of_three_killed_with_replication_3(
     mid-stream and kept down for 20 s, then started again: nothing lost."""
     nodes = brokers(cluster)
     bootstrap = ",".join(f"127.0.0.1:{k.port}" for k in nodes)
-    run = FaultRun("one broker of three kill -9 (replication 3)", 0, tmp_path, bootstrap, rules,
-                   identities=True, worker_env={"LEADSTREAM_REPLICATION_FACTOR": "3"})  # fmt: skip
+    run = FaultRun(
+        "one broker of three kill -9 (replication 3)",
+        0,
+        tmp_path,
+        bootstrap,
+        rules,
+        identities=True,
+        worker_env={"LEADSTREAM_REPLICATION_FACTOR": "3"},
+    )
 
     async def fault() -> None:
         victim = nodes[run.rng.randrange(len(nodes))]
@@ -264,8 +279,9 @@ async def test_quick_redis_outage(
     tmp_path: Path, kafka_bootstrap: str, settings: Settings, rules: Rules
 ) -> None:
     """Quick subset: Redis connections cut for 5 s mid-stream; the projection catches up."""
-    run = FaultRun("Redis connections cut 5 s (quick)", 0, tmp_path, kafka_bootstrap, rules,
-                   prospects=300)  # fmt: skip
+    run = FaultRun(
+        "Redis connections cut 5 s (quick)", 0, tmp_path, kafka_bootstrap, rules, prospects=300
+    )
     outcome = await run_scenario(run, settings, 0.3, lambda: cut_redis_clients(run, settings, 5))
     assert_clean(outcome)
     assert "Redis unavailable" in run.workers[0].log_text(), "the cut did not reach the worker"
@@ -279,8 +295,9 @@ async def test_quick_redis_outage(
 async def test_second_worker_joins_then_one_is_killed(
     n: int, tmp_path: Path, kafka_bootstrap: str, settings: Settings, rules: Rules
 ) -> None:
-    run = FaultRun("rebalance: 2nd worker joins, then one killed", n, tmp_path,
-                   kafka_bootstrap, rules)  # fmt: skip
+    run = FaultRun(
+        "rebalance: 2nd worker joins, then one killed", n, tmp_path, kafka_bootstrap, rules
+    )
 
     async def fault() -> None:
         second = run.worker(2)
@@ -305,8 +322,14 @@ async def test_three_workers_join_and_leave(
     events if it were not held until those inputs are read up to its time
     (stream_app/ordering.py; finding 8 in docs/reliability.md)."""
     kind = "identity traffic" if identities else "lead-keyed"
-    run = FaultRun(f"rebalance: 3 workers join, one stops, one killed ({kind})", 0, tmp_path,
-                   kafka_bootstrap, rules, identities=identities)  # fmt: skip
+    run = FaultRun(
+        f"rebalance: 3 workers join, one stops, one killed ({kind})",
+        0,
+        tmp_path,
+        kafka_bootstrap,
+        rules,
+        identities=identities,
+    )
 
     async def fault() -> None:
         for n in (2, 3):
@@ -328,8 +351,15 @@ async def test_three_workers_join_and_leave(
 async def test_duplicated_and_reordered_delivery(
     tmp_path: Path, kafka_bootstrap: str, settings: Settings, rules: Rules
 ) -> None:
-    run = FaultRun("events delivered twice and out of order", 0, tmp_path, kafka_bootstrap,
-                   rules, duplicate=True, shuffle=True)  # fmt: skip
+    run = FaultRun(
+        "events delivered twice and out of order",
+        0,
+        tmp_path,
+        kafka_bootstrap,
+        rules,
+        duplicate=True,
+        shuffle=True,
+    )
     outcome = await run_scenario(run, settings, None)
     assert_clean(outcome)
 
@@ -340,8 +370,15 @@ async def test_duplicated_and_reordered_delivery(
 async def test_hostile_input_in_every_topic(
     tmp_path: Path, kafka_bootstrap: str, settings: Settings, rules: Rules
 ) -> None:
-    run = FaultRun("hostile input in every input topic", 0, tmp_path, kafka_bootstrap, rules,
-                   prospects=300, hostile=True)  # fmt: skip
+    run = FaultRun(
+        "hostile input in every input topic",
+        0,
+        tmp_path,
+        kafka_bootstrap,
+        rules,
+        prospects=300,
+        hostile=True,
+    )
     outcome = await run_scenario(run, settings, None)
     assert_clean(outcome)
     assert outcome.dead_letters_found == outcome.dead_letters_expected == len(run.bad)
@@ -352,9 +389,13 @@ def test_a_rules_file_with_errors_stops_the_worker_at_start(tmp_path: Path) -> N
     bad = tmp_path / "rules.yaml"
     bad.write_text("version: 1\nfit:\n  - id: x\n    points: lots\n")
     done = subprocess.run(
-        [sys.executable, "-m", "stream_app", "worker"], cwd=REPO, capture_output=True, text=True,
+        [sys.executable, "-m", "stream_app", "worker"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
         check=False,
-        env={**os.environ, "LEADSTREAM_RULES_PATH": str(bad)}, timeout=60,
-    )  # fmt: skip
+        env={**os.environ, "LEADSTREAM_RULES_PATH": str(bad)},
+        timeout=60,
+    )
     assert done.returncode == 2
     assert str(bad) in done.stderr and "Traceback" not in done.stderr

@@ -53,8 +53,11 @@ class WorkerProcess:
         self._log = log
         self.proc = subprocess.Popen(
             self.command,
-            cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            cwd=REPO,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             text = self.log_path.read_text(errors="replace")
@@ -114,9 +117,13 @@ class Lockstep:
         self.worker = worker
         self.producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0)
         self.watch = AIOKafkaConsumer(
-            worker.records_changelog, worker.names.score_updates, bootstrap_servers=bootstrap,
-            auto_offset_reset="earliest", group_id=f"watch-{worker.run_id}", fetch_max_wait_ms=20,
-        )  # fmt: skip
+            worker.records_changelog,
+            worker.names.score_updates,
+            bootstrap_servers=bootstrap,
+            auto_offset_reset="earliest",
+            group_id=f"watch-{worker.run_id}",
+            fetch_max_wait_ms=20,
+        )
         self.seen: set[str] = set()
 
     async def __aenter__(self) -> Lockstep:
@@ -166,9 +173,11 @@ async def collect(
 ) -> list[bytes]:
     """Read topics from the start until ``until`` records arrived and ``quiet`` s passed."""
     consumer = AIOKafkaConsumer(
-        *topics, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+        *topics,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
         group_id=f"collect-{time.monotonic_ns()}",
-    )  # fmt: skip
+    )
     await consumer.start()
     out: list[bytes] = []
     try:

@@ -57,16 +57,23 @@ class CollectorProcess:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = tmp / f"collect-{self.port}.log"
-        self.env = {**os.environ, "LEADSTREAM_COLLECT_PORT": str(self.port),
-                    "LEADSTREAM_COLLECT_WRITE_KEYS": f"old_key,{KEY}", **env}  # fmt: skip
+        self.env = {
+            **os.environ,
+            "LEADSTREAM_COLLECT_PORT": str(self.port),
+            "LEADSTREAM_COLLECT_WRITE_KEYS": f"old_key,{KEY}",
+            **env,
+        }
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "stream_app", "collect"], cwd=REPO, env=self.env,
-                stdout=log, stderr=subprocess.STDOUT,
-            )  # fmt: skip
+                [sys.executable, "-m", "stream_app", "collect"],
+                cwd=REPO,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
 
     async def wait(self, path: str, status: int, limit_s: float = 30) -> None:
         deadline = time.monotonic() + limit_s
@@ -188,18 +195,26 @@ async def test_the_segment_library_through_the_collector_gives_the_native_transi
         ("/v1/batch", b'{"batch": [{"type": "telepathy"}]}', (KEY, ""), 400, "invalid_request"),
         ("/v1/page", b'{"type": "track"}', (KEY, ""), 400, "invalid_request"),
         ("/v1/batch", b'{"batch": []}', (KEY, ""), 400, "invalid_request"),
-        ("/v1/batch", b'{"batch": [{"type": "page", "p": "' + b"x" * 40_000 + b'"}]}',
-         (KEY, ""), 400, "message_too_large"),
-        ("/v1/batch", b'{"batch": "' + b"x" * 600_000 + b'"}', (KEY, ""), 413,
-         "request_too_large"),
+        (
+            "/v1/batch",
+            b'{"batch": [{"type": "page", "p": "' + b"x" * 40_000 + b'"}]}',
+            (KEY, ""),
+            400,
+            "message_too_large",
+        ),
+        ("/v1/batch", b'{"batch": "' + b"x" * 600_000 + b'"}', (KEY, ""), 413, "request_too_large"),
     ],
-)  # fmt: skip
+)
 async def test_the_collector_refuses_with_clear_errors(
     collector: CollectorProcess, path: str, body: bytes, auth: Any, status: int, code: str
 ) -> None:
     await collector.wait("/health", 200)
-    async with aiohttp.ClientSession() as http, http.post(collector.url + path, data=body,
-                         headers=basic(*auth) if auth else None) as response:  # fmt: skip
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            collector.url + path, data=body, headers=basic(*auth) if auth else None
+        ) as response,
+    ):
         assert response.status == status
         answer = await response.json()
     assert (answer["success"], answer["code"]) == (False, code)
@@ -209,17 +224,25 @@ async def test_the_write_key_in_the_body_works_too_and_browsers_may_post(
     collector: CollectorProcess,
 ) -> None:
     await collector.wait("/ready", 200)
-    message = {"writeKey": KEY, "type": "page", "messageId": f"wk-{uuid.uuid4().hex[:6]}",
-               "anonymousId": "a-1", "timestamp": "2026-11-02T10:00:00Z"}  # fmt: skip
+    message = {
+        "writeKey": KEY,
+        "type": "page",
+        "messageId": f"wk-{uuid.uuid4().hex[:6]}",
+        "anonymousId": "a-1",
+        "timestamp": "2026-11-02T10:00:00Z",
+    }
     async with aiohttp.ClientSession() as http:
-        async with http.options(f"{collector.url}/v1/page",
-                                headers={"Origin": "https://example.com"}) as response:  # fmt: skip
+        async with http.options(
+            f"{collector.url}/v1/page", headers={"Origin": "https://example.com"}
+        ) as response:
             assert response.status == 204
             assert "Authorization" in response.headers["Access-Control-Allow-Headers"]
         # the README's snippet: text/plain and the key in the body (no preflight needed)
-        async with http.post(f"{collector.url}/v1/page", data=json.dumps(message),
-                             headers={"Origin": "https://example.com",
-                                      "Content-Type": "text/plain"}) as response:  # fmt: skip
+        async with http.post(
+            f"{collector.url}/v1/page",
+            data=json.dumps(message),
+            headers={"Origin": "https://example.com", "Content-Type": "text/plain"},
+        ) as response:
             assert response.status == 200
             assert response.headers["Access-Control-Allow-Origin"] == "https://example.com"
 
@@ -230,8 +253,12 @@ async def test_without_a_broker_the_collector_answers_503_never_200(tmp_path: Pa
     try:
         await dead.wait("/health", 200)
         await dead.wait("/ready", 503)
-        message = {"type": "page", "messageId": "m", "anonymousId": "a",
-                   "timestamp": "2026-11-02T10:00:00Z"}  # fmt: skip
+        message = {
+            "type": "page",
+            "messageId": "m",
+            "anonymousId": "a",
+            "timestamp": "2026-11-02T10:00:00Z",
+        }
         async with (
             aiohttp.ClientSession() as http,
             http.post(f"{dead.url}/v1/page", json=message, headers=basic(KEY)) as response,

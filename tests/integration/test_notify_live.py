@@ -51,9 +51,12 @@ class NotifierProcess:
     def start(self) -> None:
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "stream_app", "notify"], cwd=REPO, env=self.env,
-                stdout=log, stderr=subprocess.STDOUT,
-            )  # fmt: skip
+                [sys.executable, "-m", "stream_app", "notify"],
+                cwd=REPO,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -102,13 +105,19 @@ async def test_a_notifier_killed_mid_burst_loses_nothing_and_repeats_at_most_one
     kafka_bootstrap: str, sink: Sink, tmp_path: Path
 ) -> None:
     run = uuid.uuid4().hex[:8]
-    wanted = [transition(n, to_stage="sql" if n % 2 else "mql", lead=f"l{n % 7}")
-              for n in range(1, 41)]  # fmt: skip
+    wanted = [
+        transition(n, to_stage="sql" if n % 2 else "mql", lead=f"l{n % 7}") for n in range(1, 41)
+    ]
     unwanted = [transition(100 + n, to_stage="recycled") for n in range(3)]
     burst = wanted[:20] + unwanted + wanted[5:8] + wanted[20:]  # three re-published
     sink.delay = 0.05
-    notifier = NotifierProcess(run, tmp_path, sink.url, LEADSTREAM_NOTIFY_KIND="webhook",
-                               LEADSTREAM_NOTIFY_MAX_PER_SECOND="40")  # fmt: skip
+    notifier = NotifierProcess(
+        run,
+        tmp_path,
+        sink.url,
+        LEADSTREAM_NOTIFY_KIND="webhook",
+        LEADSTREAM_NOTIFY_MAX_PER_SECOND="40",
+    )
     await publish(kafka_bootstrap, f"n{run}.lead_stage_transitions", burst)
 
     notifier.start()
@@ -143,9 +152,13 @@ async def test_slack_gets_digests_at_about_one_per_second_and_failed_posts_are_r
     burst = [transition(n, lead=f"lead-{n:02d}") for n in range(1, 26)]
     sink.script = [(500, None), (429, 1.0)]  # Slack having a bad moment, then rate-limiting
     notifier = NotifierProcess(
-        run, tmp_path, sink.url, LEADSTREAM_NOTIFY_KIND="slack", LEADSTREAM_NOTIFY_DIGEST_MAX="10",
+        run,
+        tmp_path,
+        sink.url,
+        LEADSTREAM_NOTIFY_KIND="slack",
+        LEADSTREAM_NOTIFY_DIGEST_MAX="10",
         LEADSTREAM_NOTIFY_LINK_TEMPLATE="https://crm.example.com/l/{lead_id}",
-    )  # fmt: skip
+    )
     await publish(kafka_bootstrap, f"n{run}.lead_stage_transitions", burst)
     notifier.start()
 

@@ -75,13 +75,17 @@ async def test_sighup_reloads_the_rules_between_two_events(
         source = tmp_path / "events.jsonl"
         source.write_text("".join(json.dumps(e) + "\n" for e in events))
         summary = run_simulation(
-            load_rules(original), str(source), out, quiet=True,
+            load_rules(original),
+            str(source),
+            out,
+            quiet=True,
             switches=[(switch + 1, load_rules(revised))],
-        )  # fmt: skip
+        )
         lines = out.getvalue().splitlines()
         expected = [StageTransition.model_validate_json(line) for line in lines]
-        raw = await collect(kafka_bootstrap, [worker.names.transitions], until=len(expected),
-                            quiet=3)  # fmt: skip
+        raw = await collect(
+            kafka_bootstrap, [worker.names.transitions], until=len(expected), quiet=3
+        )
     finally:
         worker.stop()
 

@@ -94,9 +94,11 @@ async def test_pipeline_messages_give_the_transitions_of_their_native_twins(
     headers = await first_headers(kafka_bootstrap, worker)
     ids = {t.transition_id.encode() for t in expected}
     assert headers[worker.names.transitions]["ce_id"] in ids
-    for output, ce_type in [(worker.names.transitions, "stage_transition"),
-                            (worker.names.score_updates, "score_update"),
-                            (worker.names.dead_letters, "dead_letter")]:  # fmt: skip
+    for output, ce_type in [
+        (worker.names.transitions, "stage_transition"),
+        (worker.names.score_updates, "score_update"),
+        (worker.names.dead_letters, "dead_letter"),
+    ]:
         got = headers[output]
         assert got["ce_type"] == f"dev.leadstream.{ce_type}.v1".encode(), output
         assert got["ce_source"] == f"/leadstream/ls-{worker.run_id}".encode()
@@ -124,12 +126,29 @@ class ConsoleProducer:
 
     def __init__(self, bootstrap: str, topic: str) -> None:
         self.proc = subprocess.Popen(
-            ["java", "-cp", kafka_tools.classpath(), kafka_tools.CONSOLE_PRODUCER,
-             "--bootstrap-server", bootstrap, "--topic", topic,
-             "--reader-property", "parse.key=true", "--reader-property", "key.separator=\t",
-             "--command-property", "linger.ms=0", "--command-property", "acks=all"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )  # fmt: skip
+            [
+                "java",
+                "-cp",
+                kafka_tools.classpath(),
+                kafka_tools.CONSOLE_PRODUCER,
+                "--bootstrap-server",
+                bootstrap,
+                "--topic",
+                topic,
+                "--reader-property",
+                "parse.key=true",
+                "--reader-property",
+                "key.separator=\t",
+                "--command-property",
+                "linger.ms=0",
+                "--command-property",
+                "acks=all",
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
 
     def send(self, key: bytes, value: str) -> None:
         assert self.proc.stdin is not None
@@ -146,8 +165,12 @@ class ConsoleProducer:
 async def first_headers(bootstrap: str, worker: WorkerProcess) -> dict[str, dict[str, bytes]]:
     """The headers of the first record of each output topic."""
     outputs = [worker.names.transitions, worker.names.score_updates, worker.names.dead_letters]
-    consumer = AIOKafkaConsumer(*outputs, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                group_id=f"headers-{uuid.uuid4().hex[:8]}")  # fmt: skip
+    consumer = AIOKafkaConsumer(
+        *outputs,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        group_id=f"headers-{uuid.uuid4().hex[:8]}",
+    )
     await consumer.start()
     found: dict[str, dict[str, bytes]] = {}
     try:

@@ -54,16 +54,22 @@ async def test_stopping_the_worker_mid_stream_loses_no_transition(
         try:
             topic = worker.names.input_for("page_view")
             for event in events:
-                await producer.send(topic, key=event["lead_id"].encode(),
-                                    value=json.dumps(event).encode())  # fmt: skip
+                await producer.send(
+                    topic, key=event["lead_id"].encode(), value=json.dumps(event).encode()
+                )
             await producer.flush()
         finally:
             await producer.stop()
 
         # Kill it once a fifth of the transitions are out: mid-stream, with state,
         # changelog and outputs in flight.
-        before = await collect(kafka_bootstrap, [worker.names.transitions],
-                               until=len(expected) // 5, limit_s=60, quiet=0)  # fmt: skip
+        before = await collect(
+            kafka_bootstrap,
+            [worker.names.transitions],
+            until=len(expected) // 5,
+            limit_s=60,
+            quiet=0,
+        )
         worker.stop(sig)
         worker.start()
         raw = await collect(

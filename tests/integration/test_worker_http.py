@@ -58,9 +58,11 @@ async def test_health_readiness_and_metrics_of_a_running_worker(
         await producer.start()
         try:
             for event in events:
-                await producer.send(worker.names.input_for("page_view"),
-                                    key=str(event["lead_id"]).encode(),
-                                    value=json.dumps(event).encode())  # fmt: skip
+                await producer.send(
+                    worker.names.input_for("page_view"),
+                    key=str(event["lead_id"]).encode(),
+                    value=json.dumps(event).encode(),
+                )
             await producer.send(worker.names.input_for("page_view"), key=b"x", value=b"not json")
             await producer.flush()
         finally:
@@ -92,10 +94,14 @@ def test_a_taken_port_stops_the_worker_at_start_with_what_to_set() -> None:
         taken.listen()
         port = taken.getsockname()[1]
         done = subprocess.run(
-            [sys.executable, "-m", "stream_app", "worker"], cwd=REPO, capture_output=True,
-            text=True, check=False, timeout=60,
+            [sys.executable, "-m", "stream_app", "worker"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
             env={**os.environ, "LEADSTREAM_WORKER_PORT": str(port)},
-        )  # fmt: skip
+        )
     assert done.returncode == 2
     assert f"cannot serve health and metrics on 127.0.0.1:{port}" in done.stderr
     assert "LEADSTREAM_WORKER_PORT" in done.stderr and "Traceback" not in done.stderr

@@ -62,8 +62,12 @@ def scripted(prefix: str) -> list[dict]:
     """An anonymous visitor who identifies, a demo request, a poor-fit lead, a student."""
 
     def event(kind: str, n: int, hours: float, **fields: object) -> dict:
-        return {"type": kind, "event_id": f"{prefix}-{n}", "occurred_at": at(0, hours).isoformat(),
-                **fields}  # fmt: skip
+        return {
+            "type": kind,
+            "event_id": f"{prefix}-{n}",
+            "occurred_at": at(0, hours).isoformat(),
+            **fields,
+        }
 
     vp, demo, poor, student, anon = (f"{prefix}-{x}" for x in ("vp", "demo", "poor", "stu", "c"))
     return [
@@ -75,11 +79,17 @@ def scripted(prefix: str) -> list[dict]:
         event("form_submission", 6, 1, lead_id=demo, form_kind="demo_request"),
         event("profile_update", 7, 0, lead_id=poor, email="p@gmail.com", company_size=2),
         event("form_submission", 8, 1, lead_id=poor, form_kind="demo_request"),
-        event("identify", 9, 0, lead_id=student, anonymous_id=f"{prefix}-c2",
-              traits={"email": "s@state.edu", "country": "US"}),
+        event(
+            "identify",
+            9,
+            0,
+            lead_id=student,
+            anonymous_id=f"{prefix}-c2",
+            traits={"email": "s@state.edu", "country": "US"},
+        ),
         event("page_view", 10, 1, lead_id=student, path="/pricing"),
         event("sales_feedback", 11, 5, lead_id=demo, outcome="accepted"),
-    ]  # fmt: skip
+    ]
 
 
 async def test_live_transitions_and_projection_equal_the_offline_replay(
@@ -171,13 +181,18 @@ async def test_subject_keyed_traffic_at_full_speed_gives_the_replays_transitions
     async with Lockstep(kafka_bootstrap, worker) as feed:
         for event in events:
             key = str(event.get("lead_id") or event.get("anonymous_id")).encode()
-            await feed.producer.send(worker.names.name("page_views"), key=key,
-                                     value=json.dumps(event).encode())  # fmt: skip
+            await feed.producer.send(
+                worker.names.name("page_views"), key=key, value=json.dumps(event).encode()
+            )
         await feed.producer.flush()
-    raw = await collect(kafka_bootstrap, [worker.names.transitions], until=len(expected),
-                        limit_s=120)  # fmt: skip
-    mine = [t for t in (StageTransition.model_validate_json(r) for r in raw)
-            if t.lead_id.startswith(f"{prefix}g")]  # fmt: skip
+    raw = await collect(
+        kafka_bootstrap, [worker.names.transitions], until=len(expected), limit_s=120
+    )
+    mine = [
+        t
+        for t in (StageTransition.model_validate_json(r) for r in raw)
+        if t.lead_id.startswith(f"{prefix}g")
+    ]
 
     def by_lead(items: list[StageTransition]) -> list[StageTransition]:
         return sorted(items, key=lambda t: (t.lead_id, t.sequence))

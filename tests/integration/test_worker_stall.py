@@ -85,13 +85,15 @@ async def test_records_fetched_and_dropped_are_read_again(
 
         async def produce(batch: list[dict[str, object]]) -> None:
             for event in batch:
-                await producer.send(topic, key=str(event["lead_id"]).encode(),
-                                    value=json.dumps(event).encode())  # fmt: skip
+                await producer.send(
+                    topic, key=str(event["lead_id"]).encode(), value=json.dumps(event).encode()
+                )
             await producer.flush()
 
         await produce(events[:split])
-        first = await collect(kafka_bootstrap, [worker.names.transitions], until=len(before),
-                              limit_s=90, quiet=2)  # fmt: skip
+        first = await collect(
+            kafka_bootstrap, [worker.names.transitions], until=len(before), limit_s=90, quiet=2
+        )
         assert len({StageTransition.model_validate_json(r).transition_id for r in first}) == len(
             before
         )
@@ -99,8 +101,9 @@ async def test_records_fetched_and_dropped_are_read_again(
         await produce(events[split:])
         await asyncio.sleep(3)
         flag.unlink()
-        raw = await collect(kafka_bootstrap, [worker.names.transitions], until=len(expected),
-                            limit_s=90, quiet=3)  # fmt: skip
+        raw = await collect(
+            kafka_bootstrap, [worker.names.transitions], until=len(expected), limit_s=90, quiet=3
+        )
     finally:
         await producer.stop()
         worker.stop()

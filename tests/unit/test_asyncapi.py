@@ -60,8 +60,13 @@ def test_payloads_validate_as_the_pydantic_models_do() -> None:
     from tests.unit.test_notify import transition
 
     validate(json.loads(transition(1).model_dump_json()), "#/components/schemas/StageTransition")
-    native = {"type": "page_view", "event_id": "e", "occurred_at": "2026-11-02T10:00:00Z",
-              "anonymous_id": "a", "path": "/"}  # fmt: skip
+    native = {
+        "type": "page_view",
+        "event_id": "e",
+        "occurred_at": "2026-11-02T10:00:00Z",
+        "anonymous_id": "a",
+        "path": "/",
+    }
     inbound = DOC["components"]["messages"]["inbound_event"]["payload"]
     jsonschema.Draft202012Validator(
         {"oneOf": inbound["oneOf"], "components": DOC["components"]}

@@ -17,46 +17,97 @@ from stream_app.config import Settings
 from stream_app.topics import TopicNames
 
 SUMMARY_KEYS = {
-    "worker_events_per_s_keyed", "worker_events_per_s_unkeyed", "faust_count_events_per_s",
-    "faust_floor_events_per_s", "passthrough_events_per_s", "pure_core_events_per_s", "p99_ms",
-    "bench_minutes", "worker_keyed_vs_faust_count", "worker_unkeyed_vs_faust_count",
+    "worker_events_per_s_keyed",
+    "worker_events_per_s_unkeyed",
+    "faust_count_events_per_s",
+    "faust_floor_events_per_s",
+    "passthrough_events_per_s",
+    "pure_core_events_per_s",
+    "p99_ms",
+    "bench_minutes",
+    "worker_keyed_vs_faust_count",
+    "worker_unkeyed_vs_faust_count",
     "worker_keyed_vs_faust_floor",
-}  # fmt: skip
+}
 
 
 def full_figures() -> dict[str, object]:
     return {
         "pure_core": {"seconds": 4.0, "events_per_second": 5000, "leads": 100, "transitions": 7},
         "passthrough": {"seconds": 1.0, "events_per_second": 30000},
-        "faust_count": {"seconds": 3.0, "events_per_second": 8000,
-                        "steady_events_per_second": 9000, "runs_events_per_second": [8000]},
-        "faust_floor": {"seconds": 10.0, "events_per_second": 2000,
-                        "steady_events_per_second": 2100, "runs_events_per_second": [2000]},
-        "worker": {"seconds": 50.0, "events_per_second": 400, "scored_s": 50.0,
-                   "steady_events_per_second": 420, "transitions_expected": 7,
-                   "transitions_received": 7, "transitions_distinct": 7,
-                   "transitions_missing": 0, "transitions_unexpected": 0},
+        "faust_count": {
+            "seconds": 3.0,
+            "events_per_second": 8000,
+            "steady_events_per_second": 9000,
+            "runs_events_per_second": [8000],
+        },
+        "faust_floor": {
+            "seconds": 10.0,
+            "events_per_second": 2000,
+            "steady_events_per_second": 2100,
+            "runs_events_per_second": [2000],
+        },
+        "worker": {
+            "seconds": 50.0,
+            "events_per_second": 400,
+            "scored_s": 50.0,
+            "steady_events_per_second": 420,
+            "transitions_expected": 7,
+            "transitions_received": 7,
+            "transitions_distinct": 7,
+            "transitions_missing": 0,
+            "transitions_unexpected": 0,
+        },
         "worker_unkeyed": {"seconds": 60.0, "events_per_second": 300, "scored_s": 60.0},
         "latency": [
-            {"offered_per_second": 250, "achieved_offer": 250, "events": 10, "transitions": 2,
-             "drain_after_last_send_s": 0.1, "drain_s": 1.0, "p99_ms": 50.0},
-            {"offered_per_second": 1000, "achieved_offer": 999, "events": 10, "transitions": 2,
-             "drain_after_last_send_s": 2.0, "drain_s": 5.0, "p99_ms": 9000.0},
+            {
+                "offered_per_second": 250,
+                "achieved_offer": 250,
+                "events": 10,
+                "transitions": 2,
+                "drain_after_last_send_s": 0.1,
+                "drain_s": 1.0,
+                "p99_ms": 50.0,
+            },
+            {
+                "offered_per_second": 1000,
+                "achieved_offer": 999,
+                "events": 10,
+                "transitions": 2,
+                "drain_after_last_send_s": 2.0,
+                "drain_s": 5.0,
+                "p99_ms": 9000.0,
+            },
         ],
-        "burst": {"offered_per_second": 5000, "achieved_offer": 4900, "events": 100,
-                  "transitions": 3, "transitions_expected": 4, "transitions_missing": 1,
-                  "drain_after_last_send_s": 9.0, "drain_s": 20.0, "p99_ms": 15000.0,
-                  "burst": True},
-    }  # fmt: skip
+        "burst": {
+            "offered_per_second": 5000,
+            "achieved_offer": 4900,
+            "events": 100,
+            "transitions": 3,
+            "transitions_expected": 4,
+            "transitions_missing": 1,
+            "drain_after_last_send_s": 9.0,
+            "drain_s": 20.0,
+            "p99_ms": 15000.0,
+            "burst": True,
+        },
+    }
 
 
 def result(figures: dict[str, object]) -> Result:
-    r = Result(mode="quick", command="python -m bench.harness --quick",
-               started_at="2026-12-01T10:00Z", commit="abc1234",
-               machine={"cpu": "cpu", "cores": 2, "memory_gib": 1.0, "os": "linux",
-                        "python": "3.11"},
-               versions={"kafka": "4.4.0"}, events=10, prospects=2, bad_messages=0,
-               partitions=4, figures=figures)  # fmt: skip
+    r = Result(
+        mode="quick",
+        command="python -m bench.harness --quick",
+        started_at="2026-12-01T10:00Z",
+        commit="abc1234",
+        machine={"cpu": "cpu", "cores": 2, "memory_gib": 1.0, "os": "linux", "python": "3.11"},
+        versions={"kafka": "4.4.0"},
+        events=10,
+        prospects=2,
+        bad_messages=0,
+        partitions=4,
+        figures=figures,
+    )
     r.summary = build_summary(figures, 4.25)
     return r
 
@@ -112,9 +163,13 @@ def test_latency_figures_in_milliseconds_and_none_for_no_transitions() -> None:
 
 def test_transitions_are_compared_by_id() -> None:
     out = compare_transitions({"a", "b", "c"}, ["a", "a", "b", "x"])
-    assert out == {"transitions_expected": 3, "transitions_received": 4,
-                   "transitions_distinct": 3, "transitions_missing": 1,
-                   "transitions_unexpected": 1}  # fmt: skip
+    assert out == {
+        "transitions_expected": 3,
+        "transitions_received": 4,
+        "transitions_distinct": 3,
+        "transitions_missing": 1,
+        "transitions_unexpected": 1,
+    }
 
 
 def test_unkeyed_traffic_is_the_same_messages_without_keys() -> None:

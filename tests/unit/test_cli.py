@@ -24,19 +24,33 @@ def test_simulate_writes_transitions_and_reports_bad_lines(
 ) -> None:
     events = tmp_path / "events.jsonl"
     events.write_text(
-        "\n".join([
-            line(type="profile_update", event_id="p", occurred_at=at(0), lead_id="L1",
-                 **VP_PROFILE),
-            "this is not json",
-            line(type="page_view", event_id="v", occurred_at=at(0, 1), lead_id="L1",
-                 path="/pricing"),
-            "",
-            line(type="page_view", event_id="w", occurred_at=at(0, 2), path="/x"),
-        ]) + "\n"
-    )  # fmt: skip
+        "\n".join(
+            [
+                line(
+                    type="profile_update",
+                    event_id="p",
+                    occurred_at=at(0),
+                    lead_id="L1",
+                    **VP_PROFILE,
+                ),
+                "this is not json",
+                line(
+                    type="page_view",
+                    event_id="v",
+                    occurred_at=at(0, 1),
+                    lead_id="L1",
+                    path="/pricing",
+                ),
+                "",
+                line(type="page_view", event_id="w", occurred_at=at(0, 2), path="/x"),
+            ]
+        )
+        + "\n"
+    )
     out = tmp_path / "transitions.jsonl"
-    code = main(["simulate", "--quiet", "--rules", str(DEFAULT_RULES), str(events),
-                 "--out", str(out)])  # fmt: skip
+    code = main(
+        ["simulate", "--quiet", "--rules", str(DEFAULT_RULES), str(events), "--out", str(out)]
+    )
     err = capsys.readouterr().err
     assert code == 0
     transitions = [StageTransition.model_validate_json(x) for x in out.read_text().splitlines()]
@@ -53,8 +67,17 @@ def test_simulate_output_is_identical_across_runs(tmp_path: Path) -> None:
     outputs = []
     for run in range(2):
         out = tmp_path / f"t{run}.jsonl"
-        argv = ["simulate", "--quiet", "--rules", str(DEFAULT_RULES), str(events), "--out",
-                str(out), "--sweep-at", "2027-06-01T00:00:00Z"]  # fmt: skip
+        argv = [
+            "simulate",
+            "--quiet",
+            "--rules",
+            str(DEFAULT_RULES),
+            str(events),
+            "--out",
+            str(out),
+            "--sweep-at",
+            "2027-06-01T00:00:00Z",
+        ]
         assert main(argv) == 0
         outputs.append(out.read_bytes())
     assert outputs[0] == outputs[1]
@@ -96,8 +119,11 @@ def test_generate_is_deterministic_per_seed() -> None:
 def test_help_shows_examples(command: list[str]) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "stream_app", *command, "--help"],
-        capture_output=True, text=True, cwd=REPO, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert "usage: python -m stream_app" in result.stdout
     if command not in (["generate"], ["rules"]):
@@ -146,12 +172,30 @@ def test_simulate_switch_rules_takes_line_colon_path(
     events = tmp_path / "events.jsonl"
     events.write_text("".join(json.dumps(e) + "\n" for e in generate(20, 3)))
     with pytest.raises(SystemExit):
-        main(["simulate", "--rules", str(DEFAULT_RULES), "--switch-rules", "five:x.yaml",
-              str(events)])  # fmt: skip
+        main(
+            [
+                "simulate",
+                "--rules",
+                str(DEFAULT_RULES),
+                "--switch-rules",
+                "five:x.yaml",
+                str(events),
+            ]
+        )
     assert "expected LINE:PATH" in capsys.readouterr().err
-    code = main(["simulate", "--quiet", "--rules", str(DEFAULT_RULES), "--switch-rules",
-                 f"10:{REPO / 'rules' / 'product_led.yaml'}", str(events),
-                 "--out", str(tmp_path / "t.jsonl")])  # fmt: skip
+    code = main(
+        [
+            "simulate",
+            "--quiet",
+            "--rules",
+            str(DEFAULT_RULES),
+            "--switch-rules",
+            f"10:{REPO / 'rules' / 'product_led.yaml'}",
+            str(events),
+            "--out",
+            str(tmp_path / "t.jsonl"),
+        ]
+    )
     assert code == 0
     err = capsys.readouterr().err
     assert "from line 10: rules 2026" in err
@@ -162,13 +206,29 @@ def test_simulate_writes_the_sla_breaches_the_sweep_finds(tmp_path: Path) -> Non
     events.write_text(
         line(type="profile_update", event_id="p", occurred_at=at(0), lead_id="L1", **VP_PROFILE)
         + "\n"
-        + line(type="form_submission", event_id="f", occurred_at=at(0, 1), lead_id="L1",
-               form_kind="demo_request")
+        + line(
+            type="form_submission",
+            event_id="f",
+            occurred_at=at(0, 1),
+            lead_id="L1",
+            form_kind="demo_request",
+        )
         + "\n"
-    )  # fmt: skip
+    )
     out, breaches = tmp_path / "t.jsonl", tmp_path / "sla.jsonl"
-    argv = ["simulate", "--quiet", "--rules", str(DEFAULT_RULES), str(events), "--out", str(out),
-            "--breaches", str(breaches), "--sweep-at", "2030-01-01T00:00:00Z"]  # fmt: skip
+    argv = [
+        "simulate",
+        "--quiet",
+        "--rules",
+        str(DEFAULT_RULES),
+        str(events),
+        "--out",
+        str(out),
+        "--breaches",
+        str(breaches),
+        "--sweep-at",
+        "2030-01-01T00:00:00Z",
+    ]
     assert main(argv) == 0
     (breach,) = [SlaBreach.model_validate_json(x) for x in breaches.read_text().splitlines()]
     assert (breach.lead_id, breach.stage, breach.allowed_hours) == ("L1", "sql", 4.0)

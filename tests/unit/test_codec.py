@@ -10,10 +10,16 @@ from schemas.dead_letter import DeadLetter
 from schemas.events import PageView
 from stream_app.codec import MAX_DEAD_LETTER_RAW, decode
 
-GOOD = json.dumps({
-    "type": "page_view", "event_id": "e1", "occurred_at": "2026-11-02T10:00:00Z",
-    "lead_id": "L1", "path": "/pricing",
-}, separators=(",", ":")).encode()  # fmt: skip
+GOOD = json.dumps(
+    {
+        "type": "page_view",
+        "event_id": "e1",
+        "occurred_at": "2026-11-02T10:00:00Z",
+        "lead_id": "L1",
+        "path": "/pricing",
+    },
+    separators=(",", ":"),
+).encode()
 
 
 def test_a_good_message_decodes_to_its_event() -> None:
@@ -30,12 +36,15 @@ def test_a_good_message_decodes_to_its_event() -> None:
         (b"[1, 2]", "invalid", "object"),
         (b'{"a":' * 3000 + b"1" + b"}" * 3000, "too_deep", "recursion limit"),
         (GOOD.replace(b'"lead_id":"L1"', b'"lead_id":null'), "invalid", "needs a lead_id"),
-        (GOOD.replace(b"2026-11-02T10:00:00Z", b"2026-11-02T10:00:00"), "invalid",
-         "occurred_at: Input should have timezone info"),
+        (
+            GOOD.replace(b"2026-11-02T10:00:00Z", b"2026-11-02T10:00:00"),
+            "invalid",
+            "occurred_at: Input should have timezone info",
+        ),
         (GOOD.replace(b"/pricing", b"/" + b"x" * 5000), "invalid", "path: String should"),
         (None, "invalid", "empty message"),
     ],
-)  # fmt: skip
+)
 def test_bad_messages_become_dead_letters(raw: bytes | None, reason: str, error: str) -> None:
     out = decode(raw, topic="page_views", partition=3, offset=42, key=b"L1")
     assert isinstance(out, DeadLetter)

@@ -57,14 +57,20 @@ def test_a_three_broker_stack_has_three_voters_on_their_own_ports(tmp_path: Path
     cfg = StackSettings(dir=tmp_path, kafka_port=19092, controller_port=19093, brokers=3)
     *kafkas, _ = services(cfg)
     assert [k.name for k in kafkas] == ["kafka-1", "kafka-2", "kafka-3"]
-    assert [(k.port, k.controller_port) for k in kafkas] == [(19092, 19093), (19094, 19095),
-                                                               (19096, 19097)]  # fmt: skip
+    assert [(k.port, k.controller_port) for k in kafkas] == [
+        (19092, 19093),
+        (19094, 19095),
+        (19096, 19097),
+    ]
     assert len({k.home for k in kafkas}) == 3 and len({k.lib for k in kafkas}) == 1
     node = kafkas[1]
     node.home.mkdir(parents=True)
     node._write_config()
-    config = dict(line.split("=", 1) for line in node.config.read_text().splitlines()
-                  if line and not line.startswith("#"))  # fmt: skip
+    config = dict(
+        line.split("=", 1)
+        for line in node.config.read_text().splitlines()
+        if line and not line.startswith("#")
+    )
     assert config["node.id"] == "2"
     assert config["controller.quorum.voters"] == (
         "1@127.0.0.1:19093,2@127.0.0.1:19095,3@127.0.0.1:19097"

@@ -63,27 +63,34 @@ def _recovery(calls: list[Any], generation: int, assignment: set[TopicPartition]
         calls.append(("resume_partitions", sorted(tps)))
 
     consumer = SimpleNamespace(
-        assignment=lambda: assignment, perform_seek=perform_seek,
-        resume_partitions=resume_partitions, resume_flow=lambda: calls.append("resume_flow"),
-    )  # fmt: skip
+        assignment=lambda: assignment,
+        perform_seek=perform_seek,
+        resume_partitions=resume_partitions,
+        resume_flow=lambda: calls.append("resume_flow"),
+    )
     app = SimpleNamespace(
-        consumer=consumer, consumer_generation_id=generation,
+        consumer=consumer,
+        consumer_generation_id=generation,
         on_rebalance_complete=SimpleNamespace(send=send),
         conf=SimpleNamespace(broker_request_timeout=30.0),
         flow_control=SimpleNamespace(resume=lambda: None),
         _fetcher=SimpleNamespace(maybe_start=maybe_start),
         assignor=SimpleNamespace(assigned_standbys=set),
         on_rebalance_end=lambda: calls.append("rebalance end"),
-    )  # fmt: skip
+    )
     log = SimpleNamespace(info=lambda *a: None, dev=lambda *a: None, warning=calls.append)
     tables = SimpleNamespace(
         values=lambda: [], on_actives_ready=lambda: None, on_standbys_ready=lambda: None
     )
     return SimpleNamespace(
-        app=app, log=log, tables=tables, _set_recovery_ended=lambda: None, _wait=wait,
+        app=app,
+        log=log,
+        tables=tables,
+        _set_recovery_ended=lambda: None,
+        _wait=wait,
         _is_changelog_tp=_is_changelog,
         completed=SimpleNamespace(set=lambda: None),
-    )  # fmt: skip
+    )
 
 
 def test_stream_partitions_are_sought_while_paused_and_resumed_only_after() -> None:
@@ -116,11 +123,14 @@ def _consumer(reset: str, read: dict[Any, int | None], committed: dict[Any, int 
         calls.append(("seek", tp, offset))
 
     return SimpleNamespace(
-        calls=calls, _read_offset=dict(read), _committed_offset={},
-        seek_to_committed=seek_to_committed, _seek=seek,
+        calls=calls,
+        _read_offset=dict(read),
+        _committed_offset={},
+        seek_to_committed=seek_to_committed,
+        _seek=seek,
         _is_changelog_tp=_is_changelog,
         app=SimpleNamespace(conf=SimpleNamespace(consumer_auto_offset_reset=reset)),
-    )  # fmt: skip
+    )
 
 
 def test_partitions_never_committed_are_sought_past_what_streams_got_or_to_the_beginning() -> None:
@@ -129,9 +139,10 @@ def test_partitions_never_committed_are_sought_past_what_streams_got_or_to_the_b
     committed = TopicPartition("page_views", 2)
     changelog = TopicPartition("x-changelog", 0)
     consumer = _consumer(
-        "earliest", read={read_some: 5, committed: 40},
+        "earliest",
+        read={read_some: 5, committed: 40},
         committed={read_some: None, read_none: None, committed: 12, changelog: None},
-    )  # fmt: skip
+    )
     asyncio.run(faust_fixes._perform_seek(consumer))
     assert consumer.calls == [("seek", read_some, 6), ("seek", read_none, 0)]
     # Faust's own bookkeeping is unchanged: read offsets follow the committed ones

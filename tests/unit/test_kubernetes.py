@@ -59,8 +59,11 @@ def test_every_leadstream_variable_is_a_setting_and_secrets_come_from_a_secret()
     fields = {f"LEADSTREAM_{name.upper()}" for name in Settings.model_fields}
     config = BY_NAME["ConfigMap", "leadstream-settings"]["data"]
     named = set(config)
-    for kind, name in (("StatefulSet", "leadstream-worker"), ("Deployment", "leadstream-api"),
-                       ("Deployment", "leadstream-collect")):  # fmt: skip
+    for kind, name in (
+        ("StatefulSet", "leadstream-worker"),
+        ("Deployment", "leadstream-api"),
+        ("Deployment", "leadstream-collect"),
+    ):
         for entry in container(kind, name)["env"]:
             named.add(entry["name"])
             if any(word in entry["name"] for word in ("PASSWORD", "TOKEN", "KEYS")):

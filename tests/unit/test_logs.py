@@ -9,8 +9,9 @@ from stream_app.logs import handler
 
 def test_json_logs_are_one_object_per_line() -> None:
     out = handler(Settings(log_format="json"))
-    record = logging.LogRecord("leadstream.worker", logging.INFO, __file__, 1, "rules %s", ("v1",),
-                               None)  # fmt: skip
+    record = logging.LogRecord(
+        "leadstream.worker", logging.INFO, __file__, 1, "rules %s", ("v1",), None
+    )
     entry = json.loads(out.format(record))
     assert entry["message"] == "rules v1"
     assert entry["level"] == "INFO" and entry["logger"] == "leadstream.worker"

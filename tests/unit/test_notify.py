@@ -21,15 +21,23 @@ NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
 
 def transition(n: int, to_stage: str = "sql", lead: str = "jane", **fields: Any) -> StageTransition:
     base: dict[str, Any] = {
-        "transition_id": f"tr-{n}", "lead_id": lead, "account_id": "acme.com",
-        "from_stage": "mql", "to_stage": to_stage, "reason": "hand_raise",
+        "transition_id": f"tr-{n}",
+        "lead_id": lead,
+        "account_id": "acme.com",
+        "from_stage": "mql",
+        "to_stage": to_stage,
+        "reason": "hand_raise",
         "occurred_at": "2026-11-02T10:00:00Z",
         "scores": {"fit": 40, "engagement": 75, "total": 115, "grade": "A"},
-        "contributions": [{"rule": "form_hand_raise", "kind": "engagement", "points": 30},
-                          {"rule": "vp_title", "kind": "fit", "points": 25}],
-        "triggering_event_id": "e-6", "triggering_event_type": "form_submission",
-        "rules_version": "2026.11-b2b-1+abcd1234", "sequence": n,
-    }  # fmt: skip
+        "contributions": [
+            {"rule": "form_hand_raise", "kind": "engagement", "points": 30},
+            {"rule": "vp_title", "kind": "fit", "points": 25},
+        ],
+        "triggering_event_id": "e-6",
+        "triggering_event_type": "form_submission",
+        "rules_version": "2026.11-b2b-1+abcd1234",
+        "sequence": n,
+    }
     return StageTransition.model_validate({**base, **fields})
 
 
@@ -44,8 +52,11 @@ def test_a_slack_message_says_who_what_score_grade_why_and_trigger_with_a_crm_li
         "*<https://crm.example.com/leads/jane|jane>* (acme.com) moved *MQL → SQL*"
     )
     assert [f["text"].split("\n")[0] for f in facts["fields"]] == [
-        "*Score*", "*Grade*", "*Why*", "*Trigger*",
-    ]  # fmt: skip
+        "*Score*",
+        "*Grade*",
+        "*Why*",
+        "*Trigger*",
+    ]
     assert facts["fields"][3]["text"] == "*Trigger*\nform_submission e-6"
     assert "transition tr-1" in context["elements"][0]["text"]
 
@@ -118,20 +129,23 @@ def record(offset: int, t: StageTransition | None, partition: int = 0) -> Simple
 
 
 def test_offsets_are_committed_only_up_to_what_was_posted(tmp_path: Path) -> None:
-    settings = Settings(notify_url="http://127.0.0.1:1/hook", notify_dir=tmp_path,
-                        notify_digest_max=2)  # type: ignore[arg-type]  # fmt: skip
+    settings = Settings(
+        notify_url="http://127.0.0.1:1/hook", notify_dir=tmp_path, notify_digest_max=2
+    )  # type: ignore[arg-type]
     notifier = Notifier(settings, kind="slack")
     notifier.journal.add(["tr-2"])  # posted before a restart
-    notifier.take([
-        record(10, transition(1)),
-        record(11, transition(2)),  # already posted: dropped
-        record(12, transition(3, to_stage="recycled")),  # not a stage we announce
-        record(13, None),  # undecodable: logged, skipped
-        record(14, transition(4)),
-        record(15, transition(1)),  # the worker published it twice
-        record(16, transition(5)),
-        record(5, transition(6), partition=1),
-    ])  # fmt: skip
+    notifier.take(
+        [
+            record(10, transition(1)),
+            record(11, transition(2)),  # already posted: dropped
+            record(12, transition(3, to_stage="recycled")),  # not a stage we announce
+            record(13, None),  # undecodable: logged, skipped
+            record(14, transition(4)),
+            record(15, transition(1)),  # the worker published it twice
+            record(16, transition(5)),
+            record(5, transition(6), partition=1),
+        ]
+    )
     assert notifier.counts == {"posted": 0, "messages": 0, "duplicates": 2, "filtered": 1}
     post = notifier.next_post()
     assert post is not None and post.transition_ids == ("tr-1", "tr-4")

@@ -184,10 +184,12 @@ def test_a_failure_on_one_message_is_undone_and_dead_lettered(
 def test_a_decay_tick_publishes_the_decayed_score(rules: Rules) -> None:
     store: dict[str, bytes] = {}
     driver = PartitionBatch(0, 1, rules, lambda k: decode_record(store.get(k)))
-    for n, event in enumerate([
-        ev("profile_update", lead_id="L1", event_id="e-1", **VP_PROFILE),
-        ev("page_view", hours=1, lead_id="L1", path="/pricing", event_id="e-2"),
-    ]):  # fmt: skip
+    for n, event in enumerate(
+        [
+            ev("profile_update", lead_id="L1", event_id="e-1", **VP_PROFILE),
+            ev("page_view", hours=1, lead_id="L1", path="/pricing", event_id="e-2"),
+        ]
+    ):
         driver.input(event.model_dump_json().encode(), topic="t", offset=n, key=b"L1")
     assert driver.out.updates["L1"].event_id == "e-2"  # names the event it applied
     record = driver.out.records["L1"]
@@ -221,8 +223,12 @@ def test_the_due_time_read_from_raw_bytes_is_the_decoded_records(rules: Rules) -
 
 
 def test_a_record_round_trips_through_its_bytes(rules: Rules) -> None:
-    record = Record(state=parse_state(rules), awaiting=["c"], linked=["d"],
-                    held=[ev("page_view", lead_id="L1", path="/x")])  # fmt: skip
+    record = Record(
+        state=parse_state(rules),
+        awaiting=["c"],
+        linked=["d"],
+        held=[ev("page_view", lead_id="L1", path="/x")],
+    )
     assert decode_record(encode_record(record)) == record
 
 

@@ -16,8 +16,11 @@ from tests.factories import VP_PROFILE, default_rules, ev
 def updates_of_one_lead() -> list[ScoreUpdate]:
     """Real score updates (versions 1, 2, 3) of one lead, from the in-memory pipeline."""
     pipeline = InMemoryPipeline(default_rules())
-    pipeline.feed(ev("profile_update", lead_id="L1", **VP_PROFILE).model_dump_json().encode(),
-                  key=b"L1", topic="profile_updates")  # fmt: skip
+    pipeline.feed(
+        ev("profile_update", lead_id="L1", **VP_PROFILE).model_dump_json().encode(),
+        key=b"L1",
+        topic="profile_updates",
+    )
     pipeline.run()
     for day in (1, 2):
         event = ev("page_view", day=day, lead_id="L1", path="/pricing")

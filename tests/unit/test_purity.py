@@ -11,10 +11,25 @@ from pathlib import Path
 
 import stream_app.scoring
 
-BANNED_MODULES = {"faust", "mode", "aiokafka", "redis", "rocksdict", "aiohttp", "asyncio",
-                  "random", "socket", "requests"}  # fmt: skip
-BANNED_CALLS = {("time", "time"), ("time", "monotonic"), ("datetime", "now"),
-                ("datetime", "utcnow"), ("date", "today")}  # fmt: skip
+BANNED_MODULES = {
+    "faust",
+    "mode",
+    "aiokafka",
+    "redis",
+    "rocksdict",
+    "aiohttp",
+    "asyncio",
+    "random",
+    "socket",
+    "requests",
+}
+BANNED_CALLS = {
+    ("time", "time"),
+    ("time", "monotonic"),
+    ("datetime", "now"),
+    ("datetime", "utcnow"),
+    ("date", "today"),
+}
 CORE = Path(stream_app.scoring.__file__).parent
 
 
@@ -28,8 +43,9 @@ def test_the_scoring_core_imports_nothing_impure() -> None:
                 names = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom) and node.module:
                 names = [node.module]
-            offenders += [f"{path.name}: import {n}" for n in names
-                          if n.split(".")[0] in BANNED_MODULES]  # fmt: skip
+            offenders += [
+                f"{path.name}: import {n}" for n in names if n.split(".")[0] in BANNED_MODULES
+            ]
             if (
                 isinstance(node, ast.Attribute)
                 and isinstance(node.value, ast.Name)

@@ -48,8 +48,9 @@ def test_every_stored_record_decodes_to_what_was_encoded(stored: list[bytes]) ->
         assert encode_record(record) == raw  # stable: the same bytes again
         again = decode_record(encode_record(record))
         assert again is not None and again.state == record.state
-        kinds.update(k for k in ("buckets", "signal_log", "seen", "profile")
-                     if getattr(record.state, k))  # fmt: skip
+        kinds.update(
+            k for k in ("buckets", "signal_log", "seen", "profile") if getattr(record.state, k)
+        )
         for log in record.state.signal_log.values():
             assert all(isinstance(entry, tuple) for entry in log)
         for days in record.state.buckets.values():
@@ -65,10 +66,16 @@ def test_a_record_is_less_than_half_its_json_size(stored: list[bytes]) -> None:
 
 
 def test_held_events_awaiting_claims_and_links_survive() -> None:
-    event = EVENT_ADAPTER.validate_python({
-        "type": "page_view", "event_id": "e1", "occurred_at": "2026-11-02T10:00:00Z",
-        "lead_id": "L1", "anonymous_id": "a1", "path": "/pricing",
-    })  # fmt: skip
+    event = EVENT_ADAPTER.validate_python(
+        {
+            "type": "page_view",
+            "event_id": "e1",
+            "occurred_at": "2026-11-02T10:00:00Z",
+            "lead_id": "L1",
+            "anonymous_id": "a1",
+            "path": "/pricing",
+        }
+    )
     record = Record(state=new_state("L1", "L1"), awaiting=["a1"], held=[event], linked=["a0"])
     back = decode_record(encode_record(record))
     assert back is not None

@@ -63,7 +63,12 @@ def test_events_are_frozen() -> None:
 
 def test_identify_needs_both_ids() -> None:
     with pytest.raises(ValidationError, match="lead_id"):
-        parse_event({**GOOD, "type": "identify", "path": None} | {"path": None} and {
-            "type": "identify", "event_id": "i", "occurred_at": GOOD["occurred_at"],
-            "anonymous_id": "c1",
-        })  # fmt: skip
+        parse_event(
+            {**GOOD, "type": "identify", "path": None} | {"path": None}
+            and {
+                "type": "identify",
+                "event_id": "i",
+                "occurred_at": GOOD["occurred_at"],
+                "anonymous_id": "c1",
+            }
+        )

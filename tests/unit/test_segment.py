@@ -84,14 +84,21 @@ def mapped(message: dict[str, Any]) -> Any:
 
 
 def test_a_rudderstack_page_view_is_a_native_page_view() -> None:
-    assert mapped(RUDDER_PAGE) == parse_event({
-        "type": "page_view", "event_id": RUDDER_PAGE["messageId"],
-        "occurred_at": "2026-11-02T10:00:00.623Z", "anonymous_id": "8d872292709c6fbe",
-        "path": "/pricing", "url": "https://example.com/pricing", "title": "Pricing",
-        "referrer": "https://www.google.com/", "session_id": "1733050000123",
-        "campaign": "fall-launch",
-        "utm": {"source": "google", "medium": "cpc", "campaign": "fall-launch"},
-    })  # fmt: skip
+    assert mapped(RUDDER_PAGE) == parse_event(
+        {
+            "type": "page_view",
+            "event_id": RUDDER_PAGE["messageId"],
+            "occurred_at": "2026-11-02T10:00:00.623Z",
+            "anonymous_id": "8d872292709c6fbe",
+            "path": "/pricing",
+            "url": "https://example.com/pricing",
+            "title": "Pricing",
+            "referrer": "https://www.google.com/",
+            "session_id": "1733050000123",
+            "campaign": "fall-launch",
+            "utm": {"source": "google", "medium": "cpc", "campaign": "fall-launch"},
+        }
+    )
 
 
 def test_timestamp_wins_over_original_timestamp_and_either_will_do() -> None:
@@ -102,47 +109,76 @@ def test_timestamp_wins_over_original_timestamp_and_either_will_do() -> None:
 
 def test_a_page_view_without_a_path_takes_it_from_the_url_and_a_country_from_the_context() -> None:
     page = {
-        "type": "page", "messageId": "m1", "timestamp": "2026-11-02T10:00:00Z",
-        "userId": "u1", "context": {"page": {"url": "https://example.com/demo?x=1"},
-                                   "location": {"country": "DE"}},
-    }  # fmt: skip
+        "type": "page",
+        "messageId": "m1",
+        "timestamp": "2026-11-02T10:00:00Z",
+        "userId": "u1",
+        "context": {"page": {"url": "https://example.com/demo?x=1"}, "location": {"country": "DE"}},
+    }
     event = mapped(page)
     assert (event.path, event.url, event.country, event.lead_id) == (
-        "/demo", "https://example.com/demo?x=1", "DE", "u1",
-    )  # fmt: skip
+        "/demo",
+        "https://example.com/demo?x=1",
+        "DE",
+        "u1",
+    )
 
 
 def test_a_segment_identify_with_both_ids_and_top_level_traits_is_an_identify() -> None:
-    assert mapped(SEGMENT_IDENTIFY) == parse_event({
-        "type": "identify", "event_id": "022bb90c-bbac-11e4-8dfc-aa07a5b093db",
-        "occurred_at": "2026-11-02T11:59:59.900Z", "lead_id": "97980cfea0067",
-        "anonymous_id": "507f191e810c19729de860ea",
-        "traits": {"email": "peter@initech.com", "job_title": "VP Engineering",
-                   "company_name": "Initech", "company_size": 600, "industry": "Software",
-                   "country": "US"},
-    })  # fmt: skip
+    assert mapped(SEGMENT_IDENTIFY) == parse_event(
+        {
+            "type": "identify",
+            "event_id": "022bb90c-bbac-11e4-8dfc-aa07a5b093db",
+            "occurred_at": "2026-11-02T11:59:59.900Z",
+            "lead_id": "97980cfea0067",
+            "anonymous_id": "507f191e810c19729de860ea",
+            "traits": {
+                "email": "peter@initech.com",
+                "job_title": "VP Engineering",
+                "company_name": "Initech",
+                "company_size": 600,
+                "industry": "Software",
+                "country": "US",
+            },
+        }
+    )
 
 
 def test_rudderstack_identify_traits_in_context_snake_case_are_read_too() -> None:
     message = {
-        "type": "identify", "messageId": "r-2", "originalTimestamp": "2026-11-02T12:00:00Z",
-        "userId": "u-7", "anonymousId": "a-7",
-        "context": {"traits": {"email": "ann@acme.com", "job_title": "Director of Ops",
-                               "company": {"name": "Acme", "employee_count": "250"},
-                               "country": "GB", "seniority": "Director"}},
-    }  # fmt: skip
+        "type": "identify",
+        "messageId": "r-2",
+        "originalTimestamp": "2026-11-02T12:00:00Z",
+        "userId": "u-7",
+        "anonymousId": "a-7",
+        "context": {
+            "traits": {
+                "email": "ann@acme.com",
+                "job_title": "Director of Ops",
+                "company": {"name": "Acme", "employee_count": "250"},
+                "country": "GB",
+                "seniority": "Director",
+            }
+        },
+    }
     event = mapped(message)
     assert event.type == "identify"
     assert event.traits is not None
     assert event.traits.model_dump(exclude_none=True) == {
-        "email": "ann@acme.com", "job_title": "Director of Ops", "company_name": "Acme",
-        "company_size": 250, "country": "GB", "seniority": "director",
-    }  # fmt: skip
+        "email": "ann@acme.com",
+        "job_title": "Director of Ops",
+        "company_name": "Acme",
+        "company_size": 250,
+        "country": "GB",
+        "seniority": "director",
+    }
 
 
 def test_top_level_traits_override_context_traits() -> None:
-    message = {**SEGMENT_IDENTIFY, "context": {"traits": {"email": "old@initech.com",
-                                                         "department": "eng"}}}  # fmt: skip
+    message = {
+        **SEGMENT_IDENTIFY,
+        "context": {"traits": {"email": "old@initech.com", "department": "eng"}},
+    }
     traits = mapped(message).traits
     assert (traits.email, traits.department) == ("peter@initech.com", "eng")
 
@@ -153,14 +189,20 @@ def test_an_identify_with_a_user_id_only_is_a_profile_update() -> None:
     event = mapped(message)
     assert event.type == "profile_update"
     assert (event.lead_id, event.anonymous_id, event.job_title) == (
-        "97980cfea0067", None, "VP Engineering",
-    )  # fmt: skip
+        "97980cfea0067",
+        None,
+        "VP Engineering",
+    )
 
 
 def test_an_email_providers_event_with_only_an_address_is_its_pseudonymous_visitor() -> None:
-    opened = {"type": "track", "event": "Email Opened", "messageId": "sg-1",
-              "timestamp": "2026-11-02T13:00:00Z",
-              "properties": {"email": " Peter@Initech.com ", "campaign_id": "c-1"}}  # fmt: skip
+    opened = {
+        "type": "track",
+        "event": "Email Opened",
+        "messageId": "sg-1",
+        "timestamp": "2026-11-02T13:00:00Z",
+        "properties": {"email": " Peter@Initech.com ", "campaign_id": "c-1"},
+    }
     event = mapped(opened)
     assert event.type == "email_open"
     assert (event.lead_id, event.anonymous_id) == (None, email_subject("peter@initech.com"))
@@ -173,8 +215,9 @@ def test_a_server_side_identify_with_an_address_links_its_pseudonym_to_the_lead(
     event = mapped(message)
     assert event.type == "identify"
     assert (event.lead_id, event.anonymous_id) == (
-        "97980cfea0067", email_subject("peter@initech.com"),
-    )  # fmt: skip
+        "97980cfea0067",
+        email_subject("peter@initech.com"),
+    )
     assert event.traits.email == "peter@initech.com"
     # with a cookie id the identify links the cookie (the address waits for its own)
     assert mapped(SEGMENT_IDENTIFY).anonymous_id == "507f191e810c19729de860ea"
@@ -187,12 +230,21 @@ def test_email_events_before_the_lead_is_known_count_for_the_lead_live_as_offlin
 
     def click(n: int) -> dict[str, Any]:
         properties = {"email": "ann@acme.com", "link_url": "https://ex.com/pricing"}
-        return {"type": "track", "event": "Email Link Clicked", "messageId": f"c-{n}",
-                "timestamp": f"2026-11-0{n}T13:00:00Z", "properties": properties}  # fmt: skip
+        return {
+            "type": "track",
+            "event": "Email Link Clicked",
+            "messageId": f"c-{n}",
+            "timestamp": f"2026-11-0{n}T13:00:00Z",
+            "properties": properties,
+        }
 
-    identify = {"type": "identify", "messageId": "i-1", "timestamp": "2026-11-05T10:00:00Z",
-                "userId": "ann", "traits": {"email": "ann@acme.com", "title": "VP Sales",
-                                            "company": {"employees": 400}}}  # fmt: skip
+    identify = {
+        "type": "identify",
+        "messageId": "i-1",
+        "timestamp": "2026-11-05T10:00:00Z",
+        "userId": "ann",
+        "traits": {"email": "ann@acme.com", "title": "VP Sales", "company": {"employees": 400}},
+    }
     messages = [click(1), click(2), identify, click(6)]
     rules = default_rules()
     replay = Replay(rules)
@@ -210,92 +262,174 @@ def test_email_events_before_the_lead_is_known_count_for_the_lead_live_as_offlin
 
 
 def test_a_trait_the_profile_refuses_is_left_out_and_the_rest_still_counts() -> None:
-    message = {**SEGMENT_IDENTIFY, "traits": {"email": "not-an-address", "title": "CTO",
-                                              "employees": "lots"}}  # fmt: skip
+    message = {
+        **SEGMENT_IDENTIFY,
+        "traits": {"email": "not-an-address", "title": "CTO", "employees": "lots"},
+    }
     event = mapped(message)
     assert event.type == "identify"
     assert event.traits.model_dump(exclude_none=True) == {"job_title": "CTO"}
 
 
 def test_an_alias_links_the_previous_id_to_the_user_id() -> None:
-    message = {"type": "alias", "messageId": "al-1", "timestamp": "2026-11-02T12:00:00Z",
-               "previousId": "anon-5", "userId": "u-5"}  # fmt: skip
-    assert mapped(message) == parse_event({
-        "type": "identify", "event_id": "al-1", "occurred_at": "2026-11-02T12:00:00Z",
-        "lead_id": "u-5", "anonymous_id": "anon-5",
-    })  # fmt: skip
+    message = {
+        "type": "alias",
+        "messageId": "al-1",
+        "timestamp": "2026-11-02T12:00:00Z",
+        "previousId": "anon-5",
+        "userId": "u-5",
+    }
+    assert mapped(message) == parse_event(
+        {
+            "type": "identify",
+            "event_id": "al-1",
+            "occurred_at": "2026-11-02T12:00:00Z",
+            "lead_id": "u-5",
+            "anonymous_id": "anon-5",
+        }
+    )
 
 
 def test_a_group_sets_the_leads_account_and_company() -> None:
-    message = {"type": "group", "messageId": "g-1", "timestamp": "2026-11-02T12:00:00Z",
-               "userId": "u-5", "groupId": "acme.com",
-               "traits": {"name": "Acme", "industry": "Retail", "employees": 1200,
-                          "plan": "enterprise"}}  # fmt: skip
-    assert mapped(message) == parse_event({
-        "type": "profile_update", "event_id": "g-1", "occurred_at": "2026-11-02T12:00:00Z",
-        "lead_id": "u-5", "account_id": "acme.com", "company_name": "Acme",
-        "industry": "Retail", "company_size": 1200,
-    })  # fmt: skip
+    message = {
+        "type": "group",
+        "messageId": "g-1",
+        "timestamp": "2026-11-02T12:00:00Z",
+        "userId": "u-5",
+        "groupId": "acme.com",
+        "traits": {"name": "Acme", "industry": "Retail", "employees": 1200, "plan": "enterprise"},
+    }
+    assert mapped(message) == parse_event(
+        {
+            "type": "profile_update",
+            "event_id": "g-1",
+            "occurred_at": "2026-11-02T12:00:00Z",
+            "lead_id": "u-5",
+            "account_id": "acme.com",
+            "company_name": "Acme",
+            "industry": "Retail",
+            "company_size": 1200,
+        }
+    )
 
 
 def test_a_mapped_email_click_carries_its_link_and_campaign() -> None:
     message = {
-        "type": "track", "event": "Email Link Clicked", "messageId": "t-1",
-        "timestamp": "2026-11-02T13:00:00Z", "userId": "u-5",
-        "properties": {"email_id": "18vzF7u3z", "email_subject": "Welcome",
-                       "campaign_id": "123456", "link_url": "https://example.com/pricing"},
+        "type": "track",
+        "event": "Email Link Clicked",
+        "messageId": "t-1",
+        "timestamp": "2026-11-02T13:00:00Z",
+        "userId": "u-5",
+        "properties": {
+            "email_id": "18vzF7u3z",
+            "email_subject": "Welcome",
+            "campaign_id": "123456",
+            "link_url": "https://example.com/pricing",
+        },
         "context": {"campaign": {"name": "nurture-3", "source": "sendgrid", "medium": "email"}},
-    }  # fmt: skip
-    assert mapped(message) == parse_event({
-        "type": "email_click", "event_id": "t-1", "occurred_at": "2026-11-02T13:00:00Z",
-        "lead_id": "u-5", "campaign_id": "123456", "url": "https://example.com/pricing",
-        "campaign": "nurture-3",
-        "utm": {"source": "sendgrid", "medium": "email", "campaign": "nurture-3"},
-    })  # fmt: skip
+    }
+    assert mapped(message) == parse_event(
+        {
+            "type": "email_click",
+            "event_id": "t-1",
+            "occurred_at": "2026-11-02T13:00:00Z",
+            "lead_id": "u-5",
+            "campaign_id": "123456",
+            "url": "https://example.com/pricing",
+            "campaign": "nurture-3",
+            "utm": {"source": "sendgrid", "medium": "email", "campaign": "nurture-3"},
+        }
+    )
 
 
 @pytest.mark.parametrize(
     ("name", "properties", "native"),
     [
-        ("Demo Requested", {"formId": "f-9"},
-         {"type": "form_submission", "form_kind": "demo_request", "form_id": "f-9"}),
-        ("Form Submitted", {"form_kind": "contact_sales"},
-         {"type": "form_submission", "form_kind": "contact_sales"}),
+        (
+            "Demo Requested",
+            {"formId": "f-9"},
+            {"type": "form_submission", "form_kind": "demo_request", "form_id": "f-9"},
+        ),
+        (
+            "Form Submitted",
+            {"form_kind": "contact_sales"},
+            {"type": "form_submission", "form_kind": "contact_sales"},
+        ),
         ("Form Submitted", {}, {"type": "form_submission", "form_kind": "gated_content"}),
-        ("Trial Started", {"trial_plan_name": "pro"},
-         {"type": "form_submission", "form_kind": "trial_signup"}),
+        (
+            "Trial Started",
+            {"trial_plan_name": "pro"},
+            {"type": "form_submission", "form_kind": "trial_signup"},
+        ),
         ("Signed Up", {"type": "organic"}, {"type": "product_usage", "action": "signup"}),
         ("Invite Sent", {}, {"type": "product_usage", "action": "invited_teammate"}),
-        ("Content Downloaded", {"assetId": "roi-calc", "asset_type": "calculator",
-                                "funnelStage": "bottom"},
-         {"type": "content_download", "asset_id": "roi-calc", "asset_type": "calculator",
-          "funnel_stage": "bottom"}),
-        ("Webinar Attended", {"webinar_id": "w-1", "duration_minutes": 42},
-         {"type": "webinar", "action": "attended", "webinar_id": "w-1", "minutes": 42}),
+        (
+            "Content Downloaded",
+            {"assetId": "roi-calc", "asset_type": "calculator", "funnelStage": "bottom"},
+            {
+                "type": "content_download",
+                "asset_id": "roi-calc",
+                "asset_type": "calculator",
+                "funnel_stage": "bottom",
+            },
+        ),
+        (
+            "Webinar Attended",
+            {"webinar_id": "w-1", "duration_minutes": 42},
+            {"type": "webinar", "action": "attended", "webinar_id": "w-1", "minutes": 42},
+        ),
         ("Unsubscribed", {}, {"type": "email_unsubscribe"}),
         ("Email Marked as Spam", {}, {"type": "email_spam_report"}),
-        ("Live Chat Conversation Started", {"conversation_id": "c-1"},
-         {"type": "chat", "action": "started", "chat_id": "c-1"}),
-        ("Product Added", {"product_id": "p-1", "price": 49.0, "currency": "EUR"},
-         {"type": "commerce", "action": "added_to_cart", "product_id": "p-1", "value": 49.0,
-          "currency": "EUR"}),
-        ("Booth Visited", {"eventName": "SaaStr Europa", "event_kind": "trade_show"},
-         {"type": "offline_event", "action": "visited_booth", "event_name": "SaaStr Europa",
-          "event_kind": "trade_show"}),
+        (
+            "Live Chat Conversation Started",
+            {"conversation_id": "c-1"},
+            {"type": "chat", "action": "started", "chat_id": "c-1"},
+        ),
+        (
+            "Product Added",
+            {"product_id": "p-1", "price": 49.0, "currency": "EUR"},
+            {
+                "type": "commerce",
+                "action": "added_to_cart",
+                "product_id": "p-1",
+                "value": 49.0,
+                "currency": "EUR",
+            },
+        ),
+        (
+            "Booth Visited",
+            {"eventName": "SaaStr Europa", "event_kind": "trade_show"},
+            {
+                "type": "offline_event",
+                "action": "visited_booth",
+                "event_name": "SaaStr Europa",
+                "event_kind": "trade_show",
+            },
+        ),
     ],
-)  # fmt: skip
+)
 def test_shipped_track_names(name: str, properties: dict, native: dict) -> None:
-    message = {"type": "track", "event": name, "messageId": "t-2",
-               "timestamp": "2026-11-02T13:00:00Z", "userId": "u-5",
-               "properties": properties}  # fmt: skip
+    message = {
+        "type": "track",
+        "event": name,
+        "messageId": "t-2",
+        "timestamp": "2026-11-02T13:00:00Z",
+        "userId": "u-5",
+        "properties": properties,
+    }
     assert mapped(message) == parse_event(
         {"event_id": "t-2", "occurred_at": "2026-11-02T13:00:00Z", "lead_id": "u-5", **native}
     )
 
 
 def test_an_unmapped_track_and_a_screen_are_ignored_not_rejected() -> None:
-    track = {"type": "track", "event": "Product Viewed", "messageId": "t-3",
-             "timestamp": "2026-11-02T13:00:00Z", "anonymousId": "a-1"}  # fmt: skip
+    track = {
+        "type": "track",
+        "event": "Product Viewed",
+        "messageId": "t-3",
+        "timestamp": "2026-11-02T13:00:00Z",
+        "anonymousId": "a-1",
+    }
     assert mapped(track) == Ignored("track", "Product Viewed")
     assert mapped(track).label == "track:Product Viewed"
     screen = {**track, "type": "screen", "name": "Home"}
@@ -314,8 +448,14 @@ def test_an_unmapped_track_and_a_screen_are_ignored_not_rejected() -> None:
     ],
 )
 def test_malformed_messages_are_rejected_with_the_reason(change: dict, error: str) -> None:
-    message = {"type": "track", "event": "Form Submitted", "messageId": "t-4",
-               "timestamp": "2026-11-02T13:00:00Z", "userId": "u-1", **change}  # fmt: skip
+    message = {
+        "type": "track",
+        "event": "Form Submitted",
+        "messageId": "t-4",
+        "timestamp": "2026-11-02T13:00:00Z",
+        "userId": "u-1",
+        **change,
+    }
     message = {k: v for k, v in message.items() if v is not None}
     out = mapped(message)
     assert isinstance(out, Rejected)
@@ -325,8 +465,10 @@ def test_malformed_messages_are_rejected_with_the_reason(change: dict, error: st
 def test_the_boundary_decodes_segment_bytes_and_dead_letters_the_malformed() -> None:
     raw = json.dumps(RUDDER_PAGE).encode()
     assert decode(raw).type == "page_view"  # type: ignore[union-attr]
-    ignored = decode(b'{"type":"track","event":"X","messageId":"m","userId":"u",'
-                     b'"timestamp":"2026-11-02T10:00:00Z"}')  # fmt: skip
+    ignored = decode(
+        b'{"type":"track","event":"X","messageId":"m","userId":"u",'
+        b'"timestamp":"2026-11-02T10:00:00Z"}'
+    )
     assert isinstance(ignored, Ignored)
     bad = decode(b'{"type":"identify","userId":"u"}', topic="rudder-events", offset=7)
     assert isinstance(bad, DeadLetter)
@@ -342,8 +484,13 @@ def test_a_custom_mapping_replaces_the_defaults(tmp_path: Any) -> None:
         "    set: {asset_id: calc, funnel_stage: bottom}\n"
     )
     tracks = load_tracks(path)
-    message = {"type": "track", "event": "Pricing Calculator Used", "messageId": "c-1",
-               "timestamp": "2026-11-02T13:00:00Z", "userId": "u-1"}  # fmt: skip
+    message = {
+        "type": "track",
+        "event": "Pricing Calculator Used",
+        "messageId": "c-1",
+        "timestamp": "2026-11-02T13:00:00Z",
+        "userId": "u-1",
+    }
     assert from_segment(message, tracks).funnel_stage == "bottom"  # type: ignore[union-attr]
     assert from_segment({**message, "event": "Email Opened"}, tracks) == Ignored(
         "track", "Email Opened"

@@ -629,8 +629,9 @@ def mqls(count: int, sql: int, day: float = 0) -> list:
             ev("page_view", day=day, hours=i / 100, lead_id=lead, path="/pricing"),
         ]
         if i < sql:
-            events.append(ev("form_submission", day=day, hours=1, lead_id=lead,
-                             form_kind="demo_request"))  # fmt: skip
+            events.append(
+                ev("form_submission", day=day, hours=1, lead_id=lead, form_kind="demo_request")
+            )
     return events
 
 

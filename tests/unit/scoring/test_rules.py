@@ -50,23 +50,44 @@ def broken(old: str, new: str) -> str:
             'when: {type: page_view, path: {regex: "/blog*"}}',
             "unknown matcher key(s) ['regex']",
         ),
-        ("when: {company_size: {min: 50, max: 5000}}", "when: {company_size: {min: fifty}}",
-         "'min' must be a number"),
-        ("    below_total: 40\n", "    below_total: 70\n",
-         "stages: Value error, recycle.below_total must be below mql.min_total"),
-        ("  - id: pricing_page\n", "  - id: contact_page\n",
-         "rule id 'contact_page' is used twice"),
+        (
+            "when: {company_size: {min: 50, max: 5000}}",
+            "when: {company_size: {min: fifty}}",
+            "'min' must be a number",
+        ),
+        (
+            "    below_total: 40\n",
+            "    below_total: 70\n",
+            "stages: Value error, recycle.below_total must be below mql.min_total",
+        ),
+        (
+            "  - id: pricing_page\n",
+            "  - id: contact_page\n",
+            "rule id 'contact_page' is used twice",
+        ),
         ("    - {grade: D}\n", "    - {grade: D, min_fit: 0}\n", "the last grade catches everyone"),
-        ("  half_life_days: 30\n", "  half_life_days: -3\n",
-         "engagement.half_life_days: Input should be greater than 0 (got -3)"),
-        ("    sql: 4\n", "    sql: 0\n",
-         "stages.sla_hours: Value error, sla_hours.sql must be between 0 and a year"),
-        ("    won: customer\n", "    won: champion\n",
-         "stages.sales_feedback.won: Input should be"),
-        ("horizon_days: 120\n", "horizon_days: 120\nhorizon_dayz: 3\n",
-         "horizon_dayz: Extra inputs are not permitted"),
+        (
+            "  half_life_days: 30\n",
+            "  half_life_days: -3\n",
+            "engagement.half_life_days: Input should be greater than 0 (got -3)",
+        ),
+        (
+            "    sql: 4\n",
+            "    sql: 0\n",
+            "stages.sla_hours: Value error, sla_hours.sql must be between 0 and a year",
+        ),
+        (
+            "    won: customer\n",
+            "    won: champion\n",
+            "stages.sales_feedback.won: Input should be",
+        ),
+        (
+            "horizon_days: 120\n",
+            "horizon_days: 120\nhorizon_dayz: 3\n",
+            "horizon_dayz: Extra inputs are not permitted",
+        ),
     ],
-)  # fmt: skip
+)
 def test_mistakes_name_the_file_and_the_key_path(old: str, new: str, expected: str) -> None:
     with pytest.raises(RulesError) as info:
         parse_rules(broken(old, new), source="rules/x.yaml")
