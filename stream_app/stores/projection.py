@@ -31,6 +31,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from schemas.transitions import STAGES, ScoreUpdate, StageTransition
+from stream_app.scoring.accounts import top_n_sum
 from stream_app.scoring.funnel import MqlReview, mql_review
 from stream_app.scoring.spec import FunnelReview
 from stream_app.scoring.state import DAY
@@ -199,8 +200,7 @@ class RedisProjection:
             return None
         leads = await self._summaries([(i.decode(), s) for i, s in scored])
         # A disqualified lead never raises its account (the core scores it 0 anyway).
-        totals = (r["total"] for r in leads if r["total"] > 0 and r["stage"] != "disqualified")
-        score = sum(sorted(totals, reverse=True)[:top_n])
+        score = top_n_sum((r["total"] for r in leads if r["stage"] != "disqualified"), top_n)
         return {"account_id": account_id, "score": score, "top_n": top_n, "leads": leads}
 
     async def top_accounts(self, top_n: int, limit: int) -> list[dict[str, Any]]:
