@@ -541,8 +541,8 @@ def register(ctx: Context) -> None:
         except Exception:  # not started yet
             assignment = set()
         for tp in sorted(assignment):
-            if tp.topic in changelogs:
-                continue
+            if tp.topic in changelogs or tp.topic.endswith("-__assignor-__leader"):
+                continue  # Faust's own: the changelogs, and the leader-election topic
             assigned += 1
             try:
                 end = consumer.highwater(tp)
