@@ -75,7 +75,7 @@ bench-quick: stack-up ## benchmark on 20k keyed + 20k unkeyed events: worker bes
 	$(PY) -m bench.harness --quick
 
 .PHONY: bench
-bench: stack-up ## the full benchmark (200k keyed + 100k unkeyed events, 60 s burst at 10k/s, 1M seeded leads; 32 min here at 359a536)
+bench: stack-up ## the full benchmark (200k keyed + 100k unkeyed events, 60 s burst at 10k/s, 1M seeded leads; 32 min here at 359a536, 43 min at c0b5728 on a busier machine)
 	$(PY) -m bench.harness
 
 .PHONY: clean
