@@ -259,45 +259,22 @@ def register(ctx: Context) -> None:
         """Every output of the batch, in batch order; their acks are awaited before the
         records are written (a kill between the two then repeats them, never loses them)."""
         pending = []
+
+        async def output(topic: str, key: bytes | None, model: Any) -> None:
+            value, headers = encode_output(model), ce_headers(model)
+            pending.append(await producer.send(topic, key, value, headers=headers))
+
         for _, out in done:
             for transition in out.transitions:
-                pending.append(
-                    await producer.send(
-                        names.transitions,
-                        transition.lead_id.encode(),
-                        encode_output(transition),
-                        headers=ce_headers(transition),
-                    )
-                )
+                await output(names.transitions, transition.lead_id.encode(), transition)
             for breach in out.breaches:  # like a transition: acked before its record is written
-                pending.append(
-                    await producer.send(
-                        names.sla_breaches,
-                        breach.lead_id.encode(),
-                        encode_output(breach),
-                        headers=ce_headers(breach),
-                    )
-                )
+                await output(names.sla_breaches, breach.lead_id.encode(), breach)
             for subject, value, at in out.forward_bytes():
                 pending.append(await producer.send(repartition, subject, value, timestamp=at))
             for update in out.updates.values():
-                pending.append(
-                    await producer.send(
-                        names.score_updates,
-                        update.lead_id.encode(),
-                        encode_output(update),
-                        headers=ce_headers(update),
-                    )
-                )
+                await output(names.score_updates, update.lead_id.encode(), update)
             for letter_key, letter in out.dead_letters:
-                pending.append(
-                    await producer.send(
-                        names.dead_letters,
-                        letter_key,
-                        encode_output(letter),
-                        headers=ce_headers(letter),
-                    )
-                )
+                await output(names.dead_letters, letter_key, letter)
         return pending
 
     async def flush(job: Flush) -> None:
