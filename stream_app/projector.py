@@ -133,7 +133,16 @@ class Projector:
                 await self._with_redis(
                     "transitions", partial(self.projection.add_transitions, transitions)
                 )
-                await self._commit(consumer)
+                # A stop (SIGTERM, or the worker's death) must not cut a commit in half:
+                # aiokafka's commit task would then fail against the closed connection
+                # with nobody to take its error (a traceback in the log at every such stop).
+                commit = asyncio.ensure_future(self._commit(consumer))
+                try:
+                    await asyncio.shield(commit)
+                except asyncio.CancelledError:
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(commit, 10)
+                    raise
         finally:
             await consumer.stop()
 
@@ -199,7 +208,17 @@ def main() -> int:
                 loop.remove_signal_handler(sig)
         log.info("projection stopped")
 
-    asyncio.run(serve())
+    try:
+        asyncio.run(serve())
+    except KafkaError as exc:
+        # e.g. fenced by the restarted worker's projector (same static member id) while
+        # this one, orphaned by a kill -9, is still stopping: an error, not a crash
+        log.error(
+            "projection stopped: its Kafka consumer failed (%s: %s); the worker starts a new one",
+            type(exc).__name__,
+            exc,
+        )
+        return 1
     return 0
 
 
