@@ -10,7 +10,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
+import uuid
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +101,19 @@ class WorkerProcess:
         if self.proc is not None:
             self._log.close()
         self.proc = None
+
+
+def worker_on_own_topic(tmp_path_factory: Any, topic_base: str) -> Iterator[WorkerProcess]:
+    """A module's worker reading one input topic of its own (``LEADSTREAM_INPUT_TOPICS``),
+    as a pipeline writes it; its log must show no traceback when it stops."""
+    run = uuid.uuid4().hex[:8]
+    process = WorkerProcess(
+        run, tmp_path_factory.mktemp("worker"), LEADSTREAM_INPUT_TOPICS=f"t{run}.{topic_base}"
+    )
+    process.start()
+    yield process
+    process.stop()
+    assert "Traceback" not in process.log_text(), process.log_text()[-4000:]
 
 
 class Lockstep:

@@ -33,7 +33,7 @@ from schemas.transitions import StageTransition
 from stream_app.scoring.replay import Replay
 from stream_app.scoring.rules import Rules
 from tests.factories import REPO
-from tests.integration.live import Lockstep, WorkerProcess, collect
+from tests.integration.live import Lockstep, WorkerProcess, collect, worker_on_own_topic
 from tests.segment_cases import journey
 
 pytestmark = pytest.mark.integration
@@ -102,14 +102,7 @@ class CollectorProcess:
 def worker(
     kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[WorkerProcess]:
-    run = uuid.uuid4().hex[:8]
-    process = WorkerProcess(
-        run, tmp_path_factory.mktemp("worker"), LEADSTREAM_INPUT_TOPICS=f"t{run}.site-events"
-    )
-    process.start()
-    yield process
-    process.stop()
-    assert "Traceback" not in process.log_text(), process.log_text()[-4000:]
+    yield from worker_on_own_topic(tmp_path_factory, "site-events")
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,7 @@ from schemas.transitions import StageTransition
 from stream_app import kafka_tools
 from stream_app.scoring.replay import Replay
 from stream_app.scoring.rules import Rules
-from tests.integration.live import Lockstep, WorkerProcess, collect
+from tests.integration.live import Lockstep, WorkerProcess, collect, worker_on_own_topic
 from tests.segment_cases import Flavour, journey
 
 pytestmark = pytest.mark.integration
@@ -37,14 +37,7 @@ pytestmark = pytest.mark.integration
 def worker(
     kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[WorkerProcess]:
-    run = uuid.uuid4().hex[:8]
-    process = WorkerProcess(
-        run, tmp_path_factory.mktemp("worker"), LEADSTREAM_INPUT_TOPICS=f"t{run}.rudder-events"
-    )
-    process.start()
-    yield process
-    process.stop()
-    assert "Traceback" not in process.log_text(), process.log_text()[-4000:]
+    yield from worker_on_own_topic(tmp_path_factory, "rudder-events")
 
 
 async def test_pipeline_messages_give_the_transitions_of_their_native_twins(
