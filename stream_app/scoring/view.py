@@ -74,14 +74,17 @@ def day_weights(
     times many leads share (settle times); a weight is a function of the day,
     ``at`` and the half-life only, so this changes no number.
     """
+    if not shared:
+        weights: dict[int, float] = {}
+        for days in state.buckets.values():
+            for day in days:
+                if day not in weights:
+                    end = (day + 1) * DAY
+                    weights[day] = _decay(at - end, half_life) if at > end else 1.0
+        return weights
     all_days: set[int] = set()
     for days in state.buckets.values():
         all_days.update(days)
-    if not shared:
-        return {
-            day: _decay(at - (day + 1) * DAY, half_life) if at > (day + 1) * DAY else 1.0
-            for day in all_days
-        }
     known = _WEIGHTS_AT.get((at, half_life))
     if known is None:
         if len(_WEIGHTS_AT) >= WEIGHT_CACHE_LIMIT:
@@ -107,7 +110,7 @@ def rule_points(
     float operations in the same order (``reduce(add, ..., 0.0)`` is ``acc = 0.0;
     acc += x`` run in C), so the same state gives the same float to any caller.
     """
-    counts = effective_counts(rule, days, carry)
+    counts = None if rule.cap is None else effective_counts(rule, days, carry)
     if counts is None:  # uncapped, or under the cap everywhere: every event counts
         terms = map(mul, days.values(), map(weights.__getitem__, days))
         return 0.0 + reduce(add, terms, 0.0)
