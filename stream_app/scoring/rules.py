@@ -25,7 +25,7 @@ from pydantic import ValidationError
 
 from schemas.events import EVENT_TYPES
 from stream_app.errors import RulesError
-from stream_app.scoring.matching import Predicate, compile_condition
+from stream_app.scoring.matching import Predicate, RuleIndex, compile_condition, field_matchers
 from stream_app.scoring.spec import (
     Disqualifier,
     FitRule,
@@ -67,6 +67,8 @@ class Rules:
     stamp: str  # "<version>+<sha256[:8]>", stamped on every transition
     source: str  # where it was loaded from, for messages
     by_event_type: Mapping[str, tuple[CompiledRule, ...]] = field(repr=False)
+    #: event type -> which of its rules an event matches (``RuleIndex.matching``)
+    index: Mapping[str, RuleIndex] = field(repr=False)
     by_id: Mapping[str, CompiledRule] = field(repr=False)
     fit_rules: tuple[tuple[FitRule, Predicate], ...] = field(repr=False)
     disqualifiers: tuple[tuple[Disqualifier, Predicate], ...] = field(repr=False)
@@ -84,9 +86,13 @@ class Rules:
         return self.spec.visits.inactivity_minutes * 60.0
 
 
-def _compile_event_condition(when: Mapping[str, Any]) -> Predicate:
+def _without_type(when: Mapping[str, Any]) -> dict[str, Any]:
     # Rules are indexed by event type, so the type test is already done.
-    return compile_condition({k: v for k, v in when.items() if k != "type"})
+    return {k: v for k, v in when.items() if k != "type"}
+
+
+def _compile_event_condition(when: Mapping[str, Any]) -> Predicate:
+    return compile_condition(_without_type(when))
 
 
 def compile_rules(spec: RulesSpec, *, stamp: str, source: str = "<memory>") -> Rules:
@@ -117,11 +123,17 @@ def compile_rules(spec: RulesSpec, *, stamp: str, source: str = "<memory>") -> R
         by_id[sig.id] = compiled
         for type_name in event_types_of(sig.when):
             by_type[type_name].append(compiled)
+    conditions = {rule.id: _without_type(rule.when) for rule in spec.engagement.rules}
+    conditions.update({sig.id: _without_type(sig.when) for sig in spec.signals})
     return Rules(
         spec=spec,
         stamp=stamp,
         source=source,
         by_event_type={k: tuple(v) for k, v in by_type.items()},
+        index={
+            k: RuleIndex([(rule, field_matchers(conditions[rule.id])) for rule in v])
+            for k, v in by_type.items()
+        },
         by_id=by_id,
         fit_rules=tuple((r, compile_condition(r.when)) for r in spec.fit.rules),
         disqualifiers=tuple((d, compile_condition(d.when)) for d in spec.disqualify),
