@@ -55,7 +55,6 @@ class CompiledRule:
     points: float
     cap: float | None  # max points in any window of window_days days; None = uncapped
     window_days: int  # cap window (engagement) or within_days (signal); 1 if uncapped
-    predicate: Predicate
     signal: Signal | None = None
 
 
@@ -91,10 +90,6 @@ def _without_type(when: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in when.items() if k != "type"}
 
 
-def _compile_event_condition(when: Mapping[str, Any]) -> Predicate:
-    return compile_condition(_without_type(when))
-
-
 def compile_rules(spec: RulesSpec, *, stamp: str, source: str = "<memory>") -> Rules:
     by_type: dict[str, list[CompiledRule]] = {name: [] for name in EVENT_TYPES}
     by_id: dict[str, CompiledRule] = {}
@@ -105,7 +100,6 @@ def compile_rules(spec: RulesSpec, *, stamp: str, source: str = "<memory>") -> R
             points=rule.points,
             cap=rule.cap.points if rule.cap else None,
             window_days=rule.cap.per_days if rule.cap else 1,
-            predicate=_compile_event_condition(rule.when),
         )
         by_id[rule.id] = compiled
         for type_name in event_types_of(rule.when):
@@ -117,7 +111,6 @@ def compile_rules(spec: RulesSpec, *, stamp: str, source: str = "<memory>") -> R
             points=sig.points,
             cap=sig.points,
             window_days=sig.within_days,
-            predicate=_compile_event_condition(sig.when),
             signal=sig,
         )
         by_id[sig.id] = compiled
