@@ -16,6 +16,7 @@ The model of the file itself (``RulesSpec`` and its parts) is in ``spec``.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -145,10 +146,36 @@ def _format_errors(source: str, exc: ValidationError) -> str:
     return "\n".join(lines)
 
 
+class _RulesLoader(yaml.SafeLoader):
+    """YAML as a rules file means it: only ``true``/``false`` are booleans.
+
+    YAML 1.1 (PyYAML's default) also reads ``yes/no/on/off/y/n`` as booleans, so
+    a country list ``[SE, NO, DK]`` held ``False`` for Norway: a Norwegian lead
+    matched "not a served country" and was disqualified. YAML 1.2 dropped those
+    forms; so does this loader, and ``NO`` stays the string ``"NO"``.
+    """
+
+
+_RulesLoader.yaml_implicit_resolvers = {
+    first: [(tag, regex) for tag, regex in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_RulesLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool",
+    re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+    list("tTfF"),
+)
+
+
+def load_yaml(text: str) -> Any:
+    """The YAML document in ``text``, read as YAML 1.2 reads booleans (see ``_RulesLoader``)."""
+    return yaml.load(text, Loader=_RulesLoader)  # a SafeLoader: no arbitrary objects
+
+
 def parse_rules(text: str, *, source: str = "<memory>") -> Rules:
     """Parse and validate rules from YAML text; raises RulesError."""
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
         raise RulesError(f"{source}: not valid YAML: {exc}") from None
     if not isinstance(data, dict):
