@@ -5,7 +5,8 @@ Schemas are ``components/schemas`` (shared parts such as ``Scores`` lifted
 from ``$defs`` beside them), and every response refers to its model. The
 handlers validate each body through the same model, so the document and the
 answers cannot drift apart; ``tests/unit/test_openapi.py`` checks the
-document is valid OpenAPI 3.1 and every success has its model's schema.
+document is valid OpenAPI 3.1 and ``tests/integration/test_api_live.py`` runs
+schemathesis against the live API.
 """
 
 from __future__ import annotations
