@@ -53,10 +53,9 @@ def effective_counts(
     rule: CompiledRule, days: dict[int, int], carry: dict[int, float] | None
 ) -> dict[int, float] | None:
     """Each day's effective count under the rule's cap, or None when every event counts in full."""
-    cap = rule.cap
-    if cap is None:
+    limit = rule.cap_events  # events; a negative rule's cap bounds the loss
+    if limit is None:
         return None
-    limit = cap / abs(rule.points)  # events; a negative rule's cap bounds the loss
     if not carry and sum(days.values()) <= limit:
         return None
     span = rule.window_days

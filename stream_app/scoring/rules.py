@@ -56,6 +56,8 @@ class CompiledRule:
     points: float
     cap: float | None  # max points in any window of window_days days; None = uncapped
     window_days: int  # cap window (engagement) or within_days (signal); 1 if uncapped
+    #: the cap in events (``cap / abs(points)``; a negative rule's cap bounds the loss)
+    cap_events: float | None = None
     signal: Signal | None = None
 
 
@@ -91,6 +93,10 @@ def _without_type(when: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in when.items() if k != "type"}
 
 
+def _cap_events(cap: float | None, points: float) -> float | None:
+    return cap / abs(points) if cap is not None and points else None
+
+
 def compile_rules(spec: RulesSpec, *, stamp: str, source: str = "<memory>") -> Rules:
     by_type: dict[str, list[CompiledRule]] = {name: [] for name in EVENT_TYPES}
     by_id: dict[str, CompiledRule] = {}
@@ -101,6 +107,7 @@ def compile_rules(spec: RulesSpec, *, stamp: str, source: str = "<memory>") -> R
             points=rule.points,
             cap=rule.cap.points if rule.cap else None,
             window_days=rule.cap.per_days if rule.cap else 1,
+            cap_events=_cap_events(rule.cap.points if rule.cap else None, rule.points),
         )
         by_id[rule.id] = compiled
         for type_name in event_types_of(rule.when):
@@ -112,6 +119,7 @@ def compile_rules(spec: RulesSpec, *, stamp: str, source: str = "<memory>") -> R
             points=sig.points,
             cap=sig.points,
             window_days=sig.within_days,
+            cap_events=_cap_events(sig.points, sig.points),
             signal=sig,
         )
         by_id[sig.id] = compiled

@@ -110,7 +110,7 @@ def rule_points(
     float operations in the same order (``reduce(add, ..., 0.0)`` is ``acc = 0.0;
     acc += x`` run in C), so the same state gives the same float to any caller.
     """
-    counts = None if rule.cap is None else effective_counts(rule, days, carry)
+    counts = effective_counts(rule, days, carry)
     if counts is None:  # uncapped, or under the cap everywhere: every event counts
         terms = map(mul, days.values(), map(weights.__getitem__, days))
         return 0.0 + reduce(add, terms, 0.0)
@@ -135,12 +135,20 @@ def engagement_of(
     else:
         weights = {day: 1.0 for days in state.buckets.values() for day in days}
     per_rule: dict[str, float] = {}
+    cap_carry = state.cap_carry
+    get_weight = weights.__getitem__
     for rule_id, days in state.buckets.items():
         rule = by_id.get(rule_id)
         if rule is None or not days:
             continue  # a rule removed from the file no longer counts
-        carry = state.cap_carry.get(rule_id)
-        per_rule[rule_id] = rule.points * rule_points(rule, days, weights, carry)
+        limit = rule.cap_events
+        carry = cap_carry.get(rule_id) if limit is not None else None
+        if limit is None or (not carry and sum(days.values()) <= limit):
+            # every event counts: rule_points' own sum, without the call
+            count = 0.0 + reduce(add, map(mul, days.values(), map(get_weight, days)), 0.0)
+        else:
+            count = rule_points(rule, days, weights, carry)
+        per_rule[rule_id] = rule.points * count
     if state.archived and state.archive_ref is not None:
         age = now - state.archive_ref
         fade = _decay(age, half_life) if age > 0 else 1.0
@@ -164,12 +172,19 @@ def engagement_settled(state: LeadState, rules: Rules, later: float) -> float:
     by_id = rules.by_id
     weights = day_weights(state, later, half_life, shared=True)
     total_later = 0.0
+    cap_carry = state.cap_carry
+    get_weight = weights.__getitem__
     for rule_id, days in state.buckets.items():
         rule = by_id.get(rule_id)
         if rule is None or not days:
             continue
-        carry = state.cap_carry.get(rule_id)
-        total_later += rule.points * rule_points(rule, days, weights, carry)
+        limit = rule.cap_events
+        carry = cap_carry.get(rule_id) if limit is not None else None
+        if limit is None or (not carry and sum(days.values()) <= limit):
+            count = 0.0 + reduce(add, map(mul, days.values(), map(get_weight, days)), 0.0)
+        else:
+            count = rule_points(rule, days, weights, carry)
+        total_later += rule.points * count
     ref = state.archive_ref
     if state.archived and ref is not None:
         fade_later = _decay(later - ref, half_life) if later > ref else 1.0
