@@ -108,6 +108,11 @@ async def batched_pipeline(
             for driver in by_partition.values():
                 out = driver.out
                 for key, record in out.records.items():
+                    if record is None:  # erased: a delete and a changelog tombstone
+                        del store[key.encode()]  # a no-op for a key RocksDB lacks
+                        cache.pop(key.encode(), None)
+                        acks.append(await producer.send(changelog, key=key.encode(), value=None))
+                        continue
                     raw = encode_record(record)
                     store[key.encode()] = raw
                     cache[key.encode()] = record

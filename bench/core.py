@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from schemas.dead_letter import DeadLetter
-from schemas.events import InboundEvent
+from schemas.events import InputEvent
 from stream_app.codec import decode
 from stream_app.scoring.replay import Replay
 from stream_app.scoring.rules import Rules, parse_rules
@@ -70,7 +70,7 @@ def decode_and_process(messages: list[bytes], rules: Rules) -> Replay:
     return replay
 
 
-def process(events: list[InboundEvent], rules: Rules) -> Replay:
+def process(events: list[InputEvent], rules: Rules) -> Replay:
     replay = Replay(rules)
     for event in events:
         replay.process(event)

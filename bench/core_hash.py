@@ -38,7 +38,7 @@ from typing import Any
 
 from bench.core import load
 from schemas.dead_letter import DeadLetter
-from schemas.events import InboundEvent
+from schemas.events import InputEvent
 from stream_app.codec import decode
 from stream_app.segment import Ignored
 from stream_app.traffic import generate
@@ -53,7 +53,7 @@ def _iso(value: str, shift: timedelta) -> str:
     return moved.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def events(count: int, seed: int = 11) -> list[InboundEvent]:
+def events(count: int, seed: int = 11) -> list[InputEvent]:
     """``count`` decoded events: generated traffic with seeded perturbations."""
     rng = random.Random(seed * 7919)
     raw: list[dict[str, Any]] = []
@@ -87,7 +87,7 @@ def events(count: int, seed: int = 11) -> list[InboundEvent]:
                     "reason": rng.choice([None, "budget", "timing"]),
                 }
             )
-    out: list[InboundEvent] = []
+    out: list[InputEvent] = []
     for event in raw[:count]:
         decoded = decode(json.dumps(event).encode())
         assert not isinstance(decoded, DeadLetter | Ignored), decoded
@@ -107,7 +107,7 @@ def _feed(digest: Any, step: Any, counts: Counter[str]) -> None:
 
 
 def run(
-    rules_path: str, traffic: list[InboundEvent], roundtrip: int
+    rules_path: str, traffic: list[InputEvent], roundtrip: int
 ) -> tuple[str, float, Counter[str]]:
     """sha256 of the run over ``traffic`` with the rules at ``rules_path``; seconds; counts."""
     from stream_app.scoring.replay import Replay  # noqa: PLC0415

@@ -15,7 +15,8 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from schemas.dead_letter import DeadLetter
-from schemas.events import EVENT_MODELS
+from schemas.erasures import ErasureEvent
+from schemas.events import INPUT_MODELS
 from schemas.segment import SEGMENT_MODELS
 from schemas.transitions import ScoreUpdate, SlaBreach, StageTransition
 
@@ -34,13 +35,17 @@ def _ce_headers(type_name: str) -> dict[str, Any]:
             "ce_specversion": {"const": "1.0"},
             "ce_id": {
                 **text,
-                "description": "transition id, breach id, <lead>:<version>, or "
+                "description": "transition id, breach id, <lead>:<version>, erasure id, or "
                 "<topic>:<partition>:<offset> of a dead letter",
             },
             "ce_source": {**text, "description": "/leadstream/<app id>"},
             "ce_type": {"const": f"dev.leadstream.{type_name}.v1"},
             "ce_time": {**text, "format": "date-time"},
-            "ce_subject": {**text, "description": "the lead id (a dead letter: its message key)"},
+            "ce_subject": {
+                **text,
+                "description": "the lead id (an erasure of a visitor: the anonymous id; "
+                "a dead letter: its message key)",
+            },
             "ce_dataschema": {"const": f"https://leadstream.dev/schemas/{type_name}.json"},
             "content-type": {"const": "application/json"},
         },
@@ -59,11 +64,12 @@ def _key(description: str) -> dict[str, Any]:
 def document(inputs: list[tuple[str, str]], outputs: list[tuple[str, str, str]]) -> dict[str, Any]:
     """``inputs``: (topic, description); ``outputs``: (topic, message type, description)."""
     models: list[type[BaseModel]] = [
-        *EVENT_MODELS,
+        *INPUT_MODELS,
         *SEGMENT_MODELS,
         StageTransition,
         SlaBreach,
         ScoreUpdate,
+        ErasureEvent,
         DeadLetter,
     ]
     _, defs = models_json_schema([(m, "validation") for m in models], ref_template=REF)
@@ -79,9 +85,10 @@ def document(inputs: list[tuple[str, str]], outputs: list[tuple[str, str, str]])
         "inbound_event": {
             "name": "inbound_event",
             "title": "A native event",
-            "summary": "One of the native event types, chosen by its `type` field",
+            "summary": "One of the native event types, chosen by its `type` field, or an "
+            "`erase` request (keyed like the person's other events)",
             "contentType": "application/json",
-            "payload": one_of(EVENT_MODELS),
+            "payload": one_of(INPUT_MODELS),
             "bindings": _key(
                 "the subject: lead id, else anonymous id (unkeyed works, one hop dearer)"
             ),
@@ -122,6 +129,7 @@ def document(inputs: list[tuple[str, str]], outputs: list[tuple[str, str, str]])
             "stage_transition": StageTransition,
             "sla_breach": SlaBreach,
             "score_update": ScoreUpdate,
+            "erasure": ErasureEvent,
             "dead_letter": DeadLetter,
         }[type_name]
         messages[type_name] = {
@@ -130,7 +138,10 @@ def document(inputs: list[tuple[str, str]], outputs: list[tuple[str, str, str]])
             "contentType": "application/json",
             "payload": {"$ref": REF.format(model=model.__name__)},
             "headers": _ce_headers(type_name),
-            "bindings": _key("the lead id (dead letters: the input message's key)"),
+            "bindings": _key(
+                "the lead id (an erasure of a visitor: the anonymous id; dead letters: the "
+                "input message's key)"
+            ),
         }
         channels[topic] = {
             "address": f"{{prefix}}{topic}",

@@ -9,6 +9,11 @@ Each event is JSON with a ``type`` discriminator::
 Every event carries an ``event_id`` (duplicates never count twice), an aware
 ``occurred_at`` (event time: all scoring uses it), and ``lead_id`` and/or
 ``anonymous_id``.
+
+Beside the scored events, an input topic carries one request: ``erase``
+(``Erase``), which removes a person. It is not scored (no rule can name it:
+it is not in ``EVENT_TYPES``); ``InputEvent`` is everything an input topic
+accepts, ``parse_input`` validates it.
 """
 
 from __future__ import annotations
@@ -40,6 +45,10 @@ OfflineAction = Literal["registered", "attended", "visited_booth", "met_sales", 
 OfflineKind = Literal["trade_show", "conference", "meetup", "roadshow", "workshop", "dinner"]
 CommerceAction = Literal["added_to_cart", "added_to_wishlist", "loyalty_signup"]
 Seniority = Literal["intern", "individual", "manager", "director", "vp", "c_level", "owner"]
+
+
+#: An e-mail address (only its shape is checked).
+Email = Annotated[str, Field(max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")]
 
 
 class Utm(Model):
@@ -180,7 +189,7 @@ class Profile(Model):
     Every field is optional; an update sets only the fields it carries.
     """
 
-    email: Annotated[str, Field(max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
+    email: Email | None = None
     job_title: Label | None = None
     seniority: Seniority | None = None
     department: Label | None = None
@@ -216,7 +225,37 @@ class SalesFeedback(EventBase):
     reason: Text | None = None
 
 
-InboundEvent = Annotated[
+class Erase(Model):
+    """Erase a person: their record, every anonymous visitor merged into them, their projection.
+
+    Names the person by exactly one of ``lead_id``, ``anonymous_id`` or
+    ``email`` (the pseudonymous anonymous id ``email:<32 hex>`` of the address,
+    as Segment-spec e-mail events are scored under: the worker maps it at the
+    boundary and never stores the address). An anonymous id that was merged into
+    a lead erases that lead. Send it to the input topic the person's other
+    events go to, keyed like them (lead id, else anonymous id), so it is applied
+    in order with them. The worker answers with an ``erasure`` on
+    ``lead_erasures`` whose ``erasure_id`` is this ``event_id``.
+    """
+
+    type: Literal["erase"] = "erase"
+    event_id: Id
+    occurred_at: EventTime = Field(description="when the erasure was requested")
+    lead_id: Id | None = None
+    anonymous_id: Id | None = None
+    email: Email | None = None
+    reason: Label | None = Field(None, description="e.g. 'GDPR art. 17 request', a ticket id")
+    requested_by: Label | None = Field(None, description="who asked: an operator, a system")
+
+    @model_validator(mode="after")
+    def _names_one_person(self) -> Erase:
+        named = [self.lead_id, self.anonymous_id, self.email]
+        if sum(value is not None for value in named) != 1:
+            raise ValueError("an erase names exactly one of lead_id, anonymous_id, email")
+        return self
+
+
+ScoredEvent = (
     PageView
     | EmailOpen
     | EmailClick
@@ -234,9 +273,11 @@ InboundEvent = Annotated[
     | ProductUsage
     | ProfileUpdate
     | Identify
-    | SalesFeedback,
-    Field(discriminator="type"),
-]
+    | SalesFeedback
+)
+InboundEvent = Annotated[ScoredEvent, Field(discriminator="type")]
+#: What an input topic accepts: a scored event, or an erase request.
+InputEvent = Annotated[ScoredEvent | Erase, Field(discriminator="type")]
 
 EVENT_MODELS: tuple[type[EventBase], ...] = (
     PageView,
@@ -262,7 +303,11 @@ EVENT_MODELS: tuple[type[EventBase], ...] = (
 #: type name -> model, e.g. EVENT_TYPES["page_view"] is PageView.
 EVENT_TYPES: dict[str, type[EventBase]] = {m.model_fields["type"].default: m for m in EVENT_MODELS}
 
+#: Every model an input topic accepts (the scored ones, then ``Erase``).
+INPUT_MODELS: tuple[type[Model], ...] = (*EVENT_MODELS, Erase)
+
 EVENT_ADAPTER: TypeAdapter[InboundEvent] = TypeAdapter(InboundEvent)
+INPUT_ADAPTER: TypeAdapter[InputEvent] = TypeAdapter(InputEvent)
 
 
 def parse_event(data: bytes | str | dict[str, object]) -> InboundEvent:
@@ -270,3 +315,10 @@ def parse_event(data: bytes | str | dict[str, object]) -> InboundEvent:
     if isinstance(data, dict):
         return EVENT_ADAPTER.validate_python(data)
     return EVENT_ADAPTER.validate_json(data)
+
+
+def parse_input(data: bytes | str | dict[str, object]) -> InputEvent:
+    """Like ``parse_event``, but also accepts an ``erase`` request."""
+    if isinstance(data, dict):
+        return INPUT_ADAPTER.validate_python(data)
+    return INPUT_ADAPTER.validate_json(data)

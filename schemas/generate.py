@@ -15,7 +15,8 @@ from pydantic import BaseModel
 
 from schemas.asyncapi import document
 from schemas.dead_letter import DeadLetter
-from schemas.events import EVENT_ADAPTER, EVENT_MODELS
+from schemas.erasures import ErasureEvent
+from schemas.events import INPUT_ADAPTER, INPUT_MODELS
 from schemas.segment import SEGMENT_ADAPTER
 from schemas.transitions import ScoreUpdate, SlaBreach, StageTransition
 
@@ -25,10 +26,11 @@ OUT_DIR = Path(__file__).parent / "json"
 def rendered() -> dict[str, str]:
     """File name -> JSON text, for every model, the inbound union and the Segment subset."""
     models: list[type[BaseModel]] = [
-        *EVENT_MODELS,
+        *INPUT_MODELS,
         StageTransition,
         ScoreUpdate,
         SlaBreach,
+        ErasureEvent,
         DeadLetter,
     ]
     files: dict[str, str] = {}
@@ -37,7 +39,7 @@ def rendered() -> dict[str, str]:
         schema = model.model_json_schema(mode="validation")
         schema["$id"] = f"https://leadstream.dev/schemas/{name}.json"
         files[f"{name}.json"] = json.dumps(schema, indent=2, sort_keys=True) + "\n"
-    union = EVENT_ADAPTER.json_schema(mode="validation")
+    union = INPUT_ADAPTER.json_schema(mode="validation")  # the scored events and erase
     union["title"] = "InboundEvent"
     union["$id"] = "https://leadstream.dev/schemas/inbound_event.json"
     files["inbound_event.json"] = json.dumps(union, indent=2, sort_keys=True) + "\n"
@@ -69,7 +71,16 @@ def asyncapi() -> dict[str, object]:
             "a lead sales did not pick up within the rules' "
             "SLA (stages.sla_hours), keyed by lead id: one per stage entry",
         ),
-        "lead_score_updates": ("score_update", "the newest score of a lead per batch"),
+        "lead_score_updates": (
+            "score_update",
+            "the newest score of a lead per batch; a null value (a tombstone) when the lead "
+            "was erased",
+        ),
+        "lead_erasures": (
+            "erasure",
+            "the answer to each erase request, keyed by the lead id (else the anonymous "
+            "id): downstream consumers delete what they hold of that person",
+        ),
         "lead_dead_letters": ("dead_letter", "what could not be accepted, with the reason"),
     }
     inputs = [(t, f"input topic (any event type; native or Segment-spec): {t}") for t in INPUTS]

@@ -12,12 +12,13 @@ overtake the visitor's earlier events.
 
 Per batch, in this order (the guarantee in docs/guarantees.md rests on it):
 
-1. transitions, repartition messages, the newest score update per lead and
-   the dead letters are produced straight on the aiokafka producer under
+1. transitions, erasures, repartition messages, a tombstone per erased lead
+   and the newest score update per lead on the score updates, and the dead
+   letters are produced straight on the aiokafka producer under
    Faust's (no per-message Faust send path), and their acks are awaited
    together;
-2. each changed record is written once: a RocksDB write batch and the
-   changelog (``RecordWriter``);
+2. each changed record is written once, an erased one deleted: a RocksDB
+   write batch and the changelog (``RecordWriter``);
 3. the batch's messages are acked (a flusher task does 1-3 for batch N
    while the agent scores batch N+1 from memory); Faust commits acked
    offsets every ``broker_commit_interval`` and flushes the producer before
@@ -106,7 +107,7 @@ class Producer:
         self,
         topic: str,
         key: bytes | None,
-        value: bytes,
+        value: bytes | None,  # None: a tombstone
         partition: int | None = None,
         timestamp: float | None = None,  # seconds; the producer's clock when None
         headers: list[tuple[str, bytes]] | None = None,
@@ -211,8 +212,9 @@ def register(ctx: Context) -> None:
     writer = RecordWriter(records, producer.send)
 
     # Records computed but not written yet (their batch waits for acks): the next batch
-    # reads them first. Unlike the cache, never cleared on a rebalance: only a write ends them.
-    unwritten: dict[bytes, Record] = {}
+    # reads them first (None: erased). Unlike the cache, never cleared on a rebalance: only a
+    # write ends them.
+    unwritten: dict[bytes, Record | None] = {}
     flushes: asyncio.Queue[Flush] = asyncio.Queue(maxsize=settings.batches_in_flight)
     pace = Pace()
     handed: dict[Any, int] = {}  # records that reached the agent, per partition (the watch)
@@ -224,7 +226,9 @@ def register(ctx: Context) -> None:
 
     def load(key: str) -> Record | None:
         raw_key = key.encode()
-        record = unwritten.get(raw_key) or cache.get(raw_key)
+        if raw_key in unwritten:
+            return unwritten[raw_key]
+        record = cache.get(raw_key)
         return record if record is not None else decode_record(records.get(raw_key))
 
     def score_partition(partition: int, events: list[EventT]) -> Outputs:
@@ -269,8 +273,13 @@ def register(ctx: Context) -> None:
                 await output(names.transitions, transition.lead_id.encode(), transition)
             for breach in out.breaches:  # like a transition: acked before its record is written
                 await output(names.sla_breaches, breach.lead_id.encode(), breach)
+            for erasure in out.erasures:  # likewise: the records go only once it is in Kafka
+                erased = erasure.lead_id or erasure.anonymous_id or ""
+                await output(names.erasures, erased.encode(), erasure)
             for subject, value, at in out.forward_bytes():
                 pending.append(await producer.send(repartition, subject, value, timestamp=at))
+            for lead in out.erased:  # before the updates: those are of the lead's new life
+                pending.append(await producer.send(names.score_updates, lead.encode(), None))
             for update in out.updates.values():
                 await output(names.score_updates, update.lead_id.encode(), update)
             for letter_key, letter in out.dead_letters:
@@ -284,14 +293,29 @@ def register(ctx: Context) -> None:
             await asyncio.gather(*job.acks)  # the records below depend on these acks
         for last, out in job.done:
             _enter(last)
-            items = [(key.encode(), encode_record(record)) for key, record in out.records.items()]
+            items = [
+                (key.encode(), None if record is None else encode_record(record))
+                for key, record in out.records.items()
+            ]
             await writer.write(last.message.partition, items)
             for key, record in out.records.items():
                 raw_key = key.encode()
-                if unwritten.get(raw_key) is record:
+                if raw_key in unwritten and unwritten[raw_key] is record:
                     del unwritten[raw_key]
-                cache.put(raw_key, record)
-                due.set(key, record.state.due_at)
+                if record is None:  # erased: nothing of it stays in memory either
+                    cache.forget(raw_key)
+                    due.set(key, None)
+                else:
+                    cache.put(raw_key, record)
+                    due.set(key, record.state.due_at)
+            for erasure in out.erasures:  # ids of requests only: the person's are gone
+                log.info(
+                    "erase request %s applied on partition %d: %s (%d merged visitor(s))",
+                    erasure.erasure_id,
+                    last.message.partition,
+                    "records deleted" if erasure.found else "nothing was held",
+                    len(erasure.anonymous_ids),
+                )
             metrics.count(out.counts)
         for event in job.events:  # the reference taken when the batch was scored
             if event.ack():

@@ -46,7 +46,13 @@ def worker_topics(settings: Settings) -> list[str]:
     """Every topic the worker reads or writes, except Faust's changelogs."""
     names = TopicNames.of(settings)
     internal = [names.repartition(settings.app_id)]
-    outputs = [names.transitions, names.score_updates, names.sla_breaches, names.dead_letters]
+    outputs = [
+        names.transitions,
+        names.score_updates,
+        names.sla_breaches,
+        names.erasures,
+        names.dead_letters,
+    ]
     return [*names.inputs, *internal, *outputs]
 
 

@@ -29,6 +29,7 @@ commands, in the order you meet them:
   notify                 the sales bot: transitions to Slack, Teams or a webhook
   sink                   a local webhook that prints what the notifier posts
   demo                   realistic traffic through the live stack (what `make demo` runs)
+  erase                  erase a person (lead id or e-mail): records, visitors, projection
   simulate               offline replay: score a JSON-lines event file with a rules file
   rules check            validate a rules file and print its summary
   generate               write seeded, realistic demo traffic as JSON lines
@@ -382,8 +383,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(handler=_cmd_demo)
 
-    from stream_app import replay_cli, sink, traffic  # noqa: PLC0415
+    from stream_app import erase_cli, replay_cli, sink, traffic  # noqa: PLC0415
 
+    erase_cli.add_command(sub, _Formatter)
     replay_cli.add_commands(sub, _Formatter)
     traffic.add_command(sub, _Formatter)
     sink.add_command(sub, _Formatter)

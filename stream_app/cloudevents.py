@@ -5,13 +5,16 @@ let a platform consumer (Knative, an event router, a CloudEvents SDK) route
 and deduplicate without parsing it:
 
 - ``ce_id``: a transition's ``transition_id``; an SLA breach's ``breach_id``; a score update's
-  ``<lead id>:<version>``; a dead letter's source ``topic:partition:offset``
+  ``<lead id>:<version>``; an erasure's ``erasure_id``; a dead letter's source
+  ``topic:partition:offset``
   (else a digest of its bytes). The same record re-published after a crash
   has the same id.
 - ``ce_type``: ``dev.leadstream.<type>.v1`` (``stage_transition``,
-  ``sla_breach``, ``score_update``, ``dead_letter``): one per topic, versioned with the schema.
-- ``ce_source``: ``/leadstream/<app id>``; ``ce_subject``: the lead id (a
-  dead letter's message key); ``ce_time``: the event time of the change when
+  ``sla_breach``, ``score_update``, ``erasure``, ``dead_letter``): one per topic, versioned
+  with the schema.
+- ``ce_source``: ``/leadstream/<app id>``; ``ce_subject``: the lead id (an
+  erasure of a visitor: the anonymous id; a dead letter's message key);
+  ``ce_time``: the event time of the change (an erasure: when it was requested) when
   there is one, else when the record was produced;
   ``ce_dataschema``: the JSON Schema file of the value; ``content-type``.
 
@@ -24,6 +27,7 @@ import hashlib
 from datetime import datetime
 
 from schemas.dead_letter import DeadLetter
+from schemas.erasures import ErasureEvent
 from schemas.transitions import ScoreUpdate, SlaBreach, StageTransition
 
 SPEC_VERSION = "1.0"
@@ -31,7 +35,7 @@ TYPE_PREFIX = "dev.leadstream."
 SCHEMA_VERSION = "v1"
 SCHEMA_BASE = "https://leadstream.dev/schemas/"
 
-Output = StageTransition | SlaBreach | ScoreUpdate | DeadLetter
+Output = StageTransition | SlaBreach | ScoreUpdate | ErasureEvent | DeadLetter
 Headers = list[tuple[str, bytes]]
 
 
@@ -56,6 +60,9 @@ def headers(record: Output, *, source: str, now: datetime) -> Headers:
         ce_id, subject, when = record.transition_id, record.lead_id, record.occurred_at
     elif isinstance(record, SlaBreach):
         ce_id, subject, when = record.breach_id, record.lead_id, record.occurred_at
+    elif isinstance(record, ErasureEvent):
+        ce_id, subject = record.erasure_id, record.lead_id or record.anonymous_id
+        when = record.requested_at
     elif isinstance(record, ScoreUpdate):
         ce_id, subject = f"{record.lead_id}:{record.version}", record.lead_id
         when = record.last_activity_at or now

@@ -22,10 +22,10 @@ import msgpack
 from pydantic import BaseModel, ValidationError
 
 from schemas.dead_letter import DeadLetter, DeadLetterReason
-from schemas.events import EVENT_ADAPTER, InboundEvent
+from schemas.events import INPUT_ADAPTER, Erase, InputEvent
 from stream_app.messages import INTERNAL_ADAPTER, RECORD_ADAPTER, Internal, Record
 from stream_app.scoring.state import LeadState
-from stream_app.segment import Ignored, Rejected, from_segment, looks_like_segment
+from stream_app.segment import Ignored, Rejected, email_subject, from_segment, looks_like_segment
 from stream_app.tracks import Tracks, shipped_tracks
 
 #: Largest message value accepted (bytes). Events are small; a 10 MB value is a bug.
@@ -88,12 +88,15 @@ def decode(
     line: int | None = None,
     max_bytes: int = MAX_MESSAGE_BYTES,
     tracks: Tracks | None = None,
-) -> InboundEvent | Ignored | DeadLetter:
+) -> InputEvent | Ignored | DeadLetter:
     """Validate one message value; a dead letter (never an exception) if it is bad.
 
     A Segment-spec message (``type`` page, track, identify...) is mapped to its
     native event by ``stream_app.segment`` with ``tracks`` (default: the shipped
-    mapping), or ``Ignored`` when no rule could use it.
+    mapping), or ``Ignored`` when no rule could use it. An erase request that
+    names an e-mail address comes out naming its pseudonymous anonymous id
+    instead (``segment.email_subject``, the id its e-mail events are scored
+    under): past this point the address is neither kept nor forwarded.
     """
 
     def reject(value: bytes, reason: DeadLetterReason, error: str) -> DeadLetter:
@@ -117,9 +120,15 @@ def decode(
     except UnicodeDecodeError as exc:
         return reject(raw, "not_utf8", f"not UTF-8: {exc}")
     try:
-        return EVENT_ADAPTER.validate_json(raw)
+        event = INPUT_ADAPTER.validate_json(raw)
     except ValidationError as exc:
         reason, error = _describe(exc)
+    else:
+        if isinstance(event, Erase) and event.email is not None:
+            return event.model_copy(
+                update={"email": None, "anonymous_id": email_subject(event.email)}
+            )
+        return event
     if looks_like_segment(raw, reason):
         mapped = from_segment(raw, tracks or shipped_tracks())
         if isinstance(mapped, Rejected):
@@ -227,7 +236,7 @@ def decode_record(raw: bytes | None) -> Record | None:
     return Record.model_construct(
         state=LeadState(*values),
         awaiting=awaiting,
-        held=[EVENT_ADAPTER.validate_json(event) for event in held],
+        held=[INPUT_ADAPTER.validate_json(event) for event in held],
         linked=linked,
     )
 
@@ -252,5 +261,6 @@ def due_at_of(raw: bytes) -> float | None:
 
 
 def encode_output(model: BaseModel) -> bytes:
-    """Transitions, score updates and dead letters: their JSON, as their schemas say."""
+    """Transitions, score updates, erasures and dead letters: their JSON, as their schemas
+    say."""
     return model.model_dump_json().encode()

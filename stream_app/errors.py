@@ -28,3 +28,7 @@ class TopologyError(LeadstreamError):
 
 class ConfigError(LeadstreamError):
     """A setting cannot be used as given (e.g. a port that is already taken)."""
+
+
+class NotConfirmed(LeadstreamError):
+    """An erase request was sent, but its erasure was not published in time."""

@@ -1,6 +1,6 @@
 """The worker's internal messages and stored records, typed like the external ones.
 
-One internal topic, the repartition topic, carries four kinds of message
+One internal topic, the repartition topic, carries five kinds of message
 between the worker's partitions. Each is keyed by the *subject* it is for
 (a lead id, or an anonymous id), so Kafka's partitioner puts it on the
 partition where that subject's record lives:
@@ -12,7 +12,10 @@ partition where that subject's record lives:
   it (the first event carrying both ids);
 - ``absorb``: the answer: the visitor's history (``state``) when the claim won,
   or nothing when the visitor had already joined ``taken_by``;
-- ``tick``: the decay sweep's clock for the record ``to``.
+- ``tick``: the decay sweep's clock for the record ``to``;
+- ``erase``: lead ``lead_id`` was erased: the anonymous record ``to`` goes
+  too if it joined that lead (a visitor the lead only asked for, which had
+  joined another lead, is someone else's and stays).
 
 A ``Record`` is what the records table stores per key: the scoring state plus
 the identity bookkeeping that used to need a table and a stage of its own.
@@ -24,7 +27,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from schemas.events import InboundEvent
+from schemas.events import InputEvent
 from stream_app.scoring.state import LeadState
 
 #: How many answered anonymous ids a lead record remembers (so a later event
@@ -39,7 +42,7 @@ class _Message(BaseModel):
 class EventMessage(_Message):
     kind: Literal["event"] = "event"
     to: str  # the record key: a lead id or "anon:<anonymous id>"
-    event: InboundEvent
+    event: InputEvent  # a scored event, or an erase request
 
 
 class Claim(_Message):
@@ -62,7 +65,15 @@ class Tick(_Message):
     now: float  # the sweep's clock, epoch seconds
 
 
-Internal = Annotated[EventMessage | Claim | Absorb | Tick, Field(discriminator="kind")]
+class EraseVisitor(_Message):
+    kind: Literal["erase"] = "erase"
+    to: str  # "anon:<anonymous id>"
+    lead_id: str  # the lead erased: the visitor's record goes only if it joined this lead
+
+
+Internal = Annotated[
+    EventMessage | Claim | Absorb | Tick | EraseVisitor, Field(discriminator="kind")
+]
 INTERNAL_ADAPTER: TypeAdapter[Internal] = TypeAdapter(Internal)
 
 
@@ -79,7 +90,7 @@ class Record(BaseModel):
 
     state: LeadState
     awaiting: list[str] = []
-    held: list[InboundEvent] = []
+    held: list[InputEvent] = []
     linked: list[str] = []
 
     def knows(self, anonymous_id: str) -> bool:

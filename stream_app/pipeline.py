@@ -20,14 +20,21 @@ lead merges, then applies the held events in order, exactly as the offline
 replay merges and then applies the identifying event. Claims between two
 subjects of the same partition are answered in place, without a hop.
 
+An ``erase`` request is an input event like the others, so it takes its
+place in the person's order (a lead waiting for a claim's answer holds it
+too). Erasing a lead deletes its record and sends an ``erase`` to each
+anonymous id it merged or linked, whose record goes if it joined this lead;
+an erase naming a merged visitor goes to its lead, like any of its events.
+
 ``PartitionBatch`` is the one effects driver: the Faust agent, the in-memory
 pipeline below and the benchmark's ceiling all run it. It reads records
 through ``load`` and hands back what to do, in this order (docs/guarantees.md):
 
-1. send ``transitions``, ``breaches`` (SLA), ``forwards``, ``updates`` (the
-   newest score update per lead of this batch) and ``dead_letters``, and wait
-   for the broker's acks;
-2. write each changed record once (``records``);
+1. send ``transitions``, ``breaches`` (SLA), ``erasures``, ``forwards``,
+   ``erased`` (a tombstone on the score updates per erased lead, before)
+   ``updates`` (the newest score update per lead of this batch) and
+   ``dead_letters``, and wait for the broker's acks;
+2. write each changed record once (``records``; ``None``: delete the key);
 3. acknowledge the batch's input messages (offsets are committed after the
    producer is flushed).
 
@@ -47,7 +54,8 @@ from functools import lru_cache
 from aiokafka.partitioner import murmur2
 
 from schemas.dead_letter import DeadLetter
-from schemas.events import InboundEvent
+from schemas.erasures import ErasureEvent
+from schemas.events import Erase, InboundEvent, InputEvent
 from schemas.transitions import ScoreUpdate, SlaBreach, StageTransition
 from stream_app.codec import (
     dead_letter,
@@ -57,7 +65,15 @@ from stream_app.codec import (
     encode_internal,
     encode_record,
 )
-from stream_app.messages import Absorb, Claim, EventMessage, Internal, Record, Tick
+from stream_app.messages import (
+    Absorb,
+    Claim,
+    EraseVisitor,
+    EventMessage,
+    Internal,
+    Record,
+    Tick,
+)
 from stream_app.scoring.engine import (
     advance,
     apply_event,
@@ -65,6 +81,7 @@ from stream_app.scoring.engine import (
     score_update,
     state_key,
 )
+from stream_app.scoring.erasure import erasure_of
 from stream_app.scoring.identity import tombstone
 from stream_app.scoring.rules import Rules
 from stream_app.scoring.state import ANONYMOUS_PREFIX, LeadState, anonymous_key, new_state
@@ -99,9 +116,14 @@ class Outputs:
 
     transitions: list[StageTransition] = field(default_factory=list)
     breaches: list[SlaBreach] = field(default_factory=list)  # sent with the transitions
+    erasures: list[ErasureEvent] = field(default_factory=list)  # sent with the transitions
     # (subject, message, the Kafka timestamp of the message that caused it, in seconds)
     forwards: list[tuple[str, Internal, float | None]] = field(default_factory=list)
-    records: dict[str, Record] = field(default_factory=dict)
+    # what to write per key; None deletes it (a table delete and a changelog tombstone)
+    records: dict[str, Record | None] = field(default_factory=dict)
+    # leads erased in this batch, in order: a tombstone each on the score updates, sent
+    # before ``updates`` (which then only holds updates from after the erasure)
+    erased: list[str] = field(default_factory=list)
     updates: dict[str, ScoreUpdate] = field(default_factory=dict)  # lead id -> newest
     dead_letters: list[tuple[bytes | None, DeadLetter]] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)  # for metrics
@@ -212,7 +234,14 @@ class PartitionBatch:
         key: bytes | None,
     ) -> None:
         """Run one message and what it causes on this partition; a failure undoes it all."""
-        marks = (len(self._out.transitions), len(self._out.forwards), len(self._out.breaches))
+        out = self._out
+        marks = (
+            len(out.transitions),
+            len(out.forwards),
+            len(out.breaches),
+            len(out.erasures),
+            len(out.erased),
+        )
         self._undo.clear()
         self._undo_updates.clear()
         try:
@@ -222,7 +251,8 @@ class PartitionBatch:
         except Exception as exc:  # a bug must not stop scoring for everyone
             self._local.clear()
             del self._out.transitions[marks[0] :], self._out.forwards[marks[1] :]
-            del self._out.breaches[marks[2] :]
+            del self._out.breaches[marks[2] :], self._out.erasures[marks[3] :]
+            del self._out.erased[marks[4] :]
             for k, before in self._undo.items():
                 if before is _MISSING:
                     self._out.records.pop(k, None)
@@ -268,6 +298,8 @@ class PartitionBatch:
             self._claim(message)
         elif isinstance(message, Absorb):
             self._absorb(message)
+        elif isinstance(message, EraseVisitor):
+            self._erase_visitor(message)
         else:
             self._tick(message)
 
@@ -279,7 +311,8 @@ class PartitionBatch:
         record = self._load(key)
         return record.copy_for_change() if record is not None else None
 
-    def _put(self, key: str, record: Record) -> None:
+    def _put(self, key: str, record: Record | None) -> None:
+        """Write ``record`` under ``key`` at the end of the batch (None: delete the key)."""
         if key not in self._undo:
             self._undo[key] = self._out.records.get(key, _MISSING)
         self._out.records[key] = record
@@ -298,15 +331,23 @@ class PartitionBatch:
         self._pending.pop(lead, None)  # re-inserted last: updates leave in order
         self._pending[lead] = (state, view, now, event_id)
 
-    # --- the four kinds of message -------------------------------------------------------
+    def _forget_update(self, lead: str) -> None:
+        """Drop the lead's pending score update: its erasure supersedes it."""
+        if lead in self._pending:
+            if lead not in self._undo_updates:
+                self._undo_updates[lead] = self._pending[lead]
+            del self._pending[lead]
 
-    def _event(self, key: str, event: InboundEvent) -> None:
+    # --- the five kinds of message -------------------------------------------------------
+
+    def _event(self, key: str, event: InputEvent) -> None:
         record = self._get(key)
         if record is not None and record.state.merged_into is not None:
             # a merged anonymous visitor: what still comes for it belongs to the lead
             lead = record.state.merged_into
             self._send(EventMessage(to=lead, event=event))
             return
+        found = record
         if not key.startswith(ANONYMOUS_PREFIX):
             if record is None:
                 record = Record.of(new_state(key, key))
@@ -315,6 +356,9 @@ class PartitionBatch:
                 self._put(key, record)
                 self._out.counts["events_held_total"] += 1
                 return
+            if isinstance(event, Erase):
+                self._erase(key, found, event)
+                return
             anon = event.anonymous_id
             if anon is not None and not record.knows(anon):
                 record.awaiting.append(anon)
@@ -322,6 +366,9 @@ class PartitionBatch:
                 self._put(key, record)
                 self._send(Claim(anonymous_id=anon, lead_id=key))
                 return
+        if isinstance(event, Erase):
+            self._erase(key, found, event)
+            return
         self._apply(key, record, event)
 
     def _apply(self, key: str, record: Record | None, event: InboundEvent) -> None:
@@ -398,6 +445,34 @@ class PartitionBatch:
         # scored at the sweep's "now", so a demoted lead shows its decayed score
         self._update(outcome.state, now=tick.now)
 
+    def _erase(self, key: str, record: Record | None, request: Erase) -> None:
+        """Erase the subject ``key`` (its record is ``record``, None if it has none).
+
+        A lead: its record goes, with its held events; every anonymous id it merged
+        or linked gets an ``erase`` (the record goes if it joined this lead), its
+        projection a tombstone. A visitor that joined no lead: its record goes.
+        Nothing held is no error (a redelivered request finds nothing): the
+        erasure is published either way, so a caller always gets an answer.
+        """
+        lead = None if key.startswith(ANONYMOUS_PREFIX) else key
+        if record is not None:
+            self._put(key, None)
+        if lead is not None:
+            if record is not None:
+                visitors = dict.fromkeys([*record.state.merged_anonymous, *record.linked])
+                for anonymous_id in visitors:
+                    self._send(EraseVisitor(to=anonymous_key(anonymous_id), lead_id=lead))
+            self._forget_update(lead)
+            self._out.erased.append(lead)
+        erasure = erasure_of(request, lead_id=lead, found=record.state if record else None)
+        self._out.erasures.append(erasure)
+        self._out.counts[f"erasures_total|found={str(erasure.found).lower()}"] += 1
+
+    def _erase_visitor(self, message: EraseVisitor) -> None:
+        record = self._get(message.to)
+        if record is not None and record.state.merged_into == message.lead_id:
+            self._put(message.to, None)
+
 
 # --- an in-memory run over N partitions (tests, and the offline comparison) ----------
 
@@ -469,7 +544,10 @@ class InMemoryPipeline:
                     target = partition_of(subject.decode(), self.partitions)
                     self.inputs.setdefault(target, deque()).append(("", subject, raw_message))
                 for k, record in out.records.items():
-                    self.records[k] = encode_record(record)
+                    if record is None:
+                        self.records.pop(k, None)
+                    else:
+                        self.records[k] = encode_record(record)
                 self.updates += out.updates.values()
                 self.dead_letters += [letter for _, letter in out.dead_letters]
 

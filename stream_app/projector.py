@@ -14,6 +14,15 @@ are idempotent (a score update applies only if its version is newer, a
 transition is stored once per sequence number), so a batch read again after
 a crash or a rebalance changes nothing. While Redis is down the batch is
 retried with backoff and nothing is committed; the scoring goes on.
+
+An erased lead arrives as a tombstone (a null value) on ``lead_score_updates``,
+keyed by the lead: the projection deletes every Redis key and index entry of
+the lead (``RedisProjection.erase``). On that topic it is in order with the
+lead's updates, so an older update cannot bring the lead back after it; in
+one fetch, only updates after the lead's last tombstone count. Transitions
+come on another topic, in no order with it: a transition of the lead
+produced (Kafka timestamp) at or before its tombstone, read after it, is
+dropped (``ErasureFence``, in memory: see docs/guarantees.md for its limit).
 """
 
 from __future__ import annotations
@@ -22,7 +31,9 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -57,22 +68,35 @@ def newest_per_lead(updates: Iterable[ScoreUpdate]) -> list[ScoreUpdate]:
     return list(newest.values())
 
 
-def decode_batch(
-    records: Iterable[ConsumerRecord[bytes, bytes]], updates_topic: str
-) -> tuple[list[ScoreUpdate], list[StageTransition]]:
-    """Score updates and transitions from one fetch; an undecodable record is logged, skipped.
+@dataclass
+class Fetched:
+    """One fetch, decoded: what the projection applies, in this order."""
+
+    erased: dict[str, int] = field(default_factory=dict)  # lead -> its tombstone's timestamp
+    updates: list[ScoreUpdate] = field(default_factory=list)  # each after its lead's erasure
+    transitions: list[tuple[StageTransition, int]] = field(default_factory=list)  # + timestamp
+
+
+def decode_batch(records: Iterable[ConsumerRecord[bytes, bytes]], updates_topic: str) -> Fetched:
+    """Erasures, score updates and transitions from one fetch (in each partition's order);
+    an undecodable record is logged, skipped.
 
     Only the worker writes these topics, so a bad record is a bug or a foreign
     producer: it must not stop the projection for every other lead.
     """
-    updates: list[ScoreUpdate] = []
-    transitions: list[StageTransition] = []
+    fetched = Fetched()
     for record in records:
         try:
-            if record.topic == updates_topic:
-                updates.append(ScoreUpdate.model_validate_json(record.value or b""))
+            if record.topic == updates_topic and record.value is None and record.key:
+                lead = record.key.decode()
+                # what came before the tombstone is erased with it
+                fetched.updates = [u for u in fetched.updates if u.lead_id != lead]
+                fetched.erased[lead] = record.timestamp
+            elif record.topic == updates_topic:
+                fetched.updates.append(ScoreUpdate.model_validate_json(record.value or b""))
             else:
-                transitions.append(StageTransition.model_validate_json(record.value or b""))
+                transition = StageTransition.model_validate_json(record.value or b"")
+                fetched.transitions.append((transition, record.timestamp))
         except ValidationError as exc:
             log.error(
                 "projection skips an undecodable record %s[%d]@%d: %s",
@@ -81,7 +105,26 @@ def decode_batch(
                 record.offset,
                 exc.errors()[0]["msg"],
             )
-    return updates, transitions
+    return fetched
+
+
+class ErasureFence:
+    """Erased leads and their tombstones' timestamps (ms), the newest ``limit``: a transition
+    of such a lead produced at or before the tombstone is not projected."""
+
+    def __init__(self, limit: int = 100_000) -> None:
+        self.limit = limit
+        self._erased: OrderedDict[str, int] = OrderedDict()
+
+    def note(self, lead_id: str, timestamp: int) -> None:
+        self._erased.pop(lead_id, None)
+        self._erased[lead_id] = timestamp
+        while len(self._erased) > self.limit:
+            self._erased.popitem(last=False)
+
+    def admits(self, lead_id: str, timestamp: int) -> bool:
+        erased_at = self._erased.get(lead_id)
+        return erased_at is None or timestamp > erased_at
 
 
 class Projector:
@@ -94,6 +137,7 @@ class Projector:
         self.batch = batch
         self.updates_topic = names.score_updates
         self.topics = [names.score_updates, names.transitions]
+        self.fence = ErasureFence()
 
     def _consumer(self) -> AIOKafkaConsumer:
         settings = self.settings
@@ -125,11 +169,20 @@ class Projector:
                 if not fetched:
                     continue
                 records = [r for batch in fetched.values() for r in batch]
-                updates, transitions = decode_batch(records, self.updates_topic)
-                newest = newest_per_lead(updates)
+                decoded = decode_batch(records, self.updates_topic)
+                for lead, at in decoded.erased.items():
+                    self.fence.note(lead, at)
+                if decoded.erased:
+                    erased = list(decoded.erased)
+                    await self._with_redis("erasures", partial(self.projection.erase, erased))
+                    log.info("projection erased %d lead(s)", len(erased))
+                newest = newest_per_lead(decoded.updates)
                 await self._with_redis(
                     "score updates", partial(self.projection.apply_updates, newest)
                 )
+                transitions = [
+                    t for t, at in decoded.transitions if self.fence.admits(t.lead_id, at)
+                ]
                 await self._with_redis(
                     "transitions", partial(self.projection.add_transitions, transitions)
                 )

@@ -39,6 +39,9 @@ class RecordCache:
         if len(self._records) > self.limit:
             del self._records[next(iter(self._records))]
 
+    def forget(self, key: bytes) -> None:
+        self._records.pop(key, None)
+
     def clear(self) -> None:
         self._records.clear()
 
@@ -97,23 +100,35 @@ class RecordWriter:
     (``Store.set_persisted_offset``, what ``Collection._on_changelog_sent``
     does), so a restart replays only what came after. For a store other than
     RocksDB (``memory://`` in tests) it falls back to Faust's own path.
+
+    An item whose value is None is a delete: the key leaves the write batch's
+    database and the changelog gets a tombstone (a null value), which is what
+    Faust's own restore applies as a delete and what compaction removes the
+    key's older values by.
     """
 
     def __init__(self, table: Any, send: Callable[..., Awaitable[asyncio.Future[Any]]]) -> None:
         self._table = table
         self._send = send
 
-    async def write(self, partition: int, items: list[tuple[bytes, bytes]]) -> None:
+    async def write(self, partition: int, items: list[tuple[bytes, bytes | None]]) -> None:
         store = self._table.data
         if not isinstance(store, RocksStore):
-            for key, value in items:
-                self._table[key] = value  # needs the partition's current event (the caller's)
+            for key, value in items:  # these need the partition's current event (the caller's)
+                if value is None:
+                    self._table.pop(key, None)
+                else:
+                    self._table[key] = value
             return
         db = store._db_for_partition(partition)
         batch = WriteBatch(raw_mode=True)
         for key, value in items:
-            batch.put(key, value)
-            store._key_index[key] = partition
+            if value is None:
+                batch.delete(key)
+                store._key_index.pop(key, None)
+            else:
+                batch.put(key, value)
+                store._key_index[key] = partition
         db.write(batch)
         topic = self._table.changelog_topic.get_topic_name()
         last: asyncio.Future[Any] | None = None

@@ -37,6 +37,8 @@ or Segment-spec messages as RudderStack or Segment write them, e.g.
   {"type": "track", "event": "Email Link Clicked", "messageId": "m1", "userId": "u1",
    "timestamp": "2026-11-02T10:00:00Z", "properties": {"link_url": "https://..."}}
 A track whose name --tracks does not map is counted as ignored, not as bad.
+An erase line ({"type": "erase", ..., "lead_id": "u1"}) forgets that person
+from there on, as the worker does (counted as erasures in the summary).
 Events should be in the order they happened per lead (as Kafka would deliver
 them). Bad lines are reported with their line number and skipped; they never
 stop the run. Blank lines are ignored.
@@ -172,6 +174,7 @@ def run_simulation(
         "late": statuses["late"],
         "transitions": transitions,
         "sla_breaches": breaches,
+        "erasures": statuses["erased"],
         "seconds": elapsed,
         "events_per_second": events / elapsed if elapsed > 0 else None,
         "funnel": funnel(replay.leads(), replay.rules),

@@ -3,7 +3,7 @@
 Inputs are split by source system (as tracking, e-mail, CRM and product
 pipelines produce them); every input topic accepts any event type, and the
 worker routes by the ``type`` field. ``INPUT_FOR_TYPE`` is where a producer
-should send each type.
+should send each type (and where ``leadstream erase`` sends an erase request).
 """
 
 from __future__ import annotations
@@ -25,7 +25,13 @@ INPUTS = (
     "identities",
     "sales_feedback",
 )
-OUTPUTS = ("lead_stage_transitions", "lead_score_updates", "lead_sla_breaches", "lead_dead_letters")
+OUTPUTS = (
+    "lead_stage_transitions",
+    "lead_score_updates",
+    "lead_sla_breaches",
+    "lead_erasures",
+    "lead_dead_letters",
+)
 
 INPUT_FOR_TYPE = {
     "page_view": "page_views",
@@ -46,6 +52,8 @@ INPUT_FOR_TYPE = {
     "profile_update": "lead_profiles",
     "identify": "identities",
     "sales_feedback": "sales_feedback",
+    # a person's erasure: with their profile, from the CRM or the privacy desk
+    "erase": "lead_profiles",
 }
 
 
@@ -91,6 +99,10 @@ class TopicNames:
     @property
     def score_updates(self) -> str:
         return self.name("lead_score_updates")
+
+    @property
+    def erasures(self) -> str:
+        return self.name("lead_erasures")
 
     @property
     def dead_letters(self) -> str:

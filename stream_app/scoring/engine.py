@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from schemas.events import InboundEvent, SalesFeedback
+from schemas.events import InboundEvent, InputEvent, SalesFeedback
 from schemas.transitions import SlaBreach, StageTransition
 from stream_app.scoring.counting import count_event
 from stream_app.scoring.identity import merge_anonymous
@@ -63,8 +63,9 @@ class Outcome:
     breaches: tuple[SlaBreach, ...] = ()  # SLA deadlines passed, in event-time order
 
 
-def state_key(event: InboundEvent) -> str:
-    """The key an event is scored under when no identity link is known."""
+def state_key(event: InputEvent) -> str:
+    """The key an event is scored under (an erase request: the key it names) when no
+    identity link is known."""
     if event.lead_id is not None:
         return event.lead_id
     assert event.anonymous_id is not None  # the schema guarantees one of the two

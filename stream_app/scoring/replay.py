@@ -10,6 +10,10 @@ carries both ids. At the link the anonymous history is merged into the lead
 exactly once, whichever arrives first; later anonymous events go to the lead.
 The first link of an anonymous id wins.
 
+An ``erase`` request forgets the person it names: the lead (a merged
+anonymous id names its lead), the anonymous states merged into it and the
+links to it; a later event for those ids starts from nothing.
+
 The replay owns ``states``: ``process`` changes the state of the event's key
 in place (it is replaced by the outcome's anyway), so a state taken from
 ``states`` is the live one, not a snapshot; copy it (``LeadState.copy``) to keep one.
@@ -19,21 +23,25 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Literal
 
-from schemas.events import InboundEvent
+from schemas.erasures import ErasureEvent
+from schemas.events import Erase, InboundEvent, InputEvent
 from schemas.transitions import ScoreUpdate, SlaBreach, StageTransition
 from stream_app.scoring.engine import Status, advance, apply_event, merge_anonymous, score_update
+from stream_app.scoring.erasure import erasure_of
 from stream_app.scoring.rules import Rules
 from stream_app.scoring.state import LeadState, anonymous_key, new_state
 
 
 @dataclass(frozen=True, slots=True)
 class Step:
-    status: Status
+    status: Status | Literal["erased"]
     key: str
     transitions: tuple[StageTransition, ...]
     update: ScoreUpdate | None  # None for anonymous keys and uncounted events
     breaches: tuple[SlaBreach, ...] = ()  # SLA deadlines the event's time passed
+    erasure: ErasureEvent | None = None  # the answer to an erase request
 
 
 @dataclass
@@ -61,7 +69,9 @@ class Replay:
         self.states[lead] = merged
         self.states[tombstone.key] = tombstone
 
-    def process(self, event: InboundEvent, *, with_update: bool = True) -> Step:
+    def process(self, event: InputEvent, *, with_update: bool = True) -> Step:
+        if isinstance(event, Erase):
+            return self.erase(event)
         key = self.route(event)
         # The replay owns its states and replaces this one with the outcome's: in place.
         outcome = apply_event(self.states.get(key), event, self.rules, key=key, in_place=True)
@@ -71,6 +81,26 @@ class Replay:
         if with_update and counted:
             update = score_update(outcome.state, self.rules, view=outcome.view)
         return Step(outcome.status, key, outcome.transitions, update, outcome.breaches)
+
+    def erase(self, request: Erase) -> Step:
+        """Forget the person ``request`` names (see the module docstring)."""
+        lead = request.lead_id
+        if lead is None:
+            assert request.anonymous_id is not None, "an e-mail address is mapped by the codec"
+            lead = self.links.get(request.anonymous_id)
+            if lead is None:  # a visitor that joined no lead
+                key = anonymous_key(request.anonymous_id)
+                found = self.states.pop(key, None)
+                return Step(
+                    "erased", key, (), None, erasure=erasure_of(request, lead_id=None, found=found)
+                )
+        found = self.states.pop(lead, None)
+        for anonymous_id in [a for a, joined in self.links.items() if joined == lead]:
+            del self.links[anonymous_id]
+            self.states.pop(anonymous_key(anonymous_id), None)
+        return Step(
+            "erased", lead, (), None, erasure=erasure_of(request, lead_id=lead, found=found)
+        )
 
     def sweep(self, now: float) -> Iterator[StageTransition]:
         """Decay re-evaluation of every lead at event time ``now`` (its transitions only)."""

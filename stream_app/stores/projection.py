@@ -20,6 +20,12 @@ Keys (``<p>`` is ``LEADSTREAM_REDIS_KEY_PREFIX``, default ``ls:``)::
     <p>campaign:<c>:leads|mql|sql  the same per campaign       <p>campaigns
     <p>sla:open|breached         sets of leads waiting for sales within / past the SLA
     <p>mql_at                    zset: lead id -> first MQL time (the newest MQLs' review)
+
+An erased lead (a tombstone on ``lead_score_updates``) leaves every one of
+them in one atomic step (``erase``): its hash and transitions, and its id
+from every set and zset above, including the source and campaign sets of
+earlier first-touch values; a source, campaign or account left with no lead
+leaves its index set too. Nothing here is keyed by an anonymous id.
 """
 
 from __future__ import annotations
@@ -91,6 +97,43 @@ return 1
 """
 
 
+# ARGV: prefix, lead id, then every stage name
+_ERASE_LEAD = """
+local p, id = ARGV[1], ARGV[2]
+local key = p .. 'lead:' .. id
+local account = redis.call('HGET', key, 'account')
+local existed = redis.call('DEL', key, key .. ':transitions')
+redis.call('SREM', p .. 'leads', id)
+for i = 3, #ARGV do
+  redis.call('SREM', p .. 'stage:' .. ARGV[i], id)
+  redis.call('ZREM', p .. 'hot:' .. ARGV[i], id)
+end
+for _, name in ipairs({'hot', 'velocity:to_mql', 'velocity:mql_to_sql', 'mql_at'}) do
+  redis.call('ZREM', p .. name, id)
+end
+for _, name in ipairs({'reached:mql', 'reached:sql', 'sla:open', 'sla:breached'}) do
+  redis.call('SREM', p .. name, id)
+end
+if account and account ~= '' then
+  local zset = p .. 'account:' .. account
+  redis.call('ZREM', zset, id)
+  if redis.call('ZCARD', zset) == 0 then redis.call('SREM', p .. 'accounts', account) end
+end
+for _, dim in ipairs({'source', 'campaign'}) do
+  for _, value in ipairs(redis.call('SMEMBERS', p .. dim .. 's')) do
+    local base = p .. dim .. ':' .. value .. ':'
+    redis.call('SREM', base .. 'leads', id)
+    redis.call('SREM', base .. 'mql', id)
+    redis.call('SREM', base .. 'sql', id)
+    if redis.call('SCARD', base .. 'leads') == 0 then
+      redis.call('SREM', p .. dim .. 's', value)
+    end
+  end
+end
+return existed
+"""
+
+
 def _days(later: Any, earlier: Any) -> str:
     if later is None or earlier is None:
         return ""
@@ -106,6 +149,7 @@ class RedisProjection:
         self.redis: Any = client
         self.p = prefix
         self._apply = client.register_script(_APPLY_UPDATE)
+        self._erase = client.register_script(_ERASE_LEAD)
 
     # --- writes (the worker) ---------------------------------------------------------
 
@@ -120,6 +164,15 @@ class RedisProjection:
         async with self.redis.pipeline(transaction=False) as pipe:
             for update in updates:
                 await self._apply(args=self._args(update), client=pipe)
+            await pipe.execute()
+
+    async def erase(self, lead_ids: list[str]) -> None:
+        """Delete every key and index entry of each lead (one atomic script per lead)."""
+        if not lead_ids:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for lead_id in lead_ids:
+                await self._erase(args=[self.p, lead_id, *STAGES], client=pipe)
             await pipe.execute()
 
     @staticmethod

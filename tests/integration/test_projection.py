@@ -177,3 +177,67 @@ async def test_a_lead_whose_hash_is_gone_is_left_out_of_the_leaderboards(
         keys = [k async for k in redis_client.scan_iter(match=f"{prefix}*", count=10_000)]
         if keys:
             await redis_client.delete(*keys)
+
+
+async def mentions(client: aioredis.Redis, prefix: str, ids: set[str]) -> list[str]:
+    """Every key under ``prefix`` whose name or members name one of ``ids``."""
+    found = []
+    async for raw in client.scan_iter(match=f"{prefix}*"):
+        key = raw.decode()
+        kind = (await client.type(key)).decode()
+        if kind == "set":
+            members = await client.smembers(key)
+        elif kind == "zset":
+            members = await client.zrange(key, 0, -1)
+        elif kind == "hash":
+            members = list((await client.hgetall(key)).values())
+        else:
+            members = [await client.get(key)]
+        text = key + " " + " ".join(m.decode(errors="replace") for m in members if m)
+        found += [f"{key}: {i}" for i in ids if i in text]
+    return found
+
+
+async def test_an_erased_lead_leaves_every_key_and_index(
+    redis_client: aioredis.Redis, unique: str, rules: Rules
+) -> None:
+    prefix = f"ls:test:{unique}:"
+    store = RedisProjection(redis_client, prefix)
+    replay = Replay(rules)
+    updates, transitions = [], []
+    for event in [
+        ev("page_view", lead_id="gone-1", path="/pricing", campaign="spring"),
+        # first touch moves earlier: the lead is in two source sets then
+        ev("page_view", day=-1, lead_id="gone-1", path="/blog/a", source="google"),
+        ev("profile_update", hours=1, lead_id="gone-1", source="linkedin", **VP_PROFILE),
+        ev("form_submission", day=2, lead_id="gone-1", form_kind="demo_request"),
+        ev("profile_update", lead_id="kept-2", source="google", **VP_PROFILE),
+    ]:
+        step = replay.process(event)
+        assert step.update is not None
+        updates.append(step.update)
+        transitions += step.transitions
+    try:
+        for update in updates:  # one at a time: every intermediate index entry is made
+            await store.apply_update(update)
+        await store.add_transitions(transitions)
+        assert await mentions(redis_client, prefix, {"gone-1"})
+        kept_before = await store.lead("kept-2")
+        await store.erase(["gone-1", "never-seen"])
+        assert await mentions(redis_client, prefix, {"gone-1"}) == []
+        assert await store.lead("gone-1") is None
+        assert await store.lead("kept-2") == kept_before  # the other lead is untouched
+        funnel = await store.funnel()
+        assert funnel["leads"] == 1 and funnel["reached_mql"] == 0
+        assert set(funnel["by_source"]) == {"google"} and funnel["by_campaign"] == {
+            "(none)": {"leads": 1, "reached_mql": 0, "reached_sql": 0}
+        }
+        assert await store.account("acme.com", top_n=3) is not None  # kept-2's account
+        # a new life after the erasure starts at version 1 and is applied
+        fresh = Replay(rules).process(ev("page_view", day=9, lead_id="gone-1", path="/x"))
+        assert fresh.update is not None and fresh.update.version == 1
+        assert await store.apply_update(fresh.update)
+    finally:
+        keys = [k async for k in redis_client.scan_iter(match=f"{prefix}*")]
+        if keys:
+            await redis_client.delete(*keys)

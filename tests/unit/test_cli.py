@@ -114,7 +114,17 @@ def test_generate_is_deterministic_per_seed() -> None:
 
 @pytest.mark.parametrize(
     "command",
-    [[], ["stack"], ["simulate"], ["generate"], ["rules"], ["collect"], ["notify"], ["sink"]],
+    [
+        [],
+        ["stack"],
+        ["simulate"],
+        ["generate"],
+        ["rules"],
+        ["collect"],
+        ["notify"],
+        ["sink"],
+        ["erase"],
+    ],
 )
 def test_help_shows_examples(command: list[str]) -> None:
     result = subprocess.run(
@@ -135,6 +145,9 @@ def test_help_shows_examples(command: list[str]) -> None:
         for name in Settings.model_fields:
             if name.startswith(prefix + "_"):
                 assert f"LEADSTREAM_{name.upper()}" in result.stdout, name
+    if command == ["erase"]:  # what goes, what stays, that it is asynchronous, how to confirm
+        for words in ("what is removed:", "what stays:", "asynchronous", "confirm:", "--wait"):
+            assert words in result.stdout, words
 
 
 def test_health_exits_0_when_one_of_the_urls_answers_200(
@@ -232,3 +245,28 @@ def test_simulate_writes_the_sla_breaches_the_sweep_finds(tmp_path: Path) -> Non
     assert main(argv) == 0
     (breach,) = [SlaBreach.model_validate_json(x) for x in breaches.read_text().splitlines()]
     assert (breach.lead_id, breach.stage, breach.allowed_hours) == ("L1", "sql", 4.0)
+
+
+def test_an_erase_request_names_one_person_and_never_carries_the_address() -> None:
+    from datetime import UTC, datetime
+
+    from pydantic import ValidationError
+
+    from stream_app.erase_cli import request_for
+    from stream_app.segment import email_subject
+
+    now = datetime(2026, 11, 2, 10, tzinfo=UTC)
+
+    def request(who: str, anonymous: bool = False) -> dict[str, object]:
+        return request_for(who, anonymous=anonymous, reason="r", requested_by=None, now=now)
+
+    by_mail = request(" Jane.Doe@Example.com")
+    assert by_mail["anonymous_id"] == email_subject("jane.doe@example.com")
+    assert "lead_id" not in by_mail and "jane" not in json.dumps(by_mail).lower()
+    assert request("lead-42")["lead_id"] == "lead-42"
+    assert request("cookie-7", anonymous=True)["anonymous_id"] == "cookie-7"
+    assert request("lead-42")["event_id"] != request("lead-42")["event_id"]
+    assert request("lead-42")["reason"] == "r" and "requested_by" not in request("lead-42")
+    for bad in ("bad@", "", "x" * 201):
+        with pytest.raises(ValidationError):
+            request(bad)

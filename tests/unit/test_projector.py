@@ -9,7 +9,7 @@ from aiokafka import ConsumerRecord
 
 from schemas.transitions import ScoreUpdate
 from stream_app.pipeline import InMemoryPipeline
-from stream_app.projector import decode_batch, newest_per_lead
+from stream_app.projector import ErasureFence, decode_batch, newest_per_lead
 from tests.factories import VP_PROFILE, default_rules, ev
 
 
@@ -29,8 +29,11 @@ def updates_of_one_lead() -> list[ScoreUpdate]:
     return pipeline.updates
 
 
-def record(topic: str, offset: int, value: bytes) -> ConsumerRecord[bytes, bytes]:
-    return ConsumerRecord(topic, 0, offset, 0, 0, None, value, None, 0, len(value), [])
+def record(
+    topic: str, offset: int, value: bytes | None, key: bytes | None = None, timestamp: int = 0
+) -> ConsumerRecord[bytes, bytes]:
+    size = len(value) if value is not None else 0
+    return ConsumerRecord(topic, 0, offset, timestamp, 0, key, value, None, 0, size, [])
 
 
 def test_only_the_highest_version_per_lead_is_kept_whatever_the_order() -> None:
@@ -51,8 +54,36 @@ def test_a_fetch_splits_into_updates_and_transitions_and_skips_what_does_not_dec
         record("lead_stage_transitions", 7, b"\xff"),
     ]
     with caplog.at_level(logging.ERROR, logger="leadstream.projector"):
-        updates, transitions = decode_batch(records, "score_updates")
-    assert updates == [update]
-    assert transitions == []
+        fetched = decode_batch(records, "score_updates")
+    assert fetched.updates == [update]
+    assert fetched.transitions == [] and fetched.erased == {}
     assert "score_updates[0]@1" in caplog.text
     assert "lead_stage_transitions[0]@7" in caplog.text
+
+
+def test_a_tombstone_erases_the_updates_before_it_not_those_after() -> None:
+    v1, v2, v3 = updates_of_one_lead()
+    reborn = v1  # a new life starts at version 1 again
+    other = v2.model_copy(update={"lead_id": "L2"})
+    as_record = lambda n, u: record("u", n, u.model_dump_json().encode())  # noqa: E731
+    records = [
+        as_record(0, v2),
+        as_record(1, other),
+        as_record(2, v3),
+        record("u", 3, None, key=b"L1", timestamp=5000),
+        as_record(4, reborn),
+    ]
+    fetched = decode_batch(records, "u")
+    assert fetched.erased == {"L1": 5000}
+    assert fetched.updates == [other, reborn]
+    assert newest_per_lead(fetched.updates) == [other, reborn]  # v3 would have won
+
+
+def test_the_fence_keeps_out_an_erased_leads_transitions_from_before_its_tombstone() -> None:
+    fence = ErasureFence(limit=2)
+    fence.note("L1", 5000)
+    assert not fence.admits("L1", 4999) and not fence.admits("L1", 5000)
+    assert fence.admits("L1", 5001) and fence.admits("L2", 1)
+    fence.note("L2", 10)
+    fence.note("L3", 10)  # over the limit: the oldest goes
+    assert fence.admits("L1", 1)

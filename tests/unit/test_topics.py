@@ -1,11 +1,13 @@
 from __future__ import annotations
 
-from schemas.events import EVENT_TYPES
+from schemas.events import INPUT_MODELS
 from stream_app.topics import INPUT_FOR_TYPE, INPUTS, TopicNames
 
 
 def test_every_event_type_has_an_input_topic() -> None:
-    assert set(INPUT_FOR_TYPE) == set(EVENT_TYPES)
+    types = {model.model_fields["type"].default for model in INPUT_MODELS}
+    assert "erase" in types
+    assert set(INPUT_FOR_TYPE) == types
     assert set(INPUT_FOR_TYPE.values()) <= set(INPUTS)
 
 

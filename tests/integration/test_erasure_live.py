@@ -1,0 +1,254 @@
+"""Erasing a person on the real stack: after ``leadstream erase``, no store holds anything of them.
+
+A real worker (and its projector child) scores a person: an anonymous visitor,
+merged into a lead by an identify, and a second visitor linked to the lead
+before it had any history; beside them, someone else. The ``erase`` command
+runs as a subprocess, as an operator would run it, and waits for the erasure
+event. Then: (a) no Redis key or member under the test's prefix names the
+lead or its visitors; (b) the records changelog, read to its end, holds a
+tombstone as the latest value of each of their keys; (c) with the worker
+stopped, its RocksDB table (rocksdict, Faust's binding), opened read-only,
+has none of their keys; (d) the latest value of the lead on
+``lead_score_updates`` is a tombstone; (e) a later event for the lead id
+starts from nothing: version 1, that one event's points.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from rocksdict import AccessType, Options, Rdict
+
+from schemas.erasures import ErasureEvent
+from schemas.events import parse_event
+from schemas.transitions import ScoreUpdate
+from stream_app.codec import decode_record
+from stream_app.scoring.replay import Replay
+from stream_app.scoring.rules import Rules
+from tests.factories import REPO, VP_PROFILE, at
+from tests.integration.live import Lockstep, WorkerProcess
+from tests.integration.test_projection import mentions
+
+pytestmark = pytest.mark.integration
+
+
+def event(kind: str, hours: float, **fields: Any) -> dict[str, Any]:
+    return {
+        "type": kind,
+        "event_id": f"e-{uuid.uuid4().hex[:10]}",
+        "occurred_at": at(hours=hours).isoformat(),
+        **fields,
+    }
+
+
+async def latest_values(bootstrap: str, topic: str) -> dict[bytes, bytes | None]:
+    """Each key's latest value on ``topic``, read from the start to its end as of now."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        (described,) = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    partitions = [TopicPartition(topic, p["partition"]) for p in described["partitions"]]
+    assert partitions, f"{topic} has no partitions: {described}"
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning()
+        ends = await consumer.end_offsets(partitions)
+        latest: dict[bytes, bytes | None] = {}
+        deadline = time.monotonic() + 30
+        while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
+            assert time.monotonic() < deadline, f"could not read {topic} to its end"
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                for record in records:
+                    if record.key is not None:
+                        latest[record.key] = record.value
+        return latest
+    finally:
+        await consumer.stop()
+
+
+async def until(check: Any, what: str, limit_s: float = 30) -> None:
+    deadline = time.monotonic() + limit_s
+    while not await check():
+        assert time.monotonic() < deadline, f"{what}: not within {limit_s}s"
+        await asyncio.sleep(0.3)
+
+
+def erase_command(worker: WorkerProcess, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "stream_app", "erase", *args],
+        cwd=REPO,
+        env={**os.environ, **worker.env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def table_keys(data_dir: Path) -> set[bytes]:
+    """Every key of the records table's RocksDB partitions, opened read-only."""
+    paths = sorted(data_dir.glob("**/lead-records-*.db"))
+    assert paths, f"no records table under {data_dir}"
+    keys: set[bytes] = set()
+    for path in paths:
+        db = Rdict(str(path), Options(raw_mode=True), access_type=AccessType.read_only())
+        try:
+            keys.update(db.keys())
+        finally:
+            db.close()
+    return keys
+
+
+async def test_an_erased_person_leaves_no_store_and_comes_back_empty(
+    kafka_bootstrap: str, tmp_path: Path, rules: Rules, redis_client: aioredis.Redis
+) -> None:
+    run = uuid.uuid4().hex[:8]
+    lead, visitor, linked, other = f"lead-{run}", f"cookie-{run}", f"device-{run}", f"k-{run}"
+    person = {lead, visitor, linked}
+    history = [
+        event("page_view", 0, anonymous_id=visitor, path="/pricing"),
+        event("page_view", 1, anonymous_id=visitor, path="/product"),
+        event("identify", 2, lead_id=lead, anonymous_id=visitor, traits=VP_PROFILE),
+        event("identify", 3, lead_id=lead, anonymous_id=linked),  # no history yet
+        event("form_submission", 4, lead_id=lead, form_kind="demo_request"),
+        event("profile_update", 4, lead_id=other, **{**VP_PROFILE, "email": "o@acme.com"}),
+        event("page_view", 5, lead_id=other, path="/pricing"),
+    ]
+    replay = Replay(rules)
+    for raw in history:
+        replay.process(parse_event(json.dumps(raw)))
+    assert replay.states[lead].merged_anonymous == [visitor]
+    worker = WorkerProcess(run, tmp_path)
+    prefix = worker.env["LEADSTREAM_REDIS_KEY_PREFIX"]
+    worker.start()
+    try:
+        async with Lockstep(kafka_bootstrap, worker) as feed:
+            for raw in history:
+                await feed.feed(raw)
+
+            async def projected() -> bool:
+                versions = await asyncio.gather(
+                    redis_client.hget(f"{prefix}lead:{lead}", "version"),
+                    redis_client.hget(f"{prefix}lead:{other}", "version"),
+                )
+                return versions == [
+                    str(replay.states[lead].version).encode(),
+                    str(replay.states[other].version).encode(),
+                ]
+
+            await until(projected, "the projection of both leads")
+            assert await redis_client.zcard(f"{prefix}lead:{lead}:transitions") > 0
+            assert await mentions(redis_client, prefix, person)
+            changelog = await latest_values(kafka_bootstrap, worker.records_changelog)
+            assert {lead.encode(), f"anon:{visitor}".encode(), f"anon:{linked}".encode()} <= {
+                k for k, v in changelog.items() if v is not None
+            }
+
+            done = erase_command(worker, lead, "--wait", "--timeout", "60", "--reason", "test")
+            assert done.returncode == 0, done.stderr
+            request_id, answer = done.stdout.strip().splitlines()
+            erasure = ErasureEvent.model_validate_json(answer)
+            assert (erasure.erasure_id, erasure.lead_id, erasure.found) == (
+                request_id,
+                lead,
+                True,
+            )
+            assert erasure.anonymous_ids == [visitor] and erasure.reason == "test"
+
+            # (a) Redis: nothing names the person; the other lead is still there
+            async def projection_erased() -> bool:
+                return not await mentions(redis_client, prefix, person)
+
+            await until(projection_erased, "the projection's erasure")
+            assert await redis_client.hget(f"{prefix}lead:{other}", "version") is not None
+
+            # (b) the changelog's latest value of each of the person's keys is a tombstone
+            keys = {lead.encode(), f"anon:{visitor}".encode(), f"anon:{linked}".encode()}
+
+            async def changelog_erased() -> bool:
+                latest = await latest_values(kafka_bootstrap, worker.records_changelog)
+                return all(k in latest and latest[k] is None for k in keys)
+
+            await until(changelog_erased, "tombstones on the records changelog")
+            latest = await latest_values(kafka_bootstrap, worker.records_changelog)
+            assert latest[other.encode()] is not None
+
+            # (d) the lead's latest score update is a tombstone
+            updates = await latest_values(kafka_bootstrap, worker.names.score_updates)
+            assert lead.encode() in updates and updates[lead.encode()] is None
+            assert updates[other.encode()] is not None
+
+            # (c) the RocksDB table, read with the worker stopped
+            worker.stop()
+            stored = table_keys(Path(worker.env["LEADSTREAM_DATA_DIR"]))
+            assert other.encode() in stored  # the table is the right one, and not empty
+            assert not stored & keys, sorted(stored & keys)
+
+            # (e) a later event for the same lead id starts from nothing
+            worker.start()
+            again = event("page_view", 30, lead_id=lead, path="/pricing")
+            await feed.feed(again, limit_s=120)
+            fresh = Replay(rules).process(parse_event(json.dumps(again))).update
+            assert fresh is not None and fresh.version == 1
+            updates = await latest_values(kafka_bootstrap, worker.names.score_updates)
+            reborn = ScoreUpdate.model_validate_json(updates[lead.encode()] or b"")
+            assert reborn.event_id == again["event_id"]
+            assert reborn.model_copy(update={"event_id": None}) == fresh  # the replay names none
+
+            async def projected_again() -> bool:
+                return await redis_client.hget(f"{prefix}lead:{lead}", "version") == b"1"
+
+            await until(projected_again, "the new life's projection")
+            latest = await latest_values(kafka_bootstrap, worker.records_changelog)
+            record = decode_record(latest[lead.encode()])
+            assert record is not None and record.state.merged_anonymous == []
+            assert set(record.state.seen) == {again["event_id"]}
+            assert latest[f"anon:{visitor}".encode()] is None  # the visitor did not come back
+
+            # and once more within one life of the worker, whose caches knew the record
+            done = erase_command(worker, lead, "--wait", "--timeout", "60")
+            assert done.returncode == 0, done.stderr
+            once_more = event("page_view", 31, lead_id=lead, path="/blog/b")
+            await feed.feed(once_more)
+        updates = await latest_values(kafka_bootstrap, worker.names.score_updates)
+        last = ScoreUpdate.model_validate_json(updates[lead.encode()] or b"")
+        assert (last.version, last.event_id) == (1, once_more["event_id"])
+    finally:
+        worker.stop()
+        keys_left = [k async for k in redis_client.scan_iter(match=f"{prefix}*")]
+        if keys_left:
+            await redis_client.delete(*keys_left)
+    log = worker.log_text()
+    assert "Traceback" not in log, log[-3000:]
+
+
+def test_erase_without_a_topic_to_send_to_is_one_clear_line_and_exit_2(
+    kafka_bootstrap: str,
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "stream_app", "erase", "lead-42", "--wait"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=False,
+        env={**os.environ, "LEADSTREAM_TOPIC_PREFIX": f"none-{os.getpid()}."},
+    )
+    assert result.returncode == 2
+    assert "does not exist" in result.stderr and "Nothing was sent" in result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""
