@@ -124,8 +124,9 @@ def _cmd_health(args: argparse.Namespace) -> int:
 
 def _cmd_projector(args: argparse.Namespace) -> int:
     from stream_app.projector import main as projector_main  # noqa: PLC0415
+    from stream_app.projector import repair_attribution  # noqa: PLC0415
 
-    return projector_main()
+    return repair_attribution() if args.repair_attribution else projector_main()
 
 
 def _cmd_api(args: argparse.Namespace) -> int:
@@ -302,13 +303,23 @@ def build_parser() -> argparse.ArgumentParser:
             "(<app id>-projection) and writes each lead's newest state and its transitions\n"
             "to Redis, committing only what Redis took. The worker runs one as its child\n"
             "(LEADSTREAM_PROJECTOR=child, the default); with LEADSTREAM_PROJECTOR=none run\n"
-            "it yourself, one or several."
+            "it yourself, one or several.\n\n"
+            "--repair-attribution fixes a projection written before the projection moved\n"
+            "a lead whose first-touch source or campaign changed (it counted the lead\n"
+            "under the old value too): each membership is checked against the lead's\n"
+            "newest update, in place, beside a running projector."
         ),
         epilog=(
             "examples:\n"
             "  LEADSTREAM_PROJECTOR=none python -m stream_app worker &\n"
-            "  python -m stream_app projector"
+            "  python -m stream_app projector\n"
+            "  python -m stream_app projector --repair-attribution"
         ),
+    )
+    projector.add_argument(
+        "--repair-attribution",
+        action="store_true",
+        help="remove stale source/campaign memberships, log how many, and exit",
     )
     projector.set_defaults(handler=_cmd_projector)
 

@@ -275,6 +275,42 @@ def main() -> int:
     return 0
 
 
+def repair_attribution() -> int:
+    """``python -m stream_app projector --repair-attribution``: the old script's stale
+    source and campaign memberships removed in place (see RedisProjection.repair_attribution).
+
+    Not a replay of ``lead_score_updates``: the lead hashes already hold every
+    lead's newest update, while the topic keeps only its retention (and a
+    replay over existing keys is refused by the version check anyway).
+    """
+    from stream_app.logs import configure  # noqa: PLC0415
+    from stream_app.stores.client import redis_client  # noqa: PLC0415
+
+    settings = Settings()
+    configure(settings)
+
+    async def repair() -> dict[str, int]:
+        client = redis_client(settings)
+        try:
+            return await RedisProjection(client, settings.redis_key_prefix).repair_attribution()
+        finally:
+            await client.aclose()
+
+    try:
+        removed = asyncio.run(repair())
+    except (RedisError, OSError) as exc:
+        log.error("attribution repair failed: Redis at %s: %s", settings.redis_url, exc)
+        return 1
+    log.info(
+        "attribution repaired under prefix %s: %d stale source and %d stale campaign "
+        "memberships removed",
+        settings.redis_key_prefix,
+        removed["source"],
+        removed["campaign"],
+    )
+    return 0
+
+
 def die_with_parent() -> None:
     """In a child process, before exec: get SIGTERM when the parent dies, even by kill -9
     (Linux ``prctl(PR_SET_PDEATHSIG)``), so a killed worker leaves no projector behind."""

@@ -8,7 +8,8 @@ set by sequence number, so a re-sent transition is stored once.
 
 Keys (``<p>`` is ``LEADSTREAM_REDIS_KEY_PREFIX``, default ``ls:``)::
 
-    <p>lead:<id>                 hash: version, stage, total, account, json (the update)
+    <p>lead:<id>                 hash: version, stage, total, account, source, campaign
+                                 ("(none)" if unset), json (the update)
     <p>lead:<id>:transitions     zset: sequence -> transition JSON (last 20)
     <p>stage:<stage>             set of lead ids          <p>leads   set of all lead ids
     <p>hot, <p>hot:<stage>       zset: lead id -> total   (disqualified leads are not "hot")
@@ -18,6 +19,15 @@ Keys (``<p>`` is ``LEADSTREAM_REDIS_KEY_PREFIX``, default ``ls:``)::
     <p>velocity:mql_to_sql       zset: lead id -> days from MQL to SQL
     <p>source:<s>:leads|mql|sql  sets per first-touch source   <p>sources  set of sources
     <p>campaign:<c>:leads|mql|sql  the same per campaign       <p>campaigns
+
+A lead is in the sets of its current source and campaign only. Both can
+change: an earlier first touch that arrives late (or an anonymous visitor's,
+merged) brings its own. The script then moves the lead's memberships from the
+value its hash held to the new one (SMOVE: what it reached goes along) and
+drops a value nobody is left under from ``<p>sources`` / ``<p>campaigns``. The
+script before this kept the lead under its old value too ("(none)" counted
+every lead first seen without a source); ``repair_attribution`` cleans such a
+projection in place (``python -m stream_app projector --repair-attribution``).
     <p>sla:open|breached         sets of leads waiting for sales within / past the SLA
     <p>mql_at                    zset: lead id -> first MQL time (the newest MQLs' review)
 
@@ -48,11 +58,19 @@ _APPLY_UPDATE = """
 local p, id = ARGV[1], ARGV[2]
 local key = p .. 'lead:' .. id
 local version = tonumber(ARGV[3])
-local old = redis.call('HMGET', key, 'version', 'stage', 'account')
+local old = redis.call('HMGET', key, 'version', 'stage', 'account', 'source', 'campaign')
 if old[1] and tonumber(old[1]) >= version then return 0 end
+local held = {old[4], old[5]}
+if old[1] and not old[4] then
+  -- written before the hash kept source and campaign: its update has them
+  local was = cjson.decode(redis.call('HGET', key, 'json'))
+  for i, dim in ipairs({'source', 'campaign'}) do
+    held[i] = type(was[dim]) == 'string' and was[dim] or '(none)'
+  end
+end
 local stage, total, account = ARGV[4], tonumber(ARGV[5]), ARGV[6]
 redis.call('HSET', key, 'version', version, 'stage', stage, 'total', total,
-           'account', account, 'json', ARGV[7])
+           'account', account, 'source', ARGV[10], 'campaign', ARGV[11], 'json', ARGV[7])
 if old[2] and old[2] ~= stage then
   redis.call('SREM', p .. 'stage:' .. old[2], id)
   redis.call('ZREM', p .. 'hot:' .. old[2], id)
@@ -82,7 +100,17 @@ if mql_to_sql ~= '' then
   redis.call('ZADD', p .. 'velocity:mql_to_sql', tonumber(mql_to_sql), id)
 end
 for i, dim in ipairs({'source', 'campaign'}) do
-  local value = ARGV[9 + i]
+  local value, was = ARGV[9 + i], held[i]
+  if was and was ~= value then
+    -- attribution moved (an earlier first touch): the lead, and what it reached, moves too
+    for _, part in ipairs({'leads', 'mql', 'sql'}) do
+      redis.call('SMOVE', p .. dim .. ':' .. was .. ':' .. part,
+                 p .. dim .. ':' .. value .. ':' .. part, id)
+    end
+    if redis.call('SCARD', p .. dim .. ':' .. was .. ':leads') == 0 then
+      redis.call('SREM', p .. dim .. 's', was)
+    end
+  end
   redis.call('SADD', p .. dim .. 's', value)
   redis.call('SADD', p .. dim .. ':' .. value .. ':leads', id)
   if to_mql ~= '' then redis.call('SADD', p .. dim .. ':' .. value .. ':mql', id) end
@@ -134,6 +162,36 @@ return existed
 """
 
 
+# One membership of a value's sets checked against the lead's hash, atomically
+# (a projector writing meanwhile moves the lead itself): kept if the hash holds
+# that value, removed from the value's leads, mql and sql sets if it holds
+# another. A lead without a hash is left alone (attribution cannot say).
+_REPAIR_MEMBER = """
+local p, dim, value, id = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local key = p .. 'lead:' .. id
+local held = redis.call('HMGET', key, dim, 'json')
+local current = held[1]
+if not current then
+  if not held[2] then return 0 end
+  local was = cjson.decode(held[2])[dim]
+  current = type(was) == 'string' and was or '(none)'
+end
+if current == value then return 0 end
+local removed = 0
+for _, part in ipairs({'leads', 'mql', 'sql'}) do
+  removed = removed + redis.call('SREM', p .. dim .. ':' .. value .. ':' .. part, id)
+end
+return removed
+"""
+
+# A value nobody is attributed to any more leaves the list of values.
+_DROP_EMPTY_VALUE = """
+local p, dim, value = ARGV[1], ARGV[2], ARGV[3]
+if redis.call('SCARD', p .. dim .. ':' .. value .. ':leads') > 0 then return 0 end
+return redis.call('SREM', p .. dim .. 's', value)
+"""
+
+
 def _days(later: Any, earlier: Any) -> str:
     if later is None or earlier is None:
         return ""
@@ -150,6 +208,8 @@ class RedisProjection:
         self.p = prefix
         self._apply = client.register_script(_APPLY_UPDATE)
         self._erase = client.register_script(_ERASE_LEAD)
+        self._repair_member = client.register_script(_REPAIR_MEMBER)
+        self._drop_empty_value = client.register_script(_DROP_EMPTY_VALUE)
 
     # --- writes (the worker) ---------------------------------------------------------
 
@@ -214,6 +274,38 @@ class RedisProjection:
                 pipe.zadd(key, {transition.model_dump_json(): transition.sequence})
                 pipe.zremrangebyrank(key, 0, -TRANSITIONS_KEPT - 1)
             await pipe.execute()
+
+    async def repair_attribution(self, batch: int = 1000) -> dict[str, int]:
+        """Remove the source and campaign memberships a lead's hash no longer holds.
+
+        A projection written before the update script moved a lead whose
+        attribution changed kept it under its old value as well (its first
+        touch under "(none)" and its later source both counted it). Every
+        membership is checked against the lead's hash, which holds its newest
+        update; ``mql_at`` and ``sql_at`` are never reset, so that update says
+        everything the sets need. Safe beside a running projector (each check
+        is one script) and idempotent; returns the memberships removed per
+        dimension (leads, mql and sql sets together).
+        """
+        removed = {"source": 0, "campaign": 0}
+        for dim in removed:
+            values = [v.decode() for v in await self.redis.smembers(f"{self.p}{dim}s")]
+            for value in values:
+                for part in ("leads", "mql", "sql"):
+                    ids = [
+                        i.decode()
+                        async for i in self.redis.sscan_iter(
+                            f"{self.p}{dim}:{value}:{part}", count=batch
+                        )
+                    ]
+                    for start in range(0, len(ids), batch):
+                        async with self.redis.pipeline(transaction=False) as pipe:
+                            for lead_id in ids[start : start + batch]:
+                                args = [self.p, dim, value, lead_id]
+                                await self._repair_member(args=args, client=pipe)
+                            removed[dim] += sum(await pipe.execute())
+                await self._drop_empty_value(args=[self.p, dim, value])
+        return removed
 
     # --- reads (the API) ---------------------------------------------------------------
 

@@ -207,7 +207,7 @@ async def test_an_erased_lead_leaves_every_key_and_index(
     updates, transitions = [], []
     for event in [
         ev("page_view", lead_id="gone-1", path="/pricing", campaign="spring"),
-        # first touch moves earlier: the lead is in two source sets then
+        # first touch moves earlier: the lead moves from one source's sets to another's
         ev("page_view", day=-1, lead_id="gone-1", path="/blog/a", source="google"),
         ev("profile_update", hours=1, lead_id="gone-1", source="linkedin", **VP_PROFILE),
         ev("form_submission", day=2, lead_id="gone-1", form_kind="demo_request"),
@@ -237,6 +237,136 @@ async def test_an_erased_lead_leaves_every_key_and_index(
         fresh = Replay(rules).process(ev("page_view", day=9, lead_id="gone-1", path="/x"))
         assert fresh.update is not None and fresh.update.version == 1
         assert await store.apply_update(fresh.update)
+    finally:
+        keys = [k async for k in redis_client.scan_iter(match=f"{prefix}*")]
+        if keys:
+            await redis_client.delete(*keys)
+
+
+def _attribution_events() -> list:  # type: ignore[type-arg]
+    """Leads whose first touch moves back and takes source and campaign with it.
+
+    L1 is first seen without a source and reaches MQL under "(none)"; a late
+    page view from an hour before, from google / q4, becomes its first touch.
+    L2's first touch moves from linkedin / webinar to an earlier newsletter /
+    spring. L3 stays without a source.
+    """
+    return [
+        ev("page_view", day=1, lead_id="L1", path="/pricing"),
+        ev("profile_update", day=1, hours=1, lead_id="L1", **VP_PROFILE),
+        ev("page_view", day=1, hours=-1, lead_id="L1", path="/", source="google", campaign="q4"),
+        ev("page_view", day=1, lead_id="L2", path="/", source="linkedin", campaign="webinar"),
+        ev("page_view", hours=1, lead_id="L2", path="/", source="newsletter", campaign="spring"),
+        ev("page_view", lead_id="L3", path="/"),
+    ]
+
+
+EXPECTED_BY_SOURCE = {
+    "(none)": {"leads": 1, "reached_mql": 0, "reached_sql": 0},
+    "google": {"leads": 1, "reached_mql": 1, "reached_sql": 0},
+    "newsletter": {"leads": 1, "reached_mql": 0, "reached_sql": 0},
+}
+EXPECTED_BY_CAMPAIGN = {
+    "(none)": {"leads": 1, "reached_mql": 0, "reached_sql": 0},
+    "q4": {"leads": 1, "reached_mql": 1, "reached_sql": 0},
+    "spring": {"leads": 1, "reached_mql": 0, "reached_sql": 0},
+}
+
+
+async def test_a_lead_is_counted_once_under_its_current_source_and_campaign(
+    redis_client: aioredis.Redis, unique: str, rules: Rules
+) -> None:
+    from stream_app.scoring.funnel import funnel
+
+    prefix = f"ls:test:{unique}:"
+    store = RedisProjection(redis_client, prefix)
+    replay = Replay(rules)
+    updates = []
+    try:
+        for event in _attribution_events():
+            step = replay.process(event)
+            assert step.update is not None
+            updates.append(step.update)
+            assert await store.apply_update(step.update)  # one at a time, as the worker sends
+        assert [(u.lead_id, u.source) for u in updates if u.lead_id != "L3"] == [
+            ("L1", None),
+            ("L1", None),
+            ("L1", "google"),
+            ("L2", "linkedin"),
+            ("L2", "newsletter"),
+        ]
+        assert updates[1].mql_at is not None  # L1 reached MQL while it had no source
+
+        got = await store.funnel()
+        assert got["by_source"] == EXPECTED_BY_SOURCE
+        assert got["by_campaign"] == EXPECTED_BY_CAMPAIGN
+        expected = funnel(replay.leads())
+        assert {k: list(v.__dict__.values()) for k, v in expected.by_source.items()} == {
+            k: list(v.values()) for k, v in got["by_source"].items()
+        }
+        assert got["median_days_to_mql"] == pytest.approx(expected.median_days_to_mql, abs=1e-4)
+        # the sets behind them: nothing is left under the old values, nor the values themselves
+        for key in ("source:(none):mql", "source:linkedin:leads", "campaign:webinar:leads"):
+            assert await redis_client.scard(prefix + key) == 0, key
+        assert await redis_client.smembers(prefix + "sources") == {
+            b"(none)",
+            b"google",
+            b"newsletter",
+        }
+
+        # older versions, again and in reverse, change nothing (nor move a lead back)
+        assert [await store.apply_update(u) for u in reversed(updates)] == [False] * len(updates)
+        await store.apply_updates(updates)
+        again = await store.funnel()
+        assert (again["by_source"], again["by_campaign"]) == (
+            EXPECTED_BY_SOURCE,
+            EXPECTED_BY_CAMPAIGN,
+        )
+    finally:
+        keys = [k async for k in redis_client.scan_iter(match=f"{prefix}*")]
+        if keys:
+            await redis_client.delete(*keys)
+
+
+async def test_a_projection_written_by_the_old_script_is_repaired_in_place(
+    redis_client: aioredis.Redis, unique: str, rules: Rules
+) -> None:
+    prefix = f"ls:test:{unique}:"
+    store = RedisProjection(redis_client, prefix)
+    replay = Replay(rules)
+    updates = [replay.process(e).update for e in _attribution_events()]
+    try:
+        for update in updates:
+            assert update is not None
+            await store.apply_update(update)
+        # What the script before this fix left: hashes without source and campaign,
+        # and every lead still under the values it had before.
+        for lead in ("L1", "L2", "L3"):
+            await redis_client.hdel(f"{prefix}lead:{lead}", "source", "campaign")
+        for key in ("source:(none)", "campaign:(none)"):
+            await redis_client.sadd(f"{prefix}{key}:leads", "L1")
+            await redis_client.sadd(f"{prefix}{key}:mql", "L1")
+        await redis_client.sadd(f"{prefix}source:linkedin:leads", "L2")
+        await redis_client.sadd(f"{prefix}campaign:webinar:leads", "L2")
+        await redis_client.sadd(f"{prefix}sources", "linkedin")
+        await redis_client.sadd(f"{prefix}campaigns", "webinar")
+        stale = await store.funnel()
+        assert stale["by_source"]["(none)"] == {"leads": 2, "reached_mql": 1, "reached_sql": 0}
+
+        assert await store.repair_attribution(batch=1) == {"source": 3, "campaign": 3}
+        got = await store.funnel()
+        assert (got["by_source"], got["by_campaign"]) == (EXPECTED_BY_SOURCE, EXPECTED_BY_CAMPAIGN)
+        assert await store.repair_attribution() == {"source": 0, "campaign": 0}
+
+        # a hash without the fields still moves its lead when its attribution changes
+        later = replay.process(
+            ev("page_view", hours=-1, lead_id="L3", path="/", source="linkedin", campaign="c")
+        ).update
+        assert later is not None and later.source == "linkedin"
+        assert await store.apply_update(later)
+        moved = await store.funnel()
+        assert moved["by_source"]["linkedin"] == {"leads": 1, "reached_mql": 0, "reached_sql": 0}
+        assert "(none)" not in moved["by_source"] and "(none)" not in moved["by_campaign"]
     finally:
         keys = [k async for k in redis_client.scan_iter(match=f"{prefix}*")]
         if keys:
