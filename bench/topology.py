@@ -17,15 +17,16 @@ from __future__ import annotations
 from bench.common import Kafka, Watched
 from stream_app.config import Settings
 from stream_app.projector import projection_group
-from stream_app.topics import TopicNames
+from stream_app.topics import OUTPUTS, TopicNames
 
 READY = "Leadstream worker: rules"  # the worker logs it before it joins its group
 DUE_INDEX = "due index rebuilt"  # ... and this once its decay index is rebuilt
 
 
 def outputs(settings: Settings) -> list[str]:
+    """The worker's public outputs (``stream_app.topics.OUTPUTS``): written, never read."""
     names = TopicNames(settings.topic_prefix)
-    return [names.transitions, names.score_updates, names.dead_letters]
+    return [names.name(base) for base in OUTPUTS]
 
 
 def scoring_topics(settings: Settings) -> list[str]:
