@@ -46,20 +46,20 @@ from bench.harness import Kafka
 from schemas.dead_letter import DeadLetter
 from schemas.events import parse_event
 from schemas.transitions import StageTransition
-from stream_app.devstack import PidFile, is_zombie
 from stream_app.scoring.engine import score_update
 from stream_app.scoring.funnel import funnel
 from stream_app.scoring.replay import Replay
 from stream_app.scoring.rules import Rules
 from stream_app.stores.projection import RedisProjection
-from stream_app.traffic import generate
 from tests.factories import REPO
 from tests.integration.live import WorkerProcess, collect
+from tools.pids import PidFile, is_zombie
+from tools.traffic import generate
 
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[a-z]{2,}")
 PROSPECTS = int(os.environ.get("FAULTS_PROSPECTS", "1500"))
 REPORT = Path(os.environ.get("FAULTS_REPORT", str(REPO / ".stack" / "faults-report.jsonl")))
-STACK = [sys.executable, "-m", "stream_app", "stack"]
+STACK = [sys.executable, "-m", "tools", "stack"]
 
 
 def lead_keyed(prefix: str, prospects: int, seed: int) -> list[dict[str, Any]]:

@@ -25,9 +25,9 @@ from stream_app.scoring.engine import score_update
 from stream_app.scoring.replay import Replay
 from stream_app.scoring.rules import Rules
 from stream_app.stores.projection import RedisProjection
-from stream_app.traffic import generate
 from tests.factories import VP_PROFILE, at
 from tests.integration.live import Lockstep, WorkerProcess, collect
+from tools.traffic import generate
 
 pytestmark = pytest.mark.integration
 

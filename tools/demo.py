@@ -32,13 +32,13 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from schemas.transitions import StageTransition
 from stream_app.config import REPO_ROOT, Settings
-from stream_app.devstack import PidFile
-from stream_app.errors import StackError
 from stream_app.kafka import kafka_options
 from stream_app.rules_file import load_rules
 from stream_app.sink import Received
 from stream_app.topics import TopicNames
-from stream_app.traffic import generate
+from tools.errors import StackError
+from tools.pids import PidFile
+from tools.traffic import generate
 
 STAGE_LABEL = {"mql": "MQL", "sql": "SQL", "pql": "PQL"}
 
@@ -318,7 +318,7 @@ async def run_demo(settings: Settings, prospects: int, seed: int, quiet_s: float
         print(f"one lead:     {api}/leads/{example}", file=sys.stderr)
     print(
         f"\nThe worker, the API, the notifier and its sink keep running (logs in {DEMO_DIR}). "
-        f"Explore the API at {api}/openapi.json; `python -m stream_app demo --stop` stops "
+        f"Explore the API at {api}/openapi.json; `python -m tools demo --stop` stops "
         f"them, `make stack-down` stops everything.",
         file=sys.stderr,
     )
