@@ -102,10 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=Formatter,
         description=(
             "Start the worker, the query API, the notifier and a local webhook sink standing\n"
-            "in for Slack in the background (or reuse them), produce seeded traffic for\n"
-            "simulated prospects, print each stage transition as a sales bot would and,\n"
-            "beside them (slack>), what the notifier posted; then show the funnel from the\n"
-            "API and leave it up.\n"
+            "in for Slack in the background (or reuse them), each awaited on its own\n"
+            "readiness signal, produce seeded traffic for simulated prospects, print each\n"
+            "stage transition as a sales bot would and, beside them (slack>), what the\n"
+            "notifier posted; then show the funnel from the API and leave it up.\n"
             "Needs the stack: `make demo` starts it first; `make stack-down` stops it all."
         ),
         epilog="examples:\n  python -m tools demo --prospects 300 --seed 7\n"

@@ -218,10 +218,10 @@ class FaultRun:
     def supervise(self) -> None:
         """Restart any worker that exited on its own (a process supervisor's job)."""
         for w in self.workers:
-            if w.proc is not None and w.proc.poll() is not None:
+            if (status := w.returncode) is not None:
                 self.outcome.worker_restarts += 1
-                self.outcome.problems.append(f"worker exited with {w.proc.returncode}; restarted")
-                w.proc = None
+                self.outcome.problems.append(f"worker exited with {status}; restarted")
+                w.stop()  # reaped already: only forgets the process
                 w.start()
 
     # --- traffic ----------------------------------------------------------------------
