@@ -39,6 +39,15 @@ EventTime = Annotated[AwareDatetime, AfterValidator(_in_sane_range)]
 
 
 class Model(BaseModel):
-    """Frozen, strict about unknown fields; the base of every message."""
+    """Frozen, strict about unknown fields; the base of every message.
 
-    model_config = ConfigDict(frozen=True, extra="forbid", str_max_length=65536)
+    In a serialization-mode JSON Schema (the API's document) a field with a
+    default is required too: a dumped model always has every key.
+    """
+
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        str_max_length=65536,
+        json_schema_serialization_defaults_required=True,
+    )

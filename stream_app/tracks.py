@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from schemas.events import EVENT_TYPES
 from stream_app.errors import LeadstreamError
+from stream_app.scoring.rules import load_yaml
 
 SHIPPED_TRACKS = Path(__file__).with_name("segment_tracks.yaml")
 
@@ -65,7 +66,7 @@ class Tracks(BaseModel):
 
 def parse_tracks(text: str, source: str = "<string>") -> Tracks:
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)  # as the rules file: only true/false are booleans
     except yaml.YAMLError as exc:
         raise TracksError(f"{source}: not YAML: {exc}") from None
     if isinstance(data, dict):  # "x-..." keys hold YAML anchors for the entries to share

@@ -17,6 +17,18 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 
+from schemas.api import (
+    Account,
+    Error,
+    Funnel,
+    Health,
+    Lead,
+    OpenApiDocument,
+    Ready,
+    TopAccounts,
+    TopLeads,
+)
+from schemas.base import Model
 from schemas.transitions import STAGES
 from stream_app.api.openapi import OPENAPI
 from stream_app.config import Settings
@@ -35,16 +47,32 @@ REVIEW: web.AppKey[FunnelReview] = web.AppKey("review", FunnelReview)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+#: Served as built once: the document checked against its own model.
+_OPENAPI_BODY = OpenApiDocument.model_validate(OPENAPI).model_dump_json().encode()
+
+
+def _reply(model: type[Model], body: Any, status: int = 200) -> web.Response:
+    """``body`` validated by ``model`` (the document's schema for it), as JSON.
+
+    A body the model refuses raises, and the client gets a 500: the API never
+    answers a shape its document does not describe.
+    """
+    return web.Response(
+        body=model.model_validate(body).model_dump_json(),
+        status=status,
+        content_type="application/json",
+    )
+
 
 def _problem(status: int, detail: str) -> web.Response:
-    return web.json_response({"error": detail}, status=status)
+    return _reply(Error, {"error": detail}, status)
 
 
 def _limit(request: web.Request, default: int = 20) -> int:
     raw = request.query.get("limit", str(default))
     if not raw.isdigit() or not 1 <= int(raw) <= 500:
         raise web.HTTPBadRequest(
-            text='{"error": "limit must be a whole number from 1 to 500"}',
+            text=Error(error="limit must be a whole number from 1 to 500").model_dump_json(),
             content_type="application/json",
         )
     return int(raw)
@@ -66,7 +94,7 @@ def auth_middleware(token: str | None) -> Any:
 
 
 async def health(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+    return _reply(Health, {"status": "ok"})
 
 
 async def ready(request: web.Request) -> web.Response:
@@ -74,14 +102,14 @@ async def ready(request: web.Request) -> web.Response:
         await request.app[PROJECTION].redis.ping()
     except Exception as exc:  # any failure to reach Redis means: not ready
         return _problem(503, f"redis unavailable: {type(exc).__name__}")
-    return web.json_response({"status": "ready"})
+    return _reply(Ready, {"status": "ready"})
 
 
 async def lead(request: web.Request) -> web.Response:
     found = await request.app[PROJECTION].lead(request.match_info["lead_id"])
     if found is None:
         return _problem(404, "no such lead")
-    return web.json_response(found)
+    return _reply(Lead, found)
 
 
 async def top_leads(request: web.Request) -> web.Response:
@@ -89,7 +117,7 @@ async def top_leads(request: web.Request) -> web.Response:
     if stage is not None and stage not in STAGES:
         return _problem(400, f"stage must be one of {', '.join(STAGES)}")
     rows = await request.app[PROJECTION].top(stage, _limit(request))
-    return web.json_response({"stage": stage, "leads": rows})
+    return _reply(TopLeads, {"stage": stage, "leads": rows})
 
 
 async def account(request: web.Request) -> web.Response:
@@ -98,16 +126,16 @@ async def account(request: web.Request) -> web.Response:
     )
     if view is None:
         return _problem(404, "no such account")
-    return web.json_response(view)
+    return _reply(Account, view)
 
 
 async def top_accounts(request: web.Request) -> web.Response:
     rows = await request.app[PROJECTION].top_accounts(request.app[TOP_N], _limit(request))
-    return web.json_response({"accounts": rows})
+    return _reply(TopAccounts, {"accounts": rows})
 
 
 async def funnel(request: web.Request) -> web.Response:
-    return web.json_response(await request.app[PROJECTION].funnel(request.app[REVIEW]))
+    return _reply(Funnel, await request.app[PROJECTION].funnel(request.app[REVIEW]))
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -116,7 +144,7 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 async def openapi(request: web.Request) -> web.Response:
-    return web.json_response(OPENAPI)
+    return web.Response(body=_OPENAPI_BODY, content_type="application/json")
 
 
 def metrics_middleware(requests: Counter) -> Any:

@@ -1,33 +1,62 @@
-"""The API's OpenAPI 3.1 description, served at /openapi.json (a test checks the routes)."""
+"""The API's OpenAPI 3.1 description, served at /openapi.json.
+
+Every body is a model of ``schemas/api.py``: their serialization-mode JSON
+Schemas are ``components/schemas`` (shared parts such as ``Scores`` lifted
+from ``$defs`` beside them), and every response refers to its model. The
+handlers validate each body through the same model, so the document and the
+answers cannot drift apart; ``tests/unit/test_openapi.py`` checks the
+document is valid OpenAPI 3.1 and ``tests/integration/test_api_live.py`` runs
+schemathesis against the live API.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from pydantic.json_schema import models_json_schema
+
+from schemas.api import RESPONSE_MODELS
 from schemas.transitions import STAGES
+
+REF = "#/components/schemas/{model}"
+MAX_LIMIT = 500
 
 _LIMIT = {
     "name": "limit",
     "in": "query",
-    "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 20},
+    "description": f"how many, from 1 to {MAX_LIMIT}",
+    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 20},
 }
-_JSON = {"application/json": {"schema": {"type": "object"}}}
+
+
+def _schemas() -> dict[str, Any]:
+    _, top = models_json_schema([(m, "serialization") for m in RESPONSE_MODELS], ref_template=REF)
+    return dict(sorted(top["$defs"].items()))
+
+
+def _json(model: str, description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": REF.format(model=model)}}},
+    }
 
 
 def _op(
     summary: str,
+    body: str,
     params: list[dict[str, Any]] | None = None,
     *,
     open_: bool = False,
     not_found: bool = False,
+    ok: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    responses: dict[str, Any] = {"200": {"description": "OK", "content": _JSON}}
-    if not open_:
-        responses["401"] = {"description": "missing or wrong bearer token (when one is set)"}
-    if not_found:
-        responses["404"] = {"description": "not found"}
+    responses: dict[str, Any] = {"200": ok or _json(body, "OK")}
     if params:
-        responses["400"] = {"description": "bad query parameter"}
+        responses["400"] = _json("Error", "bad query parameter")
+    if not open_:
+        responses["401"] = _json("Error", "missing or wrong bearer token (when one is set)")
+    if not_found:
+        responses["404"] = _json("Error", "not found")
     op: dict[str, Any] = {"summary": summary, "parameters": params or [], "responses": responses}
     if open_:
         op["security"] = []
@@ -35,8 +64,21 @@ def _op(
 
 
 def _path(name: str) -> dict[str, Any]:
-    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+    # An empty segment routes nowhere (``/leads/`` is no lead), so minLength 1.
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "minLength": 1},
+    }
 
+
+_READY = _op("Readiness: Redis answers (503 otherwise)", "Ready", open_=True)
+_READY["get"]["responses"]["503"] = _json("Error", "Redis does not answer")
+_METRICS = {
+    "description": "Prometheus text exposition format",
+    "content": {"text/plain": {"schema": {"type": "string", "minLength": 1}}},
+}
 
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
@@ -45,13 +87,17 @@ OPENAPI: dict[str, Any] = {
         "version": "1",
         "description": "Current lead scores, stages and funnel, read from the Redis projection.",
     },
-    "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+    "components": {
+        "schemas": _schemas(),
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+    },
     "security": [{"bearer": []}],
     "paths": {
-        "/health": _op("Liveness: the process answers", open_=True),
-        "/ready": _op("Readiness: Redis answers (503 otherwise)", open_=True),
+        "/health": _op("Liveness: the process answers", "Health", open_=True),
+        "/ready": _READY,
         "/leads": _op(
             "Hottest leads, overall or in one stage",
+            "TopLeads",
             [
                 {
                     "name": "stage",
@@ -63,22 +109,28 @@ OPENAPI: dict[str, Any] = {
         ),
         "/leads/{lead_id}": _op(
             "A lead: scores, grade, stage, contributing rules, recent transitions",
+            "Lead",
             [_path("lead_id")],
             not_found=True,
         ),
-        "/accounts": _op("Hottest accounts (sum of each account's top-N leads)", [_LIMIT]),
+        "/accounts": _op(
+            "Hottest accounts (sum of each account's top-N leads)", "TopAccounts", [_LIMIT]
+        ),
         "/accounts/{account_id}": _op(
-            "An account: its score and leads", [_path("account_id")], not_found=True
+            "An account: its score and leads", "Account", [_path("account_id")], not_found=True
         ),
         "/funnel": _op(
             "Counts per stage, MQL->SQL conversion, median days to MQL and to SQL, "
             "by source and campaign, leads waiting for sales within / past the SLA, and "
-            "whether the newest MQLs' conversion says the MQL definition needs review"
+            "whether the newest MQLs' conversion says the MQL definition needs review",
+            "Funnel",
         ),
         "/metrics": _op(
             "Prometheus metrics of this API process (requests by route and status); "
-            "each worker serves its own on LEADSTREAM_WORKER_PORT"
+            "each worker serves its own on LEADSTREAM_WORKER_PORT",
+            "",
+            ok=_METRICS,
         ),
-        "/openapi.json": _op("This description"),
+        "/openapi.json": _op("This description", "OpenApiDocument"),
     },
 }

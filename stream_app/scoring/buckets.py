@@ -53,13 +53,32 @@ def effective_counts(
     rule: CompiledRule, days: dict[int, int], carry: dict[int, float] | None
 ) -> dict[int, float] | None:
     """Each day's effective count under the rule's cap, or None when every event counts in full."""
-    cap = rule.cap
-    if cap is None:
+    limit = rule.cap_events  # events; a negative rule's cap bounds the loss
+    if limit is None:
         return None
-    limit = cap / abs(rule.points)  # events; a negative rule's cap bounds the loss
     if not carry and sum(days.values()) <= limit:
         return None
-    return capped_counts(days, limit, rule.window_days, carry)
+    span = rule.window_days
+    slot = (id(days), limit, span)
+    known = _CAPPED.get(slot)
+    # The counts are a function of (days, carry, limit, span) alone: a hit needs equal
+    # inputs, so a recycled id() can only find counts that are right for it anyway.
+    if known is not None and known[0] == days and known[1] == carry:
+        return known[2]
+    counts = capped_counts(days, limit, span, carry)
+    if len(_CAPPED) >= CAPPED_CACHE_LIMIT:
+        _CAPPED.clear()
+    _CAPPED[slot] = (dict(days), dict(carry) if carry else carry, counts)
+    return counts
+
+
+#: Capped counts last computed per bucket dict (the view and the settle time of one
+#: event, and the next events of a lead that did not touch the rule, ask again):
+#: (id of the days dict, limit, span) -> (copy of the days, copy of the carry, counts).
+#: Bounded; a full cache starts again. The counts returned are shared: read them only.
+_Capped = tuple[dict[int, int], dict[int, float] | None, dict[int, float]]
+_CAPPED: dict[tuple[int, float, int], _Capped] = {}
+CAPPED_CACHE_LIMIT = 4096
 
 
 def fold_old_history(state: LeadState, rules: Rules) -> None:

@@ -114,9 +114,7 @@ def count_event(state: LeadState, event: InboundEvent, t: float, rules: Rules) -
 
     get = _getter(event)
     day = int(t // DAY)
-    for rule in rules.by_event_type[event.type]:
-        if not rule.predicate(get):
-            continue
+    for rule in rules.index[event.type].matching(get):
         if rule.kind == "signal":
             record_signal(state, rule, event, t, rules.visit_gap_seconds)
         else:

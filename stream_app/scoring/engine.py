@@ -35,7 +35,7 @@ from stream_app.scoring.rules import Rules
 from stream_app.scoring.stages import evaluate, sales_feedback
 from stream_app.scoring.state import ANONYMOUS_PREFIX, LeadState, anonymous_key, dt, new_state, ts
 from stream_app.scoring.sweep import advance_to, next_change_at, next_due_at
-from stream_app.scoring.view import ScoreView, view_of
+from stream_app.scoring.view import ScoreView, refresh_profile_cache, view_of
 
 __all__ = [
     "Outcome",
@@ -112,6 +112,13 @@ def apply_event(
     count_event(new, event, t, rules)
     now = new.newest_at
     assert now is not None
+    if new.lead_id is None:
+        # An anonymous visitor has no stage to move, no due time and no score update:
+        # its scores are computed when it joins a lead. Only the profile's cache is kept fresh.
+        refresh_profile_cache(new, rules)
+        new.due_at = None
+        new.version += 1
+        return Outcome(new, tuple(moved), "counted", None, tuple(breaches))
     view = view_of(new, rules, now)
     if isinstance(event, SalesFeedback):
         moved += sales_feedback(new, event, rules, now, view)

@@ -109,3 +109,69 @@ def compile_condition(when: Mapping[str, Any]) -> Predicate:
         return all(match(get(field)) for field, match in parts)
 
     return predicate
+
+
+class RuleIndex:
+    """Which of one event type's rules an event matches, with each field's verdicts cached.
+
+    ``rules`` are ``(item, {field: matcher})`` in file order. A rule matches when
+    every one of its fields' matchers does (a rule with no fields always
+    matches). Per field, the verdicts of all rules on one value are a bit mask,
+    computed once per distinct value; only ``str`` values and ``None`` are
+    cached (page paths, countries, kinds: few and repeated), since two other
+    values can be equal yet differ to a matcher (``1`` and ``True``, ``0.0`` and
+    ``-0.0`` under ``glob``). A matcher is a pure function of the value, so a
+    cached verdict is the one the matcher gives: the matched rules are the same.
+    """
+
+    __slots__ = ("_all", "_fields", "_items", "_picked", "_verdicts")
+
+    def __init__(self, rules: list[tuple[Any, Mapping[str, Callable[[Any], bool]]]]) -> None:
+        self._items = tuple(item for item, _ in rules)
+        self._all = (1 << len(rules)) - 1
+        names = sorted({name for _, tests in rules for name in tests})
+        # field -> ((bit, matcher) of each rule that tests it), and the bits of the others
+        self._fields = tuple(
+            (
+                name,
+                tuple((1 << i, tests[name]) for i, (_, tests) in enumerate(rules) if name in tests),
+                sum(1 << i for i, (_, tests) in enumerate(rules) if name not in tests),
+            )
+            for name in names
+        )
+        self._verdicts: dict[str, dict[str | None, int]] = {name: {} for name in names}
+        self._picked: dict[int, tuple[Any, ...]] = {}
+
+    def matching(self, get: Getter) -> tuple[Any, ...]:
+        """The rules ``get``'s event matches, in file order."""
+        mask = self._all
+        for name, tests, others in self._fields:
+            value = get(name)
+            if value is None or value.__class__ is str:
+                seen = self._verdicts[name]
+                verdict = seen.get(value)
+                if verdict is None:
+                    verdict = others | sum(bit for bit, match in tests if match(value))
+                    if len(seen) >= VERDICT_CACHE_LIMIT:
+                        seen.clear()
+                    seen[value] = verdict
+            else:
+                verdict = others | sum(bit for bit, match in tests if match(value))
+            mask &= verdict
+            if not mask:
+                return ()
+        picked = self._picked.get(mask)
+        if picked is None:
+            picked = self._picked[mask] = tuple(
+                item for i, item in enumerate(self._items) if mask >> i & 1
+            )
+        return picked
+
+
+#: Distinct values whose verdicts one field of one event type keeps; a full cache starts again.
+VERDICT_CACHE_LIMIT = 4096
+
+
+def field_matchers(when: Mapping[str, Any]) -> dict[str, Callable[[Any], bool]]:
+    """Each field's matcher of a condition (what ``compile_condition`` combines)."""
+    return {name: compile_matcher(spec) for name, spec in when.items()}

@@ -2,20 +2,21 @@
 
 Outputs are validated from plain dicts in one call into pydantic-core: half
 the cost of ``model_construct`` per nested model, which runs in Python, and
-what is sent is checked against its schema. The nested parts (scores,
-contributions) and times repeat across events, so each distinct one is
-validated once and the frozen instance reused (pydantic takes an instance of
-the field's model as it is); a bounded cache, so memory stays bounded.
+what is sent is checked against its schema. Scores and times repeat across
+events, so each distinct one is validated once and the frozen instance reused
+(pydantic takes an instance of the field's model as it is); a bounded cache,
+so memory stays bounded. Contributions' decayed points rarely repeat: they are
+validated in the output's own call.
 """
 
 from __future__ import annotations
 
 import hashlib
 from datetime import datetime
+from math import copysign
 
 from schemas.events import InboundEvent
 from schemas.transitions import (
-    Contribution,
     Scores,
     ScoreUpdate,
     SlaBreach,
@@ -36,44 +37,41 @@ def _transition_id(state: LeadState, to: Stage, trigger: str) -> str:
 
 #: Entries kept per cache of validated parts below; a full cache starts again.
 CACHE_LIMIT = 2048
-_scores_made: dict[tuple[float, float, float, str], Scores] = {}
-_contributions_made: dict[tuple[str, str, float], Contribution] = {}
+_scores_made: dict[tuple[float | str, ...], Scores] = {}
 _times_made: dict[float, datetime] = {}
 
 
 def _scores(view: ScoreView) -> Scores:
     """The rounded scores, validated once per distinct value (frozen models can be shared).
 
-    A key of equal floats that differ in bits is only 0.0 and -0.0 (JSON "0.0" and
-    "-0.0"), so zeros are never taken from the cache.
+    Equal floats that differ in bits are only 0.0 and -0.0 (JSON "0.0" and
+    "-0.0"), so a key with a zero also carries the zeros' signs.
     """
-    key = (round(view.fit, 2), round(view.engagement, 2), round(view.total, 2), view.grade)
+    fit, engagement, total = round(view.fit, 2), round(view.engagement, 2), round(view.total, 2)
+    key: tuple[float | str, ...] = (fit, engagement, total, view.grade)
+    if not (fit and engagement and total):
+        key += (copysign(1.0, fit), copysign(1.0, engagement), copysign(1.0, total))
     made = _scores_made.get(key)
     if made is None:
         made = Scores.model_validate(
-            {"fit": key[0], "engagement": key[1], "total": key[2], "grade": key[3]}
+            {"fit": fit, "engagement": engagement, "total": total, "grade": view.grade}
         )
-        if key[0] and key[1] and key[2]:
-            if len(_scores_made) >= CACHE_LIMIT:
-                _scores_made.clear()
-            _scores_made[key] = made
+        if len(_scores_made) >= CACHE_LIMIT:
+            _scores_made.clear()
+        _scores_made[key] = made
     return made
 
 
-def _contributions(view: ScoreView) -> list[Contribution]:
-    out = []
-    cache = _contributions_made
-    for rule, kind, points in view.contributions:
-        key = (rule, kind, round(points, 2))
-        made = cache.get(key)
-        if made is None:
-            made = Contribution.model_validate({"rule": rule, "kind": kind, "points": key[2]})
-            if key[2]:  # not 0.0 or -0.0 (see _scores)
-                if len(cache) >= CACHE_LIMIT:
-                    cache.clear()
-                cache[key] = made
-        out.append(made)
-    return out
+def _contributions(view: ScoreView) -> list[dict[str, object]]:
+    """The rounded contributions, as plain dicts the output's one validation call checks.
+
+    Decayed points rarely repeat (a cache of validated parts missed half the time
+    and cost more than it saved), so they are validated inside the output's call.
+    """
+    return [
+        {"rule": rule, "kind": kind, "points": round(points, 2)}
+        for rule, kind, points in view.contributions
+    ]
 
 
 def _time(t: float) -> datetime:

@@ -16,6 +16,7 @@ The model of the file itself (``RulesSpec`` and its parts) is in ``spec``.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -25,7 +26,7 @@ from pydantic import ValidationError
 
 from schemas.events import EVENT_TYPES
 from stream_app.errors import RulesError
-from stream_app.scoring.matching import Predicate, compile_condition
+from stream_app.scoring.matching import Predicate, RuleIndex, compile_condition, field_matchers
 from stream_app.scoring.spec import (
     Disqualifier,
     FitRule,
@@ -55,7 +56,8 @@ class CompiledRule:
     points: float
     cap: float | None  # max points in any window of window_days days; None = uncapped
     window_days: int  # cap window (engagement) or within_days (signal); 1 if uncapped
-    predicate: Predicate
+    #: the cap in events (``cap / abs(points)``; a negative rule's cap bounds the loss)
+    cap_events: float | None = None
     signal: Signal | None = None
 
 
@@ -67,6 +69,8 @@ class Rules:
     stamp: str  # "<version>+<sha256[:8]>", stamped on every transition
     source: str  # where it was loaded from, for messages
     by_event_type: Mapping[str, tuple[CompiledRule, ...]] = field(repr=False)
+    #: event type -> which of its rules an event matches (``RuleIndex.matching``)
+    index: Mapping[str, RuleIndex] = field(repr=False)
     by_id: Mapping[str, CompiledRule] = field(repr=False)
     fit_rules: tuple[tuple[FitRule, Predicate], ...] = field(repr=False)
     disqualifiers: tuple[tuple[Disqualifier, Predicate], ...] = field(repr=False)
@@ -84,9 +88,13 @@ class Rules:
         return self.spec.visits.inactivity_minutes * 60.0
 
 
-def _compile_event_condition(when: Mapping[str, Any]) -> Predicate:
+def _without_type(when: Mapping[str, Any]) -> dict[str, Any]:
     # Rules are indexed by event type, so the type test is already done.
-    return compile_condition({k: v for k, v in when.items() if k != "type"})
+    return {k: v for k, v in when.items() if k != "type"}
+
+
+def _cap_events(cap: float | None, points: float) -> float | None:
+    return cap / abs(points) if cap is not None and points else None
 
 
 def compile_rules(spec: RulesSpec, *, stamp: str, source: str = "<memory>") -> Rules:
@@ -99,7 +107,7 @@ def compile_rules(spec: RulesSpec, *, stamp: str, source: str = "<memory>") -> R
             points=rule.points,
             cap=rule.cap.points if rule.cap else None,
             window_days=rule.cap.per_days if rule.cap else 1,
-            predicate=_compile_event_condition(rule.when),
+            cap_events=_cap_events(rule.cap.points if rule.cap else None, rule.points),
         )
         by_id[rule.id] = compiled
         for type_name in event_types_of(rule.when):
@@ -111,17 +119,23 @@ def compile_rules(spec: RulesSpec, *, stamp: str, source: str = "<memory>") -> R
             points=sig.points,
             cap=sig.points,
             window_days=sig.within_days,
-            predicate=_compile_event_condition(sig.when),
+            cap_events=_cap_events(sig.points, sig.points),
             signal=sig,
         )
         by_id[sig.id] = compiled
         for type_name in event_types_of(sig.when):
             by_type[type_name].append(compiled)
+    conditions = {rule.id: _without_type(rule.when) for rule in spec.engagement.rules}
+    conditions.update({sig.id: _without_type(sig.when) for sig in spec.signals})
     return Rules(
         spec=spec,
         stamp=stamp,
         source=source,
         by_event_type={k: tuple(v) for k, v in by_type.items()},
+        index={
+            k: RuleIndex([(rule, field_matchers(conditions[rule.id])) for rule in v])
+            for k, v in by_type.items()
+        },
         by_id=by_id,
         fit_rules=tuple((r, compile_condition(r.when)) for r in spec.fit.rules),
         disqualifiers=tuple((d, compile_condition(d.when)) for d in spec.disqualify),
@@ -140,10 +154,36 @@ def _format_errors(source: str, exc: ValidationError) -> str:
     return "\n".join(lines)
 
 
+class _RulesLoader(yaml.SafeLoader):
+    """YAML as a rules file means it: only ``true``/``false`` are booleans.
+
+    YAML 1.1 (PyYAML's default) also reads ``yes/no/on/off/y/n`` as booleans, so
+    a country list ``[SE, NO, DK]`` held ``False`` for Norway: a Norwegian lead
+    matched "not a served country" and was disqualified. YAML 1.2 dropped those
+    forms; so does this loader, and ``NO`` stays the string ``"NO"``.
+    """
+
+
+_RulesLoader.yaml_implicit_resolvers = {
+    first: [(tag, regex) for tag, regex in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_RulesLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool",
+    re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+    list("tTfF"),
+)
+
+
+def load_yaml(text: str) -> Any:
+    """The YAML document in ``text``, read as YAML 1.2 reads booleans (see ``_RulesLoader``)."""
+    return yaml.load(text, Loader=_RulesLoader)  # a SafeLoader: no arbitrary objects
+
+
 def parse_rules(text: str, *, source: str = "<memory>") -> Rules:
     """Parse and validate rules from YAML text; raises RulesError."""
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
         raise RulesError(f"{source}: not valid YAML: {exc}") from None
     if not isinstance(data, dict):

@@ -74,14 +74,17 @@ def day_weights(
     times many leads share (settle times); a weight is a function of the day,
     ``at`` and the half-life only, so this changes no number.
     """
+    if not shared:
+        weights: dict[int, float] = {}
+        for days in state.buckets.values():
+            for day in days:
+                if day not in weights:
+                    end = (day + 1) * DAY
+                    weights[day] = _decay(at - end, half_life) if at > end else 1.0
+        return weights
     all_days: set[int] = set()
     for days in state.buckets.values():
         all_days.update(days)
-    if not shared:
-        return {
-            day: _decay(at - (day + 1) * DAY, half_life) if at > (day + 1) * DAY else 1.0
-            for day in all_days
-        }
     known = _WEIGHTS_AT.get((at, half_life))
     if known is None:
         if len(_WEIGHTS_AT) >= WEIGHT_CACHE_LIMIT:
@@ -132,12 +135,20 @@ def engagement_of(
     else:
         weights = {day: 1.0 for days in state.buckets.values() for day in days}
     per_rule: dict[str, float] = {}
+    cap_carry = state.cap_carry
+    get_weight = weights.__getitem__
     for rule_id, days in state.buckets.items():
         rule = by_id.get(rule_id)
         if rule is None or not days:
             continue  # a rule removed from the file no longer counts
-        carry = state.cap_carry.get(rule_id)
-        per_rule[rule_id] = rule.points * rule_points(rule, days, weights, carry)
+        limit = rule.cap_events
+        carry = cap_carry.get(rule_id) if limit is not None else None
+        if limit is None or (not carry and sum(days.values()) <= limit):
+            # every event counts: rule_points' own sum, without the call
+            count = 0.0 + reduce(add, map(mul, days.values(), map(get_weight, days)), 0.0)
+        else:
+            count = rule_points(rule, days, weights, carry)
+        per_rule[rule_id] = rule.points * count
     if state.archived and state.archive_ref is not None:
         age = now - state.archive_ref
         fade = _decay(age, half_life) if age > 0 else 1.0
@@ -161,12 +172,19 @@ def engagement_settled(state: LeadState, rules: Rules, later: float) -> float:
     by_id = rules.by_id
     weights = day_weights(state, later, half_life, shared=True)
     total_later = 0.0
+    cap_carry = state.cap_carry
+    get_weight = weights.__getitem__
     for rule_id, days in state.buckets.items():
         rule = by_id.get(rule_id)
         if rule is None or not days:
             continue
-        carry = state.cap_carry.get(rule_id)
-        total_later += rule.points * rule_points(rule, days, weights, carry)
+        limit = rule.cap_events
+        carry = cap_carry.get(rule_id) if limit is not None else None
+        if limit is None or (not carry and sum(days.values()) <= limit):
+            count = 0.0 + reduce(add, map(mul, days.values(), map(get_weight, days)), 0.0)
+        else:
+            count = rule_points(rule, days, weights, carry)
+        total_later += rule.points * count
     ref = state.archive_ref
     if state.archived and ref is not None:
         fade_later = _decay(later - ref, half_life) if later > ref else 1.0

@@ -179,6 +179,11 @@ class RedisProjection:
         return await self._summaries([(i.decode(), s) for i, s in ids])
 
     async def _summaries(self, scored: list[tuple[str, float]]) -> list[dict[str, Any]]:
+        """Each scored lead's stage and account (schemas.api.LeadSummary).
+
+        A lead whose hash is gone between the two reads is left out: every
+        written lead has a stage, so a summary always has one.
+        """
         async with self.redis.pipeline(transaction=False) as pipe:
             for lead_id, _ in scored:
                 pipe.hmget(f"{self.p}lead:{lead_id}", "stage", "account")
@@ -187,10 +192,11 @@ class RedisProjection:
             {
                 "lead_id": lead_id,
                 "total": total,
-                "stage": stage.decode() if stage else None,
+                "stage": stage.decode(),
                 "account_id": account.decode() if account else None,
             }
             for (lead_id, total), (stage, account) in zip(scored, rows, strict=True)
+            if stage is not None
         ]
 
     async def account(self, account_id: str, top_n: int) -> dict[str, Any] | None:

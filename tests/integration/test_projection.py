@@ -156,3 +156,24 @@ async def test_the_funnel_judges_the_newest_mqls_as_simulate_does(
         keys = [k async for k in redis_client.scan_iter(match=f"{prefix}*")]
         if keys:
             await redis_client.delete(*keys)
+
+
+async def test_a_lead_whose_hash_is_gone_is_left_out_of_the_leaderboards(
+    redis_client: aioredis.Redis, unique: str, rules: Rules
+) -> None:
+    prefix = f"ls:test:{unique}:"
+    store = RedisProjection(redis_client, prefix)
+    replay = Replay(rules)
+    for lead in ("L1", "L2"):
+        step = replay.process(ev("profile_update", lead_id=lead, **VP_PROFILE))
+        assert step.update is not None
+        await store.apply_update(step.update)
+    try:
+        await redis_client.delete(f"{prefix}lead:L2")  # between the zset read and the hash read
+        assert [(r["lead_id"], r["stage"]) for r in await store.top(None, 10)] == [("L1", "lead")]
+        account = await store.account("acme.com", top_n=3)
+        assert account is not None and [r["lead_id"] for r in account["leads"]] == ["L1"]
+    finally:
+        keys = [k async for k in redis_client.scan_iter(match=f"{prefix}*", count=10_000)]
+        if keys:
+            await redis_client.delete(*keys)

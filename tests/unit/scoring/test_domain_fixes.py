@@ -616,6 +616,35 @@ def test_a_served_lead_browsing_once_from_abroad_still_qualifies(rules: Rules) -
     assert [(t.to_stage, t.scores.total) for t in out] == [("mql", 60.0)]
 
 
+def test_a_norwegian_vp_is_served_not_disqualified(rules: Rules) -> None:
+    # NO is Norway, one of the served countries. YAML 1.1 reads an unquoted NO as
+    # false: the list then held False, not "NO", and every Norwegian lead was
+    # disqualified as "country not served" and lost points on every page view.
+    _, out = run(
+        rules,
+        [
+            ev("profile_update", lead_id="L1", **{**VP_PROFILE, "country": "NO"}),
+            ev("page_view", hours=1, lead_id="L1", path="/pricing", country="NO"),
+        ],
+    )
+    assert [(t.to_stage, t.scores.total) for t in out] == [("mql", 65.0)]
+
+
+def test_rules_files_read_yes_no_on_off_as_text_and_only_true_false_as_booleans() -> None:
+    from stream_app.scoring.rules import load_yaml
+
+    assert load_yaml("c: [SE, NO, DK]\nd: [yes, On, off, y, n]\ne: [true, False]") == {
+        "c": ["SE", "NO", "DK"],
+        "d": ["yes", "On", "off", "y", "n"],
+        "e": [True, False],
+    }
+    rules = {
+        r["id"]: r
+        for r in load_yaml(DEFAULT_RULES.read_text(encoding="utf-8"))["engagement"]["rules"]
+    }
+    assert "NO" in rules["off_market_traffic"]["when"]["country"]["not_in"]
+
+
 # --- 10. MQL->SQL below 20 % says the MQL definition needs review --------------------------
 
 

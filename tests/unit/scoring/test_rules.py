@@ -103,3 +103,43 @@ def test_yaml_syntax_errors_and_missing_files_are_rules_errors(tmp_path: Path) -
         parse_rules("- 1\n- 2\n", source="x.yaml")
     with pytest.raises(RulesError, match="cannot read the rules file"):
         load_rules(tmp_path / "missing.yaml")
+
+
+def test_the_rule_index_matches_what_each_rule_s_condition_says() -> None:
+    """``RuleIndex`` caches per-field verdicts: the rules it picks are the conditions' own.
+
+    Values that are equal but differ to a matcher (1 and True, 0.0 and -0.0 under a
+    glob) are not cached, so the second of each pair is judged on its own.
+    """
+    from stream_app.scoring.matching import RuleIndex, compile_condition, field_matchers
+
+    conditions = [
+        {"path": {"glob": ["/pricing*", "/-0*", "/1*"]}},
+        {"path": {"glob": "/pricing*"}, "engaged_seconds": {"min": 120}},
+        {"country": {"not_in": ["US", "NO"]}},
+        {},
+        {"path": {"glob": ["-0*", "1*", "True"]}},
+        {"flag": [True]},
+    ]
+    index = RuleIndex([(n, field_matchers(c)) for n, c in enumerate(conditions)])
+    predicates = [compile_condition(c) for c in conditions]
+    values: list[dict[str, object]] = [
+        {"path": "/pricing/team", "engaged_seconds": 300, "country": "DE"},
+        {"path": "/pricing/team", "engaged_seconds": 30, "country": "US"},
+        {"path": "/PRICING", "engaged_seconds": None, "country": None},
+        {"path": None, "country": "no"},
+        {"path": 1, "flag": 1},
+        {"path": True, "flag": True},
+        {"path": -0.0},
+        {"path": 0.0},
+        {},
+    ]
+    for fields in values * 2:  # the second round answers from the cache
+        expected = tuple(n for n, pred in enumerate(predicates) if pred(fields.get))
+        assert index.matching(fields.get) == expected, fields
+    assert index.matching({"path": "/pricing", "engaged_seconds": 500, "country": "FR"}.get) == (
+        0,
+        1,
+        2,
+        3,
+    )
