@@ -13,7 +13,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 # make stack-up BROKERS=3: a three-broker KRaft cluster on 127.0.0.1:9092,9094,9096
-STACK := $(PY) -m stream_app stack
+STACK := $(PY) -m tools stack
 STACK_ENV := $(if $(BROKERS),LEADSTREAM_STACK_BROKERS=$(BROKERS))
 
 .PHONY: help
@@ -62,7 +62,7 @@ schemas: $(STAMP) ## regenerate the JSON Schema files and the AsyncAPI document 
 
 .PHONY: demo
 demo: stack-up ## set everything up and run the main job on the live local stack
-	$(PY) -m stream_app demo
+	$(PY) -m tools demo
 
 .PHONY: faults
 faults: stack-up ## the full fault harness (kills, broker/Redis outages, rebalances, hostile input); ~20 min

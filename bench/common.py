@@ -25,9 +25,9 @@ from aiokafka.admin import AIOKafkaAdminClient
 from tqdm import tqdm
 
 from stream_app.config import REPO_ROOT, Settings
-from stream_app.devstack import kafka_version
 from stream_app.topics import TopicNames
-from stream_app.traffic import generate
+from tools.devstack import kafka_version
+from tools.traffic import generate
 
 BOOTSTRAP = "127.0.0.1:9092"
 RESULTS = REPO_ROOT / "bench" / "results"

@@ -77,7 +77,7 @@ class Run:
             self.worker = self.new_worker()
         if not self.worker.running:
             self.worker.start()
-            await self.worker.wait_started()
+            await self.worker.wait_ready_async(300)  # its own /ready: restored and assigned
             # warm-up: a restarted worker rebuilds its decay index from every record first
             with contextlib.suppress(RuntimeError):
                 await self.worker.wait_for_log(DUE_INDEX, limit_s=120)

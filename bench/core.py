@@ -38,7 +38,7 @@ from stream_app.codec import decode
 from stream_app.scoring.replay import Replay
 from stream_app.scoring.rules import Rules, parse_rules
 from stream_app.segment import Ignored
-from stream_app.traffic import generate
+from tools.traffic import generate
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BAD_MESSAGE = b'{"type": "page_view", "event_id": 1}'

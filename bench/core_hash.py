@@ -41,7 +41,7 @@ from schemas.dead_letter import DeadLetter
 from schemas.events import InputEvent
 from stream_app.codec import decode
 from stream_app.segment import Ignored
-from stream_app.traffic import generate
+from tools.traffic import generate
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RULES = ("rules/default.yaml", "rules/product_led.yaml")

@@ -20,7 +20,7 @@ import asyncio
 import sys
 from typing import Any
 
-READY = "bench agent: starting"
+CLOCK_MARK = "bench agent: starting"
 
 
 def out_topic(prefix: str) -> str:
@@ -42,7 +42,7 @@ def build(kind: str, settings: Any) -> Any:
         import stream_app  # noqa: PLC0415
 
         print(
-            f"{READY} {kind}, app {settings.app_id}, code {stream_app.__file__}",
+            f"{CLOCK_MARK} {kind}, app {settings.app_id}, code {stream_app.__file__}",
             file=sys.stderr,
             flush=True,
         )

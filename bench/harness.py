@@ -96,8 +96,8 @@ from bench.phases import (
 from bench.report import build_summary, fallback, render
 from bench.topology import all_topics
 from stream_app.config import REPO_ROOT, Settings
-from stream_app.devstack import kafka_answers
 from stream_app.rules_file import load_rules
+from tools.devstack import kafka_answers
 
 Phase = Callable[[Run], Awaitable[None]]
 PHASES: dict[str, Phase] = {

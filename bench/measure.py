@@ -19,7 +19,7 @@ async def until_committed(
     desc: str,
     limit_s: float = 7200,
 ) -> dict[str, Any]:
-    """Start ``proc``; from its ready line until every group in ``groups`` has committed every
+    """Start ``proc``; from its clock mark until every group in ``groups`` has committed every
     offset of its topics (polled every 0.5 s; Faust commits every ~2.8 s).
 
     The first group is the process's own (for the worker: inputs and internal topics); any

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import os
-import signal
-import subprocess
 import sys
 import time
 import uuid
@@ -17,9 +13,11 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench.common import BOOTSTRAP
-from bench.topology import READY
+from bench.topology import CLOCK_MARK
 from stream_app.config import REPO_ROOT
 from stream_app.topics import TopicNames
+from tools.errors import LaunchError
+from tools.launch import Process, log_line, use_signal
 
 
 def child_pid(pid: int) -> int:
@@ -28,17 +26,22 @@ def child_pid(pid: int) -> int:
     return int(children[0])
 
 
-class BenchProcess:
-    """``python -m <module> ...`` as a process, configured by ``LEADSTREAM_*`` variables.
+class BenchProcess(Process):
+    """``python -m <module> ...`` as a process (``tools.launch``), configured by
+    ``LEADSTREAM_*`` variables, running this checkout's code with this interpreter.
 
-    It runs this checkout's code with this interpreter (cwd and ``PYTHONPATH`` are the
-    repository root), logs to ``log``, and is ready once ``ready`` appears in that log.
+    Two moments of its start are told apart. The clock starts at ``clock_mark``, a log
+    line the process writes as it starts, before it joins its group: the worker and the
+    bare Faust agents both log one at the same point of their start, so their timings
+    include the join and any restore alike (the agents serve no readiness of their own,
+    and the worker's /ready comes only after the join). Ready is the process's own
+    signal (the worker's /ready), for a phase that needs it warm, not timed.
     """
 
     def __init__(
         self,
         args: list[str],
-        ready: str,
+        clock_mark: str,
         *,
         prefix: str,
         app_id: str,
@@ -49,45 +52,32 @@ class BenchProcess:
         profile: Path | None = None,
     ) -> None:
         self.args = args
-        self.ready = ready
-        self.log = log
+        self.clock_mark = clock_mark
         self.profile = profile
-        self.env = {
-            **os.environ,
-            "PYTHONPATH": str(REPO_ROOT),
-            "LEADSTREAM_TOPIC_PREFIX": prefix,
-            "LEADSTREAM_APP_ID": app_id,
-            "LEADSTREAM_DATA_DIR": str(data_dir),
-            "LEADSTREAM_INSTANCE_ID": instance,
-            **(extra_env or {}),
-        }
-        self.data_dir = data_dir
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.started = 0.0
-        self.offset = 0
-
-    def start(self) -> None:
-        command = [sys.executable, "-m", *self.args]
-        if self.profile is not None:  # py-spy samples the process; collapsed stacks
+        command = [sys.executable, "-m", *args]
+        if profile is not None:  # py-spy samples the process; collapsed stacks
             spy = str(Path(sys.executable).parent / "py-spy")
-            command = [
-                spy,
-                "record",
-                "--format",
-                "raw",
-                "-r",
-                "50",
-                "-o",
-                str(self.profile),
-                "--",
-                *command,
-            ]
-        self.offset = self.log.stat().st_size if self.log.exists() else 0
-        with open(self.log, "ab") as out:
-            self.started = time.perf_counter()
-            self.proc = subprocess.Popen(
-                command, cwd=REPO_ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT
-            )
+            command = [spy, "record", "--format", "raw", "-r", "50", "-o", str(profile), "--"]
+            command += [sys.executable, "-m", *args]
+        super().__init__(
+            " ".join(args),
+            command,
+            log=log,
+            env={
+                "PYTHONPATH": str(REPO_ROOT),
+                "LEADSTREAM_TOPIC_PREFIX": prefix,
+                "LEADSTREAM_APP_ID": app_id,
+                "LEADSTREAM_DATA_DIR": str(data_dir),
+                "LEADSTREAM_INSTANCE_ID": instance,
+                **(extra_env or {}),
+            },
+        )
+        self.clock = log_line(self, clock_mark)
+        self.data_dir = data_dir
+
+    @property
+    def log(self) -> Path:
+        return self.log_path
 
     def move_data(self, data_dir: Path) -> None:
         self.data_dir = data_dir
@@ -95,25 +85,17 @@ class BenchProcess:
 
     @property
     def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid if self.profile is None else child_pid(self.proc.pid)
-
-    @property
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def log_text(self) -> str:
-        with open(self.log, "rb") as f:
-            f.seek(self.offset)
-            return f.read().decode(errors="replace")
+        """The process measured and signalled: under py-spy, py-spy's child."""
+        pid = super().pid
+        return pid if self.profile is None else child_pid(pid)
 
     async def wait_started(self, limit_s: float = 300) -> float:
-        """Until the ready line is logged; returns its time (``perf_counter``)."""
-        while self.ready not in self.log_text():
+        """Until the clock mark is logged; returns when (``perf_counter``)."""
+        while (why := self.clock()) is not None:
             if not self.running:
-                raise RuntimeError(f"{' '.join(self.args)} exited; see {self.log}")
+                raise LaunchError(f"{self.name} exited before {why}. Log {self.log}")
             if time.perf_counter() - self.started > limit_s:
-                raise RuntimeError(f"{' '.join(self.args)} not ready in {limit_s:.0f}s")
+                raise LaunchError(f"{self.name}: {why} after {limit_s:.0f}s. Log {self.log}")
             await asyncio.sleep(0.1)
         return time.perf_counter()
 
@@ -131,23 +113,11 @@ class BenchProcess:
     def rocksdb_bytes(self) -> int:
         return sum(f.stat().st_size for f in self.data_dir.rglob("*") if f.is_file())
 
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc is None:
-            return
-        with contextlib.suppress(ProcessLookupError, FileNotFoundError, IndexError):
-            os.kill(self.pid, sig)  # under py-spy: py-spy writes its file when the child ends
-        try:
-            self.proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.proc = None
-
     async def wait_for_log(self, text: str, limit_s: float) -> str:
         """The first log line of this run of the process that holds ``text``."""
         started = time.perf_counter()
         while time.perf_counter() - started < limit_s:
-            line = next((ln for ln in self.log_text().splitlines() if text in ln), None)
+            line = next((ln for ln in self.new_log_text().splitlines() if text in ln), None)
             if line is not None:
                 return line.split("[INFO] ", 1)[-1].strip()
             await asyncio.sleep(0.5)
@@ -163,10 +133,11 @@ def bench_worker(
     log: Path,
     profile: Path | None = None,
 ) -> BenchProcess:
-    """``python -m stream_app worker`` on the run's topics, Redis prefix, group and data."""
-    return BenchProcess(
+    """``python -m stream_app worker`` on the run's topics, Redis prefix, group and data;
+    ready on its own /ready, on a free port of its own (two workers in scale_out)."""
+    worker = BenchProcess(
         ["stream_app", "worker"],
-        READY,
+        CLOCK_MARK,
         prefix=prefix,
         app_id=app_id,
         data_dir=data_dir,
@@ -176,9 +147,10 @@ def bench_worker(
         extra_env={
             "LEADSTREAM_REDIS_KEY_PREFIX": redis_prefix,
             "LEADSTREAM_SWEEP_INTERVAL_SECONDS": "3600",
-            "LEADSTREAM_WORKER_PORT": "0",
-        },  # two workers in scale_out: any free port
+        },
     )
+    use_signal(worker, "worker")
+    return worker
 
 
 async def probe(prefix: str, tag: str, limit_s: float = 300) -> float:

@@ -7,7 +7,7 @@ public output topics of ``stream_app.topics.TopicNames`` are taken out of it.
 What stays is what the worker's consumer group reads. The contract assumed:
 every non-output topic in ``worker_topics`` is read by the group ``app_id``.
 
-Besides the topics, two log lines of the worker are relied on (``READY`` to
+Besides the topics, two log lines of the worker are relied on (``CLOCK_MARK`` to
 start the clock, ``DUE_INDEX`` to know a restarted worker is warm); the
 ``lead-records`` changelog is named in ``bench/phases/state_at_scale.py`` only.
 """
@@ -17,15 +17,16 @@ from __future__ import annotations
 from bench.common import Kafka, Watched
 from stream_app.config import Settings
 from stream_app.projector import projection_group
-from stream_app.topics import TopicNames
+from stream_app.topics import OUTPUTS, TopicNames
 
-READY = "Leadstream worker: rules"  # the worker logs it before it joins its group
+CLOCK_MARK = "Leadstream worker: rules"  # the worker logs it before it joins its group
 DUE_INDEX = "due index rebuilt"  # ... and this once its decay index is rebuilt
 
 
 def outputs(settings: Settings) -> list[str]:
+    """The worker's public outputs (``stream_app.topics.OUTPUTS``): written, never read."""
     names = TopicNames(settings.topic_prefix)
-    return [names.transitions, names.score_updates, names.dead_letters]
+    return [names.name(base) for base in OUTPUTS]
 
 
 def scoring_topics(settings: Settings) -> list[str]:

@@ -1,8 +1,10 @@
 """Command-line entry point: ``python -m stream_app COMMAND`` (or ``leadstream COMMAND``).
 
 Every command's ``--help`` shows worked examples. Errors Leadstream expects
-(bad rules file, stack that will not start, unreadable input) end with one
-clear message and exit status 2, not a traceback.
+(bad rules file, a port that is taken, unreadable input) end with one
+clear message and exit status 2, not a traceback. The developer commands
+(stack, demo, generate) are ``python -m tools`` (``tools/cli.py``), which
+reuses ``Formatter`` and ``run``; nothing here imports ``tools``.
 """
 
 from __future__ import annotations
@@ -20,47 +22,29 @@ Handler = Callable[[argparse.Namespace], int]
 
 MAIN_EPILOG = """\
 commands, in the order you meet them:
-  stack up|down|status   local Kafka (KRaft) + Redis on loopback, no Docker needed
-  stack tools            the classpath of Kafka's own tools (console producer, ...)
   worker                 the Faust worker: live scoring from Kafka
   health                 probe /health (or /ready) of this machine's worker, API, collector
   api                    the read-only query API over the Redis projection
   collect                Segment's HTTP tracking API for sites, libraries and webhooks
   notify                 the sales bot: transitions to Slack, Teams or a webhook
   sink                   a local webhook that prints what the notifier posts
-  demo                   realistic traffic through the live stack (what `make demo` runs)
   erase                  erase a person (lead id or e-mail): records, visitors, projection
   simulate               offline replay: score a JSON-lines event file with a rules file
   rules check            validate a rules file and print its summary
-  generate               write seeded, realistic demo traffic as JSON lines
   settings               print the effective settings (secrets masked)
 
+developer tools, in a checkout (`python -m tools --help`): the local Kafka + Redis
+stack, the demo, the seeded traffic generator.
+
 examples:
-  python -m stream_app stack up
+  python -m tools stack up
   python -m stream_app rules check rules/default.yaml
   python -m stream_app simulate --rules rules/default.yaml events.jsonl --out transitions.jsonl
 """
 
 
-class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+class Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
     pass
-
-
-def _cmd_stack(args: argparse.Namespace) -> int:
-    from stream_app import devstack  # noqa: PLC0415
-
-    if args.action == "up":
-        devstack.up()
-        return devstack.status()
-    if args.action == "down":
-        devstack.down()
-        return 0
-    if args.action == "tools":
-        from stream_app.kafka_tools import classpath  # noqa: PLC0415
-
-        print(classpath())
-        return 0
-    return devstack.status()
 
 
 def _cmd_settings(args: argparse.Namespace) -> int:
@@ -201,50 +185,14 @@ post acknowledged just before a kill -9 can be repeated, once.
 """
 
 
-def _cmd_demo(args: argparse.Namespace) -> int:
-    from stream_app import demo  # noqa: PLC0415
-
-    if args.stop:
-        stopped = demo.stop_background()
-        print(f"stopped: {', '.join(stopped) or 'nothing was running'}", file=sys.stderr)
-        return 0
-    return demo.main(prospects=args.prospects, seed=args.seed, quiet_s=args.quiet_seconds)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m stream_app",
         description="Leadstream: real-time lead scoring and MQL/SQL/PQL qualification on Kafka.",
         epilog=MAIN_EPILOG,
-        formatter_class=_Formatter,
+        formatter_class=Formatter,
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-
-    stack = sub.add_parser(
-        "stack",
-        help="start, stop or inspect the local Kafka + Redis stack",
-        formatter_class=_Formatter,
-        description=(
-            "Run Apache Kafka (KRaft, resolved from Maven Central with mvn) and Redis\n"
-            "(Debian's redis-server) on 127.0.0.1 under .stack/, without Docker.\n"
-            "`up` is idempotent and reuses servers that already answer; `down` stops\n"
-            "only the processes `up` started (pid file + process start time)."
-        ),
-        epilog=(
-            "examples:\n"
-            "  python -m stream_app stack up       # start or reuse, wait until both answer\n"
-            "  python -m stream_app stack status   # exit 0 only if both answer\n"
-            "  python -m stream_app stack down\n"
-            '  java -cp "$(python -m stream_app stack tools)" \\\n'
-            "      org.apache.kafka.tools.ConsoleProducer --bootstrap-server 127.0.0.1:9092 \\\n"
-            "      --topic rudder-events     # Kafka's console producer, as a pipeline writes\n"
-            "settings: LEADSTREAM_STACK_DIR, LEADSTREAM_STACK_KAFKA_PORT (9092),\n"
-            "  LEADSTREAM_STACK_CONTROLLER_PORT (9093), LEADSTREAM_STACK_REDIS_PORT (6379),\n"
-            "  LEADSTREAM_STACK_KAFKA_HEAP (1g), LEADSTREAM_STACK_START_TIMEOUT (120 s)"
-        ),
-    )
-    stack.add_argument("action", choices=["up", "down", "status", "tools"])
-    stack.set_defaults(handler=_cmd_stack)
 
     settings = sub.add_parser(
         "settings",
@@ -256,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker = sub.add_parser(
         "worker",
         help="run the Faust worker: score live events from Kafka",
-        formatter_class=_Formatter,
+        formatter_class=Formatter,
         description=(
             "Consume the input topics, score every event, publish stage transitions and\n"
             "score updates. Per-lead state lives in RocksDB tables under LEADSTREAM_DATA_DIR,\n"
@@ -276,7 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     health = sub.add_parser(
         "health",
         help="exit 0 if this machine's worker, API or collector answers /health (a probe)",
-        formatter_class=_Formatter,
+        formatter_class=Formatter,
         description=(
             "Asks GET /health of the worker (LEADSTREAM_WORKER_PORT), the API\n"
             "(LEADSTREAM_API_PORT) and the collector (LEADSTREAM_COLLECT_PORT) on 127.0.0.1,\n"
@@ -297,7 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     projector = sub.add_parser(
         "projector",
         help="feed the Redis projection from the score updates and transitions",
-        formatter_class=_Formatter,
+        formatter_class=Formatter,
         description=(
             "Reads lead_score_updates and lead_stage_transitions in its own consumer group\n"
             "(<app id>-projection) and writes each lead's newest state and its transitions\n"
@@ -326,7 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     api = sub.add_parser(
         "api",
         help="serve the read-only query API from Redis",
-        formatter_class=_Formatter,
+        formatter_class=Formatter,
         description=(
             "Lead, top leads, accounts, funnel, health, readiness, Prometheus metrics;\n"
             "OpenAPI at /openapi.json. Reads only Redis, so it runs apart from the worker."
@@ -343,7 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
     collect = sub.add_parser(
         "collect",
         help="Segment's HTTP tracking API in front of Kafka: sites, Segment libraries, webhooks",
-        formatter_class=_Formatter,
+        formatter_class=Formatter,
         description=(
             "Accept /v1/batch, /v1/page, /v1/track, /v1/identify, /v1/alias, /v1/group as\n"
             "Segment's tracking API does (write key as Basic auth) and write each message to\n"
@@ -357,7 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     notify = sub.add_parser(
         "notify",
         help="the sales bot: post stage transitions to Slack, Microsoft Teams or a webhook",
-        formatter_class=_Formatter,
+        formatter_class=Formatter,
         description=(
             "Consume lead_stage_transitions in its own consumer group (<app id>-notify) and\n"
             "post each transition to a stage you chose: who, from -> to, score, grade, why\n"
@@ -367,44 +315,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     notify.set_defaults(handler=_cmd_notify)
 
-    demo = sub.add_parser(
-        "demo",
-        help="realistic traffic through the live stack, transitions printed like a sales bot",
-        formatter_class=_Formatter,
-        description=(
-            "Start the worker, the query API, the notifier and a local webhook sink standing\n"
-            "in for Slack in the background (or reuse them), produce seeded traffic for\n"
-            "simulated prospects, print each stage transition as a sales bot would and,\n"
-            "beside them (slack>), what the notifier posted; then show the funnel from the\n"
-            "API and leave it up.\n"
-            "Needs the stack: `make demo` starts it first; `make stack-down` stops it all."
-        ),
-        epilog="example:\n  python -m stream_app demo --prospects 300 --seed 7",
-    )
-    demo.add_argument("--prospects", type=int, default=300, help="simulated prospects")
-    demo.add_argument("--seed", type=int, default=7, help="traffic seed")
-    demo.add_argument(
-        "--quiet-seconds",
-        type=float,
-        default=15,
-        help="stop following transitions after this long without one",
-    )
-    demo.add_argument(
-        "--stop", action="store_true", help="stop the demo's worker, API, notifier and sink"
-    )
-    demo.set_defaults(handler=_cmd_demo)
+    from stream_app import erase_cli, replay_cli, sink  # noqa: PLC0415
 
-    from stream_app import erase_cli, replay_cli, sink, traffic  # noqa: PLC0415
-
-    erase_cli.add_command(sub, _Formatter)
-    replay_cli.add_commands(sub, _Formatter)
-    traffic.add_command(sub, _Formatter)
-    sink.add_command(sub, _Formatter)
+    erase_cli.add_command(sub, Formatter)
+    replay_cli.add_commands(sub, Formatter)
+    sink.add_command(sub, Formatter)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    return run(build_parser(), argv)
+
+
+#: The env prefix of each settings class whose validation errors are reported by name.
+SETTINGS_PREFIXES = {"Settings": "LEADSTREAM_"}
+
+
+def run(
+    parser: argparse.ArgumentParser,
+    argv: Sequence[str] | None = None,
+    settings_prefixes: dict[str, str] = SETTINGS_PREFIXES,
+) -> int:
+    """Parse ``argv`` and run the command's handler; an error Leadstream expects (a
+    ``LeadstreamError``, a bad setting) is one line on stderr and exit status 2."""
     args = parser.parse_args(argv)
     handler: Handler = args.handler
     try:
@@ -413,9 +346,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except ValidationError as exc:
-        if exc.title not in ("Settings", "StackSettings"):
+        prefix = settings_prefixes.get(exc.title)
+        if prefix is None:
             raise
-        prefix = "LEADSTREAM_STACK_" if exc.title == "StackSettings" else "LEADSTREAM_"
         for err in exc.errors():
             name = prefix + "_".join(str(p) for p in err["loc"]).upper()
             print(

@@ -10,10 +10,6 @@ class LeadstreamError(Exception):
     """Root of every error Leadstream raises on purpose."""
 
 
-class StackError(LeadstreamError):
-    """The local Kafka/Redis stack could not be started, reached or stopped."""
-
-
 class RulesError(LeadstreamError):
     """The rules file is missing, not YAML, or breaks the rules schema."""
 

@@ -22,7 +22,7 @@ async def agent(run: Run, kind: str, n: int) -> dict[str, Any]:
     app_id, prefix = run.app_id(tag), run.prefix()
     proc = BenchProcess(
         ["bench.faust_agents", kind],
-        faust_agents.READY,
+        faust_agents.CLOCK_MARK,
         prefix=prefix,
         app_id=app_id,
         data_dir=run.work / f"faust-{kind}",

@@ -15,7 +15,7 @@ from bench.common import BOOTSTRAP, Kafka, Watched, latency_figures, say, subjec
 from bench.context import Run
 from bench.topology import watched
 from stream_app.topics import TopicNames
-from stream_app.traffic import generate
+from tools.traffic import generate
 
 
 def fresh_events(rate: float, seconds: float, seed: int, tag: str) -> list[dict[str, Any]]:

@@ -46,20 +46,20 @@ from bench.harness import Kafka
 from schemas.dead_letter import DeadLetter
 from schemas.events import parse_event
 from schemas.transitions import StageTransition
-from stream_app.devstack import PidFile, is_zombie
 from stream_app.scoring.engine import score_update
 from stream_app.scoring.funnel import funnel
 from stream_app.scoring.replay import Replay
 from stream_app.scoring.rules import Rules
 from stream_app.stores.projection import RedisProjection
-from stream_app.traffic import generate
 from tests.factories import REPO
 from tests.integration.live import WorkerProcess, collect
+from tools.pids import PidFile, is_zombie
+from tools.traffic import generate
 
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[a-z]{2,}")
 PROSPECTS = int(os.environ.get("FAULTS_PROSPECTS", "1500"))
 REPORT = Path(os.environ.get("FAULTS_REPORT", str(REPO / ".stack" / "faults-report.jsonl")))
-STACK = [sys.executable, "-m", "stream_app", "stack"]
+STACK = [sys.executable, "-m", "tools", "stack"]
 
 
 def lead_keyed(prefix: str, prospects: int, seed: int) -> list[dict[str, Any]]:
@@ -218,10 +218,10 @@ class FaultRun:
     def supervise(self) -> None:
         """Restart any worker that exited on its own (a process supervisor's job)."""
         for w in self.workers:
-            if w.proc is not None and w.proc.poll() is not None:
+            if (status := w.returncode) is not None:
                 self.outcome.worker_restarts += 1
-                self.outcome.problems.append(f"worker exited with {w.proc.returncode}; restarted")
-                w.proc = None
+                self.outcome.problems.append(f"worker exited with {status}; restarted")
+                w.stop()  # reaped already: only forgets the process
                 w.start()
 
     # --- traffic ----------------------------------------------------------------------

@@ -27,10 +27,10 @@ import pytest
 import redis.asyncio as aioredis
 
 from stream_app.config import Settings
-from stream_app.devstack import Kafka, StackSettings, brokers, ensure_up, stop, stop_together, up
 from stream_app.scoring.rules import Rules
 from tests.factories import REPO
 from tests.faults.harness import FaultRun, Outcome, kill_process, stack_pid, stack_up
+from tools.devstack import Kafka, StackSettings, brokers, ensure_up, stop, stop_together, up
 
 pytestmark = pytest.mark.integration
 RUNS = int(os.environ.get("FAULTS_RUNS", "10"))

@@ -14,7 +14,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from stream_app.config import Settings
-from stream_app.devstack import kafka_answers
+from tools.devstack import kafka_answers
 
 pytestmark = pytest.mark.integration
 

@@ -1,13 +1,9 @@
-"""Helpers to run the real worker as a process and talk to it through Kafka."""
+"""Helpers to run the real worker as a process (``tools.launch``) and talk to it through Kafka."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
-import re
-import signal
-import subprocess
 import sys
 import time
 import uuid
@@ -20,61 +16,45 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from stream_app.codec import decode_record
 from stream_app.topics import TopicNames
-from tests.factories import REPO
+from tools.launch import Process, use_signal
 
 
-class WorkerProcess:
-    """``python -m stream_app worker`` with its own topics, group and data dir."""
+class WorkerProcess(Process):
+    """``python -m stream_app worker`` with its own topics, group, data dir and port
+    (``tools.launch``: ready when its /ready answers 200, stopped by SIGTERM or kill -9)."""
 
     def __init__(self, run_id: str, tmp: Path, **env: str) -> None:
         self.run_id = run_id
         self.names = TopicNames(f"t{run_id}.")
-        self.log_path = tmp / f"worker-{run_id}.log"
-        self.env = {
-            **os.environ,
-            "LEADSTREAM_TOPIC_PREFIX": self.names.prefix,
-            "LEADSTREAM_APP_ID": f"ls-{run_id}",
-            "LEADSTREAM_DATA_DIR": str(tmp / f"data-{run_id}"),
-            "LEADSTREAM_TOPIC_PARTITIONS": "3",
-            "LEADSTREAM_SWEEP_INTERVAL_SECONDS": "3600",  # no wall-clock decay in oracle tests
-            "LEADSTREAM_REDIS_KEY_PREFIX": f"ls:test:{run_id}:",
-            "LEADSTREAM_WORKER_PORT": "0",  # several workers on one machine: any free port
-            **env,
-        }
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.command = [sys.executable, "-m", "stream_app", "worker"]  # a test may wrap it
+        super().__init__(
+            f"worker {run_id}",
+            [sys.executable, "-m", "stream_app", "worker"],
+            log=tmp / f"worker-{run_id}.log",
+            env={
+                "LEADSTREAM_TOPIC_PREFIX": self.names.prefix,
+                "LEADSTREAM_APP_ID": f"ls-{run_id}",
+                "LEADSTREAM_DATA_DIR": str(tmp / f"data-{run_id}"),
+                "LEADSTREAM_TOPIC_PARTITIONS": "3",
+                "LEADSTREAM_SWEEP_INTERVAL_SECONDS": "3600",  # no wall-clock decay in oracles
+                "LEADSTREAM_REDIS_KEY_PREFIX": f"ls:test:{run_id}:",
+                **env,
+            },
+        )
+        use_signal(self, "worker")  # /ready on a free LEADSTREAM_WORKER_PORT
 
     @property
     def records_changelog(self) -> str:
         """Faust's changelog of the records table (Faust names it, without our prefix)."""
         return f"ls-{self.run_id}-lead-records-changelog"
 
-    def start(self, timeout: float = 90) -> None:
-        log = open(self.log_path, "ab")  # noqa: SIM115  (closed in stop)
-        self._log = log
-        self.proc = subprocess.Popen(
-            self.command,
-            cwd=REPO,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            text = self.log_path.read_text(errors="replace")
-            if "Leadstream worker: rules" in text and "Worker ready" in text:
-                return
-            if self.proc.poll() is not None:
-                raise AssertionError(f"worker exited at start-up:\n{text[-3000:]}")
-            time.sleep(0.2)
-        raise AssertionError(f"worker not ready in {timeout}s:\n{self.log_text()[-3000:]}")
+    def start(self, timeout: float = 90) -> WorkerProcess:
+        super().start()
+        self.wait_ready(timeout)
+        return self
 
     def http_url(self) -> str:
-        """Where this worker serves /health, /ready and /metrics (its start-up log says)."""
-        found = re.findall(r"metrics on (http://[0-9.]+:[0-9]+)", self.log_text())
-        if not found:
-            raise AssertionError(f"the worker logged no metrics address: {self.log_path}")
-        return str(found[-1])
+        """Where this worker serves /health, /ready and /metrics (its own free port)."""
+        return f"http://127.0.0.1:{self.env['LEADSTREAM_WORKER_PORT']}"
 
     async def metric(self, line_start: str) -> float | None:
         """The value of the first /metrics line starting with ``line_start``, or None."""
@@ -86,21 +66,6 @@ class WorkerProcess:
                 if line.startswith(line_start):
                     return float(line.rsplit(" ", 1)[1])
         return None
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc is not None:
-            self._log.close()
-        self.proc = None
 
 
 def worker_on_own_topic(tmp_path_factory: Any, topic_base: str) -> Iterator[WorkerProcess]:

@@ -14,12 +14,8 @@ Deterministic mode (no random seed, no example database), bounded examples.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -33,8 +29,8 @@ from stream_app.api.openapi import OPENAPI
 from stream_app.scoring.replay import Replay
 from stream_app.scoring.rules import Rules
 from stream_app.stores.projection import RedisProjection
-from stream_app.traffic import generate
-from tests.factories import REPO
+from tools.launch import leadstream
+from tools.traffic import generate
 
 pytestmark = pytest.mark.integration
 
@@ -45,12 +41,6 @@ CHECKS = (
 )
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 OPEN = {"/health", "/ready"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def fill(projection: RedisProjection, rules: Rules, id_prefix: str) -> None:
@@ -66,68 +56,20 @@ async def fill(projection: RedisProjection, rules: Rules, id_prefix: str) -> Non
     await projection.add_transitions(transitions)
 
 
-class ApiProcess:
-    """``python -m stream_app api`` on a free port, reading the projection at ``prefix``."""
-
-    def __init__(self, prefix: str, tmp: Path) -> None:
-        self.url = f"http://127.0.0.1:{free_port()}"
-        self.log_path = tmp / "api.log"
-        self.env = {
-            **os.environ,
-            "LEADSTREAM_API_PORT": self.url.rpartition(":")[2],
-            "LEADSTREAM_REDIS_KEY_PREFIX": prefix,
-            "LEADSTREAM_API_TOKEN": TOKEN,
-        }
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "stream_app", "api"],
-                cwd=REPO,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-
-    def exited(self) -> bool:
-        return self.proc is None or self.proc.poll() is not None
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=30)
-
-    def log_tail(self) -> str:
-        return self.log_path.read_text(errors="replace")[-3000:]
-
-    async def wait_ready(self, limit_s: float = 30) -> None:
-        """Until ``/ready`` answers 200: the API serves and reaches Redis."""
-        deadline = time.monotonic() + limit_s
-        async with aiohttp.ClientSession() as http:
-            while time.monotonic() < deadline:
-                if self.exited():
-                    raise AssertionError(f"the API exited at start-up:\n{self.log_tail()}")
-                try:
-                    async with http.get(f"{self.url}/ready") as response:
-                        if response.status == 200:
-                            return
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.2)
-        raise AssertionError(f"the API was not ready in {limit_s}s:\n{self.log_tail()}")
-
-
 @pytest.fixture
 async def api_url(
     redis_client: aioredis.Redis, unique: str, rules: Rules, tmp_path: Path
 ) -> AsyncIterator[str]:
     prefix = f"ls:test:{unique}:"
     await fill(RedisProjection(redis_client, prefix), rules, f"{unique}g")
-    api = ApiProcess(prefix, tmp_path)
-    api.start()
+    # tools.launch: a free port of its own, ready once /ready answers 200 (it reaches Redis)
+    api = leadstream(
+        "api",
+        log=tmp_path / "api.log",
+        env={"LEADSTREAM_REDIS_KEY_PREFIX": prefix, "LEADSTREAM_API_TOKEN": TOKEN},
+    )
     try:
-        await api.wait_ready()
+        await api.start().wait_ready_async(30)
         yield api.url
     finally:
         api.stop()

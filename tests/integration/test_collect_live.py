@@ -12,11 +12,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
@@ -32,9 +27,9 @@ from schemas.events import parse_event
 from schemas.transitions import StageTransition
 from stream_app.scoring.replay import Replay
 from stream_app.scoring.rules import Rules
-from tests.factories import REPO
 from tests.integration.live import Lockstep, WorkerProcess, collect, worker_on_own_topic
 from tests.segment_cases import journey
+from tools.launch import Process, free_port, http_ready, leadstream
 
 pytestmark = pytest.mark.integration
 
@@ -46,56 +41,14 @@ def basic(user: str, password: str = "") -> dict[str, str]:
     return {"Authorization": f"Basic {token}"}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class CollectorProcess:
-    def __init__(self, tmp: Path, **env: str) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = tmp / f"collect-{self.port}.log"
-        self.env = {
-            **os.environ,
-            "LEADSTREAM_COLLECT_PORT": str(self.port),
-            "LEADSTREAM_COLLECT_WRITE_KEYS": f"old_key,{KEY}",
-            **env,
-        }
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "stream_app", "collect"],
-                cwd=REPO,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-
-    async def wait(self, path: str, status: int, limit_s: float = 30) -> None:
-        deadline = time.monotonic() + limit_s
-        async with aiohttp.ClientSession() as http:
-            while time.monotonic() < deadline:
-                try:
-                    async with http.get(self.url + path) as response:
-                        if response.status == status:
-                            return
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.2)
-        raise AssertionError(f"{path} not {status} in {limit_s}s:\n{self.log_text()[-2000:]}")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=30)
-        self.proc = None
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace")
+def collector_process(tmp: Path, **env: str) -> Process:
+    """``python -m stream_app collect`` on a free port of its own (``tools.launch``: ready
+    once its /ready answers 200, i.e. the broker answers)."""
+    return leadstream(
+        "collect",
+        log=tmp / f"collect-{uuid.uuid4().hex[:8]}.log",
+        env={"LEADSTREAM_COLLECT_WRITE_KEYS": f"old_key,{KEY}", **env},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -107,12 +60,12 @@ def worker(
 
 @pytest.fixture(scope="module")
 def collector(worker: WorkerProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    process = CollectorProcess(
+    process = collector_process(
         tmp_path_factory.mktemp("collect"),
         LEADSTREAM_TOPIC_PREFIX=worker.names.prefix,
         LEADSTREAM_INPUT_TOPICS=worker.env["LEADSTREAM_INPUT_TOPICS"],
     )
-    process.start()
+    process.start().wait_ready(30)
     yield process
     process.stop()
     text = process.log_text()
@@ -137,9 +90,8 @@ def send_with_the_library(client: Client, message: dict[str, Any]) -> None:
 
 
 async def test_the_segment_library_through_the_collector_gives_the_native_transitions(
-    worker: WorkerProcess, collector: CollectorProcess, kafka_bootstrap: str, rules: Rules
+    worker: WorkerProcess, collector: Process, kafka_bootstrap: str, rules: Rules
 ) -> None:
-    await collector.wait("/ready", 200)
     prefix = uuid.uuid4().hex[:6]
     trip = journey(prefix, "segment")
     replay = Replay(rules)
@@ -199,9 +151,8 @@ async def test_the_segment_library_through_the_collector_gives_the_native_transi
     ],
 )
 async def test_the_collector_refuses_with_clear_errors(
-    collector: CollectorProcess, path: str, body: bytes, auth: Any, status: int, code: str
+    collector: Process, path: str, body: bytes, auth: Any, status: int, code: str
 ) -> None:
-    await collector.wait("/health", 200)
     async with (
         aiohttp.ClientSession() as http,
         http.post(
@@ -214,9 +165,8 @@ async def test_the_collector_refuses_with_clear_errors(
 
 
 async def test_the_write_key_in_the_body_works_too_and_browsers_may_post(
-    collector: CollectorProcess,
+    collector: Process,
 ) -> None:
-    await collector.wait("/ready", 200)
     message = {
         "writeKey": KEY,
         "type": "page",
@@ -241,11 +191,12 @@ async def test_the_write_key_in_the_body_works_too_and_browsers_may_post(
 
 
 async def test_without_a_broker_the_collector_answers_503_never_200(tmp_path: Path) -> None:
-    dead = CollectorProcess(tmp_path, LEADSTREAM_KAFKA_BOOTSTRAP=f"127.0.0.1:{free_port()}")
-    dead.start()
+    dead = collector_process(tmp_path, LEADSTREAM_KAFKA_BOOTSTRAP=f"127.0.0.1:{free_port()}")
+    dead.ready = http_ready(f"{dead.url}/health")  # it can never be ready: alive is the wait
+    dead.start().wait_ready(30)
     try:
-        await dead.wait("/health", 200)
-        await dead.wait("/ready", 503)
+        async with aiohttp.ClientSession() as http, http.get(f"{dead.url}/ready") as response:
+            assert response.status == 503
         message = {
             "type": "page",
             "messageId": "m",

@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
@@ -29,43 +26,26 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from schemas.transitions import StageTransition
 from stream_app.sink import Sink
-from tests.factories import REPO
 from tests.unit.test_notify import transition
+from tools.launch import Process, leadstream
 
 pytestmark = pytest.mark.integration
 
 
-class NotifierProcess:
-    def __init__(self, run: str, tmp: Path, url: str, **env: str) -> None:
-        self.log_path = tmp / f"notify-{run}.log"
-        self.env = {
-            **os.environ,
+def notifier_process(run: str, tmp: Path, url: str, **env: str) -> Process:
+    """``python -m stream_app notify`` on the run's transitions topic (``tools.launch``:
+    ready once it logged its partition assignment; it serves nothing over HTTP)."""
+    return leadstream(
+        "notify",
+        log=tmp / f"notify-{run}.log",
+        env={
             "LEADSTREAM_TOPIC_PREFIX": f"n{run}.",
             "LEADSTREAM_APP_ID": f"ls-{run}",
             "LEADSTREAM_NOTIFY_URL": url,
             "LEADSTREAM_NOTIFY_DIR": str(tmp / "notify"),
             **env,
-        }
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "stream_app", "notify"],
-                cwd=REPO,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            self.proc.wait(timeout=30)
-        self.proc = None
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace")
+        },
+    )
 
 
 @pytest.fixture
@@ -93,7 +73,7 @@ async def publish(bootstrap: str, topic: str, transitions: list[StageTransition]
         await producer.stop()
 
 
-async def until(condition: Any, limit_s: float, what: str, log: NotifierProcess) -> None:
+async def until(condition: Any, limit_s: float, what: str, log: Process) -> None:
     deadline = time.monotonic() + limit_s
     while not condition():
         if time.monotonic() > deadline:
@@ -111,7 +91,7 @@ async def test_a_notifier_killed_mid_burst_loses_nothing_and_repeats_at_most_one
     unwanted = [transition(100 + n, to_stage="recycled") for n in range(3)]
     burst = wanted[:20] + unwanted + wanted[5:8] + wanted[20:]  # three re-published
     sink.delay = 0.05
-    notifier = NotifierProcess(
+    notifier = notifier_process(
         run,
         tmp_path,
         sink.url,
@@ -120,12 +100,12 @@ async def test_a_notifier_killed_mid_burst_loses_nothing_and_repeats_at_most_one
     )
     await publish(kafka_bootstrap, f"n{run}.lead_stage_transitions", burst)
 
-    notifier.start()
+    await notifier.start().wait_ready_async(60)
     await until(lambda: len(sink.delivered()) >= 12, 60, "12 posts", notifier)
     notifier.stop(signal.SIGKILL)
     killed_at = len(sink.delivered())
     assert killed_at < len(wanted), "the kill came too late to be mid-burst"
-    notifier.start()
+    await notifier.start().wait_ready_async(60)
     ids = {t.transition_id for t in wanted}
 
     def delivered_ids() -> Counter[str]:
@@ -151,7 +131,7 @@ async def test_slack_gets_digests_at_about_one_per_second_and_failed_posts_are_r
     run = uuid.uuid4().hex[:8]
     burst = [transition(n, lead=f"lead-{n:02d}") for n in range(1, 26)]
     sink.script = [(500, None), (429, 1.0)]  # Slack having a bad moment, then rate-limiting
-    notifier = NotifierProcess(
+    notifier = notifier_process(
         run,
         tmp_path,
         sink.url,
@@ -160,7 +140,7 @@ async def test_slack_gets_digests_at_about_one_per_second_and_failed_posts_are_r
         LEADSTREAM_NOTIFY_LINK_TEMPLATE="https://crm.example.com/l/{lead_id}",
     )
     await publish(kafka_bootstrap, f"n{run}.lead_stage_transitions", burst)
-    notifier.start()
+    await notifier.start().wait_ready_async(60)
 
     def leads_posted() -> Counter[str]:
         seen: Counter[str] = Counter()

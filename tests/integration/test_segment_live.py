@@ -24,11 +24,11 @@ from aiokafka import AIOKafkaConsumer
 from schemas.dead_letter import DeadLetter
 from schemas.events import parse_event
 from schemas.transitions import StageTransition
-from stream_app import kafka_tools
 from stream_app.scoring.replay import Replay
 from stream_app.scoring.rules import Rules
 from tests.integration.live import Lockstep, WorkerProcess, collect, worker_on_own_topic
 from tests.segment_cases import Flavour, journey
+from tools import kafka_tools
 
 pytestmark = pytest.mark.integration
 

@@ -18,14 +18,9 @@ from aiokafka import AIOKafkaProducer
 from tests.factories import REPO
 from tests.faults.harness import lead_keyed
 from tests.integration.live import WorkerProcess, collect
+from tools.launch import free_port
 
 pytestmark = pytest.mark.integration
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def get(port: int, path: str) -> tuple[int, str]:
@@ -42,15 +37,10 @@ async def test_health_readiness_and_metrics_of_a_running_worker(
     run_id = uuid.uuid4().hex[:8]
     port = free_port()
     worker = WorkerProcess(run_id, tmp_path, LEADSTREAM_WORKER_PORT=str(port))
-    worker.start()
+    worker.start()  # returns once GET /ready on that port answered 200
     try:
         assert await get(port, "/health") == (200, '{"status": "ok"}')
         status, body = await get(port, "/ready")
-        for _ in range(50):  # "Worker ready" is logged a moment before the flag flips
-            if status == 200:
-                break
-            await asyncio.sleep(0.1)
-            status, body = await get(port, "/ready")
         assert (status, json.loads(body)) == (200, {"status": "ready"})
 
         events = lead_keyed(f"h{run_id}-", prospects=30, seed=3)

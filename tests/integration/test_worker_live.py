@@ -25,9 +25,10 @@ from stream_app.scoring.engine import score_update
 from stream_app.scoring.replay import Replay
 from stream_app.scoring.rules import Rules
 from stream_app.stores.projection import RedisProjection
-from stream_app.traffic import generate
 from tests.factories import VP_PROFILE, at
 from tests.integration.live import Lockstep, WorkerProcess, collect
+from tools.errors import LaunchError
+from tools.traffic import generate
 
 pytestmark = pytest.mark.integration
 
@@ -215,9 +216,9 @@ async def test_a_worker_refuses_input_topics_with_another_partition_count(
     finally:
         await admin.close()
     try:
-        with pytest.raises(AssertionError, match="worker exited at start-up") as failed:
+        with pytest.raises(LaunchError, match="exited with status 2 before it was ready") as failed:
             process.start(timeout=60)
     finally:
-        process.stop()  # closes its log
+        process.stop()
     assert "LEADSTREAM_TOPIC_PARTITIONS is 3" in str(failed.value)
     assert "page_views has 2" in str(failed.value)

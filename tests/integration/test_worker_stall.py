@@ -77,7 +77,7 @@ async def test_records_fetched_and_dropped_are_read_again(
     worker = WorkerProcess(run_id, tmp_path, LEADSTREAM_STALL_CHECK_SECONDS="1")
     topic = worker.names.input_for("page_view")
     worker.env["DROP_WHILE"] = f"{topic}|0|{flag}"
-    worker.command = [sys.executable, "-c", DROPPING_WORKER]
+    worker.argv = [sys.executable, "-c", DROPPING_WORKER]  # the worker, wrapped
     worker.start()
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all", linger_ms=5)
     await producer.start()

@@ -196,7 +196,8 @@ def test_worker_topics_come_from_the_product_minus_the_public_outputs() -> None:
     topics = scoring_topics(settings)
     names = TopicNames("t.")
     assert set(names.inputs) <= set(topics)
-    assert not {names.transitions, names.score_updates, names.dead_letters} & set(topics)
+    outputs = {names.transitions, names.score_updates, names.sla_breaches, names.dead_letters}
+    assert not outputs & set(topics)  # written by the worker, read by no group of it
     (group, _), (projection, projected) = watched(settings)
     assert group == "app" and projection != group
     assert set(projected) == {names.transitions, names.score_updates}

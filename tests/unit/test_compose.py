@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from stream_app.config import Settings
-from stream_app.devstack import StackSettings, kafka_version
 from tests.factories import REPO
+from tools.devstack import StackSettings, kafka_version
 
 SCHEMA = json.loads((REPO / "infra" / "compose" / "compose-spec.schema.json").read_text())
 COMPOSE: dict[str, Any] = yaml.safe_load((REPO / "docker-compose.yml").read_text())

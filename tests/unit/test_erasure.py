@@ -15,8 +15,8 @@ from stream_app.pipeline import InMemoryPipeline, Outputs, partition_of
 from stream_app.scoring.replay import Replay
 from stream_app.scoring.rules import Rules
 from stream_app.segment import email_subject
-from stream_app.traffic import generate
 from tests.factories import VP_PROFILE, at, ev
+from tools.traffic import generate
 
 
 def erase(hours: float = 0, event_id: str = "x-1", **who: str) -> Any:

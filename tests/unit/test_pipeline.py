@@ -15,8 +15,8 @@ from stream_app.pipeline import InMemoryPipeline, PartitionBatch, partition_of
 from stream_app.scoring.engine import next_change_at
 from stream_app.scoring.replay import Replay
 from stream_app.scoring.rules import Rules
-from stream_app.traffic import generate
 from tests.factories import VP_PROFILE, ev
+from tools.traffic import generate
 
 
 def _subject(event: dict[str, Any]) -> bytes:

@@ -19,7 +19,7 @@ from stream_app.messages import Record
 from stream_app.pipeline import InMemoryPipeline
 from stream_app.scoring.rules import Rules
 from stream_app.scoring.state import LeadState, new_state
-from stream_app.traffic import generate
+from tools.traffic import generate
 
 
 @pytest.fixture(scope="module")

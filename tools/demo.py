@@ -2,7 +2,7 @@
 
 Starts the worker, the query API, a local webhook sink and the notifier
 (``notify``, posting Slack Block Kit messages to the sink) in the background
-(or reuses them),
+with ``tools.launch`` (or reuses them) and waits for each one's readiness signal,
 produces seeded traffic for a few hundred prospects (anonymous browsing,
 identify on a form, e-mail campaigns, downloads, demo requests, some going
 cold: the decay sweep recycles those), prints each of this run's stage
@@ -15,11 +15,9 @@ then shows the funnel from the API and leaves the API up.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 import uuid
@@ -31,14 +29,16 @@ import aiohttp
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from schemas.transitions import StageTransition
-from stream_app.config import REPO_ROOT, Settings
-from stream_app.devstack import PidFile
-from stream_app.errors import StackError
+from stream_app.config import Settings
 from stream_app.kafka import kafka_options
 from stream_app.rules_file import load_rules
 from stream_app.sink import Received
 from stream_app.topics import TopicNames
-from stream_app.traffic import generate
+from tools.devstack import StackSettings
+from tools.errors import StackError
+from tools.launch import Process, leadstream
+from tools.pids import PidFile
+from tools.traffic import generate
 
 STAGE_LABEL = {"mql": "MQL", "sql": "SQL", "pql": "PQL"}
 
@@ -71,7 +71,12 @@ async def produce(
     await producer.flush()
 
 
-DEMO_DIR = REPO_ROOT / ".stack" / "demo"
+def demo_dir() -> Path:
+    """Where the demo keeps its processes' pid files and logs: ``<stack dir>/demo``
+    (``LEADSTREAM_STACK_DIR``, default ``.stack``)."""
+    return StackSettings().dir / "demo"
+
+
 #: Where the demo's webhook sink listens (it stands in for Slack).
 SINK_PORT = 8099
 
@@ -103,48 +108,41 @@ class SinkTail:
         return out
 
 
-def _has_line(path: Path, offset: int, text: str) -> bool:
-    return path.exists() and text in path.read_bytes()[offset:].decode(errors="replace")
-
-
-async def _wait_for_line(path: Path, offset: int, text: str, limit_s: float = 60) -> None:
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        if _has_line(path, offset, text):
-            return
-        await asyncio.sleep(0.3)
-    raise StackError(f"demo: no {text!r} in {path} after {limit_s:.0f}s")
-
-
-def _start_background(name: str, argv: list[str], env: dict[str, str] | None = None) -> int:
-    """Start (or reuse) a demo process that outlives this command; returns its pid."""
-    DEMO_DIR.mkdir(parents=True, exist_ok=True)
-    pidfile = PidFile(DEMO_DIR / f"{name}.pid")
+def _start_background(process: Process) -> None:
+    """Start (or reuse) a demo process that outlives this command (its own session, a pid
+    file in ``demo_dir()``, so ``demo --stop`` and ``make stack-down`` find it)."""
+    pidfile = PidFile(demo_dir() / f"{process.name}.pid")
     running = pidfile.live_pid()
     if running is not None:
-        print(f"{name} already running (pid {running}); reusing it", file=sys.stderr)
-        return running
-    log_path = DEMO_DIR / f"{name}.log"
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen(
-            argv,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            cwd=REPO_ROOT,
-            start_new_session=True,
-            env={**os.environ, **(env or {})},
-        )
-    pidfile.write(proc.pid, argv)
-    print(f"started {name} (pid {proc.pid}); log {log_path}", file=sys.stderr)
-    return proc.pid
+        print(f"{process.name} already running (pid {running}); reusing it", file=sys.stderr)
+        return
+    process.start()
+    pidfile.write(process.pid, process.argv)
+    print(f"started {process.name} (pid {process.pid}); log {process.log_path}", file=sys.stderr)
+
+
+async def _until_ready(process: Process, limit_s: float = 120) -> None:
+    """Wait for the process's own readiness signal (``tools/launch.py``); a reused one,
+    started by an earlier demo, is asked the same way while its pid file says it runs."""
+    if process.proc is not None:
+        await process.wait_ready_async(limit_s)
+        return
+    pidfile = PidFile(demo_dir() / f"{process.name}.pid")
+    deadline = time.monotonic() + limit_s
+    while process.ready is not None and (why := await asyncio.to_thread(process.ready)):
+        if pidfile.live_pid() is None or time.monotonic() > deadline:
+            raise StackError(
+                f"demo: the {process.name} started by an earlier demo is not ready ({why}); "
+                f"`python -m tools demo --stop` stops it; log {process.log_path}"
+            )
+        await asyncio.sleep(0.5)
 
 
 def stop_background() -> list[str]:
     """Stop the demo's processes if the demo started them."""
     stopped = []
     for name in ("notify", "sink", "api", "worker"):
-        pidfile = PidFile(DEMO_DIR / f"{name}.pid")
+        pidfile = PidFile(demo_dir() / f"{name}.pid")
         pid = pidfile.live_pid()
         if pid is not None:
             os.kill(pid, signal.SIGTERM)
@@ -155,33 +153,6 @@ def stop_background() -> list[str]:
             stopped.append(name)
         pidfile.clear()
     return stopped
-
-
-async def _wait_until_ready(settings: Settings, log_from: int, limit_s: float = 120) -> None:
-    """Wait for the worker's "ready" line (in log text after ``log_from``) and the API."""
-    deadline = time.monotonic() + limit_s
-    log_path = DEMO_DIR / "worker.log"
-    url = f"http://{settings.api_host}:{settings.api_port}/health"
-    worker_ready = api_ready = False
-    async with aiohttp.ClientSession() as http:
-        while time.monotonic() < deadline:
-            text = (
-                log_path.read_bytes()[log_from:].decode(errors="replace")
-                if (log_path.exists())
-                else ""
-            )
-            worker_ready = worker_ready or "Leadstream worker: rules" in text
-            if not api_ready:
-                with contextlib.suppress(aiohttp.ClientError, OSError):
-                    async with http.get(url) as response:
-                        api_ready = response.status == 200
-            if worker_ready and api_ready:
-                return
-            await asyncio.sleep(0.5)
-    raise StackError(
-        f"demo: worker ready={worker_ready}, API ready={api_ready} after {limit_s:.0f}s; "
-        f"logs in {DEMO_DIR}"
-    )
 
 
 async def _api_get(settings: Settings, path: str) -> Any:
@@ -197,47 +168,49 @@ async def run_demo(settings: Settings, prospects: int, seed: int, quiet_s: float
     rules = load_rules(settings.rules_path)
     run_id = uuid.uuid4().hex[:6]
     topics = TopicNames.of(settings)
-    python = sys.executable
     # A short decay sweep, so the demo shows leads going cold within its run.
     sweep = {"LEADSTREAM_SWEEP_INTERVAL_SECONDS": "5"}
     if "LEADSTREAM_SWEEP_INTERVAL_SECONDS" in os.environ:
         sweep = {}
-    worker_log = DEMO_DIR / "worker.log"
-    log_from = worker_log.stat().st_size if worker_log.exists() else 0
-    reused = PidFile(DEMO_DIR / "worker.pid").live_pid() is not None
-    _start_background("worker", [python, "-m", "stream_app", "worker"], sweep)
-    _start_background("api", [python, "-m", "stream_app", "api"])
-    sink_log = DEMO_DIR / "sink.jsonl"
-    _start_background(
-        "sink",
-        [
-            python,
-            "-m",
-            "stream_app",
+    home = demo_dir()
+    sink_log = home / "sink.jsonl"
+    home.mkdir(parents=True, exist_ok=True)
+    # The settings' own ports, so `python -m stream_app health` finds the worker and the API.
+    processes = [
+        leadstream(
+            "worker",
+            log=home / "worker.log",
+            env={**sweep, "LEADSTREAM_WORKER_PORT": str(settings.worker_port)},
+            detach=True,
+        ),
+        leadstream(
+            "api",
+            log=home / "api.log",
+            env={"LEADSTREAM_API_PORT": str(settings.api_port)},
+            detach=True,
+        ),
+        leadstream(
             "sink",
-            "--port",
-            str(SINK_PORT),
-            "--out",
-            str(sink_log),
-            "--quiet",
-        ],
-    )
-    notify_log = DEMO_DIR / "notify.log"
-    notify_from = notify_log.stat().st_size if notify_log.exists() else 0
-    notify_reused = PidFile(DEMO_DIR / "notify.pid").live_pid() is not None
-    _start_background(
-        "notify",
-        [python, "-m", "stream_app", "notify"],
-        {
-            "LEADSTREAM_NOTIFY_KIND": "slack",
-            "LEADSTREAM_NOTIFY_URL": f"http://127.0.0.1:{SINK_PORT}/services/demo",
-            "LEADSTREAM_NOTIFY_START": "latest",  # a first demo posts this run, not the history
-            "LEADSTREAM_NOTIFY_LINK_TEMPLATE": "https://crm.example.com/leads/{lead_id}",
-        },
-    )
-    await _wait_until_ready(settings, 0 if reused else log_from)
-    if not notify_reused:
-        await _wait_for_line(notify_log, notify_from, "notifier assigned")
+            log=home / "sink.log",
+            args=["--port", str(SINK_PORT), "--out", str(sink_log), "--quiet"],
+            detach=True,
+        ),
+        leadstream(
+            "notify",
+            log=home / "notify.log",
+            env={
+                "LEADSTREAM_NOTIFY_KIND": "slack",
+                "LEADSTREAM_NOTIFY_URL": f"http://127.0.0.1:{SINK_PORT}/services/demo",
+                "LEADSTREAM_NOTIFY_START": "latest",  # a first demo posts this run only
+                "LEADSTREAM_NOTIFY_LINK_TEMPLATE": "https://crm.example.com/leads/{lead_id}",
+            },
+            detach=True,
+        ),
+    ]
+    for process in processes:
+        _start_background(process)
+    for process in processes:
+        await _until_ready(process)
     sink = SinkTail(sink_log)
 
     # Follow the transitions topic from its current end: this run's transitions only.
@@ -317,8 +290,8 @@ async def run_demo(settings: Settings, prospects: int, seed: int, quiet_s: float
         print(f"\nhottest SQLs: {api}/leads?stage=sql&limit=3", file=sys.stderr)
         print(f"one lead:     {api}/leads/{example}", file=sys.stderr)
     print(
-        f"\nThe worker, the API, the notifier and its sink keep running (logs in {DEMO_DIR}). "
-        f"Explore the API at {api}/openapi.json; `python -m stream_app demo --stop` stops "
+        f"\nThe worker, the API, the notifier and its sink keep running (logs in {home}). "
+        f"Explore the API at {api}/openapi.json; `python -m tools demo --stop` stops "
         f"them, `make stack-down` stops everything.",
         file=sys.stderr,
     )

@@ -6,7 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from stream_app.devstack import PidFile, StackSettings, kafka_version, services, stop
+from tools.devstack import StackSettings, kafka_version, services, stop
+from tools.pids import PidFile
 
 
 def test_the_kafka_version_comes_from_the_pom() -> None:

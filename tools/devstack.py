@@ -1,6 +1,6 @@
 """The local stack: Apache Kafka (KRaft) and Redis on loopback, without Docker.
 
-``python -m stream_app stack up`` resolves the Kafka broker from Maven Central
+``python -m tools stack up`` (``make stack-up``) resolves the Kafka broker from Maven Central
 with ``mvn`` (``infra/kafka/pom.xml``), formats KRaft storage once and starts a
 combined broker+controller on 127.0.0.1:9092; it uses a Redis already answering
 on 127.0.0.1:6379, or starts Debian's ``redis-server`` (installing it with
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import re
@@ -24,14 +23,14 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from stream_app.config import REPO_ROOT
-from stream_app.errors import StackError
+from tools.errors import StackError
+from tools.pids import PidFile, is_zombie, start_ticks
 
 POM = REPO_ROOT / "infra" / "kafka" / "pom.xml"
 LOG4J = REPO_ROOT / "infra" / "kafka" / "log4j2.properties"
@@ -77,61 +76,17 @@ def say(message: str) -> None:
 # --- process bookkeeping ----------------------------------------------------
 
 
-def _start_ticks(pid: int) -> int | None:
-    """The process's start time in clock ticks since boot (guards against pid reuse)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # The command name (field 2) may contain spaces; fields after it are plain.
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return int(fields[19])
-
-
-@dataclass(frozen=True)
-class PidFile:
-    path: Path
-
-    def write(self, pid: int, argv: list[str]) -> None:
-        record = {"pid": pid, "start_ticks": _start_ticks(pid), "argv": argv}
-        self.path.write_text(json.dumps(record))
-
-    def live_pid(self) -> int | None:
-        """The recorded pid if that very process (same start time) still runs."""
-        try:
-            record = json.loads(self.path.read_text())
-        except (OSError, ValueError):
-            return None
-        pid = int(record["pid"])
-        ticks = _start_ticks(pid)
-        if ticks is None or ticks != record.get("start_ticks"):
-            return None
-        return pid
-
-    def clear(self) -> None:
-        self.path.unlink(missing_ok=True)
-
-
 def _stop_pid(pid: int, name: str, grace: float) -> None:
     with contextlib.suppress(ProcessLookupError):  # gone already
         os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
-        if _start_ticks(pid) is None or is_zombie(pid):
+        if start_ticks(pid) is None or is_zombie(pid):
             return
         time.sleep(0.2)
     say(f"{name} (pid {pid}) did not stop within {grace:.0f}s of SIGTERM; sending SIGKILL")
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
-
-
-def is_zombie(pid: int) -> bool:
-    """Whether ``pid`` has exited (gone, or a zombie waiting to be reaped)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat[stat.rindex(")") + 2] == "Z"
 
 
 def _tail(path: Path, lines: int = 15) -> str:
@@ -275,7 +230,7 @@ class Kafka:
         self.config.write_text(
             "\n".join(
                 [
-                    "# Written by `python -m stream_app stack up`; edits are overwritten.",
+                    "# Written by `python -m tools stack up`; edits are overwritten.",
                     "process.roles=broker,controller",
                     f"node.id={self.node}",
                     f"controller.quorum.voters={voters}",
@@ -493,7 +448,7 @@ def stop(service: Service, *, hard: bool = False) -> bool:
         return False
     if hard:
         os.kill(pid, signal.SIGKILL)
-        while _start_ticks(pid) is not None and not is_zombie(pid):
+        while start_ticks(pid) is not None and not is_zombie(pid):
             time.sleep(0.05)
     else:
         _stop_pid(pid, service.name, grace=60.0)
@@ -572,16 +527,10 @@ def up(cfg: StackSettings | None = None) -> None:
         )
 
 
-def down(cfg: StackSettings | None = None) -> None:
-    from stream_app.demo import stop_background  # noqa: PLC0415
-
-    stopped = stop_background()  # the demo's worker and API first: they use the servers
-    for name in stopped:
-        say(f"stopped the demo's {name}")
+def down(cfg: StackSettings | None = None) -> list[str]:
+    """Stop the brokers (of every mode) and Redis if ``up`` started them; their names."""
     cfg = cfg or StackSettings()
-    stopped += stop_together([*services(cfg), *_other_modes(cfg)])
-    if not stopped:
-        say("nothing of ours was running")
+    return stop_together([*services(cfg), *_other_modes(cfg)])
 
 
 def status(cfg: StackSettings | None = None) -> int:

@@ -6,7 +6,7 @@ separate artifact. ``classpath()`` resolves it once, at the broker's version,
 into ``.stack/kafka/tools-<version>/`` and returns the classpath to run a tool
 with, e.g. (what ``kafka-console-producer.sh`` runs)::
 
-    java -cp "$(python -m stream_app stack tools)" org.apache.kafka.tools.ConsoleProducer \\
+    java -cp "$(python -m tools stack tools)" org.apache.kafka.tools.ConsoleProducer \\
         --bootstrap-server 127.0.0.1:9092 --topic rudder-events \\
         --reader-property parse.key=true --reader-property key.separator=$'\\t'
 """
@@ -17,8 +17,8 @@ import shutil
 import subprocess
 
 from stream_app.config import REPO_ROOT
-from stream_app.devstack import StackSettings, _apt_install, kafka_version, say
-from stream_app.errors import StackError
+from tools.devstack import StackSettings, _apt_install, kafka_version, say
+from tools.errors import StackError
 
 TOOLS_POM = REPO_ROOT / "infra" / "kafka" / "tools-pom.xml"
 CONSOLE_PRODUCER = "org.apache.kafka.tools.ConsoleProducer"

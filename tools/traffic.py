@@ -8,7 +8,7 @@ sometimes a demo request or a product trial, sometimes silence for months.
 
 The same seed gives the same events, byte for byte::
 
-    python -m stream_app generate --leads 1000 --seed 7 > events.jsonl
+    python -m tools generate --leads 1000 --seed 7 > events.jsonl
 
 Events come out in event-time order across prospects (per prospect they are
 always in order), with ``occurred_at`` starting at ``--start``.
