@@ -8,7 +8,7 @@ The worker's partition watch (``stream_app/watch.py``) notices such a
 partition and seeks it back to its committed offset.
 
 Here the loss is injected: the worker runs with Faust's ``Consumer.getmany``
-wrapped so that, while a flag file exists, every record of partition 0 of
+wrapped so that, while a flag file exists, every record of one partition of
 ``page_views`` is fetched and dropped, exactly what aiokafka and Faust are
 left with in that fault run. The transitions must still be the oracle's.
 """
@@ -19,6 +19,7 @@ import asyncio
 import json
 import sys
 import uuid
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -70,13 +71,16 @@ async def test_records_fetched_and_dropped_are_read_again(
     events = lead_keyed(f"s{run_id}-", prospects=150, seed=5)
     split = int(len(events) * 0.7)
     before, expected = expected_of(events[:split], rules), expected_of(events, rules)
-    late = [e for e in events[split:] if partition_of(str(e["lead_id"]), 3) == 0]
-    assert len(expected) > len(before) > 20 and len(late) > 50
+    # the partition that gets the most of the later events loses its fetch (lead ids
+    # carry the run id, so which partition that is changes from run to run)
+    late = Counter(partition_of(str(e["lead_id"]), 3) for e in events[split:])
+    dropped, dropped_events = late.most_common(1)[0]
+    assert len(expected) > len(before) > 20 and dropped_events > 50
 
     flag = tmp_path / "dropping"
     worker = WorkerProcess(run_id, tmp_path, LEADSTREAM_STALL_CHECK_SECONDS="1")
     topic = worker.names.input_for("page_view")
-    worker.env["DROP_WHILE"] = f"{topic}|0|{flag}"
+    worker.env["DROP_WHILE"] = f"{topic}|{dropped}|{flag}"
     worker.argv = [sys.executable, "-c", DROPPING_WORKER]  # the worker, wrapped
     worker.start()
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all", linger_ms=5)
@@ -97,7 +101,7 @@ async def test_records_fetched_and_dropped_are_read_again(
         assert len({StageTransition.model_validate_json(r).transition_id for r in first}) == len(
             before
         )
-        flag.touch()  # the next fetch of page_views:0 is lost
+        flag.touch()  # the next fetch of that partition of page_views is lost
         await produce(events[split:])
         await asyncio.sleep(3)
         flag.unlink()
@@ -114,5 +118,5 @@ async def test_records_fetched_and_dropped_are_read_again(
     )
     assert live == expected
     log = worker.log_text()
-    assert f"partition {topic}:0 sought back to its committed offset" in log, log[-3000:]
+    assert f"partition {topic}:{dropped} sought back to its committed offset" in log, log[-3000:]
     assert "Traceback" not in log, log[-3000:]
