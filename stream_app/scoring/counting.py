@@ -16,6 +16,7 @@ from stream_app.scoring.signals import record_signal
 from stream_app.scoring.state import DAY, LeadState
 
 MAX_FEATURES = 100
+_SAME_ANSWER = (str, int)
 EVICT_FRACTION = 0.1
 
 
@@ -99,9 +100,14 @@ def count_event(state: LeadState, event: InboundEvent, t: float, rules: Rules) -
 
     for name, value in _profile_fields(event).items():
         if t >= state.profile_at.get(name, float("-inf")):
+            old = state.profile.get(name)
             state.profile[name] = value
             state.profile_at[name] = t
-            state.scored_with = None  # fit and exclusion must be recomputed
+            # Fit and exclusion must be recomputed, unless the value is the one held (an
+            # identify repeats the traits): the same str or int gives every matcher the
+            # same answer (other types may be equal yet differ to one: 1.0, True, -0.0).
+            if not (old.__class__ is value.__class__ in _SAME_ANSWER and old == value):
+                state.scored_with = None
 
     if isinstance(event, ProductUsage):
         if event.action not in state.product_actions:

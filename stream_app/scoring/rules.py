@@ -19,6 +19,7 @@ import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 import yaml
@@ -75,15 +76,15 @@ class Rules:
     fit_rules: tuple[tuple[FitRule, Predicate], ...] = field(repr=False)
     disqualifiers: tuple[tuple[Disqualifier, Predicate], ...] = field(repr=False)
 
-    @property
+    @cached_property
     def half_life_seconds(self) -> float:
         return self.spec.engagement.half_life_days * 86400.0
 
-    @property
+    @cached_property
     def horizon_seconds(self) -> float:
         return self.spec.horizon_days * 86400.0
 
-    @property
+    @cached_property
     def visit_gap_seconds(self) -> float:
         return self.spec.visits.inactivity_minutes * 60.0
 
