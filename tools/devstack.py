@@ -96,6 +96,40 @@ def _tail(path: Path, lines: int = 15) -> str:
         return "(no log yet)"
 
 
+def resolve_jars(pom: Path, lib: Path, what: str, version: str, *properties: str) -> None:
+    """Copy ``pom``'s runtime dependencies from Maven Central into ``lib``, once.
+
+    A ``.complete`` marker (holding ``version``) says a run finished; Maven is
+    installed from Debian first if it is missing. ``properties`` are extra
+    ``-D`` settings for the pom (e.g. the Kafka version of the tools).
+    """
+    marker = lib / ".complete"
+    if marker.exists():
+        return
+    if shutil.which("mvn") is None:
+        _apt_install("maven")
+    say(f"resolving {what} from Maven Central into {lib}")
+    lib.mkdir(parents=True, exist_ok=True)
+    argv = [
+        "mvn",
+        "-B",
+        "-q",
+        "-f",
+        str(pom),
+        "dependency:copy-dependencies",
+        *properties,
+        f"-DoutputDirectory={lib}",
+        "-DincludeScope=runtime",
+    ]
+    result = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise StackError(
+            f"mvn could not resolve {what} (exit {result.returncode}):\n"
+            f"{(result.stdout + result.stderr)[-3000:]}"
+        )
+    marker.write_text(version)
+
+
 def _apt_install(package: str) -> None:
     """Install a Debian package; needs root (as on these machines) or passwordless sudo."""
     if shutil.which("apt-get") is None:
@@ -194,32 +228,6 @@ class Kafka:
             raise StackError(f"{java} is Java {match.group(1)}; Kafka {self.version} needs 17+")
         return java
 
-    def _resolve_jars(self) -> None:
-        marker = self.lib / ".complete"
-        if marker.exists():
-            return
-        if shutil.which("mvn") is None:
-            _apt_install("maven")
-        say(f"resolving Apache Kafka {self.version} from Maven Central into {self.lib}")
-        self.lib.mkdir(parents=True, exist_ok=True)
-        argv = [
-            "mvn",
-            "-B",
-            "-q",
-            "-f",
-            str(POM),
-            "dependency:copy-dependencies",
-            f"-DoutputDirectory={self.lib}",
-            "-DincludeScope=runtime",
-        ]
-        result = subprocess.run(argv, capture_output=True, text=True, check=False)
-        if result.returncode != 0:
-            raise StackError(
-                f"mvn could not resolve Kafka {self.version} (exit {result.returncode}):\n"
-                f"{(result.stdout + result.stderr)[-3000:]}"
-            )
-        marker.write_text(self.version)
-
     def _write_config(self) -> None:
         cfg = self.cfg
         n = cfg.brokers
@@ -306,7 +314,7 @@ class Kafka:
         self.home.mkdir(parents=True, exist_ok=True)
         self.logs.mkdir(parents=True, exist_ok=True)
         java = self._java()
-        self._resolve_jars()
+        resolve_jars(POM, self.lib, f"Apache Kafka {self.version}", self.version)
         self._write_config()
         self._format_storage(java)
         heap = self.cfg.kafka_heap or ("1g" if self.cfg.brokers == 1 else "512m")

@@ -13,12 +13,8 @@ with, e.g. (what ``kafka-console-producer.sh`` runs)::
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-
 from stream_app.config import REPO_ROOT
-from tools.devstack import StackSettings, _apt_install, kafka_version, say
-from tools.errors import StackError
+from tools.devstack import StackSettings, kafka_version, resolve_jars
 
 TOOLS_POM = REPO_ROOT / "infra" / "kafka" / "tools-pom.xml"
 CONSOLE_PRODUCER = "org.apache.kafka.tools.ConsoleProducer"
@@ -29,28 +25,7 @@ def classpath(cfg: StackSettings | None = None) -> str:
     cfg = cfg or StackSettings()
     version = kafka_version()
     lib = cfg.dir / "kafka" / f"tools-{version}"
-    marker = lib / ".complete"
-    if not marker.exists():
-        if shutil.which("mvn") is None:
-            _apt_install("maven")  # as the stack does for the broker's jars
-        say(f"resolving Apache Kafka's tools {version} from Maven Central into {lib}")
-        lib.mkdir(parents=True, exist_ok=True)
-        argv = [
-            "mvn",
-            "-B",
-            "-q",
-            "-f",
-            str(TOOLS_POM),
-            "dependency:copy-dependencies",
-            f"-Dkafka.version={version}",
-            f"-DoutputDirectory={lib}",
-            "-DincludeScope=runtime",
-        ]
-        result = subprocess.run(argv, capture_output=True, text=True, check=False)
-        if result.returncode != 0:
-            raise StackError(
-                f"mvn could not resolve Kafka's tools {version} (exit {result.returncode}):\n"
-                f"{(result.stdout + result.stderr)[-3000:]}"
-            )
-        marker.write_text(version)
+    resolve_jars(
+        TOOLS_POM, lib, f"Apache Kafka's tools {version}", version, f"-Dkafka.version={version}"
+    )
     return f"{lib}/*"
