@@ -16,7 +16,7 @@ demotions carry that event time whenever the sweep notices them (``decay``).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import reduce
 from operator import add, mul
 from typing import Any, Literal
@@ -31,11 +31,45 @@ Kind = Literal["fit", "engagement", "signal"]
 
 @dataclass(frozen=True, slots=True)
 class ScoreView:
+    """A lead's scores at one time; ``contributions`` is sorted when first read.
+
+    Most views are only compared with the stage lines and the settle time;
+    a transition or a score update reads the contributions.
+    """
+
     fit: float
     engagement: float
     total: float
     grade: str
-    contributions: tuple[tuple[str, Kind, float], ...]  # (rule id, kind, points), largest first
+    # (fit rule id -> points, rule id -> engagement points, the rules by id): read only
+    parts: tuple[Mapping[str, float], Mapping[str, float], Mapping[str, CompiledRule]] | None = (
+        field(default=None, repr=False, compare=False)
+    )
+    _sorted: tuple[tuple[str, Kind, float], ...] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+
+    @property
+    def contributions(self) -> tuple[tuple[str, Kind, float], ...]:
+        """(rule id, kind, points), largest first; engagement under 0.005 points left out."""
+        made = self._sorted
+        if made is None:
+            made = _contributions_of(self.parts) if self.parts is not None else ()
+            object.__setattr__(self, "_sorted", made)
+        return made
+
+
+def _contributions_of(
+    parts: tuple[Mapping[str, float], Mapping[str, float], Mapping[str, CompiledRule]],
+) -> tuple[tuple[str, Kind, float], ...]:
+    fit_parts, eng_parts, by_id = parts
+    contributions: list[tuple[str, Kind, float]] = [(r, "fit", p) for r, p in fit_parts.items()]
+    for rule_id, points in eng_parts.items():
+        if abs(points) >= 0.005:
+            kind: Kind = "signal" if by_id[rule_id].kind == "signal" else "engagement"
+            contributions.append((rule_id, kind, points))
+    contributions.sort(key=_largest_first)
+    return tuple(contributions)
 
 
 def fit_of(profile: Mapping[str, Any], rules: Rules) -> tuple[float, dict[str, float]]:
@@ -216,27 +250,18 @@ def view_of(state: LeadState, rules: Rules, now: float) -> ScoreView:
     fit_parts = state.fit_points
     fit = sum(fit_parts.values())
     engagement, eng_parts = engagement_of(state, rules, now)
-    contributions: list[tuple[str, Kind, float]] = [(r, "fit", p) for r, p in fit_parts.items()]
-    by_id = rules.by_id
-    for rule_id, points in eng_parts.items():
-        if abs(points) >= 0.005:
-            kind: Kind = "signal" if by_id[rule_id].kind == "signal" else "engagement"
-            contributions.append((rule_id, kind, points))
-    contributions.sort(key=_largest_first)
     return ScoreView(
         fit=fit,
         engagement=engagement,
         total=fit + engagement,
         grade=grade_of(fit, rules),
-        contributions=tuple(contributions),
+        parts=(fit_parts, eng_parts, rules.by_id),
     )
 
 
 def excluded_view(rules: Rules) -> ScoreView:
     """The scores of a disqualified lead: 0 fit, 0 engagement, the lowest (catch-all) grade."""
-    return ScoreView(
-        fit=0.0, engagement=0.0, total=0.0, grade=rules.spec.fit.grades[-1].grade, contributions=()
-    )
+    return ScoreView(fit=0.0, engagement=0.0, total=0.0, grade=rules.spec.fit.grades[-1].grade)
 
 
 def _largest_first(c: tuple[str, Kind, float]) -> tuple[float, str]:
