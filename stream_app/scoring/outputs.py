@@ -25,7 +25,7 @@ from schemas.transitions import (
     TransitionReason,
 )
 from stream_app.scoring.rules import Rules
-from stream_app.scoring.sla import sla_status
+from stream_app.scoring.sla import SlaStatus, sla_status
 from stream_app.scoring.state import LeadState, dt, passed_on_the_way
 from stream_app.scoring.view import ScoreView, view_of
 
@@ -138,6 +138,62 @@ def sla_breach(state: LeadState, deadline: float, view: ScoreView, rules: Rules)
     )
 
 
+class PendingUpdate:
+    """A lead's score update as of one event, validated when first read (``get``).
+
+    What the update reads is copied when the event is scored (a few scalars and
+    the frozen view), so reading it later, after the state changed, gives the
+    same update; a caller that only keeps the newest per lead, or none, skips
+    the validation of the others.
+    """
+
+    __slots__ = ("_basis", "_made")
+
+    def __init__(self, basis: tuple[object, ...]) -> None:
+        self._basis = basis
+        self._made: ScoreUpdate | None = None
+
+    def get(self) -> ScoreUpdate:
+        made = self._made
+        if made is None:
+            made = self._made = _validate_update(*self._basis)  # type: ignore[arg-type]
+            self._basis = ()
+        return made
+
+
+def pending_update(
+    state: LeadState,
+    rules: Rules,
+    now: float | None = None,
+    view: ScoreView | None = None,
+    event_id: str | None = None,
+) -> PendingUpdate:
+    """The projection record for a lead, scored at ``now`` (default: its newest event)."""
+    assert state.lead_id is not None
+    if view is None:
+        view = view_of(state, rules, now if now is not None else (state.newest_at or 0.0))
+    sla, deadline = sla_status(state, rules)
+    return PendingUpdate(
+        (
+            state.lead_id,
+            state.profile.get("account_id"),
+            max(1, state.version),
+            state.stage,
+            view,
+            state.newest_at,
+            state.first_touch_at,
+            state.mql_at,
+            state.sql_at,
+            state.source,
+            state.campaign,
+            rules.stamp,
+            sla,
+            deadline,
+            event_id,
+        )
+    )
+
+
 def score_update(
     state: LeadState,
     rules: Rules,
@@ -146,32 +202,47 @@ def score_update(
     event_id: str | None = None,
 ) -> ScoreUpdate:
     """The projection record for a lead, scored at ``now`` (default: its newest event)."""
-    assert state.lead_id is not None
-    if view is None:
-        view = view_of(state, rules, now if now is not None else (state.newest_at or 0.0))
+    return pending_update(state, rules, now, view, event_id).get()
 
-    def opt(t: float | None) -> datetime | None:
-        return _time(t) if t is not None else None
 
-    sla, deadline = sla_status(state, rules)
+def _opt(t: float | None) -> datetime | None:
+    return _time(t) if t is not None else None
 
+
+def _validate_update(
+    lead_id: str,
+    account_id: str | None,
+    version: int,
+    stage: Stage,
+    view: ScoreView,
+    newest_at: float | None,
+    first_touch_at: float | None,
+    mql_at: float | None,
+    sql_at: float | None,
+    source: str | None,
+    campaign: str | None,
+    stamp: str,
+    sla: SlaStatus | None,
+    deadline: float | None,
+    event_id: str | None,
+) -> ScoreUpdate:
     return ScoreUpdate.model_validate(
         {
-            "lead_id": state.lead_id,
-            "account_id": state.profile.get("account_id"),
-            "version": max(1, state.version),
-            "stage": state.stage,
+            "lead_id": lead_id,
+            "account_id": account_id,
+            "version": version,
+            "stage": stage,
             "scores": _scores(view),
             "contributions": _contributions(view),
-            "last_activity_at": opt(state.newest_at),
-            "first_touch_at": opt(state.first_touch_at),
-            "mql_at": opt(state.mql_at),
-            "sql_at": opt(state.sql_at),
-            "source": state.source,
-            "campaign": state.campaign,
-            "rules_version": rules.stamp,
+            "last_activity_at": _opt(newest_at),
+            "first_touch_at": _opt(first_touch_at),
+            "mql_at": _opt(mql_at),
+            "sql_at": _opt(sql_at),
+            "source": source,
+            "campaign": campaign,
+            "rules_version": stamp,
             "sla": sla,
-            "sla_due_at": opt(deadline),
+            "sla_due_at": _opt(deadline),
             "event_id": event_id,
         }
     )

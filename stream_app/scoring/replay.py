@@ -28,8 +28,9 @@ from typing import Literal
 from schemas.erasures import ErasureEvent
 from schemas.events import Erase, InboundEvent, InputEvent
 from schemas.transitions import ScoreUpdate, SlaBreach, StageTransition
-from stream_app.scoring.engine import Status, advance, apply_event, merge_anonymous, score_update
+from stream_app.scoring.engine import Status, advance, apply_event, merge_anonymous
 from stream_app.scoring.erasure import erasure_of
+from stream_app.scoring.outputs import PendingUpdate, pending_update
 from stream_app.scoring.rules import Rules
 from stream_app.scoring.state import LeadState, anonymous_key, new_state
 
@@ -39,9 +40,14 @@ class Step:
     status: Status | Literal["erased"]
     key: str
     transitions: tuple[StageTransition, ...]
-    update: ScoreUpdate | None  # None for anonymous keys and uncounted events
+    pending: PendingUpdate | None  # None for anonymous keys and uncounted events
     breaches: tuple[SlaBreach, ...] = ()  # SLA deadlines the event's time passed
     erasure: ErasureEvent | None = None  # the answer to an erase request
+
+    @property
+    def update(self) -> ScoreUpdate | None:
+        """The lead's score update after this event, validated when first read."""
+        return self.pending.get() if self.pending is not None else None
 
 
 @dataclass
@@ -79,7 +85,7 @@ class Replay:
         counted = outcome.status == "counted" and outcome.state.lead_id is not None
         update = None
         if with_update and counted:
-            update = score_update(outcome.state, self.rules, view=outcome.view)
+            update = pending_update(outcome.state, self.rules, view=outcome.view)
         return Step(outcome.status, key, outcome.transitions, update, outcome.breaches)
 
     def erase(self, request: Erase) -> Step:
