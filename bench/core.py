@@ -10,10 +10,16 @@ on a fresh ``Replay``:
   (what ``make bench`` reports as the pure core);
 - ``core``: ``Replay.process`` over already decoded events (the engine alone).
 
+A step's score update is validated when first read (``Step.update``), as the
+worker builds only the newest per lead per batch; neither loop reads them
+unless ``--updates`` is given (every update read at once: the work the loops
+did before f450fdc, for comparing with older figures).
+
 Examples::
 
     python -m bench.core                          # ~20 s on this machine
     python -m bench.core --events 100000 --rules rules/product_led.yaml
+    python -m bench.core --updates                # also read every step's score update
     python -m bench.core --profile                # pyinstrument (or cProfile) of one run
     python -m bench.core --profile --profile-out /tmp/core.html
 
@@ -61,19 +67,23 @@ def traffic(events: int, prospects: int, seed: int) -> list[bytes]:
     return out
 
 
-def decode_and_process(messages: list[bytes], rules: Rules) -> Replay:
+def decode_and_process(messages: list[bytes], rules: Rules, updates: bool = False) -> Replay:
     replay = Replay(rules)
     for value in messages:
         decoded = decode(value)
         if not isinstance(decoded, DeadLetter | Ignored):
-            replay.process(decoded)
+            step = replay.process(decoded)
+            if updates:
+                step.update  # noqa: B018 (validates it)
     return replay
 
 
-def process(events: list[InputEvent], rules: Rules) -> Replay:
+def process(events: list[InputEvent], rules: Rules, updates: bool = False) -> Replay:
     replay = Replay(rules)
     for event in events:
-        replay.process(event)
+        step = replay.process(event)
+        if updates:
+            step.update  # noqa: B018 (validates it)
     return replay
 
 
@@ -124,6 +134,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per loop (default 3)")
     parser.add_argument(
+        "--updates",
+        action="store_true",
+        help="read every step's score update (validated when read; the loops' work before f450fdc)",
+    )
+    parser.add_argument(
         "--profile",
         action="store_true",
         help="profile one core-only run instead of timing (pyinstrument if installed)",
@@ -136,16 +151,17 @@ def main(argv: list[str] | None = None) -> int:
     messages = traffic(args.events, args.prospects or max(100, args.events // 10), args.seed)
     events = [d for d in map(decode, messages) if not isinstance(d, DeadLetter | Ignored)]
     if args.profile:
-        profile(lambda: process(events, rules), args.profile_out)
+        profile(lambda: process(events, rules, args.updates), args.profile_out)
         return 0
     figures: dict[str, Any] = {
         "rules": rules.stamp,
         "messages": len(messages),
         "events": len(events),
+        "updates_read": args.updates,
     }
     loops: dict[str, tuple[Callable[[], Any], int]] = {
-        "decode+core": (lambda: decode_and_process(messages, rules), len(messages)),
-        "core": (lambda: process(events, rules), len(events)),
+        "decode+core": (lambda: decode_and_process(messages, rules, args.updates), len(messages)),
+        "core": (lambda: process(events, rules, args.updates), len(events)),
     }
     for name, (run, count) in loops.items():
         runs = [timed(run) for _ in range(args.repeat)]
@@ -159,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(figures, indent=2))
         return 0
-    print(f"rules {figures['rules']}: {len(messages):,} messages, {len(events):,} events")
+    read = "every score update read" if args.updates else "score updates not read"
+    print(f"rules {figures['rules']}: {len(messages):,} messages, {len(events):,} events ({read})")
     for name in loops:
         f = figures[name]
         print(
