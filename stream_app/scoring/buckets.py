@@ -89,9 +89,27 @@ def fold_old_history(state: LeadState, rules: Rules) -> None:
     """
     assert state.newest_at is not None
     line = state.newest_at - rules.horizon_seconds
+    first_touch = state.first_touch_at
+    if first_touch is None or first_touch < line or state.archived or state.cap_carry:
+        fold_all(state, rules)
+        return
+    # The common case: the lead's first event is within the horizon, so no bucket day,
+    # signal log entry or seen id is older, and nothing was folded before. Only what the
+    # full pass would also drop is dropped: empty buckets and removed rules' buckets.
+    by_id = rules.by_id
+    buckets = state.buckets
+    for rule_id in [r for r, days in buckets.items() if not days or r not in by_id]:
+        del buckets[rule_id]
+    state.archive_ref = max(line, state.archive_ref or line)
+
+
+def fold_all(state: LeadState, rules: Rules) -> None:
+    """``fold_old_history``'s full pass: every bucket, carry, signal log and seen id."""
+    assert state.newest_at is not None
+    line = state.newest_at - rules.horizon_seconds
+    ref = max(line, state.archive_ref or line)
     first_kept = int(line // DAY)  # the oldest day that can still get events
     half_life = rules.half_life_seconds
-    ref = max(line, state.archive_ref or line)
     if state.archive_ref is not None and ref > state.archive_ref:
         fade = decay(ref - state.archive_ref, half_life)
         for values in state.archived.values():
