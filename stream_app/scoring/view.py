@@ -108,17 +108,12 @@ def day_weights(
     times many leads share (settle times); a weight is a function of the day,
     ``at`` and the half-life only, so this changes no number.
     """
+    all_days: set[int] = set().union(*state.buckets.values())
     if not shared:
-        weights: dict[int, float] = {}
-        for days in state.buckets.values():
-            for day in days:
-                if day not in weights:
-                    end = (day + 1) * DAY
-                    weights[day] = _decay(at - end, half_life) if at > end else 1.0
-        return weights
-    all_days: set[int] = set()
-    for days in state.buckets.values():
-        all_days.update(days)
+        return {
+            day: _decay(at - (day + 1) * DAY, half_life) if at > (day + 1) * DAY else 1.0
+            for day in all_days
+        }
     known = _WEIGHTS_AT.get((at, half_life))
     if known is None:
         if len(_WEIGHTS_AT) >= WEIGHT_CACHE_LIMIT:
