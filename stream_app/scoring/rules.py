@@ -88,6 +88,11 @@ class Rules:
     def visit_gap_seconds(self) -> float:
         return self.spec.visits.inactivity_minutes * 60.0
 
+    @cached_property
+    def negative_ids(self) -> frozenset[str]:
+        """Ids of the rules and signals that take points away."""
+        return frozenset(rule_id for rule_id, rule in self.by_id.items() if rule.points < 0)
+
 
 def _without_type(when: Mapping[str, Any]) -> dict[str, Any]:
     # Rules are indexed by event type, so the type test is already done.

@@ -29,11 +29,10 @@ from stream_app.scoring.view import (
 
 
 def _has_negative_points(state: LeadState, rules: Rules) -> bool:
-    for rule_id in (*state.buckets, *state.archived):
-        rule = rules.by_id.get(rule_id)
-        if rule is not None and rule.points < 0:
-            return True
-    return False
+    negative = rules.negative_ids
+    return bool(negative) and not (
+        negative.isdisjoint(state.buckets) and negative.isdisjoint(state.archived)
+    )
 
 
 def next_change_at(state: LeadState, rules: Rules, view: ScoreView | None = None) -> float | None:

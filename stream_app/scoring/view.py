@@ -265,6 +265,7 @@ def _largest_first(c: tuple[str, Kind, float]) -> tuple[float, str]:
 
 def settle_time(state: LeadState) -> float | None:
     """Event time after which every bucket decays at the same rate (end of last bucket day)."""
-    ends = [(max(days) + 1) * DAY for days in state.buckets.values() if days]
-    candidates = [t for t in (*ends, state.archive_ref, state.newest_at) if t is not None]
+    latest = max((max(days) for days in state.buckets.values() if days), default=None)
+    ends = (latest + 1) * DAY if latest is not None else None
+    candidates = [t for t in (ends, state.archive_ref, state.newest_at) if t is not None]
     return max(candidates) if candidates else None
