@@ -17,6 +17,9 @@ links to it; a later event for those ids starts from nothing.
 The replay owns ``states``: ``process`` changes the state of the event's key
 in place (it is replaced by the outcome's anyway), so a state taken from
 ``states`` is the live one, not a snapshot; copy it (``LeadState.copy``) to keep one.
+A step's score update is the exception: what it reads is copied when the event is
+scored, and it is validated when first read (``Step.update``), so a caller that
+keeps only some updates (the worker keeps the newest per lead) pays for those only.
 """
 
 from __future__ import annotations
