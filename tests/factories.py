@@ -1,4 +1,5 @@
-"""Literal events for tests: ``ev("page_view", day=2, lead_id="L1", path="/pricing")``."""
+"""Literal events for tests: ``ev("page_view", day=2, lead_id="L1", path="/pricing")``,
+and ``run`` to replay them."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from schemas.events import InboundEvent, parse_event
+from schemas.events import InboundEvent, InputEvent, parse_event
+from schemas.transitions import StageTransition
 from stream_app.rules_file import Rules, load_rules
+from stream_app.scoring.replay import Replay
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_RULES = REPO / "rules" / "default.yaml"
@@ -33,6 +36,15 @@ def ev(kind: str, day: float = 0, hours: float = 0, **fields: Any) -> InboundEve
 
 def default_rules() -> Rules:
     return load_rules(DEFAULT_RULES)
+
+
+def run(rules: Rules, events: list[InputEvent]) -> tuple[Replay, list[StageTransition]]:
+    """``events`` through a fresh ``Replay``, in order: the replay and every transition."""
+    replay = Replay(rules)
+    out: list[StageTransition] = []
+    for event in events:
+        out += replay.process(event).transitions
+    return replay, out
 
 
 #: An ideal-customer-profile buyer: fit 45 under rules/default.yaml

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import pytest
 import redis.asyncio as aioredis
 
@@ -14,11 +16,24 @@ from tests.factories import VP_PROFILE, ev
 pytestmark = pytest.mark.integration
 
 
+@pytest.fixture
+async def prefix(redis_client: aioredis.Redis, unique: str) -> AsyncIterator[str]:
+    """A key prefix of this test's own; every key under it is deleted afterwards."""
+    name = f"ls:test:{unique}:"
+    yield name
+    keys = [k async for k in redis_client.scan_iter(match=f"{name}*", count=10_000)]
+    if keys:
+        await redis_client.delete(*keys)
+
+
+@pytest.fixture
+def store(redis_client: aioredis.Redis, prefix: str) -> RedisProjection:
+    return RedisProjection(redis_client, prefix)
+
+
 async def test_updates_apply_once_and_in_version_order(
-    redis_client: aioredis.Redis, unique: str, rules: Rules
+    store: RedisProjection, rules: Rules
 ) -> None:
-    prefix = f"ls:test:{unique}:"
-    store = RedisProjection(redis_client, prefix)
     replay = Replay(rules)
     updates = []
     transitions = []
@@ -32,43 +47,36 @@ async def test_updates_apply_once_and_in_version_order(
         assert step.update is not None
         updates.append(step.update)
         transitions += step.transitions
-    try:
-        # newest first, then everything again: stale and repeated updates change nothing
-        for update in reversed(updates):
-            await store.apply_update(update)
-        assert [await store.apply_update(u) for u in updates] == [False] * 4
-        for t in transitions + transitions:
-            await store.add_transition(t)
+    # newest first, then everything again: stale and repeated updates change nothing
+    for update in reversed(updates):
+        await store.apply_update(update)
+    assert [await store.apply_update(u) for u in updates] == [False] * 4
+    for t in transitions + transitions:
+        await store.add_transition(t)
 
-        lead = await store.lead("L1")
-        assert lead is not None
-        assert (lead["stage"], lead["version"]) == ("sql", 3)
-        assert [t["to_stage"] for t in lead["recent_transitions"]] == ["sql", "mql"]
-        top = await store.top(None, 10)
-        assert [row["lead_id"] for row in top] == ["L1", "L2"]
-        assert (await store.top("sql", 10))[0]["lead_id"] == "L1"
-        account = await store.account("acme.com", top_n=3)
-        assert account is not None
-        assert account["score"] == pytest.approx(updates[2].scores.total)
-        funnel = await store.funnel()
-        assert funnel["stages"]["sql"] == 1 and funnel["stages"]["lead"] == 1
-        assert (funnel["reached_mql"], funnel["reached_sql"]) == (1, 1)
-        assert funnel["mql_to_sql_rate"] == 1.0
-        assert funnel["by_source"]["google"] == {"leads": 1, "reached_mql": 1, "reached_sql": 1}
-        assert funnel["sla"] == {"open": 1, "breached": 0}  # L1, an SQL nobody picked up yet
-        # the final state equals a fresh projection of the last update alone
-        assert lead["scores"] == score_update(replay.states["L1"], rules).scores.model_dump()
-    finally:
-        keys = [k async for k in redis_client.scan_iter(match=f"{prefix}*")]
-        if keys:
-            await redis_client.delete(*keys)
+    lead = await store.lead("L1")
+    assert lead is not None
+    assert (lead["stage"], lead["version"]) == ("sql", 3)
+    assert [t["to_stage"] for t in lead["recent_transitions"]] == ["sql", "mql"]
+    top = await store.top(None, 10)
+    assert [row["lead_id"] for row in top] == ["L1", "L2"]
+    assert (await store.top("sql", 10))[0]["lead_id"] == "L1"
+    account = await store.account("acme.com", top_n=3)
+    assert account is not None
+    assert account["score"] == pytest.approx(updates[2].scores.total)
+    funnel = await store.funnel()
+    assert funnel["stages"]["sql"] == 1 and funnel["stages"]["lead"] == 1
+    assert (funnel["reached_mql"], funnel["reached_sql"]) == (1, 1)
+    assert funnel["mql_to_sql_rate"] == 1.0
+    assert funnel["by_source"]["google"] == {"leads": 1, "reached_mql": 1, "reached_sql": 1}
+    assert funnel["sla"] == {"open": 1, "breached": 0}  # L1, an SQL nobody picked up yet
+    # the final state equals a fresh projection of the last update alone
+    assert lead["scores"] == score_update(replay.states["L1"], rules).scores.model_dump()
 
 
 async def test_a_disqualified_lead_is_not_hot_and_does_not_raise_its_account(
-    redis_client: aioredis.Redis, unique: str, rules: Rules
+    store: RedisProjection, rules: Rules
 ) -> None:
-    prefix = f"ls:test:{unique}:"
-    store = RedisProjection(redis_client, prefix)
     replay = Replay(rules)
     spy = {**VP_PROFILE, "email": "spy@rivalsoft.com"}  # acme.com's account, a competitor
     updates = []
@@ -81,23 +89,16 @@ async def test_a_disqualified_lead_is_not_hot_and_does_not_raise_its_account(
         step = replay.process(event)
         assert step.update is not None
         updates.append(step.update)
-    try:
-        await store.apply_updates(updates)
-        assert [row["lead_id"] for row in await store.top(None, 10)] == ["buyer"]
-        account = await store.account("acme.com", top_n=3)
-        assert account is not None
-        assert account["score"] == 65.0  # the buyer's total alone
-    finally:
-        keys = [k async for k in redis_client.scan_iter(match=f"{prefix}*")]
-        if keys:
-            await redis_client.delete(*keys)
+    await store.apply_updates(updates)
+    assert [row["lead_id"] for row in await store.top(None, 10)] == ["buyer"]
+    account = await store.account("acme.com", top_n=3)
+    assert account is not None
+    assert account["score"] == 65.0  # the buyer's total alone
 
 
 async def test_the_funnel_counts_leads_waiting_for_sales_past_the_sla(
-    redis_client: aioredis.Redis, unique: str, rules: Rules
+    store: RedisProjection, rules: Rules
 ) -> None:
-    prefix = f"ls:test:{unique}:"
-    store = RedisProjection(redis_client, prefix)
     replay = Replay(rules)
     for event in [
         ev("profile_update", lead_id="L1", **VP_PROFILE),
@@ -106,25 +107,18 @@ async def test_the_funnel_counts_leads_waiting_for_sales_past_the_sla(
         step = replay.process(event)
         assert step.update is not None
         await store.apply_update(step.update)
-    try:
-        assert (await store.funnel())["sla"] == {"open": 1, "breached": 0}
-        now = replay.states["L1"].stage_since + 5 * 3600  # type: ignore[operator]
-        assert [x.type for x in replay.sweep_all(now)] == ["sla_breach"]
-        await store.apply_update(score_update(replay.states["L1"], rules, now=now))
-        assert (await store.funnel())["sla"] == {"open": 0, "breached": 1}
-    finally:
-        keys = [k async for k in redis_client.scan_iter(match=f"{prefix}*")]
-        if keys:
-            await redis_client.delete(*keys)
+    assert (await store.funnel())["sla"] == {"open": 1, "breached": 0}
+    now = replay.states["L1"].stage_since + 5 * 3600  # type: ignore[operator]
+    assert [x.type for x in replay.sweep_all(now)] == ["sla_breach"]
+    await store.apply_update(score_update(replay.states["L1"], rules, now=now))
+    assert (await store.funnel())["sla"] == {"open": 0, "breached": 1}
 
 
 async def test_the_funnel_judges_the_newest_mqls_as_simulate_does(
-    redis_client: aioredis.Redis, unique: str, rules: Rules
+    store: RedisProjection, rules: Rules
 ) -> None:
     from stream_app.scoring.funnel import funnel
 
-    prefix = f"ls:test:{unique}:"
-    store = RedisProjection(redis_client, prefix)
     replay = Replay(rules)
     updates = {}
     for i in range(25):  # 25 MQLs, 3 of which ask for a demo: 12 %
@@ -139,44 +133,32 @@ async def test_the_funnel_judges_the_newest_mqls_as_simulate_does(
             step = replay.process(event)
             assert step.update is not None
             updates[lead] = step.update
-    try:
-        await store.apply_updates(list(updates.values()))
-        review = rules.spec.funnel_review
-        got = (await store.funnel(review))["mql_review"]
-        expected = funnel(replay.leads(), rules).review
-        assert expected is not None and expected.needs_review
-        assert got == {
-            "last_mqls": 25,
-            "mql_to_sql_rate": expected.mql_to_sql_rate,
-            "min_mql_to_sql": 0.2,
-            "needs_review": True,
-            "message": expected.line(),
-        }
-    finally:
-        keys = [k async for k in redis_client.scan_iter(match=f"{prefix}*")]
-        if keys:
-            await redis_client.delete(*keys)
+    await store.apply_updates(list(updates.values()))
+    review = rules.spec.funnel_review
+    got = (await store.funnel(review))["mql_review"]
+    expected = funnel(replay.leads(), rules).review
+    assert expected is not None and expected.needs_review
+    assert got == {
+        "last_mqls": 25,
+        "mql_to_sql_rate": expected.mql_to_sql_rate,
+        "min_mql_to_sql": 0.2,
+        "needs_review": True,
+        "message": expected.line(),
+    }
 
 
 async def test_a_lead_whose_hash_is_gone_is_left_out_of_the_leaderboards(
-    redis_client: aioredis.Redis, unique: str, rules: Rules
+    redis_client: aioredis.Redis, prefix: str, store: RedisProjection, rules: Rules
 ) -> None:
-    prefix = f"ls:test:{unique}:"
-    store = RedisProjection(redis_client, prefix)
     replay = Replay(rules)
     for lead in ("L1", "L2"):
         step = replay.process(ev("profile_update", lead_id=lead, **VP_PROFILE))
         assert step.update is not None
         await store.apply_update(step.update)
-    try:
-        await redis_client.delete(f"{prefix}lead:L2")  # between the zset read and the hash read
-        assert [(r["lead_id"], r["stage"]) for r in await store.top(None, 10)] == [("L1", "lead")]
-        account = await store.account("acme.com", top_n=3)
-        assert account is not None and [r["lead_id"] for r in account["leads"]] == ["L1"]
-    finally:
-        keys = [k async for k in redis_client.scan_iter(match=f"{prefix}*", count=10_000)]
-        if keys:
-            await redis_client.delete(*keys)
+    await redis_client.delete(f"{prefix}lead:L2")  # between the zset read and the hash read
+    assert [(r["lead_id"], r["stage"]) for r in await store.top(None, 10)] == [("L1", "lead")]
+    account = await store.account("acme.com", top_n=3)
+    assert account is not None and [r["lead_id"] for r in account["leads"]] == ["L1"]
 
 
 async def mentions(client: aioredis.Redis, prefix: str, ids: set[str]) -> list[str]:
@@ -199,10 +181,8 @@ async def mentions(client: aioredis.Redis, prefix: str, ids: set[str]) -> list[s
 
 
 async def test_an_erased_lead_leaves_every_key_and_index(
-    redis_client: aioredis.Redis, unique: str, rules: Rules
+    redis_client: aioredis.Redis, prefix: str, store: RedisProjection, rules: Rules
 ) -> None:
-    prefix = f"ls:test:{unique}:"
-    store = RedisProjection(redis_client, prefix)
     replay = Replay(rules)
     updates, transitions = [], []
     for event in [
@@ -217,30 +197,25 @@ async def test_an_erased_lead_leaves_every_key_and_index(
         assert step.update is not None
         updates.append(step.update)
         transitions += step.transitions
-    try:
-        for update in updates:  # one at a time: every intermediate index entry is made
-            await store.apply_update(update)
-        await store.add_transitions(transitions)
-        assert await mentions(redis_client, prefix, {"gone-1"})
-        kept_before = await store.lead("kept-2")
-        await store.erase(["gone-1", "never-seen"])
-        assert await mentions(redis_client, prefix, {"gone-1"}) == []
-        assert await store.lead("gone-1") is None
-        assert await store.lead("kept-2") == kept_before  # the other lead is untouched
-        funnel = await store.funnel()
-        assert funnel["leads"] == 1 and funnel["reached_mql"] == 0
-        assert set(funnel["by_source"]) == {"google"} and funnel["by_campaign"] == {
-            "(none)": {"leads": 1, "reached_mql": 0, "reached_sql": 0}
-        }
-        assert await store.account("acme.com", top_n=3) is not None  # kept-2's account
-        # a new life after the erasure starts at version 1 and is applied
-        fresh = Replay(rules).process(ev("page_view", day=9, lead_id="gone-1", path="/x"))
-        assert fresh.update is not None and fresh.update.version == 1
-        assert await store.apply_update(fresh.update)
-    finally:
-        keys = [k async for k in redis_client.scan_iter(match=f"{prefix}*")]
-        if keys:
-            await redis_client.delete(*keys)
+    for update in updates:  # one at a time: every intermediate index entry is made
+        await store.apply_update(update)
+    await store.add_transitions(transitions)
+    assert await mentions(redis_client, prefix, {"gone-1"})
+    kept_before = await store.lead("kept-2")
+    await store.erase(["gone-1", "never-seen"])
+    assert await mentions(redis_client, prefix, {"gone-1"}) == []
+    assert await store.lead("gone-1") is None
+    assert await store.lead("kept-2") == kept_before  # the other lead is untouched
+    funnel = await store.funnel()
+    assert funnel["leads"] == 1 and funnel["reached_mql"] == 0
+    assert set(funnel["by_source"]) == {"google"} and funnel["by_campaign"] == {
+        "(none)": {"leads": 1, "reached_mql": 0, "reached_sql": 0}
+    }
+    assert await store.account("acme.com", top_n=3) is not None  # kept-2's account
+    # a new life after the erasure starts at version 1 and is applied
+    fresh = Replay(rules).process(ev("page_view", day=9, lead_id="gone-1", path="/x"))
+    assert fresh.update is not None and fresh.update.version == 1
+    assert await store.apply_update(fresh.update)
 
 
 def _attribution_events() -> list:  # type: ignore[type-arg]
@@ -274,100 +249,86 @@ EXPECTED_BY_CAMPAIGN = {
 
 
 async def test_a_lead_is_counted_once_under_its_current_source_and_campaign(
-    redis_client: aioredis.Redis, unique: str, rules: Rules
+    redis_client: aioredis.Redis, prefix: str, store: RedisProjection, rules: Rules
 ) -> None:
     from stream_app.scoring.funnel import funnel
 
-    prefix = f"ls:test:{unique}:"
-    store = RedisProjection(redis_client, prefix)
     replay = Replay(rules)
     updates = []
-    try:
-        for event in _attribution_events():
-            step = replay.process(event)
-            assert step.update is not None
-            updates.append(step.update)
-            assert await store.apply_update(step.update)  # one at a time, as the worker sends
-        assert [(u.lead_id, u.source) for u in updates if u.lead_id != "L3"] == [
-            ("L1", None),
-            ("L1", None),
-            ("L1", "google"),
-            ("L2", "linkedin"),
-            ("L2", "newsletter"),
-        ]
-        assert updates[1].mql_at is not None  # L1 reached MQL while it had no source
+    for event in _attribution_events():
+        step = replay.process(event)
+        assert step.update is not None
+        updates.append(step.update)
+        assert await store.apply_update(step.update)  # one at a time, as the worker sends
+    assert [(u.lead_id, u.source) for u in updates if u.lead_id != "L3"] == [
+        ("L1", None),
+        ("L1", None),
+        ("L1", "google"),
+        ("L2", "linkedin"),
+        ("L2", "newsletter"),
+    ]
+    assert updates[1].mql_at is not None  # L1 reached MQL while it had no source
 
-        got = await store.funnel()
-        assert got["by_source"] == EXPECTED_BY_SOURCE
-        assert got["by_campaign"] == EXPECTED_BY_CAMPAIGN
-        expected = funnel(replay.leads())
-        assert {k: list(v.__dict__.values()) for k, v in expected.by_source.items()} == {
-            k: list(v.values()) for k, v in got["by_source"].items()
-        }
-        assert got["median_days_to_mql"] == pytest.approx(expected.median_days_to_mql, abs=1e-4)
-        # the sets behind them: nothing is left under the old values, nor the values themselves
-        for key in ("source:(none):mql", "source:linkedin:leads", "campaign:webinar:leads"):
-            assert await redis_client.scard(prefix + key) == 0, key
-        assert await redis_client.smembers(prefix + "sources") == {
-            b"(none)",
-            b"google",
-            b"newsletter",
-        }
+    got = await store.funnel()
+    assert got["by_source"] == EXPECTED_BY_SOURCE
+    assert got["by_campaign"] == EXPECTED_BY_CAMPAIGN
+    expected = funnel(replay.leads())
+    assert {k: list(v.__dict__.values()) for k, v in expected.by_source.items()} == {
+        k: list(v.values()) for k, v in got["by_source"].items()
+    }
+    assert got["median_days_to_mql"] == pytest.approx(expected.median_days_to_mql, abs=1e-4)
+    # the sets behind them: nothing is left under the old values, nor the values themselves
+    for key in ("source:(none):mql", "source:linkedin:leads", "campaign:webinar:leads"):
+        assert await redis_client.scard(prefix + key) == 0, key
+    assert await redis_client.smembers(prefix + "sources") == {
+        b"(none)",
+        b"google",
+        b"newsletter",
+    }
 
-        # older versions, again and in reverse, change nothing (nor move a lead back)
-        assert [await store.apply_update(u) for u in reversed(updates)] == [False] * len(updates)
-        await store.apply_updates(updates)
-        again = await store.funnel()
-        assert (again["by_source"], again["by_campaign"]) == (
-            EXPECTED_BY_SOURCE,
-            EXPECTED_BY_CAMPAIGN,
-        )
-    finally:
-        keys = [k async for k in redis_client.scan_iter(match=f"{prefix}*")]
-        if keys:
-            await redis_client.delete(*keys)
+    # older versions, again and in reverse, change nothing (nor move a lead back)
+    assert [await store.apply_update(u) for u in reversed(updates)] == [False] * len(updates)
+    await store.apply_updates(updates)
+    again = await store.funnel()
+    assert (again["by_source"], again["by_campaign"]) == (
+        EXPECTED_BY_SOURCE,
+        EXPECTED_BY_CAMPAIGN,
+    )
 
 
 async def test_a_projection_written_by_the_old_script_is_repaired_in_place(
-    redis_client: aioredis.Redis, unique: str, rules: Rules
+    redis_client: aioredis.Redis, prefix: str, store: RedisProjection, rules: Rules
 ) -> None:
-    prefix = f"ls:test:{unique}:"
-    store = RedisProjection(redis_client, prefix)
     replay = Replay(rules)
     updates = [replay.process(e).update for e in _attribution_events()]
-    try:
-        for update in updates:
-            assert update is not None
-            await store.apply_update(update)
-        # What the script before this fix left: hashes without source and campaign,
-        # and every lead still under the values it had before.
-        for lead in ("L1", "L2", "L3"):
-            await redis_client.hdel(f"{prefix}lead:{lead}", "source", "campaign")
-        for key in ("source:(none)", "campaign:(none)"):
-            await redis_client.sadd(f"{prefix}{key}:leads", "L1")
-            await redis_client.sadd(f"{prefix}{key}:mql", "L1")
-        await redis_client.sadd(f"{prefix}source:linkedin:leads", "L2")
-        await redis_client.sadd(f"{prefix}campaign:webinar:leads", "L2")
-        await redis_client.sadd(f"{prefix}sources", "linkedin")
-        await redis_client.sadd(f"{prefix}campaigns", "webinar")
-        stale = await store.funnel()
-        assert stale["by_source"]["(none)"] == {"leads": 2, "reached_mql": 1, "reached_sql": 0}
+    for update in updates:
+        assert update is not None
+        await store.apply_update(update)
+    # What the script before this fix left: hashes without source and campaign,
+    # and every lead still under the values it had before.
+    for lead in ("L1", "L2", "L3"):
+        await redis_client.hdel(f"{prefix}lead:{lead}", "source", "campaign")
+    for key in ("source:(none)", "campaign:(none)"):
+        await redis_client.sadd(f"{prefix}{key}:leads", "L1")
+        await redis_client.sadd(f"{prefix}{key}:mql", "L1")
+    await redis_client.sadd(f"{prefix}source:linkedin:leads", "L2")
+    await redis_client.sadd(f"{prefix}campaign:webinar:leads", "L2")
+    await redis_client.sadd(f"{prefix}sources", "linkedin")
+    await redis_client.sadd(f"{prefix}campaigns", "webinar")
+    stale = await store.funnel()
+    assert stale["by_source"]["(none)"] == {"leads": 2, "reached_mql": 1, "reached_sql": 0}
 
-        assert await store.repair_attribution(batch=1) == {"source": 3, "campaign": 3}
-        got = await store.funnel()
-        assert (got["by_source"], got["by_campaign"]) == (EXPECTED_BY_SOURCE, EXPECTED_BY_CAMPAIGN)
-        assert await store.repair_attribution() == {"source": 0, "campaign": 0}
+    assert await store.repair_attribution(batch=1) == {"source": 3, "campaign": 3}
+    got = await store.funnel()
+    assert (got["by_source"], got["by_campaign"]) == (EXPECTED_BY_SOURCE, EXPECTED_BY_CAMPAIGN)
+    assert await store.repair_attribution() == {"source": 0, "campaign": 0}
 
-        # a hash without the fields still moves its lead when its attribution changes
-        later = replay.process(
-            ev("page_view", hours=-1, lead_id="L3", path="/", source="linkedin", campaign="c")
-        ).update
-        assert later is not None and later.source == "linkedin"
-        assert await store.apply_update(later)
-        moved = await store.funnel()
-        assert moved["by_source"]["linkedin"] == {"leads": 1, "reached_mql": 0, "reached_sql": 0}
-        assert "(none)" not in moved["by_source"] and "(none)" not in moved["by_campaign"]
-    finally:
-        keys = [k async for k in redis_client.scan_iter(match=f"{prefix}*")]
-        if keys:
-            await redis_client.delete(*keys)
+    # a hash without the fields still moves its lead when its attribution changes
+    later = replay.process(
+        ev("page_view", hours=-1, lead_id="L3", path="/", source="linkedin", campaign="c")
+    ).update
+    assert later is not None and later.source == "linkedin"
+    assert await store.apply_update(later)
+    moved = await store.funnel()
+    assert moved["by_source"]["linkedin"] == {"leads": 1, "reached_mql": 0, "reached_sql": 0}
+    assert "(none)" not in moved["by_source"] and "(none)" not in moved["by_campaign"]

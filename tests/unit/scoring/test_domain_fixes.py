@@ -21,16 +21,7 @@ from stream_app.scoring.replay import Replay
 from stream_app.scoring.rules import Rules, parse_rules
 from stream_app.scoring.state import DAY
 from stream_app.scoring.view import engagement_of
-from tests.factories import DEFAULT_RULES, T0, VP_PROFILE, at, ev
-
-
-def run(rules: Rules, events: list) -> tuple[Replay, list[StageTransition]]:
-    replay = Replay(rules)
-    out: list[StageTransition] = []
-    for event in events:
-        out += replay.process(event).transitions
-    return replay, out
-
+from tests.factories import DEFAULT_RULES, T0, VP_PROFILE, at, ev, run
 
 # --- 2. a hand-raise is announced as a hand-raise -------------------------------------
 

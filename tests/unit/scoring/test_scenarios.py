@@ -10,19 +10,11 @@ from stream_app.scoring.replay import Replay
 from stream_app.scoring.rules import Rules, parse_rules
 from stream_app.scoring.state import DAY
 from stream_app.scoring.view import engagement_of
-from tests.factories import DEFAULT_RULES, VP_PROFILE, at, ev
+from tests.factories import DEFAULT_RULES, VP_PROFILE, at, ev, run
 
 
 def moves(transitions: list[StageTransition]) -> list[tuple[str, str, str]]:
     return [(t.from_stage, t.to_stage, t.reason) for t in transitions]
-
-
-def run(rules: Rules, events: list) -> tuple[Replay, list[StageTransition]]:
-    replay = Replay(rules)
-    out: list[StageTransition] = []
-    for event in events:
-        out += replay.process(event).transitions
-    return replay, out
 
 
 def test_pricing_page_visitor_with_the_right_title_becomes_mql(rules: Rules) -> None:
