@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 from math import copysign
+from typing import Any
 
 from schemas.events import InboundEvent
 from schemas.transitions import (
@@ -25,7 +26,7 @@ from schemas.transitions import (
     TransitionReason,
 )
 from stream_app.scoring.rules import Rules
-from stream_app.scoring.sla import SlaStatus, sla_status
+from stream_app.scoring.sla import sla_status
 from stream_app.scoring.state import LeadState, dt, passed_on_the_way
 from stream_app.scoring.view import ScoreView, view_of
 
@@ -138,6 +139,10 @@ def sla_breach(state: LeadState, deadline: float, view: ScoreView, rules: Rules)
     )
 
 
+#: A score update's event times: kept as floats until the update is validated.
+_UPDATE_TIMES = ("last_activity_at", "first_touch_at", "mql_at", "sql_at", "sla_due_at")
+
+
 class PendingUpdate:
     """A lead's score update as of one event, validated when first read (``get``).
 
@@ -147,17 +152,26 @@ class PendingUpdate:
     the validation of the others.
     """
 
-    __slots__ = ("_basis", "_made")
+    __slots__ = ("_fields", "_made", "_view")
 
-    def __init__(self, basis: tuple[object, ...]) -> None:
-        self._basis = basis
+    def __init__(self, fields: dict[str, Any], view: ScoreView) -> None:
+        self._fields = fields
+        self._view = view
         self._made: ScoreUpdate | None = None
 
     def get(self) -> ScoreUpdate:
         made = self._made
         if made is None:
-            made = self._made = _validate_update(*self._basis)  # type: ignore[arg-type]
-            self._basis = ()
+            view = self._view
+            fields = {
+                **self._fields,
+                "scores": _scores(view),
+                "contributions": _contributions(view),
+            }
+            for name in _UPDATE_TIMES:
+                t = fields[name]
+                fields[name] = _time(t) if t is not None else None
+            made = self._made = ScoreUpdate.model_validate(fields)
         return made
 
 
@@ -173,25 +187,23 @@ def pending_update(
     if view is None:
         view = view_of(state, rules, now if now is not None else (state.newest_at or 0.0))
     sla, deadline = sla_status(state, rules)
-    return PendingUpdate(
-        (
-            state.lead_id,
-            state.profile.get("account_id"),
-            max(1, state.version),
-            state.stage,
-            view,
-            state.newest_at,
-            state.first_touch_at,
-            state.mql_at,
-            state.sql_at,
-            state.source,
-            state.campaign,
-            rules.stamp,
-            sla,
-            deadline,
-            event_id,
-        )
-    )
+    fields = {
+        "lead_id": state.lead_id,
+        "account_id": state.profile.get("account_id"),
+        "version": max(1, state.version),
+        "stage": state.stage,
+        "last_activity_at": state.newest_at,
+        "first_touch_at": state.first_touch_at,
+        "mql_at": state.mql_at,
+        "sql_at": state.sql_at,
+        "source": state.source,
+        "campaign": state.campaign,
+        "rules_version": rules.stamp,
+        "sla": sla,
+        "sla_due_at": deadline,
+        "event_id": event_id,
+    }
+    return PendingUpdate(fields, view)
 
 
 def score_update(
@@ -203,46 +215,3 @@ def score_update(
 ) -> ScoreUpdate:
     """The projection record for a lead, scored at ``now`` (default: its newest event)."""
     return pending_update(state, rules, now, view, event_id).get()
-
-
-def _opt(t: float | None) -> datetime | None:
-    return _time(t) if t is not None else None
-
-
-def _validate_update(
-    lead_id: str,
-    account_id: str | None,
-    version: int,
-    stage: Stage,
-    view: ScoreView,
-    newest_at: float | None,
-    first_touch_at: float | None,
-    mql_at: float | None,
-    sql_at: float | None,
-    source: str | None,
-    campaign: str | None,
-    stamp: str,
-    sla: SlaStatus | None,
-    deadline: float | None,
-    event_id: str | None,
-) -> ScoreUpdate:
-    return ScoreUpdate.model_validate(
-        {
-            "lead_id": lead_id,
-            "account_id": account_id,
-            "version": version,
-            "stage": stage,
-            "scores": _scores(view),
-            "contributions": _contributions(view),
-            "last_activity_at": _opt(newest_at),
-            "first_touch_at": _opt(first_touch_at),
-            "mql_at": _opt(mql_at),
-            "sql_at": _opt(sql_at),
-            "source": source,
-            "campaign": campaign,
-            "rules_version": stamp,
-            "sla": sla,
-            "sla_due_at": _opt(deadline),
-            "event_id": event_id,
-        }
-    )
