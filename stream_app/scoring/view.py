@@ -15,7 +15,7 @@ demotions carry that event time whenever the sweep notices them (``decay``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import reduce
 from operator import add, mul
@@ -148,6 +148,33 @@ def rule_points(
     )
 
 
+def _counts(
+    state: LeadState, rules: Rules, weights: Mapping[int, float]
+) -> Iterator[tuple[str, CompiledRule, float]]:
+    """Each bucketed rule's effective, decayed event count, in bucket order.
+
+    A rule removed from the file no longer counts.
+    """
+    by_id = rules.by_id
+    cap_carry = state.cap_carry
+    get_weight = weights.__getitem__
+    for rule_id, days in state.buckets.items():
+        rule = by_id.get(rule_id)
+        if rule is None or not days:
+            continue
+        limit = rule.cap_events
+        carry = cap_carry.get(rule_id) if limit is not None else None
+        if limit is None or (not carry and sum(days.values()) <= limit):
+            # every event counts: rule_points' own sum, without the call
+            yield (
+                rule_id,
+                rule,
+                0.0 + reduce(add, map(mul, days.values(), map(get_weight, days)), 0.0),
+            )
+        else:
+            yield rule_id, rule, rule_points(rule, days, weights, carry)
+
+
 def engagement_of(
     state: LeadState, rules: Rules, now: float, *, decay: bool = True, shared: bool = False
 ) -> tuple[float, dict[str, float]]:
@@ -163,21 +190,9 @@ def engagement_of(
         weights: Mapping[int, float] = day_weights(state, now, half_life, shared=shared)
     else:
         weights = {day: 1.0 for days in state.buckets.values() for day in days}
-    per_rule: dict[str, float] = {}
-    cap_carry = state.cap_carry
-    get_weight = weights.__getitem__
-    for rule_id, days in state.buckets.items():
-        rule = by_id.get(rule_id)
-        if rule is None or not days:
-            continue  # a rule removed from the file no longer counts
-        limit = rule.cap_events
-        carry = cap_carry.get(rule_id) if limit is not None else None
-        if limit is None or (not carry and sum(days.values()) <= limit):
-            # every event counts: rule_points' own sum, without the call
-            count = 0.0 + reduce(add, map(mul, days.values(), map(get_weight, days)), 0.0)
-        else:
-            count = rule_points(rule, days, weights, carry)
-        per_rule[rule_id] = rule.points * count
+    per_rule = {
+        rule_id: rule.points * count for rule_id, rule, count in _counts(state, rules, weights)
+    }
     if state.archived and state.archive_ref is not None:
         age = now - state.archive_ref
         fade = _decay(age, half_life) if age > 0 else 1.0
@@ -201,19 +216,8 @@ def engagement_settled(state: LeadState, rules: Rules, later: float) -> float:
     by_id = rules.by_id
     weights = day_weights(state, later, half_life, shared=True)
     total_later = 0.0
-    cap_carry = state.cap_carry
-    get_weight = weights.__getitem__
-    for rule_id, days in state.buckets.items():
-        rule = by_id.get(rule_id)
-        if rule is None or not days:
-            continue
-        limit = rule.cap_events
-        carry = cap_carry.get(rule_id) if limit is not None else None
-        if limit is None or (not carry and sum(days.values()) <= limit):
-            count = 0.0 + reduce(add, map(mul, days.values(), map(get_weight, days)), 0.0)
-        else:
-            count = rule_points(rule, days, weights, carry)
-        total_later += rule.points * count
+    for _, counted, count in _counts(state, rules, weights):
+        total_later += counted.points * count
     ref = state.archive_ref
     if state.archived and ref is not None:
         fade_later = _decay(later - ref, half_life) if later > ref else 1.0
