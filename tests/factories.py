@@ -4,6 +4,7 @@ and ``run`` to replay them."""
 from __future__ import annotations
 
 import itertools
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from schemas.events import InboundEvent, InputEvent, parse_event
 from schemas.transitions import StageTransition
 from stream_app.rules_file import Rules, load_rules
 from stream_app.scoring.replay import Replay
+from tools.traffic import generate
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_RULES = REPO / "rules" / "default.yaml"
@@ -36,6 +38,11 @@ def ev(kind: str, day: float = 0, hours: float = 0, **fields: Any) -> InboundEve
 
 def default_rules() -> Rules:
     return load_rules(DEFAULT_RULES)
+
+
+def generated(prospects: int, seed: int, count: int) -> list[InboundEvent]:
+    """The first ``count`` events of the seeded traffic generator, parsed as the worker would."""
+    return [parse_event(json.dumps(e)) for e in itertools.islice(generate(prospects, seed), count)]
 
 
 def run(rules: Rules, events: list[InputEvent]) -> tuple[Replay, list[StageTransition]]:

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import itertools
-import json
-
-from schemas.events import parse_event
 from stream_app.scoring.buckets import fold_all, fold_old_history
 from stream_app.scoring.counting import count_event
 from stream_app.scoring.engine import apply_event
 from stream_app.scoring.replay import Replay
 from stream_app.scoring.rules import Rules
 from stream_app.scoring.state import DAY
-from tests.factories import VP_PROFILE, ev
-from tools.traffic import generate
+from tests.factories import VP_PROFILE, ev, generated
 
 
 def test_repeated_traits_keep_the_cached_fit_and_a_change_drops_it(rules: Rules) -> None:
@@ -42,8 +37,8 @@ def test_folding_takes_the_short_way_only_when_the_full_pass_changes_nothing_els
     replay = Replay(rules)
     short = full = 0
     horizon = rules.horizon_seconds
-    for n, raw in enumerate(itertools.islice(generate(30, 3), 2500)):
-        step = replay.process(parse_event(json.dumps(raw)))
+    for n, event in enumerate(generated(30, 3, 2500)):
+        step = replay.process(event)
         state = replay.states[step.key]
         if state.newest_at is None or state.first_touch_at is None:
             continue

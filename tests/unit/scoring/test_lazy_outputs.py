@@ -3,22 +3,14 @@ the ones read at once."""
 
 from __future__ import annotations
 
-import itertools
-import json
-
-from schemas.events import InputEvent, parse_event
 from stream_app.scoring.replay import Replay
 from stream_app.scoring.rules import Rules
 from stream_app.scoring.view import view_of
-from tools.traffic import generate
-
-
-def _events(count: int) -> list[InputEvent]:
-    return [parse_event(json.dumps(e)) for e in itertools.islice(generate(40, 7), count)]
+from tests.factories import generated
 
 
 def test_a_score_update_read_after_later_events_is_the_one_read_at_once(rules: Rules) -> None:
-    events = _events(1500)
+    events = generated(40, 7, 1500)
     at_once = Replay(rules)
     read_now = [step.update for step in map(at_once.process, events)]
     later = Replay(rules)
@@ -35,7 +27,7 @@ def test_a_score_update_read_after_later_events_is_the_one_read_at_once(rules: R
 
 def test_a_views_contributions_are_sorted_largest_first_when_read(rules: Rules) -> None:
     replay = Replay(rules)
-    for event in _events(1500):
+    for event in generated(40, 7, 1500):
         replay.process(event)
     lead = max(replay.leads(), key=lambda s: len(s.buckets))
     assert lead.newest_at is not None
