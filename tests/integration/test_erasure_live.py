@@ -143,16 +143,19 @@ async def test_an_erased_person_leaves_no_store_and_comes_back_empty(
                 await feed.feed(raw)
 
             async def projected() -> bool:
+                # The transitions and the score updates are two topics: the projector may
+                # write a lead's update before its transitions, so both are awaited.
                 versions = await asyncio.gather(
                     redis_client.hget(f"{prefix}lead:{lead}", "version"),
                     redis_client.hget(f"{prefix}lead:{other}", "version"),
                 )
-                return versions == [
+                transitions = await redis_client.zcard(f"{prefix}lead:{lead}:transitions")
+                return transitions > 0 and versions == [
                     str(replay.states[lead].version).encode(),
                     str(replay.states[other].version).encode(),
                 ]
 
-            await until(projected, "the projection of both leads")
+            await until(projected, "the projection of both leads and the lead's transitions")
             assert await redis_client.zcard(f"{prefix}lead:{lead}:transitions") > 0
             assert await mentions(redis_client, prefix, person)
             changelog = await latest_values(kafka_bootstrap, worker.records_changelog)
