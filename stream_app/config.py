@@ -309,6 +309,25 @@ class Settings(BaseSettings):
         le=65535,
         description="LEADSTREAM_WORKER_PORT: the worker's health and metrics port (0: any free)",
     )
+    http_header_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        description=(
+            "LEADSTREAM_HTTP_HEADER_TIMEOUT_SECONDS: the API and the worker's "
+            "HTTP close a connection that has not sent a whole request line and headers this "
+            "long after it opened or got its last answer (also how long an idle keep-alive "
+            "connection stays open)"
+        ),
+    )
+    http_body_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        description=(
+            "LEADSTREAM_HTTP_BODY_TIMEOUT_SECONDS: longest a request's body may take to come "
+            "in (a body no handler reads is drained this "
+            "long after the answer, then the connection closed)"
+        ),
+    )
     api_host: str = Field("127.0.0.1", description="LEADSTREAM_API_HOST")
     api_port: int = Field(8080, ge=1, le=65535, description="LEADSTREAM_API_PORT")
     api_token: SecretStr | None = Field(
