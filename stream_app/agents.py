@@ -598,7 +598,13 @@ def register(ctx: Context) -> None:
     async def serve_http() -> None:
         """/health, /ready and /metrics on LEADSTREAM_WORKER_PORT (worker_http.py)."""
         try:
-            runner = await serve(http, settings.worker_host, settings.worker_port)
+            runner = await serve(
+                http,
+                settings.worker_host,
+                settings.worker_port,
+                header_timeout=settings.http_header_timeout_seconds,
+                body_timeout=settings.http_body_timeout_seconds,
+            )
         except OSError as exc:  # e.g. the port is taken: say so, and stop the worker
             log.error(
                 "cannot serve health and metrics on %s:%d (%s); set "

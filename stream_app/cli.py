@@ -132,6 +132,9 @@ settings (environment, or .env):
   LEADSTREAM_COLLECT_PORT           (8088)
   LEADSTREAM_COLLECT_TOPIC          where it writes (default: the first input topic)
   LEADSTREAM_COLLECT_MAX_BODY_BYTES larger bodies get a 413 (512 KiB)
+  LEADSTREAM_COLLECT_CORS_ORIGINS   origins whose pages may post (*: any, no credentials)
+  LEADSTREAM_HTTP_HEADER_TIMEOUT_SECONDS / _BODY_TIMEOUT_SECONDS
+                                    slow clients: headers closed after 10 s, a body 408 after 30
 
 examples:
   LEADSTREAM_COLLECT_WRITE_KEYS=wk_site python -m stream_app collect
@@ -143,10 +146,13 @@ examples:
   c = Client("wk_site", host="http://127.0.0.1:8088", sync_mode=True)
   c.page(anonymous_id="a1", properties={"path": "/pricing"})'
 
-answers: 200 {"success": true} once the broker acknowledged every message of the
-request; 503 when it did not (retry: the worker counts a messageId once); 401 for a
-missing or unknown key; 413 for a body over the limit; 400 for a body that is not
-Segment-spec JSON. GET /health, /ready (the broker answers), /metrics (Prometheus).
+answers: 200 {"success": true} once the broker acknowledged every message written;
+a message the worker would dead-letter is not written but listed in "refused" (index,
+reason, error); 503 when the broker did not acknowledge (retry: the worker counts a
+messageId once); 400 when every message was refused or the body is not Segment-spec
+JSON; 401 for a missing or unknown key; 403 for a page of an origin not allowed; 408
+for a body too slow; 413 for a body over the limit; errors are JSON with "error".
+GET /health, /ready (the broker answers), /metrics (Prometheus), without CORS.
 """
 
 

@@ -14,17 +14,31 @@ worker reads it as any Segment-spec message: mapped, ignored or dead-lettered
 with the reason. ``timestamp`` is kept as the client sent it (no clock-skew
 correction).
 
-The answer is 200 only after the broker acknowledged every message of the
-request (``acks=all``); a broker that does not answer in time gives a 503,
-which Segment's libraries retry (a retried message has the same
-``messageId``, which the worker counts once). Bodies over
+Every message of a request is encoded and judged by the worker's own decoder
+(``codec.decode``, with ``LEADSTREAM_TRACKS_PATH``) before any is produced: one
+the worker would dead-letter is refused here instead (a ``page`` without a
+path, no ``messageId``, a lone UTF-16 surrogate in an id), listed in the
+answer's ``refused`` (index, reason, error) and counted
+(``leadstream_collect_refused_total``); the rest are produced (mapped or
+ignored, as the worker will). No refusal can come after a message was
+produced, so an answer never misstates what was written.
+
+The answer is 200 only after the broker acknowledged every accepted message
+(``acks=all``); 400 when no message was accepted; a broker that does not
+answer in time gives a 503, which Segment's libraries retry (a retried message
+has the same ``messageId``, which the worker counts once). Bodies over
 ``LEADSTREAM_COLLECT_MAX_BODY_BYTES`` (after gzip decompression: aiohttp
 inflates ``Content-Encoding: gzip`` bodies, as the libraries' ``gzip`` option
-sends them) get a 413, a bad key a 401, a body that
-is not Segment-spec JSON a 400, each with ``{"success": false, "code",
-"message"}``. A separate process: the query API stays read-only. ``/health``,
-``/ready`` (the broker answers) and Prometheus ``/metrics``. Bodies are never
-logged (they carry e-mail addresses).
+sends them) get a 413, a body slower than ``LEADSTREAM_HTTP_BODY_TIMEOUT_SECONDS``
+a 408, a bad key a 401, a page of an origin not in
+``LEADSTREAM_COLLECT_CORS_ORIGINS`` a 403, a body that is not Segment-spec JSON
+(or not gzip as it says) a 400, each with ``{"success": false, "code",
+"message", "error"}`` (Segment's shape, which its libraries read, and the
+``error`` every Leadstream server answers with). Every answer is counted
+(``leadstream_collect_requests_total``). A separate process: the query API
+stays read-only. ``/health``, ``/ready`` (the broker answers) and Prometheus
+``/metrics``, without CORS. Bodies are never logged (they carry e-mail
+addresses).
 """
 
 from __future__ import annotations
@@ -36,7 +50,9 @@ import contextlib
 import hmac
 import json
 import logging
+from collections import Counter as Tally
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -45,11 +61,15 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 
+from schemas.dead_letter import DeadLetter
 from schemas.segment import SEGMENT_TYPES
+from stream_app.codec import decode
 from stream_app.config import Settings
 from stream_app.errors import LeadstreamError
+from stream_app.httpserver import ERROR_BODY, REFUSED, Runner, json_errors, run
 from stream_app.kafka import ensure_topics, kafka_options
 from stream_app.topics import TopicNames
+from stream_app.tracks import Tracks, load_tracks
 
 log = logging.getLogger("leadstream.collect")
 
@@ -74,8 +94,26 @@ class Rejected(Exception):
         self.status, self.code, self.message = status, code, message
 
 
-def _answer(status: int, code: str, message: str) -> web.Response:
-    return web.json_response({"success": False, "code": code, "message": message}, status=status)
+#: The ``code`` of an error answer aiohttp or a middleware words (Segment's style).
+CODES = {
+    400: "invalid_request",
+    403: "origin_not_allowed",
+    404: "not_found",
+    405: "method_not_allowed",
+    408: "request_timeout",
+    413: "request_too_large",
+    500: "internal_error",
+}
+
+
+def _answer(status: int, code: str, message: str, **more: Any) -> web.Response:
+    body = {"success": False, "code": code, "message": message, "error": message, **more}
+    return web.json_response(body, status=status)
+
+
+def error_body(status: int, message: str) -> web.Response:
+    """The collector's words for an error it did not foresee (404, 405, a parser's 400)."""
+    return _answer(status, CODES.get(status, "error"), message)
 
 
 def write_key_of(request_auth: str | None, body: dict[str, Any]) -> str | None:
@@ -87,7 +125,13 @@ def write_key_of(request_auth: str | None, body: dict[str, Any]) -> str | None:
             return None
         return decoded.decode("utf-8", "replace").partition(":")[0]
     key = body.get("writeKey")
-    return key if isinstance(key, str) else None
+    if not isinstance(key, str):
+        return None
+    try:
+        key.encode()
+    except UnicodeEncodeError:  # a lone surrogate ("\\ud800" in the JSON): no key of ours
+        return None
+    return key
 
 
 def messages_of(route: str, body: dict[str, Any], received_at: str) -> list[dict[str, Any]]:
@@ -126,6 +170,43 @@ def messages_of(route: str, body: dict[str, Any], received_at: str) -> list[dict
     return out
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """A message the worker would dead-letter: its index in the request, the dead
+    letter's reason and error."""
+
+    index: int
+    reason: str
+    error: str
+
+
+@dataclass(frozen=True)
+class Judged:
+    """A request's messages as they go to Kafka (message, value, key), and the refused."""
+
+    accepted: list[tuple[dict[str, Any], bytes, bytes | None]]
+    refused: list[Refusal]
+
+
+def judge(messages: list[dict[str, Any]], tracks: Tracks) -> Judged:
+    """Encode every message and judge the bytes with the worker's decoder (pure): a
+    message it would dead-letter is refused; mapped and ignored ones are accepted."""
+    accepted, refused = [], []
+    for n, message in enumerate(messages):
+        value = json.dumps(message).encode()  # ASCII: a lone surrogate stays escaped
+        verdict = decode(value, tracks=tracks)
+        if isinstance(verdict, DeadLetter):
+            refused.append(Refusal(n, verdict.reason, verdict.error))
+            continue
+        try:
+            key = subject_key(message)
+        except UnicodeEncodeError:  # the decoder refuses these first; kept for the key
+            refused.append(Refusal(n, "not_utf8", "userId or anonymousId is not Unicode text"))
+            continue
+        accepted.append((message, value, key))
+    return Judged(accepted, refused)
+
+
 def subject_key(message: dict[str, Any]) -> bytes | None:
     """RudderStack's key: ``userId``, else ``anonymousId`` (the worker's partitioning)."""
     for name in ("userId", "anonymousId"):
@@ -149,6 +230,7 @@ class Collector:
             if k.strip()
         ]
         self.topic = settings.collect_topic or TopicNames.of(settings).inputs[0]
+        self.tracks = load_tracks(settings.tracks_path)
         self.producer: AIOKafkaProducer | None = None
         self.registry = CollectorRegistry()
         self.requests = Counter(
@@ -163,10 +245,19 @@ class Collector:
             ["type"],
             registry=self.registry,
         )
+        self.refused = Counter(
+            "leadstream_collect_refused",
+            "messages refused because the worker would dead-letter them, by reason",
+            ["reason"],
+            registry=self.registry,
+        )
 
     def key_ok(self, key: str | None) -> bool:
         given = (key or "").encode()
         return any(hmac.compare_digest(given, k) for k in self.keys)
+
+    def counted(self, status: int) -> None:
+        self.requests.labels(status=str(status)).inc()
 
     async def connect(self) -> None:
         """Start the producer, again and again until the broker answers (``/ready`` says)."""
@@ -193,50 +284,67 @@ class Collector:
     async def handle(self, request: web.Request) -> web.Response:
         route = request.match_info["route"]
         try:
-            raw = await request.read()
+            async with asyncio.timeout(self.settings.http_body_timeout_seconds):
+                raw = await request.read()
         except web.HTTPRequestEntityTooLarge:
             limit = self.settings.collect_max_body_bytes
-            return self._count(
-                _answer(413, "request_too_large", f"bodies are limited to {limit} bytes")
-            )
+            return _answer(413, "request_too_large", f"bodies are limited to {limit} bytes")
+        except TimeoutError:
+            timeout = self.settings.http_body_timeout_seconds
+            response = _answer(408, "request_timeout", f"the body took over {timeout:g} s")
+            response.force_close()
+            return response
+        except web.RequestPayloadError:  # e.g. Content-Encoding: gzip on a body that is not
+            # the rest is unreadable: not drained after the answer (aiohttp would log the
+            # same error again as "Unhandled exception"), the connection closed instead
+            request.content.feed_eof()
+            response = _answer(400, "invalid_body", "the body is not what its headers say")
+            response.force_close()
+            return response
         try:
             body = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
-            return self._count(_answer(400, "invalid_json", "the body is not JSON"))
+            return _answer(400, "invalid_json", "the body is not JSON")
+        except RecursionError:
+            return _answer(400, "invalid_json", "the body is nested too deep")
         if not isinstance(body, dict):
-            return self._count(_answer(400, "invalid_request", "the body is not a JSON object"))
+            return _answer(400, "invalid_request", "the body is not a JSON object")
         if not self.key_ok(write_key_of(request.headers.get("Authorization"), body)):
-            return self._count(_answer(401, "unauthorized", "missing or unknown write key"))
+            return _answer(401, "unauthorized", "missing or unknown write key")
         now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         try:
-            messages = messages_of(route, body, now)
+            judged = judge(messages_of(route, body, now), self.tracks)
         except Rejected as exc:
-            return self._count(_answer(exc.status, exc.code, exc.message))
+            return _answer(exc.status, exc.code, exc.message)
+        refused = [vars(r) for r in judged.refused]
+        if judged.refused:
+            reasons = Tally(r.reason for r in judged.refused)
+            for reason, n in reasons.items():
+                self.refused.labels(reason=reason).inc(n)
+            log.info("refused %d message(s): %s", len(refused), dict(reasons))
+        if not judged.accepted:
+            why = "the worker would dead-letter every message"
+            return _answer(400, "invalid_messages", why, refused=refused)
         producer = self.producer
         if producer is None:
-            return self._count(_answer(503, "unavailable", "the broker is not reachable yet"))
+            return _answer(503, "unavailable", "the broker is not reachable yet")
         try:
             futures = [
-                await producer.send(self.topic, json.dumps(m).encode(), key=subject_key(m))
-                for m in messages
+                await producer.send(self.topic, value, key=key) for _, value, key in judged.accepted
             ]
             await asyncio.wait_for(asyncio.gather(*futures), ACK_TIMEOUT_SECONDS)
         except (KafkaError, TimeoutError) as exc:
             log.warning(
                 "the broker did not acknowledge %d message(s): %s",
-                len(messages),
+                len(judged.accepted),
                 type(exc).__name__,
             )
-            return self._count(
-                _answer(503, "unavailable", "the broker did not acknowledge the messages; retry")
-            )
-        for m in messages:
-            self.messages.labels(type=m["type"]).inc()
-        return self._count(web.json_response({"success": True}))
-
-    def _count(self, response: web.Response) -> web.Response:
-        self.requests.labels(status=str(response.status)).inc()
-        return response
+            return _answer(503, "unavailable", "the broker did not acknowledge the messages; retry")
+        for message, _, _ in judged.accepted:
+            self.messages.labels(type=message["type"]).inc()
+        if refused:
+            return web.json_response({"success": True, "refused": refused})
+        return web.json_response({"success": True})
 
     async def health(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
@@ -254,13 +362,21 @@ class Collector:
 
     def app(self) -> web.Application:
         app = web.Application(
-            middlewares=[cors], client_max_size=self.settings.collect_max_body_bytes
+            middlewares=[
+                count_answers(self.counted),
+                cors(self.settings.collect_cors_origins),
+                json_errors,
+            ],
+            client_max_size=self.settings.collect_max_body_bytes,
         )
+        app[ERROR_BODY] = error_body
+        app[REFUSED] = self.counted
+        tracking = "/v1/{route:(" + "|".join(ROUTES) + ")}"
         app.router.add_get("/health", self.health)
         app.router.add_get("/ready", self.ready)
         app.router.add_get("/metrics", self.metrics)
-        app.router.add_post("/v1/{route:(" + "|".join(ROUTES) + ")}", self.handle)
-        app.router.add_route("OPTIONS", "/v1/{route}", preflight)
+        app.router.add_post(tracking, self.handle)
+        app.router.add_route("OPTIONS", tracking, preflight)
         connecting: list[asyncio.Task[None]] = []
 
         async def start(app: web.Application) -> None:
@@ -279,13 +395,57 @@ class Collector:
         return app
 
 
-@web.middleware
-async def cors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Browsers post from the site's origin: allow it (the write key is public by design)."""
-    response = await handler(request)
-    response.headers["Access-Control-Allow-Origin"] = request.headers.get("Origin", "*")
-    response.headers["Access-Control-Allow-Credentials"] = "true"
-    return response
+def count_answers(count: Callable[[int], None]) -> Any:
+    """Counts every answer the application gives, by status (the outermost middleware)."""
+
+    @web.middleware
+    async def counting(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:
+            count(exc.status)
+            raise
+        count(response.status)
+        return response
+
+    return counting
+
+
+def allowed_origin(origin: str | None, allowed: tuple[str, ...]) -> tuple[bool, str | None]:
+    """Whether a request from ``origin`` may post, and the ``Access-Control-Allow-Origin``
+    it gets (pure). No ``Origin``: not a browser's cross-origin request (a server-side
+    library), no header needed. ``*``: any page, ``null`` included, answered ``*``: a
+    browser then sends no credentials and the answer holds nothing private. Otherwise
+    the origin itself when listed (``null`` only if listed too)."""
+    if origin is None:
+        return True, None
+    if "*" in allowed:
+        return True, "*"
+    if origin in allowed:
+        return True, origin
+    return False, None
+
+
+def cors(allowed: tuple[str, ...]) -> Any:
+    """Browsers post from a site's page: CORS on the tracking routes only (never on
+    /metrics or /ready), without credentials (the write key is in a header or the
+    body, never a cookie), ``Vary: Origin`` (the answer depends on it)."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if "route" not in request.match_info:  # not a tracking route
+            return await handler(request)
+        ok, allow = allowed_origin(request.headers.get("Origin"), allowed)
+        if ok:
+            response = await handler(request)
+        else:
+            response = _answer(403, "origin_not_allowed", "this origin may not post here")
+        response.headers["Vary"] = "Origin"
+        if allow is not None:
+            response.headers["Access-Control-Allow-Origin"] = allow
+        return response
+
+    return middleware
 
 
 async def preflight(request: web.Request) -> web.Response:
@@ -310,5 +470,10 @@ def main(settings: Settings | None = None) -> int:
         settings.collect_host,
         settings.collect_port,
     )
-    web.run_app(collector.app(), host=settings.collect_host, port=settings.collect_port, print=None)
+    runner = Runner(
+        collector.app(),
+        header_timeout=settings.http_header_timeout_seconds,
+        body_timeout=settings.http_body_timeout_seconds,
+    )
+    run(runner, settings.collect_host, settings.collect_port)
     return 0

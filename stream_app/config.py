@@ -297,6 +297,15 @@ class Settings(BaseSettings):
         ge=1024,
         description="LEADSTREAM_COLLECT_MAX_BODY_BYTES: larger request bodies get a 413",
     )
+    collect_cors_origins: Annotated[tuple[str, ...], NoDecode] = Field(
+        ("*",),
+        description=(
+            "LEADSTREAM_COLLECT_CORS_ORIGINS: comma-separated origins whose pages may post "
+            "to the tracking routes, e.g. 'https://www.example.com'; '*': any page (never "
+            "with credentials: the write key is no cookie); 'null' (sandboxed frames, "
+            "file:// pages) only when listed. A request from another origin gets a 403"
+        ),
+    )
 
     # --- Serving and logs ----------------------------------------------------
     worker_host: str = Field(
@@ -308,6 +317,25 @@ class Settings(BaseSettings):
         ge=0,
         le=65535,
         description="LEADSTREAM_WORKER_PORT: the worker's health and metrics port (0: any free)",
+    )
+    http_header_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        description=(
+            "LEADSTREAM_HTTP_HEADER_TIMEOUT_SECONDS: the collector, the API and the worker's "
+            "HTTP close a connection that has not sent a whole request line and headers this "
+            "long after it opened or got its last answer (also how long an idle keep-alive "
+            "connection stays open)"
+        ),
+    )
+    http_body_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        description=(
+            "LEADSTREAM_HTTP_BODY_TIMEOUT_SECONDS: longest a request's body may take to come "
+            "in (the collector answers 408 past it; a body no handler reads is drained this "
+            "long after the answer, then the connection closed)"
+        ),
     )
     api_host: str = Field("127.0.0.1", description="LEADSTREAM_API_HOST")
     api_port: int = Field(8080, ge=1, le=65535, description="LEADSTREAM_API_PORT")
@@ -345,7 +373,7 @@ class Settings(BaseSettings):
         """Configs every topic Leadstream creates gets (beside its own, e.g. compaction)."""
         return {"min.insync.replicas": str(self.min_insync)}
 
-    @field_validator("input_topics", "notify_stages", mode="before")
+    @field_validator("input_topics", "notify_stages", "collect_cors_origins", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):

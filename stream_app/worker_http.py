@@ -29,6 +29,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from stream_app.errors import ConfigError
+from stream_app.httpserver import Runner, json_errors
 
 log = logging.getLogger("leadstream.worker")
 
@@ -134,7 +135,7 @@ def create_worker_http(probes: Probes, registry: CollectorRegistry) -> web.Appli
     async def metrics(request: web.Request) -> web.Response:
         return web.Response(body=generate_latest(registry), content_type="text/plain")
 
-    app = web.Application()
+    app = web.Application(middlewares=[json_errors])  # 404, 405: {"error": ...} too
     app.router.add_get("/health", health)
     app.router.add_get("/ready", ready)
     app.router.add_get("/metrics", metrics)
@@ -156,9 +157,13 @@ def check_port(host: str, port: int) -> None:
             ) from None
 
 
-async def serve(app: web.Application, host: str, port: int) -> web.AppRunner:
-    """Start serving ``app``; the runner (to clean up) and the port bound are logged."""
-    runner = web.AppRunner(app, access_log=None)
+async def serve(
+    app: web.Application, host: str, port: int, *, header_timeout: float, body_timeout: float
+) -> web.AppRunner:
+    """Start serving ``app``; the runner (to clean up) and the port bound are logged.
+
+    ``stream_app.httpserver.Runner``: aiohttp's own errors as JSON, slow clients cut off."""
+    runner = Runner(app, header_timeout=header_timeout, body_timeout=body_timeout, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()

@@ -143,3 +143,15 @@ def journey(prefix: str, flavour: Flavour) -> Journey:
         ),
     ]
     return Journey(foreign, natives)
+
+
+def page(message_id: str, **fields: Any) -> dict[str, Any]:
+    """A Segment ``page`` the worker maps (``fields`` replace or add to it)."""
+    return {
+        "type": "page",
+        "messageId": message_id,
+        "anonymousId": "a-1",
+        "timestamp": "2026-11-02T10:00:00Z",
+        "properties": {"path": "/pricing"},
+        **fields,
+    }

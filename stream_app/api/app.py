@@ -4,7 +4,10 @@
 
 It never talks to Kafka, so it runs and scales apart from the worker. With
 ``LEADSTREAM_API_TOKEN`` set, every route but ``/health`` and ``/ready``
-needs ``Authorization: Bearer <token>``.
+needs ``Authorization: Bearer <token>``. Every error, aiohttp's own included
+(404, 405, a header over 8,190 bytes), is ``{"error": ...}``
+(``stream_app.httpserver``); slow clients are cut off after
+``LEADSTREAM_HTTP_HEADER_TIMEOUT_SECONDS`` / ``_BODY_TIMEOUT_SECONDS``.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from schemas.base import Model
 from schemas.transitions import STAGES
 from stream_app.api.openapi import OPENAPI
 from stream_app.config import Settings
+from stream_app.httpserver import REFUSED, Runner, json_errors, run
 from stream_app.scoring.spec import FunnelReview
 from stream_app.stores.client import redis_client
 from stream_app.stores.projection import RedisProjection
@@ -84,8 +88,9 @@ def auth_middleware(token: str | None) -> Any:
         if token is None or request.path in OPEN_PATHS:
             return await handler(request)
         given = request.headers.get("Authorization", "")
+        # aiohttp reads header bytes that are not UTF-8 as surrogates: back to the bytes sent
         if not given.startswith("Bearer ") or not hmac.compare_digest(
-            given.removeprefix("Bearer ").encode(), token.encode()
+            given.removeprefix("Bearer ").encode("utf-8", "surrogateescape"), token.encode()
         ):
             return _problem(401, "missing or wrong bearer token")
         return await handler(request)
@@ -181,9 +186,10 @@ def create_api(
         registry=registry,
     )
     app = web.Application(
-        middlewares=[metrics_middleware(requests), auth_middleware(token)],
+        middlewares=[metrics_middleware(requests), json_errors, auth_middleware(token)],
         client_max_size=MAX_REQUEST_BYTES,
     )
+    app[REFUSED] = lambda status: requests.labels(route="unparsed", status=str(status)).inc()
     app[REGISTRY] = registry
     app[PROJECTION] = projection
     app[TOP_N] = top_n
@@ -219,5 +225,10 @@ def main(settings: Settings | None = None) -> int:
         settings.api_host,
         settings.api_port,
     )
-    web.run_app(app, host=settings.api_host, port=settings.api_port, print=None)
+    runner = Runner(
+        app,
+        header_timeout=settings.http_header_timeout_seconds,
+        body_timeout=settings.http_body_timeout_seconds,
+    )
+    run(runner, settings.api_host, settings.api_port)
     return 0

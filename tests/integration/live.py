@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 import time
@@ -10,6 +11,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -172,3 +174,30 @@ async def collect(
     finally:
         await consumer.stop()
     return out
+
+
+async def exchange(url: str, request: bytes, wait: float = 10) -> tuple[float, bytes]:
+    """``request``'s raw bytes to the server at ``url``; the seconds until it closed the
+    connection (or ``wait`` passed) and every byte it answered."""
+    parts = urlsplit(url)
+    reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+    start = time.monotonic()
+    try:
+        writer.write(request)
+        await writer.drain()
+        answered = b""
+        with contextlib.suppress(TimeoutError, ConnectionError):
+            async with asyncio.timeout(wait):
+                answered = await reader.read()
+        return time.monotonic() - start, answered
+    finally:
+        writer.close()
+
+
+def answer_of(raw: bytes) -> tuple[int, dict[str, str], Any]:
+    """An HTTP/1.1 answer's status, headers and JSON body (raises if the body is not JSON)."""
+    head, _, body = raw.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines)
+    assert headers["Content-Type"].startswith("application/json"), raw[:500]
+    return int(status_line.split()[1]), headers, json.loads(body)

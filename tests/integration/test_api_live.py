@@ -29,6 +29,7 @@ from stream_app.api.openapi import OPENAPI
 from stream_app.scoring.replay import Replay
 from stream_app.scoring.rules import Rules
 from stream_app.stores.projection import RedisProjection
+from tests.integration.live import answer_of, exchange
 from tools.launch import leadstream
 from tools.traffic import generate
 
@@ -161,3 +162,62 @@ async def test_without_the_token_every_answer_is_still_documented(
         assert seen.get(route) == {"401"}, (route, seen)
     for route in OPEN:
         assert "200" in seen[route], (route, seen)
+
+
+@pytest.fixture
+async def strict_api(
+    redis_client: aioredis.Redis, unique: str, tmp_path: Path
+) -> AsyncIterator[str]:
+    """The API over an empty projection, giving slow clients one second."""
+    api = leadstream(
+        "api",
+        log=tmp_path / "api.log",
+        env={
+            "LEADSTREAM_REDIS_KEY_PREFIX": f"ls:test:{unique}:",
+            "LEADSTREAM_API_TOKEN": TOKEN,
+            "LEADSTREAM_HTTP_HEADER_TIMEOUT_SECONDS": "1",
+            "LEADSTREAM_HTTP_BODY_TIMEOUT_SECONDS": "1",
+        },
+    )
+    try:
+        await api.start().wait_ready_async(30)
+        yield api.url
+    finally:
+        api.stop()
+    log = (tmp_path / "api.log").read_text()
+    assert "Traceback" not in log and TOKEN not in log, log[-3000:]
+
+
+def get(path: str, *headers: bytes) -> bytes:
+    return b"GET " + path.encode() + b" HTTP/1.1\r\nHost: x\r\n" + b"".join(headers) + b"\r\n"
+
+
+async def test_malformed_requests_get_a_json_4xx_and_slow_clients_are_cut_off(
+    strict_api: str,
+) -> None:
+    """A token header that is not UTF-8 used to answer 500; aiohttp's own 404, 405 and
+    parser refusals were text/plain; trickled headers held the connection."""
+    bearer = f"Authorization: Bearer {TOKEN}\r\n".encode()
+    cases = [
+        (get("/leads", b"Authorization: Bearer \xff\xfe\x80\r\n", b"Connection: close\r\n"), 401),
+        (get("/nope", bearer, b"Connection: close\r\n"), 404),
+        (b"POST /leads HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + bearer + b"\r\n", 405),
+        (get("/health", b"X-Long: " + b"a" * 9000 + b"\r\n"), 400),
+        (b"G\x01T / HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+    ]
+    before = await answered(strict_api)
+    for request, expected in cases:
+        _, raw = await exchange(strict_api, request)
+        status, headers, body = answer_of(raw)
+        assert (status, sorted(body)) == (expected, ["error"]), (request[:40], raw[:300])
+        if status == 405:
+            assert "GET" in headers["Allow"]
+    counted = await answered(strict_api)
+    assert counted[("unparsed", "400")] - before.get(("unparsed", "400"), 0) == 2
+    assert not [k for k in counted if k[1] == "500"], counted
+
+    took, raw = await exchange(strict_api, b"GET /health HTTP/1.1\r\nHost: x\r\n")  # never ends
+    assert raw == b"" and took < 5, took
+    # a body nobody reads: answered at once, then drained for a second, then closed
+    took, raw = await exchange(strict_api, get("/health", b"Content-Length: 1000\r\n") + b"{")
+    assert answer_of(raw)[0] == 200 and took < 5, took

@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaProducer
 
 from tests.factories import REPO
 from tests.faults.harness import lead_keyed
-from tests.integration.live import WorkerProcess, collect
+from tests.integration.live import WorkerProcess, answer_of, collect, exchange
 from tools.launch import free_port
 
 pytestmark = pytest.mark.integration
@@ -40,6 +40,14 @@ async def test_health_readiness_and_metrics_of_a_running_worker(
     worker.start()  # returns once GET /ready on that port answered 200
     try:
         assert await get(port, "/health") == (200, '{"status": "ok"}')
+        # aiohttp's own errors are JSON too (stream_app/httpserver.py)
+        assert await get(port, "/nope") == (404, '{"error": "Not Found"}')
+        long_header = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Long: " + b"a" * 9000 + b"\r\n\r\n"
+        _, raw = await exchange(f"http://127.0.0.1:{port}", long_header)
+        assert answer_of(raw)[::2] == (
+            400,
+            {"error": "a request line or header is over 8190 bytes"},
+        )
         status, body = await get(port, "/ready")
         assert (status, json.loads(body)) == (200, {"status": "ready"})
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
 from stream_app.cli import main
-from stream_app.config import Settings
+from stream_app.config import REPO_ROOT, Settings
 
 
 def test_secrets_are_masked_in_the_printed_settings(
@@ -72,3 +73,20 @@ def test_input_topics_are_a_comma_separated_list_used_as_given(
     assert names.inputs == ("rudder-events", "segment-events")
     assert names.input_for("page_view") == "rudder-events"
     assert names.transitions == "prod.lead_stage_transitions"
+
+
+def test_every_setting_names_its_variable_and_the_readme_documents_it() -> None:
+    """A README table row may shorten siblings: `LEADSTREAM_API_HOST` / `_PORT`."""
+    readme = (REPO_ROOT / "README.md").read_text()
+    documented = set()
+    for row in re.findall(r"^\| `(LEADSTREAM_[A-Z_]+)`((?: / `_[A-Z_]+`)*)", readme, re.M):
+        first, rest = row
+        documented.add(first)
+        words = first.split("_")
+        for suffix in re.findall(r"`(_[A-Z_]+)`", rest):
+            documented.update("_".join(words[:n]) + suffix for n in range(1, len(words)))
+    documented.update(re.findall(r"LEADSTREAM_[A-Z_]+", readme))
+    for name, field in Settings.model_fields.items():
+        variable = f"LEADSTREAM_{name.upper()}"
+        assert (field.description or "").startswith(variable), name
+        assert variable in documented, variable

@@ -1,0 +1,69 @@
+"""The collector's pure parts: judging a request's messages, CORS origins, write keys."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from stream_app.collect import allowed_origin, judge, subject_key, write_key_of
+from stream_app.tracks import shipped_tracks
+from tests.segment_cases import page
+
+
+def test_every_message_is_judged_by_the_workers_decoder_before_any_is_produced() -> None:
+    messages = [
+        page("m0"),
+        page("m1", userId="\ud800"),  # a lone surrogate: its key cannot be encoded
+        page("m2", properties={}),  # no path: the worker dead-letters the page view
+        {**page("m3"), "type": "track", "event": "No Rule Reads It"},  # ignored: accepted
+        page("m4", anonymousId="\udfff"),
+    ]
+    judged = judge(messages, shipped_tracks())
+    assert [m["messageId"] for m, _, _ in judged.accepted] == ["m0", "m3"]
+    assert [(r.index, r.reason) for r in judged.refused] == [
+        (1, "not_json"),
+        (2, "invalid"),
+        (4, "not_json"),
+    ]
+    assert judged.refused[1].error == "segment page as page_view: path: Field required"
+    for message, value, key in judged.accepted:  # the very bytes that were judged
+        assert json.loads(value) == message
+        assert key == subject_key(message)
+
+
+def test_a_message_without_an_id_is_refused_as_the_worker_would() -> None:
+    track = {"type": "track", "event": "x", "anonymousId": "a", "timestamp": "2026-11-02T10:00Z"}
+    (refusal,) = judge([track], shipped_tracks()).refused
+    assert (refusal.reason, refusal.error) == (
+        "invalid",
+        "segment track: messageId: Field required",
+    )
+
+
+@pytest.mark.parametrize(
+    ("origin", "allowed", "expected"),
+    [
+        (None, ("https://shop.example.com",), (True, None)),  # a server-side library
+        ("https://any.example", ("*",), (True, "*")),
+        ("null", ("*",), (True, "*")),  # answered *, never echoed with credentials
+        (
+            "https://shop.example.com",
+            ("https://shop.example.com",),
+            (True, "https://shop.example.com"),
+        ),
+        ("https://evil.example", ("https://shop.example.com",), (False, None)),
+        ("null", ("https://shop.example.com",), (False, None)),
+        ("null", ("https://shop.example.com", "null"), (True, "null")),
+    ],
+)
+def test_origins(
+    origin: str | None, allowed: tuple[str, ...], expected: tuple[bool, str | None]
+) -> None:
+    assert allowed_origin(origin, allowed) == expected
+
+
+def test_a_write_key_that_is_not_unicode_text_is_no_key() -> None:
+    assert write_key_of(None, {"writeKey": "\ud800"}) is None
+    assert write_key_of("Basic \udcff\udcfe", {}) is None  # header bytes that are not UTF-8
+    assert write_key_of(None, {"writeKey": "wk"}) == "wk"
