@@ -251,6 +251,7 @@ def _cmd_rules_check(args: argparse.Namespace) -> int:
         "signals": len(spec.signals),
         "fit_rules": len(spec.fit.rules),
         "disqualifiers": len(spec.disqualify),
+        "form_fields": {m.field: m.trait for m in spec.form_fields},
         "half_life_days": spec.engagement.half_life_days,
         "mql": spec.stages.mql.model_dump(),
         "sql": spec.stages.sql.model_dump(),
