@@ -81,9 +81,12 @@ class StageTransition(Model):
     scores: Scores
     contributions: list[Contribution]
     triggering_event_id: Id | None = Field(
-        None, description="the event that caused it; null for a decay demotion"
+        None, description="the event that caused it; null for a decay demotion or a rules switch"
     )
-    triggering_event_type: Label | None = None
+    triggering_event_type: Label | None = Field(
+        None,
+        description="its type; rules_switch when a rules change (a reload) made the transition",
+    )
     detail: Label | None = Field(
         None,
         description="e.g. the rule that disqualified, the sales outcome, the hand-raise form "

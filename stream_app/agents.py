@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import signal
 import sys
@@ -57,13 +58,14 @@ from stream_app import cloudevents
 from stream_app.codec import decode_record, due_at_of, encode_internal, encode_output, encode_record
 from stream_app.config import Settings
 from stream_app.errors import RulesError
-from stream_app.messages import Record, Tick
+from stream_app.messages import Record, RulesSwitch, Tick
 from stream_app.ordering import TimeOrder, frontier
 from stream_app.pipeline import Outputs, PartitionBatch, routing_key
 from stream_app.projector import die_with_parent
 from stream_app.records import DueIndex, RecordCache, RecordWriter
 from stream_app.rules_file import load_rules
 from stream_app.scoring.rules import Rules
+from stream_app.scoring.state import ANONYMOUS_PREFIX
 from stream_app.topics import TopicNames
 from stream_app.tracks import Tracks
 from stream_app.watch import Snapshot, Stalls
@@ -665,12 +667,56 @@ def register(ctx: Context) -> None:
             return
         old, current[0] = current[0], new
         metrics.count({"rules_reloads_total|outcome=applied": 1})
+        # The switch's event time: the reload's clock, in whole milliseconds so that
+        # `simulate --switch-rules LINE:PATH@TIME` given the logged time uses the same float.
+        at = int(time.time() * 1000) / 1000
         log.info(
-            "rules reloaded: %s from %s (was %s); they apply from the next batch",
+            "rules reloaded: %s from %s (was %s); they apply from the next batch; every "
+            "lead is re-evaluated at %s (switch at %r)",
             new.stamp,
             new.source,
             old.stamp,
+            datetime.fromtimestamp(at, UTC).isoformat(),
+            at,
         )
+        task = asyncio.get_running_loop().create_task(switch_every_lead(at))
+        switching.add(task)
+        task.add_done_callback(switching.discard)
+
+    switching: set[asyncio.Task[None]] = set()
+
+    async def switch_every_lead(at: float) -> None:
+        """After a reload: a ``switch`` message for every lead this worker holds, through
+        the repartition topic as the sweep's ticks go, so each lead is re-evaluated
+        against the new lines at ``at`` (``engine.switch_rules``) without waiting for its
+        next event. A rebalance under way starts the walk again (a second switch of a lead
+        at the same time changes nothing)."""
+        while True:
+            sent = 0
+            try:
+                # Records of a batch still in flight first (not in the table yet), then the
+                # table's, one at a time (RocksDB iterators read a snapshot).
+                fresh = [k for k, record in unwritten.items() if record is not None]
+                stored = (k for k, _ in records.items() if k not in unwritten)
+                for raw_key in itertools.chain(fresh, stored):
+                    key = raw_key.decode()
+                    if key.startswith(ANONYMOUS_PREFIX):
+                        continue
+                    switch = RulesSwitch(to=key, at=at)
+                    await producer.send(
+                        repartition, routing_key(switch).encode(), encode_internal(switch)
+                    )
+                    sent += 1
+                    if sent % 2000 == 0:
+                        await asyncio.sleep(0)
+            except RuntimeError as exc:
+                if "changed size during iteration" not in str(exc):
+                    raise
+                log.info("rules switch interrupted by a rebalance (%s); again in 5 s", exc)
+                await asyncio.sleep(5)
+                continue
+            log.info("rules switch at %r: %d lead(s) sent for re-evaluation", at, sent)
+            return
 
     @app.task
     async def listen_for_reload() -> None:

@@ -1,6 +1,6 @@
 """The worker's internal messages and stored records, typed like the external ones.
 
-One internal topic, the repartition topic, carries five kinds of message
+One internal topic, the repartition topic, carries six kinds of message
 between the worker's partitions. Each is keyed by the *subject* it is for
 (a lead id, or an anonymous id), so Kafka's partitioner puts it on the
 partition where that subject's record lives:
@@ -13,6 +13,8 @@ partition where that subject's record lives:
 - ``absorb``: the answer: the visitor's history (``state``) when the claim won,
   or nothing when the visitor had already joined ``taken_by``;
 - ``tick``: the decay sweep's clock for the record ``to``;
+- ``switch``: the rules were reloaded at ``at``: re-evaluate the record ``to``
+  against the rules in force (``engine.switch_rules``);
 - ``erase``: lead ``lead_id`` was erased: the anonymous record ``to`` goes
   too if it joined that lead (a visitor the lead only asked for, which had
   joined another lead, is someone else's and stays).
@@ -65,6 +67,12 @@ class Tick(_Message):
     now: float  # the sweep's clock, epoch seconds
 
 
+class RulesSwitch(_Message):
+    kind: Literal["switch"] = "switch"
+    to: str
+    at: float  # the reload's clock time, epoch seconds: the switch's event time
+
+
 class EraseVisitor(_Message):
     kind: Literal["erase"] = "erase"
     to: str  # "anon:<anonymous id>"
@@ -72,7 +80,8 @@ class EraseVisitor(_Message):
 
 
 Internal = Annotated[
-    EventMessage | Claim | Absorb | Tick | EraseVisitor, Field(discriminator="kind")
+    EventMessage | Claim | Absorb | Tick | RulesSwitch | EraseVisitor,
+    Field(discriminator="kind"),
 ]
 INTERNAL_ADAPTER: TypeAdapter[Internal] = TypeAdapter(Internal)
 

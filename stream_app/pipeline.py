@@ -72,6 +72,7 @@ from stream_app.messages import (
     EventMessage,
     Internal,
     Record,
+    RulesSwitch,
     Tick,
 )
 from stream_app.scoring.engine import (
@@ -80,6 +81,7 @@ from stream_app.scoring.engine import (
     merge_anonymous,
     score_update,
     state_key,
+    switch_rules,
 )
 from stream_app.scoring.erasure import erasure_of
 from stream_app.scoring.identity import tombstone
@@ -300,6 +302,8 @@ class PartitionBatch:
             self._absorb(message)
         elif isinstance(message, EraseVisitor):
             self._erase_visitor(message)
+        elif isinstance(message, RulesSwitch):
+            self._switch(message)
         else:
             self._tick(message)
 
@@ -338,7 +342,7 @@ class PartitionBatch:
                 self._undo_updates[lead] = self._pending[lead]
             del self._pending[lead]
 
-    # --- the five kinds of message -------------------------------------------------------
+    # --- the six kinds of message --------------------------------------------------------
 
     def _event(self, key: str, event: InputEvent) -> None:
         record = self._get(key)
@@ -445,6 +449,21 @@ class PartitionBatch:
         # scored at the sweep's "now", so a demoted lead shows its decayed score
         self._update(outcome.state, now=tick.now)
 
+    def _switch(self, switch: RulesSwitch) -> None:
+        """The rules in force were reloaded at ``switch.at``: re-evaluate the lead now."""
+        self._out.counts["rules_switches_total"] += 1
+        record = self._get(switch.to)
+        if record is None:
+            return
+        outcome = switch_rules(record.state, self.rules, switch.at)
+        if outcome.state is record.state:
+            return
+        record.state = outcome.state
+        self._put(switch.to, record)
+        if outcome.transitions or outcome.breaches:
+            self._publish(outcome.transitions, outcome.breaches)
+            self._update(outcome.state, view=outcome.view)
+
     def _erase(self, key: str, record: Record | None, request: Erase) -> None:
         """Erase the subject ``key`` (its record is ``record``, None if it has none).
 
@@ -516,6 +535,18 @@ class InMemoryPipeline:
             p = partition_of(routing_key(tick), self.partitions)
             self.inputs.setdefault(p, deque()).append(("", None, encode_internal(tick)))
         self.run()
+
+    def switch(self, rules: Rules, at: float) -> None:
+        """Score with ``rules`` from now on, and re-evaluate every lead at ``at`` (a reload)."""
+        self.rules = rules
+        for key in list(self.records):
+            if not key.startswith(ANONYMOUS_PREFIX):
+                self._internal(RulesSwitch(to=key, at=at))
+        self.run()
+
+    def _internal(self, message: Internal) -> None:
+        p = partition_of(routing_key(message), self.partitions)
+        self.inputs.setdefault(p, deque()).append(("", None, encode_internal(message)))
 
     def run(self) -> None:
         offsets: Counter[int] = Counter()

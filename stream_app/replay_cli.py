@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import IO, Any
 
 from schemas.dead_letter import DeadLetter
-from schemas.transitions import SlaBreach
+from schemas.transitions import SlaBreach, StageTransition
 from stream_app.codec import decode
 from stream_app.errors import InputError
 from stream_app.rules_file import Rules, load_rules
-from stream_app.scoring.engine import ts
+from stream_app.scoring.engine import dt, ts
 from stream_app.scoring.funnel import funnel
 from stream_app.scoring.replay import Replay
 from stream_app.segment import Ignored
@@ -55,10 +55,18 @@ examples:
   python -m stream_app simulate --rules rules/default.yaml events.jsonl --out t.jsonl \
       --breaches sla.jsonl --sweep-at 2026-12-01T00:00:00Z   # and SLA breaches by then
   python -m stream_app simulate --rules rules/default.yaml - < events.jsonl
+  python -m stream_app simulate --rules rules/default.yaml events.jsonl \
+      --switch-rules 5000:rules/q3.yaml@2026-12-01T09:00:00Z
+      # from line 5000 on, rules/q3.yaml; every lead re-evaluated against its
+      # lines at that time (a reload's), as the worker does on SIGHUP
 
 exit status: 0 on success (even with bad lines), 2 on a bad rules file or
 unreadable input.
 """
+
+
+#: (input line, the rules scoring from it on, the switch's event time or None)
+Switch = tuple[int, Rules, float | None]
 
 
 def _lines(source: str) -> Iterator[tuple[int, bytes]]:
@@ -109,25 +117,48 @@ def run_simulation(
     quiet: bool = False,
     max_bad_lines_shown: int = 20,
     tracks: Tracks | None = None,
-    switches: Sequence[tuple[int, Rules]] = (),
+    switches: Sequence[Switch] = (),
     breaches_out: IO[str] | None = None,
 ) -> dict[str, Any]:
     """Replay ``source`` through ``rules``; write transitions to ``out``; return a summary.
 
-    ``switches``: (line number, rules) pairs: from that input line on, those rules
-    score, as a worker that reloads its rules (SIGHUP) between two events does.
+    ``switches``: (line number, rules, time) triples: from that input line on, those
+    rules score, as a worker that reloads its rules (SIGHUP) between two events does,
+    and every lead is re-evaluated against them at the switch's event time (the
+    reload's clock time; None: the newest event time read before that line).
     SLA breaches go to ``breaches_out`` if given (they are counted either way)."""
     replay = Replay(rules)
     pending = sorted(switches, key=lambda switch: switch[0])
+    newest: float | None = None  # the newest event time read so far
     statuses: Counter[str] = Counter()
     bad: list[DeadLetter] = []
     ignored: Counter[str] = Counter()
     transitions = events = breaches = 0
     started = time.perf_counter()
     bar = _progress(source, quiet)
+
+    def write(items: Sequence[StageTransition | SlaBreach]) -> None:
+        nonlocal transitions, breaches
+        for item in items:
+            if isinstance(item, SlaBreach):
+                if breaches_out is not None:
+                    breaches_out.write(item.model_dump_json() + "\n")
+                breaches += 1
+            else:
+                out.write(item.model_dump_json() + "\n")
+                transitions += 1
+
+    def switch(upto: float) -> None:
+        while pending and upto >= pending[0][0]:
+            _, switched, switch_at = pending.pop(0)
+            at = switch_at if switch_at is not None else newest
+            if at is None:  # nothing read yet: no lead to re-evaluate
+                replay.rules = switched
+            else:
+                write(replay.switch_rules(switched, at))
+
     for number, raw in _lines(source):
-        while pending and number >= pending[0][0]:
-            replay.rules = pending.pop(0)[1]
+        switch(number)
         if bar is not None:
             bar.update(len(raw))
         line = raw.strip()
@@ -143,26 +174,17 @@ def run_simulation(
                 print(f"line {number}: {decoded.reason}: {decoded.error}", file=sys.stderr)
             continue
         events += 1
+        t = ts(decoded.occurred_at)
+        newest = t if newest is None or t > newest else newest
         step = replay.process(decoded, with_update=False)
         statuses[step.status] += 1
-        for breach in step.breaches:
-            if breaches_out is not None:
-                breaches_out.write(breach.model_dump_json() + "\n")
-            breaches += 1
-        for transition in step.transitions:
-            out.write(transition.model_dump_json() + "\n")
-            transitions += 1
+        write(step.breaches)
+        write(step.transitions)
     if bar is not None:
         bar.close()
+    switch(float("inf"))  # a switch after the last line: after every event
     if sweep_at is not None:
-        for item in replay.sweep_all(sweep_at):
-            if isinstance(item, SlaBreach):
-                if breaches_out is not None:
-                    breaches_out.write(item.model_dump_json() + "\n")
-                breaches += 1
-            else:
-                out.write(item.model_dump_json() + "\n")
-                transitions += 1
+        write(list(replay.sweep_all(sweep_at)))
     elapsed = time.perf_counter() - started
     if len(bad) > max_bad_lines_shown:
         print(f"... and {len(bad) - max_bad_lines_shown} more bad lines", file=sys.stderr)
@@ -182,20 +204,30 @@ def run_simulation(
     }
 
 
-def _parse_switch(text: str) -> tuple[int, Path]:
+def _parse_switch(text: str) -> tuple[int, Path, float | None]:
     line, sep, path = text.partition(":")
     if not sep or not line.isdigit() or int(line) < 1 or not path:
         raise argparse.ArgumentTypeError(
-            f"expected LINE:PATH, e.g. 5000:rules/q3.yaml, not {text!r}"
+            f"expected LINE:PATH[@TIME], e.g. 5000:rules/q3.yaml, not {text!r}"
         )
-    return int(line), Path(path)
+    at = None
+    head, sep, when = path.rpartition("@")
+    if sep and head and when[:1].isdigit():
+        at = _parse_when(when)
+        path = head
+    return int(line), Path(path), at
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
     rules = load_rules(args.rules)
-    switches = [(line, load_rules(path)) for line, path in args.switch_rules]
-    for line, switched in switches:
-        print(f"from line {line}: rules {switched.stamp} from {switched.source}", file=sys.stderr)
+    switches = [(line, load_rules(path), at) for line, path, at in args.switch_rules]
+    for line, switched, at in switches:
+        when = "the newest event before it" if at is None else dt(at).isoformat()
+        print(
+            f"from line {line}: rules {switched.stamp} from {switched.source}, "
+            f"every lead re-evaluated at {when}",
+            file=sys.stderr,
+        )
     tracks = load_tracks(args.tracks)
     print(
         f"rules {rules.stamp} from {rules.source}; track names {tracks.version} from {args.tracks}",
@@ -251,6 +283,7 @@ def _cmd_rules_check(args: argparse.Namespace) -> int:
         "signals": len(spec.signals),
         "fit_rules": len(spec.fit.rules),
         "disqualifiers": len(spec.disqualify),
+        "form_fields": {m.field: m.trait for m in spec.form_fields},
         "half_life_days": spec.engagement.half_life_days,
         "mql": spec.stages.mql.model_dump(),
         "sql": spec.stages.sql.model_dump(),
@@ -291,10 +324,12 @@ def add_commands(sub: Any, formatter: type[argparse.HelpFormatter]) -> None:
         type=_parse_switch,
         action="append",
         default=[],
-        metavar="LINE:PATH",
+        metavar="LINE:PATH[@TIME]",
         help=(
             "from input line LINE on, score with the rules at PATH (repeatable): what a "
-            "worker does that reloads its rules on SIGHUP between those two events"
+            "worker does that reloads its rules on SIGHUP between those two events; "
+            "every lead is re-evaluated against the new lines at TIME (ISO-8601, the "
+            "reload's time the worker logs; default: the newest event time before LINE)"
         ),
     )
     simulate.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -45,6 +45,7 @@ HELP = {
     "merges": "anonymous visitors merged into a lead",
     "processing_errors": "messages the worker failed on (a bug), dead-lettered",
     "rules_reloads": "rules reloads on SIGHUP, by outcome (applied, refused)",
+    "rules_switches": "leads re-evaluated against reloaded rules (switch messages handled)",
 }
 
 

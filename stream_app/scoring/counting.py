@@ -35,7 +35,29 @@ def _getter(event: InboundEvent) -> Any:
     return fields.get
 
 
-def _profile_fields(event: InboundEvent) -> dict[str, Any]:
+def _form_answers(event: FormSubmission, rules: Rules) -> dict[str, Any]:
+    """The profile traits a form's answers set, as the rules file's ``form_fields`` map them.
+
+    A BANT answer stated on a form counts as the same answer from the CRM does; the
+    latest answer by event time wins, whichever way it came. An answer the mapping
+    does not list sets nothing (a typo must not read as "no budget").
+    """
+    mapped = rules.form_traits
+    found: dict[str, Any] = {}
+    if not mapped:
+        return found
+    for name, answer in event.fields.items():
+        entry = mapped.get(name)
+        if entry is not None:
+            value = entry[1].get(answer.strip().lower())
+            if value is not None:
+                found[entry[0]] = value
+    return found
+
+
+def _profile_fields(event: InboundEvent, rules: Rules) -> dict[str, Any]:
+    if isinstance(event, FormSubmission):
+        return _form_answers(event, rules) if event.fields else {}
     if isinstance(event, ProfileUpdate):
         source: Any = event
     elif isinstance(event, Identify) and event.traits is not None:
@@ -98,7 +120,7 @@ def count_event(state: LeadState, event: InboundEvent, t: float, rules: Rules) -
         state.source = event.source or (utm.source if utm else None) or state.source
         state.campaign = event.campaign or (utm.campaign if utm else None) or state.campaign
 
-    for name, value in _profile_fields(event).items():
+    for name, value in _profile_fields(event, rules).items():
         if t >= state.profile_at.get(name, float("-inf")):
             old = state.profile.get(name)
             state.profile[name] = value

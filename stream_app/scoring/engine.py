@@ -1,11 +1,12 @@
 """The scoring engine: (state, event, rules) -> (new state, transitions).
 
 Pure: no I/O, no clock. The caller's state is never changed (unless it asks,
-``apply_event(..., in_place=True)``); a new one is returned. Three entry points::
+``apply_event(..., in_place=True)``); a new one is returned. Four entry points::
 
     outcome = apply_event(state, event, rules)      # an inbound event
     outcome = advance(state, rules, now)            # the decay sweep's "now"
     lead, tombstone = merge_anonymous(lead, anon, rules)   # identify
+    outcome = switch_rules(state, rules, at)        # rules that came into force at ``at``
 
 ``advance`` is what a timer calls to demote leads that went cold without
 doing anything, and to publish SLA breaches of leads sales has not picked
@@ -13,6 +14,13 @@ up. A demotion carries the event time at which the score crossed
 the recycle line (computed exactly), not the time the sweep ran, so the same
 events give the same transitions whenever and however often the sweep runs.
 ``apply_event`` runs the same step first, up to the event's time.
+
+``switch_rules`` is what a rules change (a reload, ``simulate --switch-rules``) calls
+for every lead, so a lead the new lines promote is promoted at the switch, not when
+it next does something (which may be never). It re-evaluates; it does not recount:
+points are kept per rule that matched when an event was counted, so a rule the old
+file did not have counted nothing before the switch (a challenger or ``simulate``
+replaying the past events with the new file is how to apply it to the past).
 
 The parts, by concept: ``counting`` (an event into the state), ``signals``,
 ``buckets`` (windows, caps, folding old history), ``view`` (the scores at a
@@ -48,8 +56,12 @@ __all__ = [
     "next_due_at",
     "score_update",
     "state_key",
+    "switch_rules",
     "ts",
 ]
+
+#: The triggering type of a transition a rules switch made (it has no triggering event).
+RULES_SWITCH = "rules_switch"
 
 Status = Literal["counted", "duplicate", "late"]
 
@@ -129,4 +141,29 @@ def apply_event(
         moved += evaluate(new, rules, now, event, view)
     new.due_at = next_due_at(new, rules, view)
     new.version += 1
+    return Outcome(new, tuple(moved), "counted", view, tuple(breaches))
+
+
+def switch_rules(state: LeadState, rules: Rules, at: float) -> Outcome:
+    """Re-evaluate a lead against ``rules``, in force from event time ``at`` on.
+
+    What the lead's next event would do first, done at the switch: the time-driven
+    changes due by then (decay, SLA), then its stage against the new lines. Its
+    transitions carry the new stamp, the event time ``at`` (the lead's newest event
+    if that is later: a lead's time never goes back) and ``triggering_event_type``
+    ``rules_switch``. An anonymous visitor has no stage; a state that nothing
+    changed is returned as it is (the caller need not write it).
+    """
+    if state.lead_id is None:
+        return Outcome(state, (), "counted")
+    when = at if state.newest_at is None or at >= state.newest_at else state.newest_at
+    new = state.copy()
+    moved, breaches = advance_to(new, rules, when)
+    view = view_of(new, rules, when)
+    moved += evaluate(new, rules, when, None, view, RULES_SWITCH)
+    new.due_at = next_due_at(new, rules, view)
+    if not moved and not breaches and new.due_at == state.due_at:
+        return Outcome(state, (), "counted")
+    if moved or breaches:
+        new.version += 1
     return Outcome(new, tuple(moved), "counted", view, tuple(breaches))

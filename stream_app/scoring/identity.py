@@ -1,8 +1,8 @@
 """Identity: folding an anonymous visitor's history into a lead, exactly once.
 
 An anonymous visitor is scored under ``anon:<anonymous id>`` (``state.anonymous_key``)
-until the id is linked to a lead; at the link its buckets, signal logs, seen
-ids and milestones merge into the lead, and its key becomes a tombstone that
+until the id is linked to a lead; at the link its buckets, signal logs, profile,
+seen ids and milestones merge into the lead, and its key becomes a tombstone that
 points at the lead.
 """
 
@@ -50,6 +50,14 @@ def merge_anonymous(lead: LeadState, anon: LeadState, rules: Rules) -> tuple[Lea
     for sig in rules.spec.signals:
         if sig.id in anon.signal_log:
             award_signals(new, sig, float("-inf"), rules.visit_gap_seconds)
+    for name, value in anon.profile.items():
+        # What the visitor said before it was known (a form's BANT answers) is the
+        # lead's too; the later answer by event time wins, the lead's on a tie.
+        at = anon.profile_at.get(name, float("-inf"))
+        if at > new.profile_at.get(name, float("-inf")):
+            new.profile[name] = value
+            new.profile_at[name] = at
+            new.scored_with = None
     new.seen.update(anon.seen)
     floors = [f for f in (new.seen_floor, anon.seen_floor) if f is not None]
     new.seen_floor = max(floors) if floors else None

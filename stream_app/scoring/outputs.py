@@ -93,10 +93,19 @@ def transition(
     view: ScoreView,
     rules: Rules,
     trigger: InboundEvent | None,
+    cause: str | None = None,
 ) -> StageTransition:
-    """The transition of ``state`` (before the move) to ``to``; the state is not changed."""
+    """The transition of ``state`` (before the move) to ``to``; the state is not changed.
+
+    Without a triggering event, ``cause`` (e.g. ``rules_switch``) is its triggering type
+    and part of its id; none is a time-driven change (decay).
+    """
     assert state.lead_id is not None
-    trigger_key = trigger.event_id if trigger is not None else f"decay@{now!r}"
+    trigger_type: str | None
+    if trigger is not None:
+        trigger_key, trigger_type = trigger.event_id, trigger.type
+    else:
+        trigger_key, trigger_type = f"{cause or 'decay'}@{now!r}", cause
     return StageTransition.model_validate(
         {
             "transition_id": _transition_id(state, to, trigger_key),
@@ -110,7 +119,7 @@ def transition(
             "scores": _scores(view),
             "contributions": _contributions(view),
             "triggering_event_id": trigger.event_id if trigger is not None else None,
-            "triggering_event_type": trigger.type if trigger is not None else None,
+            "triggering_event_type": trigger_type,
             "detail": detail,
             "rules_version": rules.stamp,
             "sequence": state.transition_seq + 1,

@@ -31,7 +31,13 @@ from typing import Literal
 from schemas.erasures import ErasureEvent
 from schemas.events import Erase, InboundEvent, InputEvent
 from schemas.transitions import ScoreUpdate, SlaBreach, StageTransition
-from stream_app.scoring.engine import Status, advance, apply_event, merge_anonymous
+from stream_app.scoring.engine import (
+    Status,
+    advance,
+    apply_event,
+    merge_anonymous,
+    switch_rules,
+)
 from stream_app.scoring.erasure import erasure_of
 from stream_app.scoring.outputs import PendingUpdate, pending_update
 from stream_app.scoring.rules import Rules
@@ -128,6 +134,22 @@ class Replay:
                 self.states[key] = outcome.state
                 yield from outcome.breaches
                 yield from outcome.transitions
+
+    def switch_rules(self, rules: Rules, at: float) -> list[StageTransition | SlaBreach]:
+        """Score with ``rules`` from event time ``at`` on, re-evaluating every lead now.
+
+        Each lead's SLA breaches, then its transitions (``engine.switch_rules``), lead
+        by lead: what the live worker publishes after a reload (SIGHUP) at ``at``.
+        """
+        self.rules = rules
+        out: list[StageTransition | SlaBreach] = []
+        for key, state in self.states.items():
+            outcome = switch_rules(state, rules, at)
+            if outcome.state is not state:
+                self.states[key] = outcome.state
+                out += outcome.breaches
+                out += outcome.transitions
+        return out
 
     def leads(self) -> Iterator[LeadState]:
         return (s for s in self.states.values() if s.lead_id is not None)

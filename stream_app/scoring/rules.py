@@ -89,6 +89,11 @@ class Rules:
         return self.spec.visits.inactivity_minutes * 60.0
 
     @cached_property
+    def form_traits(self) -> dict[str, tuple[str, dict[str, bool | str]]]:
+        """Form field name -> (the profile trait it sets, accepted answer -> value)."""
+        return {m.field: (m.trait, m.answers()) for m in self.spec.form_fields}
+
+    @cached_property
     def negative_ids(self) -> frozenset[str]:
         """Ids of the rules and signals that take points away."""
         return frozenset(rule_id for rule_id, rule in self.by_id.items() if rule.points < 0)

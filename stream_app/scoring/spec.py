@@ -11,7 +11,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from schemas.events import EVENT_TYPES, FormKind, ProductAction, Profile, SalesOutcome
 from schemas.transitions import SlaStage, Stage
@@ -19,6 +26,10 @@ from stream_app.scoring.matching import check_matcher
 
 #: Fields a fit or disqualify rule may test: the profile's, plus derived ones.
 PROFILE_FIELDS = frozenset(Profile.model_fields) | {"email_domain"}
+#: Profile traits a form answer may set: the lead's own BANT answers. Who the lead is
+#: (title, seniority, company, size, revenue, country, account, e-mail) stays with the
+#: CRM and identify calls: a free-text form field must not override those facts.
+FORM_TRAITS = ("budget", "authority", "need", "timeline")
 #: Fields of the event envelope that every event has.
 COMMON_EVENT_FIELDS = frozenset(
     {"type", "source", "campaign", "utm_source", "utm_medium", "utm_campaign"}
@@ -145,6 +156,50 @@ class Disqualifier(Spec):
     when: dict[str, Any]
 
     _check_when = field_validator("when")(_check_profile_condition)
+
+
+class FormField(Spec):
+    """A form field whose answers set a profile trait (``form_fields`` in the rules file).
+
+    ``values`` maps each accepted answer (compared trimmed and lower-cased) to the
+    trait's value; any other answer sets nothing. Only the BANT traits may be set
+    (``FORM_TRAITS``), and a value must be of the trait's type (true/false for
+    budget, authority and need; a label for timeline), as a CRM update would send it.
+    """
+
+    field: str = Field(min_length=1, max_length=300, description="the form's field name")
+    trait: str = Field(description="the profile trait its answers set")
+    values: dict[str, bool | str] = Field(min_length=1, description="answer -> trait value")
+
+    @field_validator("trait")
+    @classmethod
+    def _trait_allowed(cls, value: str) -> str:
+        if value not in FORM_TRAITS:
+            raise ValueError(
+                f"a form may set only the BANT traits ({', '.join(FORM_TRAITS)}), not "
+                f"'{value}': who the lead is stays with the CRM and identify calls"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _values_fit_the_trait(self) -> FormField:
+        answers = [answer.strip().lower() for answer in self.values]
+        if len(set(answers)) != len(answers) or not all(answers):
+            raise ValueError("answers must be non-empty and differ when trimmed and lower-cased")
+        for answer, value in self.values.items():
+            try:
+                Profile.model_validate({self.trait: value}, strict=True)
+            except ValidationError:
+                kind = "a label" if self.trait == "timeline" else "true or false"
+                raise ValueError(
+                    f"values[{answer!r}]: {value!r} is not a value of {self.trait} ({kind}); "
+                    'quote an answer that YAML reads otherwise, e.g. "yes": true'
+                ) from None
+        return self
+
+    def answers(self) -> dict[str, bool | str]:
+        """The accepted answers as they are compared: trimmed and lower-cased."""
+        return {answer.strip().lower(): value for answer, value in self.values.items()}
 
 
 class Grade(Spec):
@@ -279,10 +334,21 @@ class RulesSpec(Spec):
     signals: list[Signal] = Field(default_factory=list)
     fit: Fit
     disqualify: list[Disqualifier] = Field(default_factory=list)
+    form_fields: list[FormField] = Field(
+        default_factory=list, description="form fields whose answers set profile traits (BANT)"
+    )
     stages: Stages
     visits: Visits = Visits()
     funnel_review: FunnelReview = FunnelReview()
     accounts: Accounts = Accounts()
+
+    @field_validator("form_fields")
+    @classmethod
+    def _form_fields_once(cls, value: list[FormField]) -> list[FormField]:
+        names = [mapping.field for mapping in value]
+        if len(set(names)) != len(names):
+            raise ValueError("each form field name may be mapped once")
+        return value
 
     @model_validator(mode="after")
     def _ids_unique(self) -> RulesSpec:

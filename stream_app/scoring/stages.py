@@ -100,9 +100,10 @@ def move(
     view: ScoreView,
     rules: Rules,
     trigger: InboundEvent | None,
+    cause: str | None = None,
 ) -> StageTransition:
     """Move the lead to ``to`` (changing ``state``) and return the transition."""
-    moved = transition(state, to, reason, detail, now, view, rules, trigger)
+    moved = transition(state, to, reason, detail, now, view, rules, trigger, cause)
     state.transition_seq += 1
     state.stage = to
     state.stage_since = now
@@ -117,7 +118,12 @@ def move(
 
 
 def evaluate(
-    state: LeadState, rules: Rules, now: float, trigger: InboundEvent | None, view: ScoreView
+    state: LeadState,
+    rules: Rules,
+    now: float,
+    trigger: InboundEvent | None,
+    view: ScoreView,
+    cause: str | None = None,
 ) -> list[StageTransition]:
     if state.lead_id is None:
         return []
@@ -125,10 +131,10 @@ def evaluate(
     if found is None:
         return []
     to, reason, detail = found
-    moved = [move(state, to, reason, detail, now, view, rules, trigger)]
+    moved = [move(state, to, reason, detail, now, view, rules, trigger, cause)]
     if reason in ("requalified", "disqualified"):
         # a requalified lead may be an MQL at once
-        moved += evaluate(state, rules, now, trigger, view)
+        moved += evaluate(state, rules, now, trigger, view, cause)
     return moved
 
 
