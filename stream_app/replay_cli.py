@@ -18,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
+from schemas.base import DEFAULT_MAX_CLOCK_SKEW_SECONDS
 from schemas.dead_letter import DeadLetter
 from schemas.transitions import SlaBreach
 from stream_app.codec import decode
@@ -42,6 +43,13 @@ from there on, as the worker does (counted as erasures in the summary).
 Events should be in the order they happened per lead (as Kafka would deliver
 them). Bad lines are reported with their line number and skipped; they never
 stop the run. Blank lines are ignored.
+
+arrival: the worker dead-letters (future_event) an event dated more than
+LEADSTREAM_MAX_CLOCK_SKEW_SECONDS after its message reached it: the earlier
+of its Kafka timestamp and its own received_at / receivedAt. A file has no
+Kafka timestamps: here a line's own received_at (native) or receivedAt
+(Segment) is its arrival (past --max-clock-skew: a bad line, future_event),
+and a line without one has no bound (a file is trusted to be history).
 
 output: one stage_transition per line (--out, or stdout), in processing order;
 with --breaches FILE, the SLA breaches (the lead_sla_breaches topic's JSON) go
@@ -111,12 +119,15 @@ def run_simulation(
     tracks: Tracks | None = None,
     switches: Sequence[tuple[int, Rules]] = (),
     breaches_out: IO[str] | None = None,
+    max_clock_skew: float = DEFAULT_MAX_CLOCK_SKEW_SECONDS,
 ) -> dict[str, Any]:
     """Replay ``source`` through ``rules``; write transitions to ``out``; return a summary.
 
     ``switches``: (line number, rules) pairs: from that input line on, those rules
     score, as a worker that reloads its rules (SIGHUP) between two events does.
-    SLA breaches go to ``breaches_out`` if given (they are counted either way)."""
+    SLA breaches go to ``breaches_out`` if given (they are counted either way).
+    A line's arrival is its own ``received_at``/``receivedAt``, or unknown (no bound):
+    a file carries no Kafka timestamps (``codec.ahead_of_arrival``)."""
     replay = Replay(rules)
     pending = sorted(switches, key=lambda switch: switch[0])
     statuses: Counter[str] = Counter()
@@ -133,7 +144,7 @@ def run_simulation(
         line = raw.strip()
         if not line:
             continue
-        decoded = decode(line, line=number, tracks=tracks)
+        decoded = decode(line, line=number, tracks=tracks, max_clock_skew=max_clock_skew)
         if isinstance(decoded, Ignored):
             ignored[decoded.label] += 1
             continue
@@ -219,6 +230,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
             tracks=tracks,
             switches=switches,
             breaches_out=breaches_out,
+            max_clock_skew=args.max_clock_skew,
         )
     rate = summary["events_per_second"]
     print(
@@ -295,6 +307,16 @@ def add_commands(sub: Any, formatter: type[argparse.HelpFormatter]) -> None:
         help=(
             "from input line LINE on, score with the rules at PATH (repeatable): what a "
             "worker does that reloads its rules on SIGHUP between those two events"
+        ),
+    )
+    simulate.add_argument(
+        "--max-clock-skew",
+        type=float,
+        default=DEFAULT_MAX_CLOCK_SKEW_SECONDS,
+        metavar="SECONDS",
+        help=(
+            "how far a line's event time may pass its own received_at / receivedAt "
+            "(LEADSTREAM_MAX_CLOCK_SKEW_SECONDS live; default %(default)g)"
         ),
     )
     simulate.add_argument("--quiet", action="store_true", help="no progress bar")
