@@ -60,7 +60,7 @@ examples:
   python -m stream_app simulate --rules rules/default.yaml events.jsonl
   python -m stream_app simulate --rules rules/new.yaml events.jsonl --out new.jsonl \\
       --sweep-at 2026-12-01T00:00:00Z      # also demote leads gone cold by then
-  python -m stream_app simulate --rules rules/default.yaml events.jsonl --out t.jsonl \
+  python -m stream_app simulate --rules rules/default.yaml events.jsonl --out t.jsonl \\
       --breaches sla.jsonl --sweep-at 2026-12-01T00:00:00Z   # and SLA breaches by then
   python -m stream_app simulate --rules rules/default.yaml - < events.jsonl
 
