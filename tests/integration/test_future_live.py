@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis as redis_sync
 
 from schemas.base import DEFAULT_MAX_CLOCK_SKEW_SECONDS
 from schemas.dead_letter import DeadLetter
@@ -121,4 +122,11 @@ async def test_an_event_dated_2099_is_a_dead_letter_and_its_lead_reaches_its_twi
         assert await worker.metric('leadstream_events_scored_total{status="late"}') is None
     finally:
         worker.stop()
+        cleanup = redis_sync.Redis.from_url(
+            worker.env.get("LEADSTREAM_REDIS_URL", "redis://127.0.0.1:6379/0")
+        )
+        keys = list(cleanup.scan_iter(match=worker.env["LEADSTREAM_REDIS_KEY_PREFIX"] + "*"))
+        if keys:
+            cleanup.delete(*keys)
+        cleanup.close()
     assert "Traceback" not in worker.log_text(), worker.log_text()[-4000:]
