@@ -125,9 +125,7 @@ def run_simulation(
 
     ``switches``: (line number, rules) pairs: from that input line on, those rules
     score, as a worker that reloads its rules (SIGHUP) between two events does.
-    SLA breaches go to ``breaches_out`` if given (they are counted either way).
-    A line's arrival is its own ``received_at``/``receivedAt``, or unknown (no bound):
-    a file carries no Kafka timestamps (``codec.ahead_of_arrival``)."""
+    SLA breaches go to ``breaches_out`` if given (they are counted either way)."""
     replay = Replay(rules)
     pending = sorted(switches, key=lambda switch: switch[0])
     statuses: Counter[str] = Counter()
@@ -144,6 +142,8 @@ def run_simulation(
         line = raw.strip()
         if not line:
             continue
+        # A file carries no Kafka timestamps: a line's arrival is its own received_at /
+        # receivedAt, or unknown, and then its time is not bounded (codec.ahead_of_arrival).
         decoded = decode(line, line=number, tracks=tracks, max_clock_skew=max_clock_skew)
         if isinstance(decoded, Ignored):
             ignored[decoded.label] += 1
