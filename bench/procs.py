@@ -18,6 +18,7 @@ from stream_app.config import REPO_ROOT
 from stream_app.topics import TopicNames
 from tools.errors import LaunchError
 from tools.launch import Process, log_line, use_signal
+from tools.traffic import REPLAY_CLOCK_SKEW_SECONDS
 
 
 def child_pid(pid: int) -> int:
@@ -147,6 +148,8 @@ def bench_worker(
         extra_env={
             "LEADSTREAM_REDIS_KEY_PREFIX": redis_prefix,
             "LEADSTREAM_SWEEP_INTERVAL_SECONDS": "3600",
+            # the seeded traffic, dated up to 2028, is replayed as history
+            "LEADSTREAM_MAX_CLOCK_SKEW_SECONDS": str(REPLAY_CLOCK_SKEW_SECONDS),
         },
     )
     use_signal(worker, "worker")

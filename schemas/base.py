@@ -23,6 +23,12 @@ Text = Annotated[str, StringConstraints(max_length=4096)]
 #: year-9999 timestamp would otherwise freeze a lead's decay forever.
 EARLIEST_EVENT_TIME = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST_EVENT_TIME = datetime(2100, 1, 1, tzinfo=UTC)
+#: How far, by default, an event's time may be ahead of the time its message reached us
+#: (``LEADSTREAM_MAX_CLOCK_SKEW_SECONDS``; ``stream_app.codec.decode``). The range above is
+#: only a sanity check: within it, one event dated 2099 would make every real event of
+#: its lead "late" (older than the horizon behind its newest event), so the time the
+#: message arrived is the bound that matters.
+DEFAULT_MAX_CLOCK_SKEW_SECONDS = 300.0
 
 
 def _in_sane_range(value: datetime) -> datetime:

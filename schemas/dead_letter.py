@@ -21,6 +21,7 @@ DeadLetterReason = Literal[
     "unknown_type",
     "invalid",
     "wrong_topic",
+    "future_event",  # an event time later than its message's arrival, beyond the clock skew
     "processing_error",  # valid input that the worker failed on: a bug, kept for replay
 ]
 

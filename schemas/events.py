@@ -8,7 +8,8 @@ Each event is JSON with a ``type`` discriminator::
 ``parse_event(data)`` validates a dict or JSON bytes into the right model.
 Every event carries an ``event_id`` (duplicates never count twice), an aware
 ``occurred_at`` (event time: all scoring uses it), and ``lead_id`` and/or
-``anonymous_id``.
+``anonymous_id``; optionally ``received_at``, when it reached the system that
+first recorded it, which bounds ``occurred_at`` (``stream_app.codec.decode``).
 
 Beside the scored events, an input topic carries one request: ``erase``
 (``Erase``), which removes a person. It is not scored (no rule can name it:
@@ -66,6 +67,15 @@ class EventBase(Model):
 
     event_id: Id
     occurred_at: EventTime
+    received_at: EventTime | None = Field(
+        None,
+        description=(
+            "when the event reached the first system that recorded it (a collector, a "
+            "webhook receiver; Segment's receivedAt): an occurred_at later than this, or "
+            "than the message's Kafka timestamp, by more than the worker's "
+            "LEADSTREAM_MAX_CLOCK_SKEW_SECONDS is a dead letter (future_event)"
+        ),
+    )
     lead_id: Id | None = None
     anonymous_id: Id | None = None
     source: Label | None = None

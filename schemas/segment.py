@@ -5,7 +5,7 @@ Pipelines, the Segment libraries through ``collect``) write one JSON object
 per event with ``type`` one of ``page``, ``screen``, ``track``, ``identify``,
 ``alias``, ``group``. Unlike the native events these models *allow* unknown
 fields: a real pipeline adds dozens (``channel``, ``integrations``,
-``sentAt``, ``rudderId``...), and only the fields below are read. Their JSON
+``rudderId``...), and only the fields below are read. Their JSON
 Schema (``schemas/json/segment_event.json``) documents the subset; how each
 field becomes a native event is ``stream_app.segment``.
 
@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -94,9 +95,26 @@ class SegmentBase(Foreign):
 
     messageId: Id
     timestamp: EventTime | None = Field(
-        None, description="Segment's clock-skew-corrected time; preferred when present"
+        None,
+        description=(
+            "Segment's clock-skew-corrected time; used when the correction cannot be made "
+            "here (no originalTimestamp, sentAt or receivedAt)"
+        ),
     )
-    originalTimestamp: EventTime | None = None
+    originalTimestamp: AwareDatetime | None = Field(
+        None, description="the event's time by the device's clock"
+    )
+    sentAt: AwareDatetime | None = Field(
+        None, description="when the device sent the message, by its clock"
+    )
+    receivedAt: EventTime | None = Field(
+        None,
+        description=(
+            "when the collecting server received the message, by its clock: the event time "
+            "is receivedAt - (sentAt - originalTimestamp), and may not pass receivedAt by "
+            "more than the worker's LEADSTREAM_MAX_CLOCK_SKEW_SECONDS"
+        ),
+    )
     userId: ForeignId = None
     anonymousId: ForeignId = None
     context: SegmentContext | None = None

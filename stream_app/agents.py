@@ -234,7 +234,9 @@ def register(ctx: Context) -> None:
         return record if record is not None else decode_record(records.get(raw_key))
 
     def score_partition(partition: int, events: list[EventT]) -> Outputs:
-        driver = PartitionBatch(partition, partitions, current[0], load, ctx.tracks)
+        driver = PartitionBatch(
+            partition, partitions, current[0], load, ctx.tracks, settings.max_clock_skew_seconds
+        )
         for event in events:
             message = event.message
             if message.topic == repartition:

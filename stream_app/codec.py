@@ -16,15 +16,17 @@ import functools
 import re
 import struct
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import msgpack
 from pydantic import BaseModel, ValidationError
 
+from schemas.base import DEFAULT_MAX_CLOCK_SKEW_SECONDS
 from schemas.dead_letter import DeadLetter, DeadLetterReason
-from schemas.events import INPUT_ADAPTER, Erase, InputEvent
+from schemas.events import INPUT_ADAPTER, Erase, InboundEvent, InputEvent
 from stream_app.messages import INTERNAL_ADAPTER, RECORD_ADAPTER, Internal, Record
-from stream_app.scoring.state import LeadState
+from stream_app.scoring.state import DAY, LeadState
 from stream_app.segment import Ignored, Rejected, email_subject, from_segment, looks_like_segment
 from stream_app.tracks import Tracks, shipped_tracks
 
@@ -88,6 +90,8 @@ def decode(
     line: int | None = None,
     max_bytes: int = MAX_MESSAGE_BYTES,
     tracks: Tracks | None = None,
+    arrived_at: float | None = None,
+    max_clock_skew: float = DEFAULT_MAX_CLOCK_SKEW_SECONDS,
 ) -> InputEvent | Ignored | DeadLetter:
     """Validate one message value; a dead letter (never an exception) if it is bad.
 
@@ -97,6 +101,11 @@ def decode(
     names an e-mail address comes out naming its pseudonymous anonymous id
     instead (``segment.email_subject``, the id its e-mail events are scored
     under): past this point the address is neither kept nor forwarded.
+
+    An event dated later than its message arrived, by more than ``max_clock_skew``
+    seconds, is a dead letter (``future_event``, ``ahead_of_arrival``): ``arrived_at`` is
+    the message's Kafka timestamp (seconds; None offline), and the event's own
+    ``received_at`` (Segment's ``receivedAt``) counts too.
     """
 
     def reject(value: bytes, reason: DeadLetterReason, error: str) -> DeadLetter:
@@ -124,17 +133,60 @@ def decode(
     except ValidationError as exc:
         reason, error = _describe(exc)
     else:
-        if isinstance(event, Erase) and event.email is not None:
-            return event.model_copy(
-                update={"email": None, "anonymous_id": email_subject(event.email)}
-            )
-        return event
+        if isinstance(event, Erase):
+            if event.email is not None:
+                return event.model_copy(
+                    update={"email": None, "anonymous_id": email_subject(event.email)}
+                )
+            return event
+        ahead = ahead_of_arrival(event, arrived_at, max_clock_skew)
+        return event if ahead is None else reject(raw, "future_event", ahead)
     if looks_like_segment(raw, reason):
         mapped = from_segment(raw, tracks or shipped_tracks())
         if isinstance(mapped, Rejected):
             return reject(raw, mapped.reason, mapped.error)
-        return mapped
+        if isinstance(mapped, Ignored):
+            return mapped
+        ahead = ahead_of_arrival(mapped, arrived_at, max_clock_skew)
+        return mapped if ahead is None else reject(raw, "future_event", ahead)
     return reject(raw, reason, error)
+
+
+def ahead_of_arrival(
+    event: InboundEvent, arrived_at: float | None, max_clock_skew: float
+) -> str | None:
+    """Why ``event`` is dated too far after its message reached us, or None if it is not.
+
+    The message reached us at the earliest time known for it: its Kafka timestamp
+    (``arrived_at``, None offline, ignored unless positive: -1 means "none") and the
+    event's own ``received_at``. An event time later than that by more than
+    ``max_clock_skew`` seconds is a clock bug or a lie, and accepting it would do lasting
+    harm: the lead's newest event time would jump ahead, and every real event of the lead
+    older than that by more than the rules' horizon would be "late", not counted
+    (docs/guarantees.md, "One event cannot silence a lead"). With neither time known
+    (``simulate`` on a line without ``received_at``) there is no bound.
+
+        >>> from schemas.events import parse_event
+        >>> event = parse_event({"type": "page_view", "event_id": "e", "lead_id": "L",
+        ...                      "occurred_at": "2099-06-01T00:00:00Z", "path": "/"})
+        >>> ahead_of_arrival(event, arrived_at=1_796_083_200.0, max_clock_skew=300.0)[:79]
+        'event time 2099-06-01T00:00:00+00:00 is 26480 days after the message reached us'
+    """
+    known = [] if arrived_at is None or arrived_at <= 0 else [arrived_at]
+    if event.received_at is not None:
+        known.append(event.received_at.timestamp())
+    if not known:
+        return None
+    arrival = min(known)
+    ahead = event.occurred_at.timestamp() - arrival
+    if ahead <= max_clock_skew:
+        return None
+    by = f"{ahead / DAY:.0f} days" if ahead >= 2 * DAY else f"{ahead:.0f} s"
+    return (
+        f"event time {event.occurred_at.isoformat()} is {by} after the message reached us "
+        f"({datetime.fromtimestamp(arrival, UTC).isoformat()}); at most {max_clock_skew:g} s "
+        "of clock skew is allowed (LEADSTREAM_MAX_CLOCK_SKEW_SECONDS)"
+    )
 
 
 # --- internal messages and stored records: trusted bytes, written by the worker only ----

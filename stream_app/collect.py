@@ -11,8 +11,11 @@ message is written as is (plus ``receivedAt``, and the batch's ``sentAt`` and
 ``context``) to ``LEADSTREAM_COLLECT_TOPIC`` (default: the first input topic),
 keyed like RudderStack keys it (``userId``, else ``anonymousId``), where the
 worker reads it as any Segment-spec message: mapped, ignored or dead-lettered
-with the reason. ``timestamp`` is kept as the client sent it (no clock-skew
-correction).
+with the reason. ``timestamp`` is kept as the client sent it; the worker dates
+a message with ``originalTimestamp`` and ``sentAt`` ``receivedAt - (sentAt -
+originalTimestamp)`` (Segment's clock-skew correction), and dead-letters an
+event dated more than ``LEADSTREAM_MAX_CLOCK_SKEW_SECONDS`` after ``receivedAt``
+(``future_event``; ``codec.ahead_of_arrival``).
 
 Every message of a request is encoded and judged by the worker's own decoder
 (``codec.decode``, with ``LEADSTREAM_TRACKS_PATH``) before any is produced: one

@@ -20,6 +20,7 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from schemas.base import DEFAULT_MAX_CLOCK_SKEW_SECONDS
 from schemas.transitions import STAGES
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -138,6 +139,17 @@ class Settings(BaseSettings):
         description=(
             "LEADSTREAM_RECORD_CACHE_SIZE: decoded lead records kept in memory, about 4.3 KB "
             "each (0: none); the worker's RSS grows with it, not with the number of leads"
+        ),
+    )
+    max_clock_skew_seconds: float = Field(
+        DEFAULT_MAX_CLOCK_SKEW_SECONDS,
+        ge=0,
+        description=(
+            "LEADSTREAM_MAX_CLOCK_SKEW_SECONDS: how far an event's time may be ahead of the "
+            "time its message reached us (the earlier of its Kafka timestamp and the "
+            "received_at / receivedAt it carries); a later one is a dead letter "
+            "(future_event). Keep it far below the rules' horizon_days: an accepted event "
+            "that far ahead makes its lead's real events late"
         ),
     )
     data_dir: Path = Field(

@@ -53,6 +53,7 @@ from functools import lru_cache
 
 from aiokafka.partitioner import murmur2
 
+from schemas.base import DEFAULT_MAX_CLOCK_SKEW_SECONDS
 from schemas.dead_letter import DeadLetter
 from schemas.erasures import ErasureEvent
 from schemas.events import Erase, InboundEvent, InputEvent
@@ -148,9 +149,11 @@ class PartitionBatch:
         rules: Rules,
         load: Callable[[str], Record | None],
         tracks: Tracks | None = None,
+        max_clock_skew: float = DEFAULT_MAX_CLOCK_SKEW_SECONDS,
     ) -> None:
         self.partition = partition
         self.tracks = tracks
+        self.max_clock_skew = max_clock_skew
         self.partitions = partitions
         self.rules = rules
         self._load = load
@@ -186,10 +189,18 @@ class PartitionBatch:
         timestamp: float | None = None,
     ) -> None:
         """A message from an input topic: validated here, once. ``timestamp`` (Kafka's, in
-        seconds) is handed on to the messages it causes on the repartition topic."""
+        seconds) bounds the event's time (``codec.ahead_of_arrival``) and is handed on to
+        the messages it causes on the repartition topic."""
         self._timestamp = timestamp
         decoded = decode(
-            value, topic=topic, partition=self.partition, offset=offset, key=key, tracks=self.tracks
+            value,
+            topic=topic,
+            partition=self.partition,
+            offset=offset,
+            key=key,
+            tracks=self.tracks,
+            arrived_at=timestamp,
+            max_clock_skew=self.max_clock_skew,
         )
         if isinstance(decoded, Ignored):
             self._out.counts[f"events_ignored_total|name={decoded.label}"] += 1

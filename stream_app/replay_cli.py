@@ -18,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
+from schemas.base import DEFAULT_MAX_CLOCK_SKEW_SECONDS
 from schemas.dead_letter import DeadLetter
 from schemas.transitions import SlaBreach, StageTransition
 from stream_app.codec import decode
@@ -43,6 +44,13 @@ Events should be in the order they happened per lead (as Kafka would deliver
 them). Bad lines are reported with their line number and skipped; they never
 stop the run. Blank lines are ignored.
 
+arrival: the worker dead-letters (future_event) an event dated more than
+LEADSTREAM_MAX_CLOCK_SKEW_SECONDS after its message reached it: the earlier
+of its Kafka timestamp and its own received_at / receivedAt. A file has no
+Kafka timestamps: here a line's own received_at (native) or receivedAt
+(Segment) is its arrival (past --max-clock-skew: a bad line, future_event),
+and a line without one has no bound (a file is trusted to be history).
+
 output: one stage_transition per line (--out, or stdout), in processing order;
 with --breaches FILE, the SLA breaches (the lead_sla_breaches topic's JSON) go
 there, one per line; the funnel summary, the count of bad lines and the ignored
@@ -52,7 +60,7 @@ examples:
   python -m stream_app simulate --rules rules/default.yaml events.jsonl
   python -m stream_app simulate --rules rules/new.yaml events.jsonl --out new.jsonl \\
       --sweep-at 2026-12-01T00:00:00Z      # also demote leads gone cold by then
-  python -m stream_app simulate --rules rules/default.yaml events.jsonl --out t.jsonl \
+  python -m stream_app simulate --rules rules/default.yaml events.jsonl --out t.jsonl \\
       --breaches sla.jsonl --sweep-at 2026-12-01T00:00:00Z   # and SLA breaches by then
   python -m stream_app simulate --rules rules/default.yaml - < events.jsonl
   python -m stream_app simulate --rules rules/default.yaml events.jsonl \
@@ -119,6 +127,7 @@ def run_simulation(
     tracks: Tracks | None = None,
     switches: Sequence[Switch] = (),
     breaches_out: IO[str] | None = None,
+    max_clock_skew: float = DEFAULT_MAX_CLOCK_SKEW_SECONDS,
 ) -> dict[str, Any]:
     """Replay ``source`` through ``rules``; write transitions to ``out``; return a summary.
 
@@ -164,7 +173,9 @@ def run_simulation(
         line = raw.strip()
         if not line:
             continue
-        decoded = decode(line, line=number, tracks=tracks)
+        # A file carries no Kafka timestamps: a line's arrival is its own received_at /
+        # receivedAt, or unknown, and then its time is not bounded (codec.ahead_of_arrival).
+        decoded = decode(line, line=number, tracks=tracks, max_clock_skew=max_clock_skew)
         if isinstance(decoded, Ignored):
             ignored[decoded.label] += 1
             continue
@@ -251,6 +262,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
             tracks=tracks,
             switches=switches,
             breaches_out=breaches_out,
+            max_clock_skew=args.max_clock_skew,
         )
     rate = summary["events_per_second"]
     print(
@@ -330,6 +342,16 @@ def add_commands(sub: Any, formatter: type[argparse.HelpFormatter]) -> None:
             "worker does that reloads its rules on SIGHUP between those two events; "
             "every lead is re-evaluated against the new lines at TIME (ISO-8601, the "
             "reload's time the worker logs; default: the newest event time before LINE)"
+        ),
+    )
+    simulate.add_argument(
+        "--max-clock-skew",
+        type=float,
+        default=DEFAULT_MAX_CLOCK_SKEW_SECONDS,
+        metavar="SECONDS",
+        help=(
+            "how far a line's event time may pass its own received_at / receivedAt "
+            "(LEADSTREAM_MAX_CLOCK_SKEW_SECONDS live; default %(default)g)"
         ),
     )
     simulate.add_argument("--quiet", action="store_true", help="no progress bar")

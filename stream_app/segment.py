@@ -15,8 +15,10 @@ as values:
 
 What maps to what (the README's "Connect your pipeline" has the table):
 
-- ``messageId`` → ``event_id``; ``timestamp`` (clock-skew corrected), else
-  ``originalTimestamp`` → ``occurred_at``; ``userId`` → ``lead_id``;
+- ``messageId`` → ``event_id``; ``receivedAt - (sentAt - originalTimestamp)``
+  (Segment's clock-skew correction, ``event_time``), else ``timestamp``, else
+  ``originalTimestamp`` → ``occurred_at``; ``receivedAt`` → ``received_at``
+  (which bounds it, ``codec.decode``); ``userId`` → ``lead_id``;
   ``anonymousId`` → ``anonymous_id``; ``context.campaign`` → ``utm`` and
   ``campaign``.
 - ``page`` → ``page_view`` (``properties`` first, then ``context.page``;
@@ -41,6 +43,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -164,11 +167,31 @@ def email_subject(address: str) -> str:
     return f"{EMAIL_PREFIX}{digest[:32]}"
 
 
+def event_time(message: SegmentBase) -> datetime | None:
+    """Segment's clock-skew correction: ``receivedAt - (sentAt - originalTimestamp)``.
+
+    A device's clock may be off by minutes or years; the time between its
+    ``originalTimestamp`` and its ``sentAt`` is not, so that age is taken back from the
+    server's ``receivedAt``. Without the three, the message's ``timestamp`` (a pipeline's
+    corrected time), else ``originalTimestamp``, as given: the worker then bounds it by
+    the time the message arrived (``codec.decode``). None: the correction falls outside
+    the calendar (then the mapped event is rejected as having no time).
+    """
+    original, sent, received = message.originalTimestamp, message.sentAt, message.receivedAt
+    if original is None or sent is None or received is None:
+        return message.timestamp or original
+    try:
+        return received - (sent - original)
+    except OverflowError:
+        return None
+
+
 def _common(message: SegmentBase, type_: str) -> dict[str, Any]:
     out: dict[str, Any] = {
         "type": type_,
         "event_id": message.messageId,
-        "occurred_at": message.timestamp or message.originalTimestamp,
+        "occurred_at": event_time(message),
+        "received_at": message.receivedAt,
     }
     if message.userId is not None:
         out["lead_id"] = message.userId

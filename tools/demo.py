@@ -226,8 +226,16 @@ async def run_demo(settings: Settings, prospects: int, seed: int, quiet_s: float
         for tp in partitions:
             await follower.position(tp)
 
-        start = datetime.now(UTC) - timedelta(days=120)
-        events = list(generate(prospects, seed, start=start, id_prefix=f"d{run_id}-"))
+        # the last 120 days, up to now: the worker dead-letters an event dated after it
+        # reached it (LEADSTREAM_MAX_CLOCK_SKEW_SECONDS), and the generator runs on past today
+        now = datetime.now(UTC)
+        events = [
+            event
+            for event in generate(
+                prospects, seed, start=now - timedelta(days=120), id_prefix=f"d{run_id}-"
+            )
+            if datetime.fromisoformat(event["occurred_at"]) <= now
+        ]
         print(
             f"demo {run_id}: {len(events)} events for {prospects} prospects (rules "
             f"{rules.stamp}); transitions as a sales bot would post them:\n",

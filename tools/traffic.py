@@ -27,6 +27,11 @@ from datetime import UTC, datetime, timedelta
 from typing import IO, Any
 
 START = datetime(2026, 9, 1, tzinfo=UTC)
+#: The traffic from ``START`` runs for a year or two, past today: produced to Kafka now,
+#: most of it is dated after its Kafka timestamp, which a worker refuses beyond
+#: ``LEADSTREAM_MAX_CLOCK_SKEW_SECONDS``. Workers that replay it as history (the live
+#: tests, the fault harness, the benchmark) allow this much instead.
+REPLAY_CLOCK_SKEW_SECONDS = 10 * 365 * 86400
 
 PERSONAS = [
     # name, weight, profile

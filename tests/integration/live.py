@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from stream_app.codec import decode_record
 from stream_app.topics import TopicNames
 from tools.launch import Process, use_signal
+from tools.traffic import REPLAY_CLOCK_SKEW_SECONDS
 
 
 class WorkerProcess(Process):
@@ -39,6 +40,9 @@ class WorkerProcess(Process):
                 "LEADSTREAM_TOPIC_PARTITIONS": "3",
                 "LEADSTREAM_SWEEP_INTERVAL_SECONDS": "3600",  # no wall-clock decay in oracles
                 "LEADSTREAM_REDIS_KEY_PREFIX": f"ls:test:{run_id}:",
+                # the seeded traffic, dated up to 2028, is replayed as history; a test of
+                # the bound itself passes a LEADSTREAM_MAX_CLOCK_SKEW_SECONDS of its own
+                "LEADSTREAM_MAX_CLOCK_SKEW_SECONDS": str(REPLAY_CLOCK_SKEW_SECONDS),
                 **env,
             },
         )

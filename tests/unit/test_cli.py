@@ -61,6 +61,54 @@ def test_simulate_writes_transitions_and_reports_bad_lines(
     assert "MQL->SQL conversion: 0.0%" in err
 
 
+def test_simulate_bounds_a_lines_event_time_by_its_own_received_time_else_not_at_all(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A line's received_at (native) or receivedAt (Segment) is its arrival; without one
+    a file is history, unbounded; --max-clock-skew is the worker's allowance."""
+    far = at(0).replace(year=2099)
+    events = tmp_path / "events.jsonl"
+    rows = [
+        line(
+            type="page_view",
+            event_id="a",
+            occurred_at=far,
+            received_at=at(0),
+            lead_id="A",
+            path="/pricing",
+        ),
+        line(
+            type="page",
+            messageId="b",
+            userId="B",
+            originalTimestamp=far,
+            sentAt=at(0, -1),
+            receivedAt=at(0),
+            properties={"path": "/pricing"},
+        ),
+        line(
+            type="page_view",
+            event_id="c",
+            occurred_at=at(0, 1),
+            received_at=at(0),
+            lead_id="C",
+            path="/pricing",
+        ),
+        line(type="page_view", event_id="d", occurred_at=far, lead_id="D", path="/pricing"),
+    ]
+    events.write_text("\n".join(rows) + "\n")
+    argv = ["simulate", "--quiet", "--rules", str(DEFAULT_RULES), str(events)]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert "line 1: future_event: event time 2099-10-05T09:00:00+00:00 is 26663 days after" in err
+    assert "line 2: future_event: event time 2099-10-05" in err
+    assert "line 3: future_event: event time 2026-10-05T10:00:00+00:00 is 3600 s after" in err
+    assert "line 4" not in err  # no received time: no bound
+    assert "1 events (3 bad lines" in err
+    assert main([*argv, "--max-clock-skew", "3600"]) == 0
+    assert "2 events (2 bad lines" in capsys.readouterr().err
+
+
 def test_simulate_output_is_identical_across_runs(tmp_path: Path) -> None:
     events = tmp_path / "events.jsonl"
     events.write_text("".join(json.dumps(e) + "\n" for e in generate(150, seed=3)))

@@ -236,3 +236,41 @@ def parse_state(rules: Rules) -> Any:
     from stream_app.scoring.engine import apply_event
 
     return apply_event(None, ev("profile_update", lead_id="L1", **VP_PROFILE), rules).state
+
+
+def test_an_event_from_the_future_is_a_dead_letter_and_its_lead_scores_like_its_twin(
+    rules: Rules,
+) -> None:
+    """Issue 25: a page view dated 2099 left its lead at "lead" while its twin reached SQL."""
+    arrived = ev("page_view", lead_id="x", path="/").occurred_at.timestamp() + 3600
+    driver = PartitionBatch(0, 1, rules, lambda k: None)
+    poison = ev("page_view", lead_id="A", path="/pricing", event_id="A-2099")
+    poison = poison.model_copy(update={"occurred_at": poison.occurred_at.replace(year=2099)})
+    driver.input(
+        poison.model_dump_json().encode(), topic="t", offset=0, key=b"A", timestamp=arrived
+    )
+    offset = 1
+    for lead in ("A", "B"):
+        for event in (
+            ev("profile_update", lead_id=lead, event_id=f"{lead}-1", **VP_PROFILE),
+            ev("page_view", hours=0.2, lead_id=lead, path="/pricing", event_id=f"{lead}-2"),
+            ev(
+                "form_submission",
+                hours=0.5,
+                lead_id=lead,
+                form_kind="demo_request",
+                event_id=f"{lead}-3",
+            ),
+        ):
+            raw = event.model_dump_json().encode()
+            driver.input(raw, topic="t", offset=offset, key=lead.encode(), timestamp=arrived)
+            offset += 1
+    out = driver.out
+    assert [(key, letter.reason, letter.offset) for key, letter in out.dead_letters] == [
+        (b"A", "future_event", 0)
+    ]
+    assert out.counts["dead_letters_total|reason=future_event"] == 1
+    assert out.counts["events_scored_total|status=late"] == 0
+    a, b = out.updates["A"], out.updates["B"]
+    assert a.stage == b.stage == "sql"
+    assert a.scores == b.scores

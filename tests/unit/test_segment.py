@@ -89,6 +89,7 @@ def test_a_rudderstack_page_view_is_a_native_page_view() -> None:
             "type": "page_view",
             "event_id": RUDDER_PAGE["messageId"],
             "occurred_at": "2026-11-02T10:00:00.623Z",
+            "received_at": "2026-11-02T10:00:01.000Z",
             "anonymous_id": "8d872292709c6fbe",
             "path": "/pricing",
             "url": "https://example.com/pricing",
@@ -101,10 +102,28 @@ def test_a_rudderstack_page_view_is_a_native_page_view() -> None:
     )
 
 
-def test_timestamp_wins_over_original_timestamp_and_either_will_do() -> None:
+def test_the_event_time_is_segments_clock_skew_correction_else_timestamp_else_original() -> None:
+    # receivedAt - (sentAt - originalTimestamp) = 10:00:01.000 - 0.377 s: RudderStack's own
     assert mapped(RUDDER_PAGE).occurred_at.isoformat() == "2026-11-02T10:00:00.623000+00:00"
     only_original = {k: v for k, v in RUDDER_PAGE.items() if k != "timestamp"}
-    assert mapped(only_original).occurred_at.isoformat() == "2026-11-02T10:00:00.123000+00:00"
+    assert mapped(only_original).occurred_at.isoformat() == "2026-11-02T10:00:00.623000+00:00"
+    as_sent = {k: v for k, v in RUDDER_PAGE.items() if k not in ("timestamp", "sentAt")}
+    assert mapped(as_sent).occurred_at.isoformat() == "2026-11-02T10:00:00.123000+00:00"
+    no_original = {k: v for k, v in RUDDER_PAGE.items() if k != "originalTimestamp"}
+    assert mapped(no_original).occurred_at.isoformat() == "2026-11-02T10:00:00.623000+00:00"
+
+
+def test_a_device_clock_years_off_is_corrected_by_the_time_it_took_to_send() -> None:
+    wrong_clock = {
+        **RUDDER_PAGE,
+        "timestamp": None,
+        "originalTimestamp": "2099-06-01T09:59:50Z",  # 10 s before the device sent it
+        "sentAt": "2099-06-01T10:00:00Z",
+    }
+    # received at 10:00:01 by the server's clock, so it happened 10 s before
+    assert mapped(wrong_clock).occurred_at.isoformat() == "2026-11-02T09:59:51+00:00"
+    beyond_the_calendar = {**wrong_clock, "sentAt": "0001-01-01T00:00:00Z"}
+    assert isinstance(mapped(beyond_the_calendar), Rejected)
 
 
 def test_a_page_view_without_a_path_takes_it_from_the_url_and_a_country_from_the_context() -> None:
@@ -130,6 +149,7 @@ def test_a_segment_identify_with_both_ids_and_top_level_traits_is_an_identify() 
             "type": "identify",
             "event_id": "022bb90c-bbac-11e4-8dfc-aa07a5b093db",
             "occurred_at": "2026-11-02T11:59:59.900Z",
+            "received_at": "2026-11-02T12:00:00.000Z",
             "lead_id": "97980cfea0067",
             "anonymous_id": "507f191e810c19729de860ea",
             "traits": {
