@@ -64,6 +64,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 
+from schemas.base import DEFAULT_MAX_CLOCK_SKEW_SECONDS
 from schemas.dead_letter import DeadLetter
 from schemas.segment import SEGMENT_TYPES
 from stream_app.codec import decode
@@ -137,8 +138,16 @@ def write_key_of(request_auth: str | None, body: dict[str, Any]) -> str | None:
     return key
 
 
-def messages_of(route: str, body: dict[str, Any], received_at: str) -> list[dict[str, Any]]:
-    """The messages of one request, as they go to Kafka (pure; raises ``Rejected``)."""
+def messages_of(
+    route: str,
+    body: dict[str, Any],
+    received_at: str,
+    max_clock_skew: float = DEFAULT_MAX_CLOCK_SKEW_SECONDS,
+) -> list[dict[str, Any]]:
+    """The messages of one request, as they go to Kafka (pure; raises ``Rejected``).
+
+    The collector stands where Segment's API does, so it does what that API does with
+    a sender's clock (``skew_corrected``) before the worker sees the message."""
     if route == "batch":
         batch = body.get("batch")
         if not isinstance(batch, list) or not batch:
@@ -164,6 +173,7 @@ def messages_of(route: str, body: dict[str, Any], received_at: str) -> list[dict
         if "sentAt" not in message and isinstance(body.get("sentAt"), str):
             message["sentAt"] = body["sentAt"]
         message["receivedAt"] = received_at
+        skew_corrected(message, max_clock_skew)
         message.pop("writeKey", None)
         if len(json.dumps(message)) > MAX_MESSAGE_BYTES:
             raise Rejected(
@@ -171,6 +181,38 @@ def messages_of(route: str, body: dict[str, Any], received_at: str) -> list[dict
             )
         out.append(message)
     return out
+
+
+def skew_corrected(message: dict[str, Any], max_clock_skew: float) -> None:
+    """A sender whose clock is off: its ``timestamp`` becomes ``originalTimestamp``.
+
+    Segment's libraries date a message (``timestamp``) and a batch (``sentAt``) by the
+    same device clock. When ``sentAt`` is further than ``max_clock_skew`` seconds from
+    our ``receivedAt``, that clock is wrong (a visitor's laptop a day ahead, a phone in
+    2099): the ``timestamp`` is kept as ``originalTimestamp``, and the worker dates the
+    event ``receivedAt - (sentAt - originalTimestamp)``, Segment's own correction
+    (``segment.event_time``), instead of refusing it as dated in the future. A clock
+    within the allowance keeps its ``timestamp`` as sent: correcting it would move the
+    event by the network's delay and nothing more. A message that already names its
+    ``originalTimestamp`` is corrected by the worker as it is.
+    """
+    stamp, sent = message.get("timestamp"), message.get("sentAt")
+    if "originalTimestamp" in message or not isinstance(stamp, str) or not isinstance(sent, str):
+        return
+    try:
+        offset = parse_time(sent) - parse_time(message["receivedAt"])
+    except ValueError:
+        return  # the worker's decoder judges a time it cannot read
+    if abs(offset.total_seconds()) > max_clock_skew:
+        message["originalTimestamp"] = message.pop("timestamp")
+
+
+def parse_time(text: str) -> datetime:
+    """An ISO-8601 time as Segment's libraries write it (``Z`` or an offset), in UTC."""
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        raise ValueError("a time without its zone")
+    return moment
 
 
 @dataclass(frozen=True)
@@ -191,13 +233,17 @@ class Judged:
     refused: list[Refusal]
 
 
-def judge(messages: list[dict[str, Any]], tracks: Tracks) -> Judged:
+def judge(
+    messages: list[dict[str, Any]],
+    tracks: Tracks,
+    max_clock_skew: float = DEFAULT_MAX_CLOCK_SKEW_SECONDS,
+) -> Judged:
     """Encode every message and judge the bytes with the worker's decoder (pure): a
     message it would dead-letter is refused; mapped and ignored ones are accepted."""
     accepted, refused = [], []
     for n, message in enumerate(messages):
         value = json.dumps(message).encode()  # ASCII: a lone surrogate stays escaped
-        verdict = decode(value, tracks=tracks)
+        verdict = decode(value, tracks=tracks, max_clock_skew=max_clock_skew)
         if isinstance(verdict, DeadLetter):
             refused.append(Refusal(n, verdict.reason, verdict.error))
             continue
@@ -316,7 +362,8 @@ class Collector:
             return _answer(401, "unauthorized", "missing or unknown write key")
         now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         try:
-            judged = judge(messages_of(route, body, now), self.tracks)
+            skew = self.settings.max_clock_skew_seconds
+            judged = judge(messages_of(route, body, now, skew), self.tracks, skew)
         except Rejected as exc:
             return _answer(exc.status, exc.code, exc.message)
         refused = [vars(r) for r in judged.refused]
