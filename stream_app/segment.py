@@ -38,7 +38,6 @@ What maps to what (the README's "Connect your pipeline" has the table):
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -59,10 +58,8 @@ from schemas.segment import (
     SegmentScreen,
     SegmentTrack,
 )
+from stream_app.scoring.identity import email_pseudonym
 from stream_app.tracks import Tracks
-
-#: Prefix of the anonymous ids that stand for an e-mail address (see ``email_subject``).
-EMAIL_PREFIX = "email:"
 
 _SEGMENT_TYPE = re.compile(rb'"type"\s*:\s*"(?:%s)"' % "|".join(sorted(SEGMENT_TYPES)).encode())
 _SEGMENT_KEY = re.compile(rb'"(?:messageId|anonymousId|userId)"\s*:')
@@ -158,10 +155,10 @@ def email_subject(address: str) -> str:
     """The pseudonymous anonymous id of an e-mail address: ``email:`` and 32 hex digits of
     the SHA-256 of the trimmed, lower-cased address. Events that carry only an address
     gather under it; an identify with ``userId`` and ``traits.email`` (and no
-    ``anonymousId``) links it to the lead, as a cookie is linked. The address itself is
+    ``anonymousId``) links it to the lead, as a cookie is linked, and so does any event
+    that tells a lead's address (``scoring.identity.email_link``). The address itself is
     never an id, a key, a log line or a metric label."""
-    digest = hashlib.sha256(address.strip().lower().encode()).hexdigest()
-    return f"{EMAIL_PREFIX}{digest[:32]}"
+    return email_pseudonym(address)
 
 
 def _common(message: SegmentBase, type_: str) -> dict[str, Any]:
