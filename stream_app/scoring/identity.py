@@ -19,7 +19,7 @@ import hashlib
 
 from schemas.events import FormSubmission, Identify, InboundEvent, ProfileUpdate
 from stream_app.scoring.buckets import fold_old_history
-from stream_app.scoring.counting import MAX_FEATURES, note_hand_raise
+from stream_app.scoring.counting import MAX_FEATURES, note_hand_raise, note_product_use
 from stream_app.scoring.decay import decay
 from stream_app.scoring.rules import Rules
 from stream_app.scoring.signals import MAX_SIGNAL_LOG, award_signals
@@ -111,6 +111,8 @@ def merge_anonymous(lead: LeadState, anon: LeadState, rules: Rules) -> tuple[Lea
     ]
     if anon.hand_raised_at is not None:
         note_hand_raise(new, anon.hand_raised_at, anon.hand_raise_form)
+    if anon.product_used_at is not None:
+        note_product_use(new, anon.product_used_at)
     new.merged_anonymous = [*new.merged_anonymous, anon_id][-MAX_MERGED_IDS:]
     new.version += 1
     if new.newest_at is not None:

@@ -16,13 +16,23 @@ from stream_app.scoring.state import DAY, QUALIFIED, RANK, SALES_OWNED, LeadStat
 from stream_app.scoring.view import ScoreView, engagement_of, view_of
 
 
+def _since_recycle(state: LeadState, t: float | None) -> bool:
+    """Whether an act at ``t`` (a hand-raise, product use) belongs to the lead's current
+    life: after its latest recycle, if any. What it did before the recycle is why it was
+    qualified then; it must not qualify the lead again by itself."""
+    return t is not None and (state.recycled_at is None or t > state.recycled_at)
+
+
 def _pql_ok(state: LeadState, fit: float, rules: Rules) -> bool:
+    """The activation rule: milestones reached at any time (they do not expire), and, for a
+    recycled lead, product use since the recycle (``_since_recycle``)."""
     pql = rules.spec.stages.pql
     return (
         pql is not None
         and fit >= pql.min_fit
         and all(a in state.product_actions for a in pql.required_actions)
         and len(state.features) >= pql.min_distinct_features
+        and _since_recycle(state, state.product_used_at)
     )
 
 
@@ -66,10 +76,7 @@ def target(
         )
     base: Stage = "lead" if state.stage == "disqualified" else state.stage
     fit = view.fit
-    raised = state.hand_raised_at is not None and (
-        state.recycled_at is None or state.hand_raised_at > state.recycled_at
-    )
-    hand = raised and fit >= stages.hand_raise.min_fit
+    hand = _since_recycle(state, state.hand_raised_at) and fit >= stages.hand_raise.min_fit
     by_score = _reaches(view, stages.sql)
     ladder: list[tuple[Stage, bool, TransitionReason, str | None]] = [
         ("sql", hand or by_score, *_sql_reason(state, hand, by_score, view, rules)),
