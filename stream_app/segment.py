@@ -26,8 +26,10 @@ What maps to what (the README's "Connect your pipeline" has the table):
   (Segment), snake_case or camelCase.
 - E-mail providers identify people by address: a message with neither id
   but an address (``properties.email``, ``traits.email``) is the anonymous
-  visitor ``email_subject(address)``; an identify with ``userId`` and
-  ``traits.email`` but no ``anonymousId`` links that pseudonym to the lead.
+  visitor ``email_subject(address)``; a message with ``userId``, an address
+  and no ``anonymousId`` (a server-side identify, a provider's event that
+  names the user) carries that pseudonym as its anonymous id, which links it
+  to the lead.
 - ``alias`` → ``identify`` (``previousId`` is the anonymous id).
 - ``group`` → ``profile_update`` of the lead's account (``groupId`` and the
   company traits).
@@ -171,9 +173,12 @@ def _common(message: SegmentBase, type_: str) -> dict[str, Any]:
         out["lead_id"] = message.userId
     if message.anonymousId is not None:
         out["anonymous_id"] = message.anonymousId
-    elif message.userId is None:
+    else:
         address = message.email()
-        if address is not None:  # an e-mail provider's event: only the address says who
+        if address is not None:
+            # An e-mail provider's event: only the address says who, or, with a userId,
+            # the address's pseudonym is linked to that lead as a cookie is (an erase by
+            # the address then finds the lead).
             out["anonymous_id"] = email_subject(address)
     campaign = message.context.campaign if message.context else None
     if campaign is not None:
@@ -326,10 +331,7 @@ def _profile(traits: dict[str, Any]) -> dict[str, Any]:
 
 def _identify(message: SegmentIdentify) -> dict[str, Any]:
     profile = _profile(_traits(message))
-    out = _common(message, "identify")
-    if message.userId is not None and message.anonymousId is None and "email" in profile:
-        # a server-side identify (user id and address): links the address's pseudonym
-        out["anonymous_id"] = email_subject(profile["email"])
+    out = _common(message, "identify")  # a server-side identify: the address's pseudonym
     if "lead_id" in out and "anonymous_id" in out:
         if profile:
             out["traits"] = profile

@@ -333,6 +333,16 @@ TELLS_THE_ADDRESS = {
             "fields": {"Email": "jane.doe@acme.com"},
         },
     ],
+    "a provider's event that names the user": [
+        {"type": "profile_update", "lead_id": "jane", **_JANE},
+        {
+            "type": "track",
+            "event": "Email Opened",
+            "messageId": "s-2",
+            "userId": "jane",
+            "properties": {"email": "jane.doe@acme.com", "campaign_id": "nl-12"},
+        },
+    ],
     "a merged cookie's profile_update": [
         {"type": "identify", "lead_id": "jane", "anonymous_id": "cookie-1"},
         {"type": "profile_update", "anonymous_id": "cookie-1", "email": "jane.doe@acme.com"},
