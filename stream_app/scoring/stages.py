@@ -63,9 +63,19 @@ def _sql_reason(
 
 
 def target(
-    state: LeadState, view: ScoreView, rules: Rules, now: float
+    state: LeadState,
+    view: ScoreView,
+    rules: Rules,
+    now: float,
+    trigger: InboundEvent | None = None,
 ) -> tuple[Stage, TransitionReason, str | None] | None:
-    """Where the lead should be now, if not where it is."""
+    """Where the lead should be now, if not where it is.
+
+    A recycle found on an event (``trigger``) is that event's doing: every change
+    decay alone makes up to the event's time was made before it was counted
+    (``sweep.advance_to``), so a spam report, an unsubscribe or a profile change
+    that takes the score under the line is announced as ``score_drop``, not ``decay``.
+    """
     if state.lead_id is None or state.stage in SALES_OWNED:
         return None
     stages = rules.spec.stages
@@ -94,7 +104,7 @@ def target(
     ):
         grace_end = (state.stage_since or now) + stages.recycle.grace_days * DAY
         if now >= grace_end:
-            return "recycled", "decay", None
+            return "recycled", "decay" if trigger is None else "score_drop", None
     return None
 
 
@@ -128,7 +138,7 @@ def evaluate(
 ) -> list[StageTransition]:
     if state.lead_id is None:
         return []
-    found = target(state, view, rules, now)
+    found = target(state, view, rules, now, trigger)
     if found is None:
         return []
     to, reason, detail = found

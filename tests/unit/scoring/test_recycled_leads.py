@@ -1,4 +1,4 @@
-"""Issue 26: what a recycled lead's past may and may not do, as literal scenarios.
+"""Issue 26: what qualifies a recycled lead again, and what a demotion is called.
 
 Written from what marketing ops expects of the shipped rules files (the numbers
 are the files'), not from the engine's output.
@@ -14,7 +14,7 @@ from schemas.events import InboundEvent
 from stream_app.rules_file import load_rules
 from stream_app.scoring.replay import Replay
 from stream_app.scoring.rules import Rules
-from tests.factories import REPO, ev, run
+from tests.factories import REPO, VP_PROFILE, at, ev, run
 
 
 @pytest.fixture(scope="module")
@@ -91,3 +91,42 @@ def test_the_default_rules_pql_block_needs_product_use_after_a_recycle_too() -> 
     lost = ev("sales_feedback", day=4, lead_id="vp", outcome="lost")
     assert stages(replay, [lost]) == [("pql", "recycled", "sales_feedback")]
     assert stages(replay, [ev("page_view", day=90, lead_id="vp", path="/blog/a")]) == []
+
+
+# --- item 5: a demotion an event causes is not called decay --------------------------------
+
+
+def test_a_spam_report_that_demotes_an_mql_is_announced_as_a_score_drop(rules: Rules) -> None:
+    # Fit 45 + pricing and plans (40): an MQL at 85. Eighteen days later (past the 14-day
+    # grace) its engagement has decayed to about 27: 72, still over the recycle line (40).
+    # The spam report (-40) takes it to about 32: recycled, by the report, not by decay.
+    replay, out = run(
+        rules,
+        [
+            ev("profile_update", lead_id="L1", **VP_PROFILE),
+            ev("page_view", hours=0.1, lead_id="L1", path="/pricing"),
+            ev("page_view", hours=0.2, lead_id="L1", path="/plans"),
+        ],
+    )
+    assert [t.to_stage for t in out] == ["mql"]
+    quiet = ev("page_view", day=18, lead_id="L1", path="/blog/a")
+    assert replay.process(quiet).transitions == ()
+    spam = ev("email_spam_report", day=18, hours=1, lead_id="L1")
+    (demoted,) = replay.process(spam).transitions
+    assert (demoted.from_stage, demoted.to_stage) == ("mql", "recycled")
+    assert demoted.reason == "score_drop"  # was: decay
+    assert demoted.triggering_event_type == "email_spam_report"
+
+
+def test_a_demotion_with_no_event_is_still_decay(rules: Rules) -> None:
+    replay, _ = run(
+        rules,
+        [
+            ev("profile_update", lead_id="L1", **VP_PROFILE),
+            ev("page_view", hours=0.1, lead_id="L1", path="/pricing"),
+            ev("page_view", hours=0.2, lead_id="L1", path="/plans"),
+        ],
+    )
+    (demoted,) = replay.sweep(at(day=120).timestamp())
+    assert (demoted.reason, demoted.triggering_event_id) == ("decay", None)
+
