@@ -130,3 +130,20 @@ def test_a_demotion_with_no_event_is_still_decay(rules: Rules) -> None:
     (demoted,) = replay.sweep(at(day=120).timestamp())
     assert (demoted.reason, demoted.triggering_event_id) == ("decay", None)
 
+
+def test_a_repeated_activation_adds_its_points_once(plg: Rules) -> None:
+    # Fit 10 (an engineer), signup 20, activation 20: under the MQL line (50). The
+    # product sends "activated" twice more on the next days: it was one milestone.
+    events = [
+        ev("profile_update", lead_id="dev", job_title="Engineer"),
+        ev("product_usage", hours=1, lead_id="dev", action="signup"),
+        ev("product_usage", day=1, hours=1, lead_id="dev", action="activated"),
+        ev("product_usage", day=2, hours=1, lead_id="dev", action="activated"),
+        ev("product_usage", day=3, hours=1, lead_id="dev", action="activated"),
+    ]
+    replay, out = run(plg, events)
+    assert out == []  # was: an MQL at 68.81 on the second "activated"
+    step = replay.process(ev("product_usage", day=3, hours=2, lead_id="dev", action="signup"))
+    assert step.update is not None
+    earned = {c.rule: c.points for c in step.update.contributions}
+    assert earned["activated"] <= 20 and earned["signup"] <= 20
