@@ -41,7 +41,9 @@ TransitionReason = Literal[
     "score_threshold",  # total and fit crossed the MQL or SQL line
     "hand_raise",  # demo / trial / contact-sales form by an MQL-fit lead, score over or not
     "pql_activation",  # product-usage milestones met
-    "decay",  # engagement decayed below the recycle level
+    "decay",  # engagement decayed below the recycle level (the sweep; no triggering event)
+    "score_drop",  # an event took the score below the recycle level: negative points
+    # (spam report, unsubscribe, bounce) or a profile change that lowered fit
     "disqualified",  # a hard exclusion matched (competitor, student, geography)
     "requalified",  # the exclusion no longer matches
     "sales_feedback",  # sales accepted, rejected, opened, won or lost

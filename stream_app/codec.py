@@ -245,6 +245,7 @@ STATE_FIELDS: tuple[str, ...] = (
     "cap_carry",
     "feedback_at",
     "sla_breached",
+    "product_used_at",
 )
 _SIGNAL_LOG = STATE_FIELDS.index("signal_log")
 _DEFAULTS: list[Callable[[], Any]] = [

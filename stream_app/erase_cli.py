@@ -33,7 +33,8 @@ what is removed: the lead's record in the worker's records table (a delete, and 
   and its Redis projection (the lead, its transitions, leaderboards, account and
   funnel entries): the worker writes a tombstone on lead_score_updates and the
   projection deletes them when it reads it. An e-mail address or an anonymous id
-  that joined a lead erases that lead, the whole person.
+  that joined a lead erases that lead, the whole person; an address joins the lead
+  whose profile update, identify traits or form field told it.
 what stays: transitions already published on lead_stage_transitions (and what
   consumers such as the sales bot did with them), and the person's past messages on
   the input topics until their retention: downstream consumers follow the erasure

@@ -22,9 +22,12 @@ subjects of the same partition are answered in place, without a hop.
 
 An ``erase`` request is an input event like the others, so it takes its
 place in the person's order (a lead waiting for a claim's answer holds it
-too). Erasing a lead deletes its record and sends an ``erase`` to each
-anonymous id it merged or linked, whose record goes if it joined this lead;
-an erase naming a merged visitor goes to its lead, like any of its events.
+too). An e-mail address a lead's event tells is claimed like an anonymous id,
+by its pseudonym (``identity.email_link``), after the event's anonymous id, so
+an erase by address reaches the lead. Erasing a lead deletes its record and
+sends an ``erase`` to each anonymous id it merged or linked, whose record goes
+if it joined this lead; an erase naming a merged visitor (a cookie, an
+address's pseudonym) goes to its lead, like any of its events.
 
 ``PartitionBatch`` is the one effects driver: the Faust agent, the in-memory
 pipeline below and the benchmark's ceiling all run it. It reads records
@@ -85,7 +88,7 @@ from stream_app.scoring.engine import (
     switch_rules,
 )
 from stream_app.scoring.erasure import erasure_of
-from stream_app.scoring.identity import tombstone
+from stream_app.scoring.identity import email_link, tombstone
 from stream_app.scoring.rules import Rules
 from stream_app.scoring.state import ANONYMOUS_PREFIX, LeadState, anonymous_key, new_state
 from stream_app.scoring.view import ScoreView
@@ -374,8 +377,8 @@ class PartitionBatch:
             if isinstance(event, Erase):
                 self._erase(key, found, event)
                 return
-            anon = event.anonymous_id
-            if anon is not None and not record.knows(anon):
+            anon = _unknown(record, event)
+            if anon is not None:
                 record.awaiting.append(anon)
                 record.held.append(event)
                 self._put(key, record)
@@ -502,6 +505,16 @@ class PartitionBatch:
         record = self._get(message.to)
         if record is not None and record.state.merged_into == message.lead_id:
             self._put(message.to, None)
+
+
+def _unknown(record: Record, event: InboundEvent) -> str | None:
+    """The first id ``event`` links to the lead of ``record`` that it has not claimed yet:
+    the event's anonymous id, then the pseudonym of an address it tells (the order the
+    offline replay links them in; one claim at a time, so merges happen in that order)."""
+    for anon in (event.anonymous_id, email_link(event)):
+        if anon is not None and not record.knows(anon):
+            return anon
+    return None
 
 
 # --- an in-memory run over N partitions (tests, and the offline comparison) ----------

@@ -268,8 +268,9 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     print(
         f"{summary['events']} events ({summary['bad_lines']} bad lines, "
         f"{summary['duplicates']} duplicates, {summary['late']} too late) -> "
-        f"{summary['transitions']} transitions, {summary['sla_breaches']} SLA breaches "
-        f"in {summary['seconds']:.1f}s" + (f" ({rate:,.0f} events/s)" if rate else ""),
+        f"{summary['transitions']} transitions, {summary['sla_breaches']} SLA breaches, "
+        f"{summary['erasures']} erasures in {summary['seconds']:.1f}s"
+        + (f" ({rate:,.0f} events/s)" if rate else ""),
         file=sys.stderr,
     )
     ignored: Counter[str] = summary["ignored"]

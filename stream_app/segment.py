@@ -28,8 +28,10 @@ What maps to what (the README's "Connect your pipeline" has the table):
   (Segment), snake_case or camelCase.
 - E-mail providers identify people by address: a message with neither id
   but an address (``properties.email``, ``traits.email``) is the anonymous
-  visitor ``email_subject(address)``; an identify with ``userId`` and
-  ``traits.email`` but no ``anonymousId`` links that pseudonym to the lead.
+  visitor ``email_subject(address)``; a message with ``userId``, an address
+  and no ``anonymousId`` (a server-side identify, a provider's event that
+  names the user) carries that pseudonym as its anonymous id, which links it
+  to the lead.
 - ``alias`` → ``identify`` (``previousId`` is the anonymous id).
 - ``group`` → ``profile_update`` of the lead's account (``groupId`` and the
   company traits).
@@ -40,7 +42,6 @@ What maps to what (the README's "Connect your pipeline" has the table):
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -62,10 +63,8 @@ from schemas.segment import (
     SegmentScreen,
     SegmentTrack,
 )
+from stream_app.scoring.identity import email_pseudonym
 from stream_app.tracks import Tracks
-
-#: Prefix of the anonymous ids that stand for an e-mail address (see ``email_subject``).
-EMAIL_PREFIX = "email:"
 
 _SEGMENT_TYPE = re.compile(rb'"type"\s*:\s*"(?:%s)"' % "|".join(sorted(SEGMENT_TYPES)).encode())
 _SEGMENT_KEY = re.compile(rb'"(?:messageId|anonymousId|userId)"\s*:')
@@ -161,10 +160,10 @@ def email_subject(address: str) -> str:
     """The pseudonymous anonymous id of an e-mail address: ``email:`` and 32 hex digits of
     the SHA-256 of the trimmed, lower-cased address. Events that carry only an address
     gather under it; an identify with ``userId`` and ``traits.email`` (and no
-    ``anonymousId``) links it to the lead, as a cookie is linked. The address itself is
+    ``anonymousId``) links it to the lead, as a cookie is linked, and so does any event
+    that tells a lead's address (``scoring.identity.email_link``). The address itself is
     never an id, a key, a log line or a metric label."""
-    digest = hashlib.sha256(address.strip().lower().encode()).hexdigest()
-    return f"{EMAIL_PREFIX}{digest[:32]}"
+    return email_pseudonym(address)
 
 
 def event_time(message: SegmentBase) -> datetime | None:
@@ -197,9 +196,12 @@ def _common(message: SegmentBase, type_: str) -> dict[str, Any]:
         out["lead_id"] = message.userId
     if message.anonymousId is not None:
         out["anonymous_id"] = message.anonymousId
-    elif message.userId is None:
+    else:
         address = message.email()
-        if address is not None:  # an e-mail provider's event: only the address says who
+        if address is not None:
+            # An e-mail provider's event: only the address says who, or, with a userId,
+            # the address's pseudonym is linked to that lead as a cookie is (an erase by
+            # the address then finds the lead).
             out["anonymous_id"] = email_subject(address)
     campaign = message.context.campaign if message.context else None
     if campaign is not None:
@@ -352,10 +354,7 @@ def _profile(traits: dict[str, Any]) -> dict[str, Any]:
 
 def _identify(message: SegmentIdentify) -> dict[str, Any]:
     profile = _profile(_traits(message))
-    out = _common(message, "identify")
-    if message.userId is not None and message.anonymousId is None and "email" in profile:
-        # a server-side identify (user id and address): links the address's pseudonym
-        out["anonymous_id"] = email_subject(profile["email"])
+    out = _common(message, "identify")  # a server-side identify: the address's pseudonym
     if "lead_id" in out and "anonymous_id" in out:
         if profile:
             out["traits"] = profile

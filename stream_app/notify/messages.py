@@ -44,6 +44,7 @@ REASON_LABEL = {
     "hand_raise": "hand raise",
     "pql_activation": "product milestones met",
     "decay": "went cold (decay)",
+    "score_drop": "score dropped (negative points or a lower fit)",
     "disqualified": "disqualified",
     "requalified": "requalified",
     "sales_feedback": "sales feedback",

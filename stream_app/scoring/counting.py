@@ -110,6 +110,12 @@ def note_hand_raise(state: LeadState, t: float, form: str | None) -> None:
         state.hand_raise_form = form
 
 
+def note_product_use(state: LeadState, t: float) -> None:
+    """Keep the newest product-usage time: after a recycle, only use after it makes a PQL."""
+    if state.product_used_at is None or t > state.product_used_at:
+        state.product_used_at = t
+
+
 def count_event(state: LeadState, event: InboundEvent, t: float, rules: Rules) -> None:
     _remember(state, event.event_id, t, rules)
     previous_newest = state.newest_at
@@ -132,6 +138,7 @@ def count_event(state: LeadState, event: InboundEvent, t: float, rules: Rules) -
                 state.scored_with = None
 
     if isinstance(event, ProductUsage):
+        note_product_use(state, t)
         if event.action not in state.product_actions:
             state.product_actions.append(event.action)
         if event.feature and event.feature not in state.features:

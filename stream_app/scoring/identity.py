@@ -4,12 +4,22 @@ An anonymous visitor is scored under ``anon:<anonymous id>`` (``state.anonymous_
 until the id is linked to a lead; at the link its buckets, signal logs, profile,
 seen ids and milestones merge into the lead, and its key becomes a tombstone that
 points at the lead.
+
+An e-mail address is an anonymous id too: its pseudonym ``email:<32 hex>``
+(``email_pseudonym``) is the subject e-mail providers' events gather under
+and what an erase by address names. Whatever event tells a lead's address
+(a profile update, identify traits, a form's ``email`` field) links that
+pseudonym to the lead as a cookie is linked (``email_link``), so an erase by
+the address finds the person, and the provider's events join the lead.
 """
 
 from __future__ import annotations
 
+import hashlib
+
+from schemas.events import FormSubmission, Identify, InboundEvent, ProfileUpdate
 from stream_app.scoring.buckets import fold_old_history
-from stream_app.scoring.counting import MAX_FEATURES, note_hand_raise
+from stream_app.scoring.counting import MAX_FEATURES, note_hand_raise, note_product_use
 from stream_app.scoring.decay import decay
 from stream_app.scoring.rules import Rules
 from stream_app.scoring.signals import MAX_SIGNAL_LOG, award_signals
@@ -17,6 +27,40 @@ from stream_app.scoring.state import ANONYMOUS_PREFIX, LeadState, new_state
 from stream_app.scoring.sweep import next_due_at
 
 MAX_MERGED_IDS = 100
+#: Prefix of the anonymous ids that stand for an e-mail address (``email_pseudonym``).
+EMAIL_PREFIX = "email:"
+
+
+def email_pseudonym(address: str) -> str:
+    """The pseudonymous anonymous id of an e-mail address: ``email:`` and 32 hex digits of
+    the SHA-256 of the trimmed, lower-cased address. The address itself is never an id,
+    a key, a log line or a metric label."""
+    digest = hashlib.sha256(address.strip().lower().encode()).hexdigest()
+    return f"{EMAIL_PREFIX}{digest[:32]}"
+
+
+def address_of(event: InboundEvent) -> str | None:
+    """The e-mail address ``event`` tells, if any: a profile update's, identify traits',
+    or a form's ``email`` field (any case of the name; a value with an ``@``)."""
+    if isinstance(event, ProfileUpdate):
+        return event.email
+    if isinstance(event, Identify):
+        return event.traits.email if event.traits is not None else None
+    if isinstance(event, FormSubmission) and event.fields:
+        for name, value in event.fields.items():
+            if name.lower() == "email" and "@" in value:
+                return value
+    return None
+
+
+def email_link(event: InboundEvent) -> str | None:
+    """The pseudonym to link to the lead ``event`` is scored on, besides its anonymous id:
+    that of the address it tells, unless that is already the event's anonymous id."""
+    address = address_of(event)
+    if address is None:
+        return None
+    pseudonym = email_pseudonym(address)
+    return None if pseudonym == event.anonymous_id else pseudonym
 
 
 def merge_anonymous(lead: LeadState, anon: LeadState, rules: Rules) -> tuple[LeadState, LeadState]:
@@ -75,6 +119,8 @@ def merge_anonymous(lead: LeadState, anon: LeadState, rules: Rules) -> tuple[Lea
     ]
     if anon.hand_raised_at is not None:
         note_hand_raise(new, anon.hand_raised_at, anon.hand_raise_form)
+    if anon.product_used_at is not None:
+        note_product_use(new, anon.product_used_at)
     new.merged_anonymous = [*new.merged_anonymous, anon_id][-MAX_MERGED_IDS:]
     new.version += 1
     if new.newest_at is not None:

@@ -8,7 +8,9 @@ Identity: an event carrying only an ``anonymous_id`` is scored under that id
 until the id is linked to a lead, by an ``identify`` or by any event that
 carries both ids. At the link the anonymous history is merged into the lead
 exactly once, whichever arrives first; later anonymous events go to the lead.
-The first link of an anonymous id wins.
+The first link of an anonymous id wins. An e-mail address is linked the same
+way, by its pseudonym (``identity.email_link``), whatever event tells a lead's
+address: so an erase by address finds the person.
 
 An ``erase`` request forgets the person it names: the lead (a merged
 anonymous id names its lead), the anonymous states merged into it and the
@@ -39,6 +41,7 @@ from stream_app.scoring.engine import (
     switch_rules,
 )
 from stream_app.scoring.erasure import erasure_of
+from stream_app.scoring.identity import email_link
 from stream_app.scoring.outputs import PendingUpdate, pending_update
 from stream_app.scoring.rules import Rules
 from stream_app.scoring.state import LeadState, anonymous_key, new_state
@@ -66,14 +69,25 @@ class Replay:
     links: dict[str, str] = field(default_factory=dict)  # anonymous id -> lead id
 
     def route(self, event: InboundEvent) -> str:
-        """The state key for an event, linking and merging identities on the way."""
+        """The state key for an event, linking and merging identities on the way.
+
+        The pseudonym of an address the event tells (``identity.email_link``) is
+        linked to the event's lead after its anonymous id, the order the live worker
+        claims them in.
+        """
         lead, anon = event.lead_id, event.anonymous_id
         if lead is not None:
             if anon is not None and self.links.setdefault(anon, lead) == lead:
                 self._merge(anon, lead)
-            return lead
-        assert anon is not None
-        return self.links.get(anon) or anonymous_key(anon)
+        else:
+            assert anon is not None
+            lead = self.links.get(anon)
+            if lead is None:
+                return anonymous_key(anon)
+        pseudonym = email_link(event)
+        if pseudonym is not None and self.links.setdefault(pseudonym, lead) == lead:
+            self._merge(pseudonym, lead)
+        return lead
 
     def _merge(self, anon: str, lead: str) -> None:
         anon_state = self.states.get(anonymous_key(anon))

@@ -16,13 +16,23 @@ from stream_app.scoring.state import DAY, QUALIFIED, RANK, SALES_OWNED, LeadStat
 from stream_app.scoring.view import ScoreView, engagement_of, view_of
 
 
+def _since_recycle(state: LeadState, t: float | None) -> bool:
+    """Whether an act at ``t`` (a hand-raise, product use) belongs to the lead's current
+    life: after its latest recycle, if any. What it did before the recycle is why it was
+    qualified then; it must not qualify the lead again by itself."""
+    return t is not None and (state.recycled_at is None or t > state.recycled_at)
+
+
 def _pql_ok(state: LeadState, fit: float, rules: Rules) -> bool:
+    """The activation rule: milestones reached at any time (they do not expire), and, for a
+    recycled lead, product use since the recycle (``_since_recycle``)."""
     pql = rules.spec.stages.pql
     return (
         pql is not None
         and fit >= pql.min_fit
         and all(a in state.product_actions for a in pql.required_actions)
         and len(state.features) >= pql.min_distinct_features
+        and _since_recycle(state, state.product_used_at)
     )
 
 
@@ -53,9 +63,19 @@ def _sql_reason(
 
 
 def target(
-    state: LeadState, view: ScoreView, rules: Rules, now: float
+    state: LeadState,
+    view: ScoreView,
+    rules: Rules,
+    now: float,
+    trigger: InboundEvent | None = None,
 ) -> tuple[Stage, TransitionReason, str | None] | None:
-    """Where the lead should be now, if not where it is."""
+    """Where the lead should be now, if not where it is.
+
+    A recycle found on an event (``trigger``) is that event's doing: every change
+    decay alone makes up to the event's time was made before it was counted
+    (``sweep.advance_to``), so a spam report, an unsubscribe or a profile change
+    that takes the score under the line is announced as ``score_drop``, not ``decay``.
+    """
     if state.lead_id is None or state.stage in SALES_OWNED:
         return None
     stages = rules.spec.stages
@@ -66,10 +86,7 @@ def target(
         )
     base: Stage = "lead" if state.stage == "disqualified" else state.stage
     fit = view.fit
-    raised = state.hand_raised_at is not None and (
-        state.recycled_at is None or state.hand_raised_at > state.recycled_at
-    )
-    hand = raised and fit >= stages.hand_raise.min_fit
+    hand = _since_recycle(state, state.hand_raised_at) and fit >= stages.hand_raise.min_fit
     by_score = _reaches(view, stages.sql)
     ladder: list[tuple[Stage, bool, TransitionReason, str | None]] = [
         ("sql", hand or by_score, *_sql_reason(state, hand, by_score, view, rules)),
@@ -87,7 +104,7 @@ def target(
     ):
         grace_end = (state.stage_since or now) + stages.recycle.grace_days * DAY
         if now >= grace_end:
-            return "recycled", "decay", None
+            return "recycled", "decay" if trigger is None else "score_drop", None
     return None
 
 
@@ -127,7 +144,7 @@ def evaluate(
 ) -> list[StageTransition]:
     if state.lead_id is None:
         return []
-    found = target(state, view, rules, now)
+    found = target(state, view, rules, now, trigger)
     if found is None:
         return []
     to, reason, detail = found

@@ -39,7 +39,9 @@ def passed_on_the_way(from_stage: Stage, to: Stage) -> list[Stage]:
 
     MQL volume is the first figure marketing reports: a lead that goes straight
     to SQL (a demo request) or PQL reached MQL too, as the funnel's ``mql_at``
-    counts it, so its transition says so (``StageTransition.passed``).
+    counts it, so its transition says so (``StageTransition.passed``). It is a
+    statement about the ladder (a PQL or an SQL is beyond MQL), not about the
+    MQL line: a PQL by activation may be under it.
     """
     if RANK.get(from_stage, 0) < RANK["mql"] < RANK.get(to, 0):
         return ["mql"]
@@ -91,6 +93,7 @@ class LeadState:
     cap_carry: dict[str, dict[int, float]] = field(default_factory=dict)
     feedback_at: float | None = None  # newest sales feedback (the SLA's pick-up)
     sla_breached: bool = False  # an SLA breach was published for the current stage entry
+    product_used_at: float | None = None  # newest product-usage event (a PQL after a recycle)
 
     def copy(self) -> LeadState:
         """A copy whose containers can be changed without touching this one."""
@@ -121,6 +124,7 @@ class LeadState:
             recycled_at=self.recycled_at,
             feedback_at=self.feedback_at,
             sla_breached=self.sla_breached,
+            product_used_at=self.product_used_at,
             source=self.source,
             campaign=self.campaign,
             merged_anonymous=list(self.merged_anonymous),

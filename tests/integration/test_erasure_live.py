@@ -255,3 +255,68 @@ def test_erase_without_a_topic_to_send_to_is_one_clear_line_and_exit_2(
     assert result.returncode == 2
     assert "does not exist" in result.stderr and "Nothing was sent" in result.stderr
     assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+async def test_an_erase_by_address_finds_a_lead_known_only_by_a_profile_update(
+    kafka_bootstrap: str, tmp_path: Path, rules: Rules, redis_client: aioredis.Redis
+) -> None:
+    """Issue 26, item 1: the address came in a native profile_update (no identify, no
+    e-mail provider event); ``erase <address>`` finds the lead, and its next event starts
+    from nothing."""
+    run = uuid.uuid4().hex[:8]
+    lead, address = f"lead-{run}", f"Jane.{run}@Acme.com"
+    history = [
+        event("profile_update", 0, lead_id=lead, **{**VP_PROFILE, "email": address}),
+        event("page_view", 1, lead_id=lead, path="/pricing"),
+    ]
+    worker = WorkerProcess(run, tmp_path)
+    prefix = worker.env["LEADSTREAM_REDIS_KEY_PREFIX"]
+    worker.start()
+    try:
+        async with Lockstep(kafka_bootstrap, worker) as feed:
+            for raw in history:
+                await feed.feed(raw)
+
+            async def projected() -> bool:
+                return await redis_client.zcard(f"{prefix}lead:{lead}:transitions") > 0
+
+            await until(projected, "the lead's MQL in the projection")
+            done = erase_command(worker, address.lower(), "--wait", "--timeout", "60")
+            assert done.returncode == 0, done.stderr
+            assert address.lower() not in done.stdout.lower()  # only the pseudonym travels
+            request_id, answer = done.stdout.strip().splitlines()
+            erasure = ErasureEvent.model_validate_json(answer)
+            assert (erasure.erasure_id, erasure.lead_id, erasure.found) == (
+                request_id,
+                lead,
+                True,
+            )
+            assert erasure.anonymous_id is not None
+            assert erasure.anonymous_id.startswith("email:")
+
+            async def projection_erased() -> bool:
+                return not await mentions(redis_client, prefix, {lead})
+
+            await until(projection_erased, "the projection's erasure")
+            keys = {lead.encode(), f"anon:{erasure.anonymous_id}".encode()}
+
+            async def changelog_erased() -> bool:
+                latest = await latest_values(kafka_bootstrap, worker.records_changelog)
+                return all(k in latest and latest[k] is None for k in keys)
+
+            await until(changelog_erased, "tombstones on the records changelog")
+            again = event("page_view", 30, lead_id=lead, path="/contact")
+            await feed.feed(again)
+        updates = await latest_values(kafka_bootstrap, worker.names.score_updates)
+        reborn = ScoreUpdate.model_validate_json(updates[lead.encode()] or b"")
+        fresh = Replay(rules).process(parse_event(json.dumps(again))).update
+        assert fresh is not None and (reborn.version, reborn.stage) == (1, "lead")
+        assert reborn.model_copy(update={"event_id": None}) == fresh
+    finally:
+        worker.stop()
+        keys_left = [k async for k in redis_client.scan_iter(match=f"{prefix}*")]
+        if keys_left:
+            await redis_client.delete(*keys_left)
+    log = worker.log_text()
+    assert "Traceback" not in log, log[-3000:]
+    assert address.lower() not in log.lower()  # logs never print an address

@@ -300,3 +300,20 @@ def test_an_erase_request_names_one_person_and_never_carries_the_address() -> No
     for bad in ("bad@", "", "x" * 201):
         with pytest.raises(ValidationError):
             request(bad)
+
+
+def test_simulate_counts_erasures_in_its_summary(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 26, item 1: the help says the summary counts erasures; it printed none."""
+    events = tmp_path / "events.jsonl"
+    events.write_text(
+        line(type="page_view", event_id="v", occurred_at=at(0), lead_id="L1", path="/pricing")
+        + "\n"
+        + line(type="erase", event_id="x", occurred_at=at(0, 1), email="jane@acme.com")
+        + "\n"
+    )
+    assert main(["simulate", "--quiet", "--rules", str(DEFAULT_RULES), str(events)]) == 0
+    err = capsys.readouterr().err
+    assert "0 transitions, 0 SLA breaches, 1 erasures in" in err
+    assert "jane@acme.com" not in err

@@ -92,7 +92,10 @@ def test_erasing_a_lead_erases_its_merged_visitors_and_nobody_else(
     assert (erasure.erasure_id, erasure.lead_id, erasure.found) == ("x-1", lead, True)
     assert erasure.anonymous_ids == [anon]
     # an erase crosses to the visitors' partitions only when they live elsewhere
-    away = [a for a in (anon, taken) if partition_of(a, 4) != partition_of(lead, 4)]
+    # and to the pseudonym of the address the identify's traits told
+    mail = email_subject(str(VP_PROFILE["email"]))
+    assert f"anon:{mail}" not in records
+    away = [a for a in (anon, taken, mail) if partition_of(a, 4) != partition_of(lead, 4)]
     assert sorted(sent) == sorted(f"anon:{a}" for a in away)
 
 
@@ -291,3 +294,106 @@ def test_with_erasures_in_the_traffic_the_driver_equals_the_replay(
     replay_visitors = {k for k in replay.states if k.startswith("anon:")}
     linked_without_history = {f"anon:{a}" for a in replay.links if f"anon:{a}" not in replay.states}
     assert live_visitors == replay_visitors | linked_without_history
+
+
+#: Every way an address becomes known for lead "jane" (issue 26, item 1), as raw input.
+_JANE = {"job_title": "VP Marketing", "seniority": "vp", "company_size": 400}
+TELLS_THE_ADDRESS = {
+    "native profile_update": [
+        {"type": "profile_update", "lead_id": "jane", "email": "Jane.Doe@acme.com", **_JANE}
+    ],
+    "identify traits": [
+        {
+            "type": "identify",
+            "lead_id": "jane",
+            "anonymous_id": "cookie-1",
+            "traits": {"email": "jane.doe@acme.com", **_JANE},
+        }
+    ],
+    "segment identify with an anonymousId": [
+        {
+            "type": "identify",
+            "messageId": "s-1",
+            "userId": "jane",
+            "anonymousId": "cookie-1",
+            "traits": {
+                "email": "jane.doe@ACME.com",
+                "title": "VP Marketing",
+                "seniority": "VP",
+                "company": {"name": "Acme", "employee_count": 400},
+            },
+        }
+    ],
+    "a form's email field": [
+        {"type": "profile_update", "lead_id": "jane", **_JANE},
+        {
+            "type": "form_submission",
+            "lead_id": "jane",
+            "form_kind": "newsletter",
+            "fields": {"Email": "jane.doe@acme.com"},
+        },
+    ],
+    "a provider's event that names the user": [
+        {"type": "profile_update", "lead_id": "jane", **_JANE},
+        {
+            "type": "track",
+            "event": "Email Opened",
+            "messageId": "s-2",
+            "userId": "jane",
+            "properties": {"email": "jane.doe@acme.com", "campaign_id": "nl-12"},
+        },
+    ],
+    "a merged cookie's profile_update": [
+        {"type": "identify", "lead_id": "jane", "anonymous_id": "cookie-1"},
+        {"type": "profile_update", "anonymous_id": "cookie-1", "email": "jane.doe@acme.com"},
+        {"type": "profile_update", "lead_id": "jane", **_JANE},
+    ],
+}
+
+
+def _raw(n: int, message: dict[str, Any], hours: float) -> bytes:
+    stamp = at(hours=hours).isoformat()
+    if "messageId" in message:
+        return json.dumps({**message, "timestamp": stamp}).encode()
+    return json.dumps({"event_id": f"t-{n}", "occurred_at": stamp, **message}).encode()
+
+
+@pytest.mark.parametrize("tells", list(TELLS_THE_ADDRESS), ids=list(TELLS_THE_ADDRESS))
+def test_an_erase_by_address_finds_the_lead_however_the_address_came(
+    rules: Rules, tells: str
+) -> None:
+    """Issue 26, item 1: an MQL whose address arrived the ordinary way, erased by address;
+    its later pricing view starts from nothing and no SLA breach of its old life follows."""
+    messages = [
+        *TELLS_THE_ADDRESS[tells],
+        {"type": "page_view", "lead_id": "jane", "path": "/pricing"},
+        {"type": "page_view", "lead_id": "jane", "path": "/product/x"},
+        {"type": "erase", "email": "jane.doe@acme.com", "reason": "ticket 7"},
+        {"type": "page_view", "lead_id": "jane", "path": "/contact"},
+    ]
+    raws = [_raw(n, m, hours=n) for n, m in enumerate(messages)]
+    inputs = [decode(raw, topic="lead_profiles") for raw in raws]
+    replay = Replay(rules)
+    steps = [replay.process(event) for event in inputs]  # type: ignore[arg-type]
+    live = Live(rules)
+    for raw, event in zip(raws, inputs, strict=True):
+        live.pipeline.feed(raw, key=_subject(event.__dict__).encode(), topic="lead_profiles")
+        live.pipeline.run()
+    before = [t.to_stage for step in steps[:-2] for t in step.transitions]
+    assert before == ["mql"]  # the old life reached MQL (an SLA of 48 hours)
+    answers = [step.erasure for step in steps if step.erasure is not None]
+    for erasure in (*answers, *live.erasures):
+        assert (erasure.lead_id, erasure.found, erasure.reason) == ("jane", True, "ticket 7")
+    assert len(answers) == len(live.erasures) == 1
+    assert live.erased == ["jane"]
+    # the later event starts a new life: one page view's points, version 1, no stage
+    for state in (replay.states["jane"], live.pipeline.record("jane").state):  # type: ignore[union-attr]
+        assert (state.version, state.stage, state.profile) == (1, "lead", {})
+    assert steps[-1].transitions == ()
+    assert live.pipeline.transitions == [t for s in steps for t in s.transitions]
+    # no SLA breach of the erased MQL, whenever the sweep runs
+    assert list(replay.sweep_all(at(day=30).timestamp())) == []
+    live.pipeline.tick(at(day=30).timestamp())
+    assert live.pipeline.breaches == []
+    # nothing of the address is kept: only its pseudonym, linked afresh by nobody
+    assert not any("acme" in key for key in (*replay.links, *live.pipeline.records))

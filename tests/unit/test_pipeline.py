@@ -18,6 +18,10 @@ from stream_app.scoring.rules import Rules
 from tests.factories import VP_PROFILE, ev
 from tools.traffic import generate
 
+#: The buyer's profile without the address (whose pseudonym a lead claims like a cookie:
+#: these tests count the claims of the cookie only, or run one partition's batch alone).
+NO_ADDRESS = {k: v for k, v in VP_PROFILE.items() if k != "email"}
+
 
 def _subject(event: dict[str, Any]) -> bytes:
     return str(event.get("lead_id") or event.get("anonymous_id")).encode()
@@ -78,7 +82,7 @@ def test_a_claim_merges_the_anonymous_history_once(rules: Rules, same: bool) -> 
     live.on_outputs = lambda p, out: forwarded.extend(m.kind for _, m, _ in out.forwards)
     for event in [
         ev("page_view", anonymous_id=anon, path="/pricing"),
-        ev("identify", hours=1, lead_id=lead, anonymous_id=anon, traits=VP_PROFILE),
+        ev("identify", hours=1, lead_id=lead, anonymous_id=anon, traits=NO_ADDRESS),
         ev("page_view", hours=2, anonymous_id=anon, path="/blog/a"),
         ev("page_view", hours=3, lead_id=lead, anonymous_id=anon, path="/blog/b"),
     ]:
@@ -117,7 +121,7 @@ def test_a_batch_processed_again_on_the_old_records_gives_the_same_transitions(
 ) -> None:
     """A crash before the records are written: the batch comes again, and says the same."""
     messages = [
-        ev("profile_update", lead_id="L1", **VP_PROFILE),
+        ev("profile_update", lead_id="L1", **NO_ADDRESS),
         ev("page_view", hours=1, lead_id="L1", path="/pricing"),
     ]
     store: dict[str, bytes] = {}
