@@ -71,7 +71,7 @@ faults: stack-up ## the full fault harness (kills, broker/Redis outages, rebalan
 	$(PY) -m tests.faults.report
 
 .PHONY: bench-quick
-bench-quick: stack-up ## benchmark on 20k keyed + 20k unkeyed events: worker beside bare Faust agents, passthrough, pure core, latency, a burst (4 min here at 8227b15; --help)
+bench-quick: stack-up ## benchmark on 20k keyed + 20k unkeyed events: worker beside bare Faust agents, passthrough, pure core, latency, a burst, a 60 s soak (4 min here at 8227b15 before the soak; --help)
 	$(PY) -m bench.harness --quick
 
 .PHONY: bench

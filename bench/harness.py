@@ -27,6 +27,9 @@ within one run (this machine's speed swings by about 45 %). The phases, in order
                   producer send -> transition received, p50/p95/p99/max
   burst           --burst-seconds at --burst-rate events/s: drain time, p99, and the
                   transitions lost against the pure core's on the same events
+  soak            --soak-seconds at --soak-fraction of the keyed worker's measured events/s
+                  (or --soak-rate): RSS of the worker and its projector (start, end, slope),
+                  consumer lag p99/max, latency p50/p99/max per --soak-window of send time
   recovery        kill -9 and restart (same data); then an empty data directory
   scale_out       two workers together on --scale-events freshly preloaded events
   state           a changelog seeded with --state-leads lead records: restore from an
@@ -41,6 +44,7 @@ commit to the last). Sizes, quick / full:
   --batched-events  all / 100,000        --scale-events  10,000 / 100,000
   --rates           250,1000 at 6 s each / 250,500,1000,2000 at 15 s each
   --burst-*         10 s at 5,000/s / 60 s at 10,000/s
+  --soak-*          60 s in 20 s windows / 30 min in 5 min windows, at half the worker's rate
   --state-leads     20,000 / 1,000,000
 
 Results go to bench/results/<UTC time>-<mode>.json and .md: a top-level `summary`
@@ -90,6 +94,7 @@ from bench.phases import (
     pure_core,
     recovery,
     scale_out,
+    soak,
     state_at_scale,
     worker,
 )
@@ -110,6 +115,7 @@ PHASES: dict[str, Phase] = {
     "worker_unkeyed": worker.unkeyed,
     "latency": latency.run,
     "burst": burst.run,
+    "soak": soak.run,
     "recovery": recovery.run,
     "scale_out": scale_out.run,
     "state": state_at_scale.run,
@@ -123,6 +129,7 @@ ON_PRELOAD = {
     "worker_unkeyed",
     "latency",
     "burst",
+    "soak",
     "recovery",
 }
 LEGACY_UNTIL = {"3": "worker", "7": "state"}  # --until 3: the old "after the throughput"
@@ -188,6 +195,15 @@ def parser() -> argparse.ArgumentParser:
     add("--latency-seconds", type=float, help="seconds per offered load (6 quick, 15 full)")
     add("--burst-rate", type=int, help="burst events/s offered (5,000 quick, 10,000 full)")
     add("--burst-seconds", type=float, help="burst length (10 s quick, 60 s full)")
+    add("--soak-seconds", type=float, help="soak length (60 s quick, 1,800 s full)")
+    add("--soak-window", type=float, help="soak latency window (20 s quick, 300 s full)")
+    add(
+        "--soak-fraction",
+        type=float,
+        default=0.5,
+        help="soak load as a fraction of the keyed worker's measured events/s (0.5)",
+    )
+    add("--soak-rate", type=float, help="soak load in events/s, instead of --soak-fraction")
     add("--scale-events", type=int, help="events for two workers (10,000 quick, 100,000 full)")
     add("--batched-events", type=int, help="inputs for the design ceiling (all quick, 100,000)")
     add("--state-leads", type=int, help="seeded leads (20,000 quick, 1,000,000 full)")
@@ -219,6 +235,8 @@ def defaults(args: argparse.Namespace) -> argparse.Namespace:
         ("latency_seconds", 6.0, 15.0),
         ("burst_rate", 5_000, 10_000),
         ("burst_seconds", 10.0, 60.0),
+        ("soak_seconds", 60.0, 1800.0),
+        ("soak_window", 20.0, 300.0),
         ("scale_events", 10_000, 100_000),
         ("batched_events", None, 100_000),
         ("state_leads", 20_000, 1_000_000),

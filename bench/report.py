@@ -37,6 +37,7 @@ def build_summary(figures: dict[str, Any], minutes: float | None) -> dict[str, A
     count, floor = rate(figures, "faust_count"), rate(figures, "faust_floor")
     passthrough, core = rate(figures, "passthrough"), rate(figures, "pure_core")
     burst: dict[str, Any] = figures.get("burst") or {}
+    soak: dict[str, Any] = figures.get("soak") or {}
     return {
         "worker_events_per_s_keyed": keyed,
         "worker_events_per_s_unkeyed": unkeyed,
@@ -54,6 +55,13 @@ def build_summary(figures: dict[str, Any], minutes: float | None) -> dict[str, A
         "worker_keyed_vs_faust_floor": ratio(keyed, floor),
         "worker_keyed_vs_passthrough": ratio(keyed, passthrough),
         "worker_keyed_vs_pure_core": ratio(keyed, core),
+        "soak_events_per_s": soak.get("offered_per_second"),
+        "soak_worker_rss_start_mib": soak.get("worker_rss_start_mib"),
+        "soak_worker_rss_end_mib": soak.get("worker_rss_end_mib"),
+        "soak_worker_rss_slope_mib_per_hour": soak.get("worker_rss_slope_mib_per_hour"),
+        "soak_lag_p99": soak.get("lag_p99"),
+        "soak_lag_max": soak.get("lag_max"),
+        "soak_p99_ms_by_window": [w.get("p99_ms") for w in soak.get("windows") or []] or None,
         "bench_minutes": None if minutes is None else round(minutes, 1),
     }
 
@@ -214,10 +222,42 @@ def render(result: Result) -> str:
                 for x in lat
             ],
         ]
+    lines += _soak_lines(f.get("soak"))
     lines += _state_lines(f)
     if result.notes:
         lines += ["", *[f"- {n}" for n in result.notes]]
     return "\n".join(lines) + "\n"
+
+
+def _soak_lines(soak: dict[str, Any] | None) -> list[str]:
+    if not soak:
+        return []
+    rss = [
+        f"{who} RSS {num(soak.get(f'{who}_rss_start_mib'))} -> "
+        f"{num(soak.get(f'{who}_rss_end_mib'))} MiB (max {num(soak.get(f'{who}_rss_max_mib'))}, "
+        f"slope after the first window {num(soak.get(f'{who}_rss_slope_mib_per_hour'))} MiB/h)"
+        for who in ("worker", "projector")
+        if f"{who}_rss_start_mib" in soak
+    ]
+    return [
+        "",
+        f"Soak: {soak['events']:,} events at {num(soak['offered_per_second'])}/s offered "
+        f"(sent {num(soak['achieved_offer'])}/s; the keyed worker phase measured "
+        f"{num(soak.get('of_worker_events_per_second'))} events/s) for {num(soak['seconds'])} s; "
+        f"{soak['transitions']:,} transitions; consumer lag p99 {num(soak.get('lag_p99'))}, "
+        f"max {num(soak.get('lag_max'))} over {soak['samples']} samples; "
+        + "; ".join(rss)
+        + f"; record cache {soak['record_cache_size']:,} records; drained "
+        f"{soak['drain_after_last_send_s']} s after the last send.",
+        "",
+        "| soak window from, s | transitions | p50 ms | p99 ms | max ms |",
+        "|---|---|---|---|---|",
+        *[
+            f"| {w['from_s']:,} | {w['transitions']:,} | {num(w.get('p50_ms'))} "
+            f"| {num(w.get('p99_ms'))} | {num(w.get('max_ms'))} |"
+            for w in soak.get("windows") or []
+        ],
+    ]
 
 
 def _of_expected(x: dict[str, Any]) -> str:

@@ -6,11 +6,13 @@ Speed is never asserted here: the figures come from `make bench` on one machine.
 from __future__ import annotations
 
 import argparse
+from datetime import UTC, datetime
 
 import pytest
 
 from bench.common import Result, compare_transitions, latency_figures, percentile, unkeyed
 from bench.harness import PHASES, defaults, parser
+from bench.phases.soak import slope_per_hour, soak_events, windows
 from bench.report import build_summary, ratio, render
 from bench.topology import scoring_topics, watched
 from stream_app.config import Settings
@@ -28,6 +30,12 @@ SUMMARY_KEYS = {
     "worker_keyed_vs_faust_count",
     "worker_unkeyed_vs_faust_count",
     "worker_keyed_vs_faust_floor",
+    "soak_worker_rss_start_mib",
+    "soak_worker_rss_end_mib",
+    "soak_worker_rss_slope_mib_per_hour",
+    "soak_lag_p99",
+    "soak_lag_max",
+    "soak_p99_ms_by_window",
 }
 
 
@@ -91,6 +99,27 @@ def full_figures() -> dict[str, object]:
             "p99_ms": 15000.0,
             "burst": True,
         },
+        "soak": {
+            "offered_per_second": 200.0,
+            "of_worker_events_per_second": 400,
+            "seconds": 600.0,
+            "events": 120_000,
+            "achieved_offer": 199,
+            "transitions": 900,
+            "drain_after_last_send_s": 1.5,
+            "record_cache_size": 50_000,
+            "samples": 61,
+            "lag_p99": 800.0,
+            "lag_max": 950,
+            "worker_rss_start_mib": 210.0,
+            "worker_rss_end_mib": 212.5,
+            "worker_rss_max_mib": 215.0,
+            "worker_rss_slope_mib_per_hour": 0.4,
+            "windows": [
+                {"from_s": 0, "transitions": 500, "p50_ms": 20.0, "p99_ms": 80.0},
+                {"from_s": 300, "transitions": 400, "p50_ms": 21.0, "p99_ms": 85.0},
+            ],
+        },
     }
 
 
@@ -121,6 +150,8 @@ def test_the_summary_has_every_key_the_issue_names() -> None:
     assert s["worker_keyed_vs_faust_floor"] == 0.2
     assert s["p99_ms"] == {"250": 50.0, "1000": 9000.0, "burst_5000": 15000.0}
     assert s["bench_minutes"] == 4.2 or s["bench_minutes"] == 4.3
+    assert s["soak_worker_rss_slope_mib_per_hour"] == 0.4
+    assert s["soak_p99_ms_by_window"] == [80.0, 85.0]
 
 
 def test_missing_phases_give_null_never_a_number() -> None:
@@ -184,6 +215,34 @@ def test_the_report_starts_with_the_summary_table() -> None:
     assert "at a burst of 5000 events/s offered, ms | 15,000.0 |" in text
     assert "1 missing" not in text  # the keyed worker lost nothing
     assert "4 expected" in text  # the burst row says what the pure core expected
+    assert "worker RSS 210.0 -> 212.5 MiB" in text
+    assert "| 300 | 400 | 21.0 | 85.0 | n/a |" in text  # a soak window's row
+
+
+def test_soak_slope_is_least_squares_in_mib_per_hour() -> None:
+    flat = [(float(t), 200.0) for t in range(0, 600, 10)]
+    assert slope_per_hour(flat) == 0.0
+    growing = [(float(t), 200.0 + t / 60) for t in range(0, 600, 10)]  # 1 MiB a minute
+    assert slope_per_hour(growing) == pytest.approx(60.0)
+    assert slope_per_hour(growing[:2]) is None  # too few samples to say
+
+
+def test_soak_windows_split_latencies_by_send_time() -> None:
+    latencies = [(5.0, 0.010), (25.0, 0.020), (26.0, 0.040), (59.0, 1.0)]
+    out = windows(latencies, 20.0, 60.0)
+    assert [w["from_s"] for w in out] == [0, 20, 40]
+    assert [w["transitions"] for w in out] == [1, 2, 1]
+    assert out[1]["max_ms"] == 40.0
+    assert out[2]["p99_ms"] == 1000.0
+
+
+def test_soak_events_are_never_dated_after_now() -> None:
+    now = datetime(2026, 12, 7, tzinfo=UTC)
+    # 250 prospects give 3,312 events, 389 of them after ``now``: every one is asked for
+    events = list(soak_events(10_000, 1, "t-", now, prospects=250))
+    assert len(events) == 3312 - 389
+    assert max(e["occurred_at"] for e in events) <= "2026-12-07T00:00:00Z"
+    assert len(list(soak_events(100, 1, "t-", now, prospects=250))) == 100
 
 
 def test_the_report_renders_a_run_with_missing_phases() -> None:
