@@ -20,6 +20,9 @@ DeadLetterReason = Literal[
     "too_deep",
     "unknown_type",
     "invalid",
+    # an id (event, lead, anonymous, account...) outside the id alphabet (schemas.base.Id):
+    # empty, over 200 characters, or with a control, format or separator character
+    "invalid_id",
     "wrong_topic",
     "processing_error",  # valid input that the worker failed on: a bug, kept for replay
 ]

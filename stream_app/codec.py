@@ -46,12 +46,15 @@ def _describe(exc: ValidationError) -> tuple[DeadLetterReason, str]:
     if kind == "union_tag_not_found":
         return "invalid", "no 'type' field: every event needs one (e.g. \"page_view\")"
     parts = []
+    why: DeadLetterReason = "invalid"
+    if any(err["type"] == "invalid_id" for err in errors):
+        why = "invalid_id"  # the message could never be looked up by that id
     for err in errors[:5]:
         # loc starts with the union tag ("page_view", "occurred_at"): keep the field path
         loc = ".".join(str(p) for p in err["loc"][1:]) or "(event)"
         parts.append(f"{loc}: {err['msg']}")
     more = f" (+{len(errors) - 5} more)" if len(errors) > 5 else ""
-    return "invalid", "; ".join(parts) + more
+    return why, "; ".join(parts) + more
 
 
 def dead_letter(

@@ -16,6 +16,7 @@ from typing import Any
 from pydantic.json_schema import models_json_schema
 
 from schemas.api import RESPONSE_MODELS
+from schemas.base import ID_MAX_LENGTH
 from schemas.transitions import STAGES
 
 REF = "#/components/schemas/{model}"
@@ -64,12 +65,16 @@ def _op(
 
 
 def _path(name: str) -> dict[str, Any]:
-    # An empty segment routes nowhere (``/leads/`` is no lead), so minLength 1.
+    # An empty segment routes nowhere (``/leads/`` is no lead), so minLength 1. The route
+    # takes the rest of the path, so every id the worker accepts (schemas.base.Id) is
+    # reachable, ``/`` included.
     return {
         "name": name,
         "in": "path",
         "required": True,
-        "schema": {"type": "string", "minLength": 1},
+        "description": "the id, percent-encoded (UTF-8): '/', '%', '{', '}', '?', '#', "
+        "spaces and non-ASCII characters as %XX",
+        "schema": {"type": "string", "minLength": 1, "maxLength": ID_MAX_LENGTH},
     }
 
 

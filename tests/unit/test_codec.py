@@ -72,3 +72,54 @@ def test_the_module_examples_hold() -> None:
 
     result = doctest.testmod(stream_app.codec)
     assert result.attempted >= 1 and result.failed == 0
+
+
+def _page_view(**ids: str) -> bytes:
+    return json.dumps({**json.loads(GOOD), **ids}).encode()
+
+
+@pytest.mark.parametrize(
+    ("ids", "error"),
+    [
+        ({"lead_id": "acct\x001"}, "lead_id: an id must be printable: character 5 is U+0000"),
+        ({"lead_id": "a\nb"}, "character 2 is U+000A"),
+        ({"lead_id": "a\x7fb"}, "U+007F"),
+        ({"lead_id": "a\u200bb"}, "U+200B"),  # zero-width space (a format character)
+        ({"lead_id": "a\u2028b"}, "U+2028"),  # line separator
+        ({"lead_id": "a\u00a0b"}, "U+00A0"),  # no-break space: only the ASCII space is kept
+        ({"anonymous_id": "\x1b[31mred", "lead_id": "L1"}, "anonymous_id: "),
+        ({"event_id": "e\x00"}, "event_id: "),
+        ({"lead_id": "x" * 201}, "1 to 200 characters (this one has 201)"),
+        ({"lead_id": "   "}, "1 to 200 characters (this one has 0)"),
+    ],
+)
+def test_an_id_outside_the_id_alphabet_is_a_dead_letter_of_its_own(
+    ids: dict[str, str], error: str
+) -> None:
+    out = decode(_page_view(**ids), topic="page_views", partition=0, offset=1, key=b"k")
+    assert isinstance(out, DeadLetter)
+    assert (out.reason, error in out.error) == ("invalid_id", True), out.error
+    assert "acct" not in out.error  # the error names the character, never the id
+
+
+@pytest.mark.parametrize(
+    "lead_id", ["acct{1}", "a/b", "100%", "two words", "Zoë 😀", "ü" * 200, "a'\"<>?#&"]
+)
+def test_every_printable_id_is_accepted(lead_id: str) -> None:
+    event = decode(_page_view(lead_id=lead_id))
+    assert isinstance(event, PageView) and event.lead_id == lead_id
+
+
+def test_a_segment_message_with_a_control_character_in_its_user_id_is_an_invalid_id() -> None:
+    raw = json.dumps(
+        {
+            "type": "page",
+            "messageId": "m-1",
+            "userId": "u\x00-1",
+            "timestamp": "2026-11-02T10:00:00Z",
+            "properties": {"path": "/pricing"},
+        }
+    ).encode()
+    out = decode(raw, topic="rudder-events")
+    assert isinstance(out, DeadLetter) and out.reason == "invalid_id", out
+    assert "userId: an id must be printable" in out.error
