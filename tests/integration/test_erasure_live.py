@@ -10,7 +10,10 @@ tombstone as the latest value of each of their keys; (c) with the worker
 stopped, its RocksDB table (rocksdict, Faust's binding), opened read-only,
 has none of their keys; (d) the latest value of the lead on
 ``lead_score_updates`` is a tombstone; (e) a later event for the lead id
-starts from nothing: version 1, that one event's points.
+starts from nothing: version 1, that one event's points; (f) over the
+lead's three lives every record of it on ``lead_score_updates``, tombstones
+included, carries CloudEvents headers, and no ``ce_id`` names two different
+records.
 """
 
 from __future__ import annotations
@@ -78,6 +81,34 @@ async def latest_values(bootstrap: str, topic: str) -> dict[bytes, bytes | None]
                     if record.key is not None:
                         latest[record.key] = record.value
         return latest
+    finally:
+        await consumer.stop()
+
+
+async def records_of(
+    bootstrap: str, topic: str, key: bytes
+) -> list[tuple[bytes | None, dict[str, bytes]]]:
+    """Every record of ``key`` on ``topic`` so far, in order: its value and its headers."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        (described,) = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    partitions = [TopicPartition(topic, p["partition"]) for p in described["partitions"]]
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning()
+        ends = await consumer.end_offsets(partitions)
+        out: list[tuple[bytes | None, dict[str, bytes]]] = []
+        deadline = time.monotonic() + 30
+        while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
+            assert time.monotonic() < deadline, f"could not read {topic} to its end"
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                out += [(r.value, dict(r.headers)) for r in records if r.key == key]
+        return out
     finally:
         await consumer.stop()
 
@@ -232,6 +263,21 @@ async def test_an_erased_person_leaves_no_store_and_comes_back_empty(
         updates = await latest_values(kafka_bootstrap, worker.names.score_updates)
         last = ScoreUpdate.model_validate_json(updates[lead.encode()] or b"")
         assert (last.version, last.event_id) == (1, once_more["event_id"])
+        # (f) three lives: every record of the lead is a CloudEvent, and an id repeats only
+        # with its bytes (the second and third lives' version-1 updates were both "<lead>:1"
+        # before issue 25; the first life's first update came with the merge, past version 1)
+        sent = await records_of(kafka_bootstrap, worker.names.score_updates, lead.encode())
+        kinds = [h["ce_type"] for _, h in sent]
+        assert kinds.count(b"dev.leadstream.score_update_deleted.v1") == 2, kinds
+        for value, h in sent:
+            deleted = h["ce_type"].endswith(b"score_update_deleted.v1")
+            assert (value is None) == deleted and h["ce_subject"] == lead.encode()
+        firsts = [v for v, _ in sent if v is not None and json.loads(v)["version"] == 1]
+        assert len(set(firsts)) == 2, firsts
+        by_id: dict[bytes, set[bytes | None]] = {}
+        for value, h in sent:
+            by_id.setdefault(h["ce_id"], set()).add(value)
+        assert all(len(values) == 1 for values in by_id.values()), by_id
     finally:
         worker.stop()
         keys_left = [k async for k in redis_client.scan_iter(match=f"{prefix}*")]
