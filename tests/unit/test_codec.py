@@ -123,3 +123,45 @@ def test_a_segment_message_with_a_control_character_in_its_user_id_is_an_invalid
     out = decode(raw, topic="rudder-events")
     assert isinstance(out, DeadLetter) and out.reason == "invalid_id", out
     assert "userId: an id must be printable" in out.error
+
+
+def test_a_dead_letter_keeps_the_message_but_not_the_persons_address_or_phone() -> None:
+    """Issue 25: a dead letter's raw bytes kept an address and a phone after ``erase``."""
+    segment = {
+        "type": "identify",  # no messageId: refused
+        "userId": "u-1",
+        "timestamp": "2026-11-02T10:00:00Z",
+        "context": {"ip": "203.0.113.9", "traits": {"phone_number": "+1 555 0100"}},
+        "traits": {
+            "email": "Jane.Doe@acme.com",
+            "firstName": "Jane",
+            "address": {"street": "1 Main St", "city": "Springfield"},
+            "plan": "pro",
+            "note": "write to jane@example.org",
+        },
+    }
+    raw = json.dumps(segment).encode()
+    out = decode(raw, topic="identities", key=b"jane.doe@acme.com")
+    assert isinstance(out, DeadLetter) and out.reason == "invalid"
+    kept = json.loads(out.raw)
+    assert kept["traits"] == {
+        "email": "[redacted]@acme.com",
+        "firstName": "[redacted]",
+        "address": "[redacted]",
+        "plan": "pro",
+        "note": "write to [redacted]@example.org",
+    }
+    assert kept["context"] == {"ip": "[redacted]", "traits": {"phone_number": "[redacted]"}}
+    assert (kept["userId"], out.redacted, out.raw_size) == ("u-1", 6, len(raw))
+    assert out.key == "[redacted]@acme.com"
+    for secret in (b"Jane", b"jane", b"555", b"Main St", b"203.0.113"):
+        assert secret not in out.raw
+
+
+def test_bytes_that_are_not_json_lose_their_addresses_and_nothing_else() -> None:
+    out = decode(b"oops: jane.doe@acme.com called +1 555 0100", topic="t", offset=1)
+    assert isinstance(out, DeadLetter) and out.reason == "not_json"
+    assert out.raw == b"oops: [redacted]@acme.com called +1 555 0100"  # a phone in free text stays
+    assert out.redacted == 1
+    plain = decode(b"nope", topic="t", offset=2)
+    assert isinstance(plain, DeadLetter) and (plain.raw, plain.redacted) == (b"nope", 0)
