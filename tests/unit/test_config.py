@@ -72,3 +72,18 @@ def test_input_topics_are_a_comma_separated_list_used_as_given(
     assert names.inputs == ("rudder-events", "segment-events")
     assert names.input_for("page_view") == "rudder-events"
     assert names.transitions == "prod.lead_stage_transitions"
+
+
+def test_changelogs_and_dead_letters_keep_an_erased_persons_data_for_a_bounded_time() -> None:
+    from stream_app.app import table_options, topic_configs_of
+
+    settings = Settings(
+        changelog_compaction_lag_hours=6, dead_letter_retention_days=2, topic_prefix="p."
+    )
+    configs = table_options(settings)["extra_topic_configs"]
+    six_hours = str(6 * 3600 * 1000)
+    assert (configs["segment.ms"], configs["max.compaction.lag.ms"]) == (six_hours, six_hours)
+    assert configs["delete.retention.ms"] == str(7 * 24 * 3600 * 1000)
+    assert topic_configs_of(settings) == {
+        "p.lead_dead_letters": {"retention.ms": str(2 * 24 * 3600 * 1000)}
+    }
