@@ -35,7 +35,8 @@ def _ce_headers(type_name: str) -> dict[str, Any]:
             "ce_specversion": {"const": "1.0"},
             "ce_id": {
                 **text,
-                "description": "transition id, breach id, <lead>:<version>, erasure id, or "
+                "description": "transition id, breach id, a score update's digest of its bytes "
+                "(unique per distinct update, the same for a redelivered one), erasure id, or "
                 "<topic>:<partition>:<offset> of a dead letter",
             },
             "ce_source": {**text, "description": "/leadstream/<app id>"},
@@ -49,6 +50,48 @@ def _ce_headers(type_name: str) -> dict[str, Any]:
             "ce_dataschema": {"const": f"https://leadstream.dev/schemas/{type_name}.json"},
             "content-type": {"const": "application/json"},
         },
+    }
+
+
+#: A score update's tombstone: ``ce_type`` ``dev.leadstream.<this>.v1``.
+TOMBSTONE = "score_update_deleted"
+
+
+def _tombstone() -> dict[str, Any]:
+    """The null-valued record an erasure puts on the score updates: a CloudEvent without data."""
+    text = {"type": "string"}
+    return {
+        "name": TOMBSTONE,
+        "title": "Score update tombstone",
+        "summary": "The lead was erased: its projection is deleted (older updates go with "
+        "the topic's retention). A null value (a Kafka tombstone) with CloudEvents headers "
+        "and no data; the erasure itself is on lead_erasures",
+        "payload": {"type": "null"},
+        "headers": {
+            "type": "object",
+            "description": "CloudEvents Kafka binary mode, no data (no content-type)",
+            "required": [
+                "ce_specversion",
+                "ce_id",
+                "ce_source",
+                "ce_type",
+                "ce_time",
+                "ce_subject",
+            ],
+            "properties": {
+                "ce_specversion": {"const": "1.0"},
+                "ce_id": {**text, "description": "a digest of the lead id and the erasure id"},
+                "ce_source": {**text, "description": "/leadstream/<app id>"},
+                "ce_type": {"const": f"dev.leadstream.{TOMBSTONE}.v1"},
+                "ce_time": {
+                    **text,
+                    "format": "date-time",
+                    "description": "when the erasure was requested (its requested_at)",
+                },
+                "ce_subject": {**text, "description": "the erased lead's id"},
+            },
+        },
+        "bindings": _key("the erased lead's id"),
     }
 
 
@@ -143,16 +186,20 @@ def document(inputs: list[tuple[str, str]], outputs: list[tuple[str, str, str]])
                 "input message's key)"
             ),
         }
+        names = [type_name]
+        if type_name == "score_update":  # and, when a lead is erased, its tombstone
+            messages[TOMBSTONE] = _tombstone()
+            names.append(TOMBSTONE)
         channels[topic] = {
             "address": f"{{prefix}}{topic}",
             "parameters": prefix,
             "description": description,
-            "messages": {type_name: {"$ref": f"#/components/messages/{type_name}"}},
+            "messages": {n: {"$ref": f"#/components/messages/{n}"} for n in names},
         }
         operations[f"send_{topic}"] = {
             "action": "send",
             "channel": {"$ref": f"#/channels/{topic}"},
-            "messages": [{"$ref": f"#/channels/{topic}/messages/{type_name}"}],
+            "messages": [{"$ref": f"#/channels/{topic}/messages/{n}"} for n in names],
         }
     return {
         "asyncapi": "3.0.0",

@@ -10,10 +10,64 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    StringConstraints,
+    WithJsonSchema,
+)
+from pydantic_core import PydanticCustomError
 
-#: Identifiers: event ids, lead ids, anonymous ids, campaign ids.
-Id = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+#: The longest id, in characters.
+ID_MAX_LENGTH = 200
+#: The id alphabet's portable part as a JSON Schema pattern (no ``\p{..}`` classes: Python's
+#: ``re`` and ECMA-262 without the u flag lack them): no C0 or C1 control character, DEL,
+#: no-break or other Unicode space, zero-width or bidi format character, line or paragraph
+#: separator, byte-order mark or BMP private-use character. The worker's rule is stricter
+#: (``str.isprintable``: also rarer format characters and unassigned code points).
+ID_PATTERN = (
+    r"^[^\x00-\x1f\x7f-\xa0\xad\u0600-\u0605\u061c\u06dd\u070f\u1680\u180e"
+    r"\u2000-\u200f\u2028-\u202f\u205f-\u206f\u3000\ue000-\uf8ff\ufeff\ufff9-\ufffb]*$"
+)
+
+
+def _valid_id(value: str) -> str:
+    """An id must be something a person can read, type and put in a URL (issue 25, item 7).
+
+    Control, format (zero-width, bidi), private-use and unassigned characters and
+    separators other than the space are refused: an id with a NUL or a line break
+    would be stored and served but could not be told apart from another in a log,
+    a CSV or a URL. The error names the character's position and code point, never
+    the id (it may be an e-mail address).
+    """
+    if not 0 < len(value) <= ID_MAX_LENGTH:
+        raise PydanticCustomError(
+            "invalid_id",
+            "an id must be 1 to {limit} characters (this one has {length})",
+            {"limit": ID_MAX_LENGTH, "length": len(value)},
+        )
+    if not value.isprintable():
+        at = next(i for i, ch in enumerate(value) if not ch.isprintable())
+        raise PydanticCustomError(
+            "invalid_id",
+            "an id must be printable: character {position} is U+{code}",
+            {"position": at + 1, "code": f"{ord(value[at]):04X}"},
+        )
+    return value
+
+
+#: Identifiers: event ids, lead ids, anonymous ids, campaign ids. Whitespace around
+#: them is dropped; what remains is 1 to ``ID_MAX_LENGTH`` printable characters.
+Id = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True),
+    AfterValidator(_valid_id),
+    WithJsonSchema(
+        {"type": "string", "minLength": 1, "maxLength": ID_MAX_LENGTH, "pattern": ID_PATTERN}
+    ),
+]
 #: Short labels: countries, titles, industries, form field values.
 Label = Annotated[str, StringConstraints(max_length=300)]
 #: URLs, paths and free text.

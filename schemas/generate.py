@@ -73,8 +73,8 @@ def asyncapi() -> dict[str, object]:
         ),
         "lead_score_updates": (
             "score_update",
-            "the newest score of a lead per batch; a null value (a tombstone) when the lead "
-            "was erased",
+            "the newest score of a lead per batch; when the lead was erased, a tombstone "
+            "(score_update_deleted: a null value, CloudEvents headers and no data)",
         ),
         "lead_erasures": (
             "erasure",

@@ -28,7 +28,7 @@ from pydantic import (
     model_validator,
 )
 
-from schemas.base import EventTime, Id, Label, Text
+from schemas.base import ID_MAX_LENGTH, ID_PATTERN, EventTime, Id, Label, Text
 
 
 def _blank_is_none(value: object) -> object:
@@ -45,7 +45,11 @@ ForeignId = Annotated[
     BeforeValidator(_blank_is_none),
     WithJsonSchema(
         {
-            "anyOf": [{"type": "string", "maxLength": 200}, {"type": "number"}, {"type": "null"}],
+            "anyOf": [
+                {"type": "string", "maxLength": ID_MAX_LENGTH, "pattern": ID_PATTERN},
+                {"type": "number"},
+                {"type": "null"},
+            ],
             "description": "text or a number; an empty string counts as absent",
         }
     ),

@@ -223,8 +223,8 @@ def register(ctx: Context) -> None:
     idle = {"agent": False, "flusher": True}
     ce_source = cloudevents.source_of(settings.app_id)
 
-    def ce_headers(record: cloudevents.Output) -> list[tuple[str, bytes]]:
-        return cloudevents.headers(record, source=ce_source, now=datetime.now(UTC))
+    def ce_headers(record: cloudevents.Output, value: bytes) -> list[tuple[str, bytes]]:
+        return cloudevents.headers(record, source=ce_source, now=datetime.now(UTC), value=value)
 
     def load(key: str) -> Record | None:
         raw_key = key.encode()
@@ -269,7 +269,8 @@ def register(ctx: Context) -> None:
         pending = []
 
         async def output(topic: str, key: bytes | None, model: Any) -> None:
-            value, headers = encode_output(model), ce_headers(model)
+            value = encode_output(model)
+            headers = ce_headers(model, value)
             pending.append(await producer.send(topic, key, value, headers=headers))
 
         for _, out in done:
@@ -282,8 +283,12 @@ def register(ctx: Context) -> None:
                 await output(names.erasures, erased.encode(), erasure)
             for subject, value, at in out.forward_bytes():
                 pending.append(await producer.send(repartition, subject, value, timestamp=at))
-            for lead in out.erased:  # before the updates: those are of the lead's new life
-                pending.append(await producer.send(names.score_updates, lead.encode(), None))
+            for lead, erasure in out.tombstones():  # before the updates: of the new life
+                headers = cloudevents.tombstone_headers(lead, erasure, source=ce_source)
+                tombstone = await producer.send(
+                    names.score_updates, lead.encode(), None, headers=headers
+                )
+                pending.append(tombstone)
             for update in out.updates.values():
                 await output(names.score_updates, update.lead_id.encode(), update)
             for letter_key, letter in out.dead_letters:

@@ -57,6 +57,17 @@ def worker_topics(settings: Settings) -> list[str]:
 
 
 MIB = 1024 * 1024
+#: How long a changelog tombstone outlives the values it removed (``delete.retention.ms``).
+CHANGELOG_TOMBSTONE_DAYS = 7
+
+
+def topic_configs_of(settings: Settings) -> dict[str, dict[str, str]]:
+    """Configs of the topics the worker creates, by name, beyond ``Settings.topic_configs``:
+    the dead letters keep a message's raw bytes (redacted: ``codec.redact``), so only for
+    ``dead_letter_retention_days``."""
+    days = settings.dead_letter_retention_days
+    retention = str(round(days * 24 * 3600 * 1000))
+    return {TopicNames.of(settings).dead_letters: {"retention.ms": retention}}
 
 
 def table_options(settings: Settings) -> dict[str, Any]:
@@ -66,7 +77,17 @@ def table_options(settings: Settings) -> dict[str, Any]:
     partition) let the worker's RSS grow with the number of leads; these bound
     it. Small changelog segments let the broker's compaction keep a replay from
     the changelog close to one record per key.
+
+    An erased record's older values stay on the changelog until compaction
+    removes them, and Kafka compacts closed segments only: ``segment.ms`` closes
+    a segment (at its next write) at most ``changelog_compaction_lag_hours``
+    after it opened, and ``max.compaction.lag.ms`` makes it due for the log
+    cleaner that long after its writes, whatever the dirty ratio. The tombstone
+    itself (a key, no value) stays ``delete.retention.ms`` more, a week: a
+    worker restoring from an older local state must still see it, or it would
+    keep the erased record (Faust reads the changelog from its last offset).
     """
+    lag_ms = str(round(settings.changelog_compaction_lag_hours * 3600 * 1000))
     return {
         "partitions": settings.topic_partitions,
         "key_type": bytes,
@@ -78,6 +99,10 @@ def table_options(settings: Settings) -> dict[str, Any]:
         },
         "extra_topic_configs": {
             "segment.bytes": settings.changelog_segment_mb * MIB,
+            "segment.ms": lag_ms,
+            "max.compaction.lag.ms": lag_ms,
+            "min.compaction.lag.ms": "0",
+            "delete.retention.ms": str(CHANGELOG_TOMBSTONE_DAYS * 24 * 3600 * 1000),
             **settings.topic_configs(),
         },
     }

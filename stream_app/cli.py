@@ -57,7 +57,7 @@ def _cmd_settings(args: argparse.Namespace) -> int:
 def _cmd_worker(args: argparse.Namespace) -> int:
     import asyncio  # noqa: PLC0415
 
-    from stream_app.app import Worker, create_app, worker_topics  # noqa: PLC0415
+    from stream_app.app import Worker, create_app, topic_configs_of, worker_topics  # noqa: PLC0415
     from stream_app.config import Settings  # noqa: PLC0415
     from stream_app.kafka import check_copartitioned, ensure_topics  # noqa: PLC0415
     from stream_app.topics import TopicNames  # noqa: PLC0415
@@ -66,6 +66,8 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     settings = Settings()
     check_port(settings.worker_host, settings.worker_port)
     app = create_app(settings)  # loads and checks the rules first: a bad file stops here
+    for name, configs in topic_configs_of(settings).items():  # before the rest: theirs
+        asyncio.run(ensure_topics(settings, [name], configs))
     asyncio.run(ensure_topics(settings, worker_topics(settings)))
     names = TopicNames.of(settings)
     asyncio.run(check_copartitioned(settings, [*names.inputs, names.repartition(settings.app_id)]))

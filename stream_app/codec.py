@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import re
 import struct
 from collections.abc import Callable
@@ -48,12 +49,95 @@ def _describe(exc: ValidationError) -> tuple[DeadLetterReason, str]:
     if kind == "union_tag_not_found":
         return "invalid", "no 'type' field: every event needs one (e.g. \"page_view\")"
     parts = []
+    why: DeadLetterReason = "invalid"
+    if any(err["type"] == "invalid_id" for err in errors):
+        why = "invalid_id"  # the message could never be looked up by that id
     for err in errors[:5]:
         # loc starts with the union tag ("page_view", "occurred_at"): keep the field path
         loc = ".".join(str(p) for p in err["loc"][1:]) or "(event)"
         parts.append(f"{loc}: {err['msg']}")
     more = f" (+{len(errors) - 5} more)" if len(errors) > 5 else ""
-    return "invalid", "; ".join(parts) + more
+    return why, "; ".join(parts) + more
+
+
+#: JSON keys whose values are a person's, compared lower-cased without ``_``, ``-``, ``.``:
+#: native and Segment-spec fields (``traits.firstName``, ``context.ip``, ``traits.address``
+#: and everything under it). A dead letter's raw bytes carry them replaced.
+PERSONAL_KEYS = frozenset(
+    {
+        "email",
+        "emailaddress",
+        "phone",
+        "phonenumber",
+        "mobile",
+        "mobilephone",
+        "fax",
+        "name",
+        "firstname",
+        "lastname",
+        "fullname",
+        "username",
+        "address",
+        "street",
+        "streetaddress",
+        "ip",
+        "birthday",
+        "dateofbirth",
+        "gender",
+        "avatar",
+    }
+)
+REDACTED = "[redacted]"
+#: An e-mail address in bytes; bounded repeats, so a scan stays linear in the length.
+_EMAIL = re.compile(
+    rb"[^\s@\"'<>,;:()\[\]{}\\]{1,64}@((?:[A-Za-z0-9-]{1,63}\.){1,8}[A-Za-z]{2,24})"
+)
+_KEY_PARTS = str.maketrans("", "", "_-.")
+
+
+def _redact_tree(node: Any) -> int:
+    """Replace personal values in a parsed JSON document in place; how many were."""
+    count = 0
+    items = node.items() if isinstance(node, dict) else enumerate(node)
+    for name, value in list(items):
+        personal = isinstance(name, str) and name.lower().translate(_KEY_PARTS) in PERSONAL_KEYS
+        if personal and value not in (None, ""):
+            domain = value.rpartition("@")[2] if isinstance(value, str) and "@" in value else ""
+            node[name] = f"{REDACTED}@{domain}" if domain else REDACTED
+            count += 1
+        elif isinstance(value, dict | list):
+            count += _redact_tree(value)
+    return count
+
+
+def redact(raw: bytes) -> tuple[bytes, int]:
+    """``raw`` without a person's data that can be recognised, and how many values went.
+
+    A JSON document (up to ``MAX_MESSAGE_BYTES``) loses the values of
+    ``PERSONAL_KEYS`` at any depth (an address keeps its domain, which is what
+    scoring uses), and is re-serialised only then; any bytes then lose every
+    e-mail address (its domain kept). Not recognised: a name or a phone number in
+    free text or in bytes that are not JSON; those stay as long as the dead-letter
+    topic keeps the letter (``LEADSTREAM_DEAD_LETTER_RETENTION_DAYS``).
+    """
+    count = 0
+    if len(raw) <= MAX_MESSAGE_BYTES and raw[:1] in (b"{", b"["):
+        try:
+            data = json.loads(raw)
+        except (ValueError, RecursionError):
+            data = None
+        if isinstance(data, dict | list):
+            count = _redact_tree(data)
+            if count:
+                raw = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+    if b"@" not in raw:
+        return raw, count
+    raw, found = _EMAIL.subn(lambda m: REDACTED.encode() + b"@" + m.group(1), raw)
+    return raw, count + found
+
+
+def _redact_text(text: str) -> str:
+    return redact(text.encode("utf-8", "surrogatepass"))[0].decode("utf-8", "replace")
 
 
 def dead_letter(
@@ -67,15 +151,23 @@ def dead_letter(
     key: bytes | None = None,
     line: int | None = None,
 ) -> DeadLetter:
+    """A dead letter of ``raw``: its personal values redacted (``redact``), then cut to
+    ``MAX_DEAD_LETTER_RAW``. An erasure does not reach dead letters (nothing in one is
+    looked up by person), so this is what keeps an erased person's address out of them."""
+    # what is kept, and an address the cut would split (a longer value is not JSON anyway)
+    kept, redacted = redact(
+        raw if len(raw) <= MAX_MESSAGE_BYTES else raw[: MAX_DEAD_LETTER_RAW + 400]
+    )
     return DeadLetter(
         reason=reason,
-        error=error[:4000],
-        raw=raw[:MAX_DEAD_LETTER_RAW],
+        error=_redact_text(error[:4000]),
+        raw=kept[:MAX_DEAD_LETTER_RAW],
         raw_size=len(raw),
+        redacted=redacted,
         topic=topic,
         partition=partition,
         offset=offset,
-        key=key.decode("utf-8", "replace")[:1000] if key is not None else None,
+        key=_redact_text(key.decode("utf-8", "replace")[:1000]) if key is not None else None,
         line=line,
     )
 

@@ -182,6 +182,26 @@ class Settings(BaseSettings):
             "superseded history a restore from the changelog replays"
         ),
     )
+    changelog_compaction_lag_hours: float = Field(
+        24,
+        gt=0,
+        le=24 * 30,
+        description=(
+            "LEADSTREAM_CHANGELOG_COMPACTION_LAG_HOURS: segment.ms and max.compaction.lag.ms "
+            "of the table changelog topics we create: a record's superseded values (an "
+            "erased person's included) are compacted away within about this long, once a "
+            "later write closes their segment (docs/guarantees.md)"
+        ),
+    )
+    dead_letter_retention_days: float = Field(
+        7,
+        gt=0,
+        description=(
+            "LEADSTREAM_DEAD_LETTER_RETENTION_DAYS: retention.ms of the dead-letter topic "
+            "when the worker creates it; a dead letter's raw bytes are redacted, but what "
+            "cannot be recognised as personal stays this long"
+        ),
+    )
 
     batch_max_events: int = Field(
         500,

@@ -38,7 +38,11 @@ what is removed: the lead's record in the worker's records table (a delete, and 
 what stays: transitions already published on lead_stage_transitions (and what
   consumers such as the sales bot did with them), and the person's past messages on
   the input topics until their retention: downstream consumers follow the erasure
-  event on lead_erasures (docs/guarantees.md, "Erasure").
+  event on lead_erasures. Dead letters (personal values redacted) stay for
+  LEADSTREAM_DEAD_LETTER_RETENTION_DAYS, the records changelog's older values until
+  compaction (about LEADSTREAM_CHANGELOG_COMPACTION_LAG_HOURS); the worker's RocksDB
+  files keep no value of the person (docs/guarantees.md, "What stays after an
+  erasure").
 it is asynchronous: the command only sends the request (on LEADSTREAM_INPUT_TOPICS'
   first topic if set, else lead_profiles) and prints its event id. The worker applies
   it when it reads it; a later event for the same id starts a new, empty record.

@@ -138,6 +138,15 @@ class Outputs:
         for subject, message, timestamp in self.forwards:
             yield subject.encode(), encode_internal(message), timestamp
 
+    def tombstones(self) -> Iterator[tuple[str, ErasureEvent]]:
+        """Each erased lead with the erasure that erased it (its tombstone's CloudEvent):
+        ``_erase`` adds one to ``erased`` and one naming the lead to ``erasures``, in order."""
+        erasures = iter(e for e in self.erasures if e.lead_id is not None)
+        for lead in self.erased:
+            erasure = next(erasures)
+            assert erasure.lead_id == lead, (lead, erasure.erasure_id)  # one order for both
+            yield lead, erasure
+
 
 _MISSING = object()
 

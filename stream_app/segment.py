@@ -76,7 +76,7 @@ def looks_like_segment(raw: bytes, native_reason: str) -> bool:
     Segment one has the camelCase keys no native event may carry."""
     if native_reason == "unknown_type":
         return _SEGMENT_TYPE.search(raw) is not None
-    return native_reason == "invalid" and _SEGMENT_KEY.search(raw) is not None
+    return native_reason in ("invalid", "invalid_id") and _SEGMENT_KEY.search(raw) is not None
 
 
 @dataclass(frozen=True)
@@ -94,10 +94,11 @@ class Ignored:
 
 @dataclass(frozen=True)
 class Rejected:
-    """A malformed message: a dead letter with this (always ``invalid``) reason."""
+    """A malformed message: a dead letter with this reason (``invalid_id``: an id outside
+    the id alphabet, ``schemas.base.Id``)."""
 
     error: str
-    reason: Literal["invalid"] = "invalid"
+    reason: Literal["invalid", "invalid_id"] = "invalid"
 
 
 Mapped = InboundEvent | Ignored | Rejected
@@ -115,7 +116,7 @@ def from_segment(data: bytes | str | dict[str, Any], tracks: Tracks) -> Mapped:
             else SEGMENT_ADAPTER.validate_json(data)
         )
     except ValidationError as exc:
-        return Rejected(f"segment {_type_of(data)}: {_describe(exc)}")
+        return Rejected(f"segment {_type_of(data)}: {_describe(exc)}", _reason(exc))
     if isinstance(message, SegmentScreen):
         return Ignored("screen", message.name or "")
     native: dict[str, Any] | Ignored
@@ -134,7 +135,9 @@ def from_segment(data: bytes | str | dict[str, Any], tracks: Tracks) -> Mapped:
     try:
         return EVENT_ADAPTER.validate_python(native)
     except ValidationError as exc:
-        return Rejected(f"segment {message.type} as {native['type']}: {_describe(exc)}")
+        return Rejected(
+            f"segment {message.type} as {native['type']}: {_describe(exc)}", _reason(exc)
+        )
 
 
 def _type_of(data: bytes | str | dict[str, Any]) -> str:
@@ -142,6 +145,11 @@ def _type_of(data: bytes | str | dict[str, Any]) -> str:
         return str(data.get("type"))[:20]
     match = re.search(rb'"type"\s*:\s*"(\w{1,20})"', data if isinstance(data, bytes) else b"")
     return match.group(1).decode() if match else "message"
+
+
+def _reason(exc: ValidationError) -> Literal["invalid", "invalid_id"]:
+    invalid_id = any(err["type"] == "invalid_id" for err in exc.errors(include_url=False))
+    return "invalid_id" if invalid_id else "invalid"
 
 
 def _describe(exc: ValidationError) -> str:

@@ -44,6 +44,10 @@ log = logging.getLogger("leadstream.api")
 
 OPEN_PATHS = {"/health", "/ready"}
 MAX_REQUEST_BYTES = 16 * 1024
+#: A path parameter that takes the rest of the path, any character: aiohttp's default
+#: (``[^{}/]+``) made ids with ``{``, ``}`` or ``/`` unreachable though the worker stores
+#: them. The id alphabet itself is ``schemas.base.Id``; anything else is simply not found.
+ANY_ID = r"[\s\S]+"
 PROJECTION: web.AppKey[RedisProjection] = web.AppKey("projection", RedisProjection)
 TOP_N: web.AppKey[int] = web.AppKey("top_n", int)
 REGISTRY: web.AppKey[CollectorRegistry] = web.AppKey("registry", CollectorRegistry)
@@ -197,9 +201,9 @@ def create_api(
     app.router.add_get("/health", health)
     app.router.add_get("/ready", ready)
     app.router.add_get("/leads", top_leads)
-    app.router.add_get("/leads/{lead_id}", lead)
+    app.router.add_get(f"/leads/{{lead_id:{ANY_ID}}}", lead)
     app.router.add_get("/accounts", top_accounts)
-    app.router.add_get("/accounts/{account_id}", account)
+    app.router.add_get(f"/accounts/{{account_id:{ANY_ID}}}", account)
     app.router.add_get("/funnel", funnel)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/openapi.json", openapi)

@@ -10,7 +10,10 @@ tombstone as the latest value of each of their keys; (c) with the worker
 stopped, its RocksDB table (rocksdict, Faust's binding), opened read-only,
 has none of their keys; (d) the latest value of the lead on
 ``lead_score_updates`` is a tombstone; (e) a later event for the lead id
-starts from nothing: version 1, that one event's points.
+starts from nothing: version 1, that one event's points; (f) over the
+lead's three lives every record of it on ``lead_score_updates``, tombstones
+included, carries CloudEvents headers, and no ``ce_id`` names two different
+records.
 """
 
 from __future__ import annotations
@@ -29,8 +32,10 @@ import pytest
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from rocksdict import AccessType, Options, Rdict
 
+from schemas.dead_letter import DeadLetter
 from schemas.erasures import ErasureEvent
 from schemas.events import parse_event
 from schemas.transitions import ScoreUpdate
@@ -38,7 +43,7 @@ from stream_app.codec import decode_record
 from stream_app.scoring.replay import Replay
 from stream_app.scoring.rules import Rules
 from tests.factories import REPO, VP_PROFILE, at
-from tests.integration.live import Lockstep, WorkerProcess
+from tests.integration.live import Lockstep, WorkerProcess, collect
 from tests.integration.test_projection import mentions
 
 pytestmark = pytest.mark.integration
@@ -82,6 +87,34 @@ async def latest_values(bootstrap: str, topic: str) -> dict[bytes, bytes | None]
         await consumer.stop()
 
 
+async def records_of(
+    bootstrap: str, topic: str, key: bytes
+) -> list[tuple[bytes | None, dict[str, bytes]]]:
+    """Every record of ``key`` on ``topic`` so far, in order: its value and its headers."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        (described,) = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    partitions = [TopicPartition(topic, p["partition"]) for p in described["partitions"]]
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning()
+        ends = await consumer.end_offsets(partitions)
+        out: list[tuple[bytes | None, dict[str, bytes]]] = []
+        deadline = time.monotonic() + 30
+        while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
+            assert time.monotonic() < deadline, f"could not read {topic} to its end"
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                out += [(r.value, dict(r.headers)) for r in records if r.key == key]
+        return out
+    finally:
+        await consumer.stop()
+
+
 async def until(check: Any, what: str, limit_s: float = 30) -> None:
     deadline = time.monotonic() + limit_s
     while not await check():
@@ -99,6 +132,35 @@ def erase_command(worker: WorkerProcess, *args: str) -> subprocess.CompletedProc
         timeout=120,
         check=False,
     )
+
+
+async def topic_configs(bootstrap: str, topics: list[str]) -> dict[str, dict[str, str]]:
+    """Each topic's configs as the broker describes them."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        responses = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, topic) for topic in topics]
+        )
+    finally:
+        await admin.close()
+    out: dict[str, dict[str, str]] = {}
+    for response in responses:
+        for _, _, _, name, entries in response.resources:
+            out[name] = {entry[0]: entry[1] for entry in entries}
+    return out
+
+
+def holding(data_dir: Path, needles: list[bytes]) -> dict[str, list[bytes]]:
+    """The files under ``data_dir`` that contain any of ``needles``, and which."""
+    found: dict[str, list[bytes]] = {}
+    for path in data_dir.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            hits = [n for n in needles if n in data]
+            if hits:
+                found[str(path.relative_to(data_dir))] = hits
+    return found
 
 
 def table_keys(data_dir: Path) -> set[bytes]:
@@ -163,6 +225,16 @@ async def test_an_erased_person_leaves_no_store_and_comes_back_empty(
                 k for k, v in changelog.items() if v is not None
             }
 
+            # a message of the person the worker refuses (a Segment identify without its
+            # messageId): a dead letter, whose raw bytes must not keep the address or phone
+            refused = {
+                "type": "identify",
+                "userId": lead,
+                "timestamp": at(hours=4).isoformat(),
+                "traits": {"email": "jane.doe@acme.com", "phone": "+1 555 0100", "plan": "x"},
+            }
+            await feed.send_raw("identities", json.dumps(refused).encode(), key=lead.encode())
+
             done = erase_command(worker, lead, "--wait", "--timeout", "60", "--reason", "test")
             assert done.returncode == 0, done.stderr
             request_id, answer = done.stdout.strip().splitlines()
@@ -191,6 +263,35 @@ async def test_an_erased_person_leaves_no_store_and_comes_back_empty(
             await until(changelog_erased, "tombstones on the records changelog")
             latest = await latest_values(kafka_bootstrap, worker.records_changelog)
             assert latest[other.encode()] is not None
+
+            # (g) the dead letter kept the message, not the person's address or phone;
+            # the topics that keep what erasure cannot reach are bounded in time
+            (letter,) = [
+                DeadLetter.model_validate_json(raw)
+                for raw in await collect(kafka_bootstrap, [worker.names.dead_letters], 1)
+            ]
+            assert b"jane.doe" not in letter.raw and b"555" not in letter.raw, letter.raw
+            assert b"[redacted]@acme.com" in letter.raw and b'"plan":"x"' in letter.raw
+            assert letter.redacted == 2
+            configs = await topic_configs(
+                kafka_bootstrap, [worker.records_changelog, worker.names.dead_letters]
+            )
+            day, week = str(24 * 3600 * 1000), str(7 * 24 * 3600 * 1000)
+            changelog = configs[worker.records_changelog]
+            assert changelog["cleanup.policy"] == "compact"
+            assert (changelog["segment.ms"], changelog["max.compaction.lag.ms"]) == (day, day)
+            assert changelog["delete.retention.ms"] == week
+            assert configs[worker.names.dead_letters]["retention.ms"] == week
+
+            # (c') no file of the running worker's RocksDB (write-ahead log, SST files)
+            # holds a value of the person's records (the event ids they saw); their keys
+            # stay only in a MANIFEST, as an old file's boundary, until it is rewritten
+            data_dir = Path(worker.env["LEADSTREAM_DATA_DIR"])
+            theirs = [e["event_id"].encode() for e in history[:5]]
+            assert not holding(data_dir, theirs), holding(data_dir, theirs)
+            assert holding(data_dir, [e["event_id"].encode() for e in history[5:]])
+            keys_at = holding(data_dir, [k.encode() for k in person])
+            assert all(Path(name).name.startswith("MANIFEST-") for name in keys_at), keys_at
 
             # (d) the lead's latest score update is a tombstone
             updates = await latest_values(kafka_bootstrap, worker.names.score_updates)
@@ -232,6 +333,21 @@ async def test_an_erased_person_leaves_no_store_and_comes_back_empty(
         updates = await latest_values(kafka_bootstrap, worker.names.score_updates)
         last = ScoreUpdate.model_validate_json(updates[lead.encode()] or b"")
         assert (last.version, last.event_id) == (1, once_more["event_id"])
+        # (f) three lives: every record of the lead is a CloudEvent, and an id repeats only
+        # with its bytes (the second and third lives' version-1 updates were both "<lead>:1"
+        # before issue 25; the first life's first update came with the merge, past version 1)
+        sent = await records_of(kafka_bootstrap, worker.names.score_updates, lead.encode())
+        kinds = [h["ce_type"] for _, h in sent]
+        assert kinds.count(b"dev.leadstream.score_update_deleted.v1") == 2, kinds
+        for value, h in sent:
+            deleted = h["ce_type"].endswith(b"score_update_deleted.v1")
+            assert (value is None) == deleted and h["ce_subject"] == lead.encode()
+        firsts = [v for v, _ in sent if v is not None and json.loads(v)["version"] == 1]
+        assert len(set(firsts)) == 2, firsts
+        by_id: dict[bytes, set[bytes | None]] = {}
+        for value, h in sent:
+            by_id.setdefault(h["ce_id"], set()).add(value)
+        assert all(len(values) == 1 for values in by_id.values()), by_id
     finally:
         worker.stop()
         keys_left = [k async for k in redis_client.scan_iter(match=f"{prefix}*")]

@@ -72,3 +72,21 @@ def test_payloads_validate_as_the_pydantic_models_do() -> None:
         {"oneOf": inbound["oneOf"], "components": DOC["components"]}
     ).validate(native)
     validate(RUDDER_PAGE, "#/components/schemas/SegmentPage")
+
+
+def test_a_score_update_tombstone_is_declared_with_the_headers_it_carries() -> None:
+    from datetime import UTC, datetime
+
+    from schemas.erasures import ErasureEvent
+    from stream_app.cloudevents import tombstone_headers
+
+    channel = DOC["channels"]["lead_score_updates"]["messages"]
+    assert set(channel) == {"score_update", "score_update_deleted"}
+    message = DOC["components"]["messages"]["score_update_deleted"]
+    assert message["payload"] == {"type": "null"}
+    erasure = ErasureEvent(
+        erasure_id="x-1", lead_id="L1", found=True, requested_at=datetime(2026, 11, 3, tzinfo=UTC)
+    )
+    sent = {k: v.decode() for k, v in tombstone_headers("L1", erasure, source="/leadstream/a")}
+    jsonschema.Draft202012Validator(message["headers"]).validate(sent)
+    assert set(message["headers"]["properties"]) == set(sent)

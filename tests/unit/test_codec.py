@@ -150,3 +150,96 @@ def test_an_erase_request_is_never_refused_for_its_time() -> None:
         {"type": "erase", "event_id": "x", "occurred_at": "2099-06-01T00:00:00Z", "lead_id": "L1"}
     ).encode()
     assert not isinstance(decode(raw, arrived_at=ARRIVED), DeadLetter)
+
+
+def _page_view(**ids: str) -> bytes:
+    return json.dumps({**json.loads(GOOD), **ids}).encode()
+
+
+@pytest.mark.parametrize(
+    ("ids", "error"),
+    [
+        ({"lead_id": "acct\x001"}, "lead_id: an id must be printable: character 5 is U+0000"),
+        ({"lead_id": "a\nb"}, "character 2 is U+000A"),
+        ({"lead_id": "a\x7fb"}, "U+007F"),
+        ({"lead_id": "a\u200bb"}, "U+200B"),  # zero-width space (a format character)
+        ({"lead_id": "a\u2028b"}, "U+2028"),  # line separator
+        ({"lead_id": "a\u00a0b"}, "U+00A0"),  # no-break space: only the ASCII space is kept
+        ({"anonymous_id": "\x1b[31mred", "lead_id": "L1"}, "anonymous_id: "),
+        ({"event_id": "e\x00"}, "event_id: "),
+        ({"lead_id": "x" * 201}, "1 to 200 characters (this one has 201)"),
+        ({"lead_id": "   "}, "1 to 200 characters (this one has 0)"),
+    ],
+)
+def test_an_id_outside_the_id_alphabet_is_a_dead_letter_of_its_own(
+    ids: dict[str, str], error: str
+) -> None:
+    out = decode(_page_view(**ids), topic="page_views", partition=0, offset=1, key=b"k")
+    assert isinstance(out, DeadLetter)
+    assert (out.reason, error in out.error) == ("invalid_id", True), out.error
+    assert "acct" not in out.error  # the error names the character, never the id
+
+
+@pytest.mark.parametrize(
+    "lead_id", ["acct{1}", "a/b", "100%", "two words", "Zoë 😀", "ü" * 200, "a'\"<>?#&"]
+)
+def test_every_printable_id_is_accepted(lead_id: str) -> None:
+    event = decode(_page_view(lead_id=lead_id))
+    assert isinstance(event, PageView) and event.lead_id == lead_id
+
+
+def test_a_segment_message_with_a_control_character_in_its_user_id_is_an_invalid_id() -> None:
+    raw = json.dumps(
+        {
+            "type": "page",
+            "messageId": "m-1",
+            "userId": "u\x00-1",
+            "timestamp": "2026-11-02T10:00:00Z",
+            "properties": {"path": "/pricing"},
+        }
+    ).encode()
+    out = decode(raw, topic="rudder-events")
+    assert isinstance(out, DeadLetter) and out.reason == "invalid_id", out
+    assert "userId: an id must be printable" in out.error
+
+
+def test_a_dead_letter_keeps_the_message_but_not_the_persons_address_or_phone() -> None:
+    """Issue 25: a dead letter's raw bytes kept an address and a phone after ``erase``."""
+    segment = {
+        "type": "identify",  # no messageId: refused
+        "userId": "u-1",
+        "timestamp": "2026-11-02T10:00:00Z",
+        "context": {"ip": "203.0.113.9", "traits": {"phone_number": "+1 555 0100"}},
+        "traits": {
+            "email": "Jane.Doe@acme.com",
+            "firstName": "Jane",
+            "address": {"street": "1 Main St", "city": "Springfield"},
+            "plan": "pro",
+            "note": "write to jane@example.org",
+        },
+    }
+    raw = json.dumps(segment).encode()
+    out = decode(raw, topic="identities", key=b"jane.doe@acme.com")
+    assert isinstance(out, DeadLetter) and out.reason == "invalid"
+    kept = json.loads(out.raw)
+    assert kept["traits"] == {
+        "email": "[redacted]@acme.com",
+        "firstName": "[redacted]",
+        "address": "[redacted]",
+        "plan": "pro",
+        "note": "write to [redacted]@example.org",
+    }
+    assert kept["context"] == {"ip": "[redacted]", "traits": {"phone_number": "[redacted]"}}
+    assert (kept["userId"], out.redacted, out.raw_size) == ("u-1", 6, len(raw))
+    assert out.key == "[redacted]@acme.com"
+    for secret in (b"Jane", b"jane", b"555", b"Main St", b"203.0.113"):
+        assert secret not in out.raw
+
+
+def test_bytes_that_are_not_json_lose_their_addresses_and_nothing_else() -> None:
+    out = decode(b"oops: jane.doe@acme.com called +1 555 0100", topic="t", offset=1)
+    assert isinstance(out, DeadLetter) and out.reason == "not_json"
+    assert out.raw == b"oops: [redacted]@acme.com called +1 555 0100"  # a phone in free text stays
+    assert out.redacted == 1
+    plain = decode(b"nope", topic="t", offset=2)
+    assert isinstance(plain, DeadLetter) and (plain.raw, plain.redacted) == (b"nope", 0)

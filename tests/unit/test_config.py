@@ -90,3 +90,18 @@ def test_every_setting_names_its_variable_and_the_readme_documents_it() -> None:
         variable = f"LEADSTREAM_{name.upper()}"
         assert (field.description or "").startswith(variable), name
         assert variable in documented, variable
+
+
+def test_changelogs_and_dead_letters_keep_an_erased_persons_data_for_a_bounded_time() -> None:
+    from stream_app.app import table_options, topic_configs_of
+
+    settings = Settings(
+        changelog_compaction_lag_hours=6, dead_letter_retention_days=2, topic_prefix="p."
+    )
+    configs = table_options(settings)["extra_topic_configs"]
+    six_hours = str(6 * 3600 * 1000)
+    assert (configs["segment.ms"], configs["max.compaction.lag.ms"]) == (six_hours, six_hours)
+    assert configs["delete.retention.ms"] == str(7 * 24 * 3600 * 1000)
+    assert topic_configs_of(settings) == {
+        "p.lead_dead_letters": {"retention.ms": str(2 * 24 * 3600 * 1000)}
+    }
