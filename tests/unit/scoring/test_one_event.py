@@ -107,7 +107,7 @@ def test_a_huge_id_is_one_event_and_a_reused_id_costs_only_its_twin(rules: Rules
     assert replay.process(accept(huge, T0)).status == "counted"
     too_long = message("page_view", T0, lead_id="L", path="/", event_id="x" * 201)
     refused = decode(json.dumps(too_long).encode())
-    assert isinstance(refused, DeadLetter) and refused.reason == "invalid"
+    assert isinstance(refused, DeadLetter) and refused.reason == "invalid_id"
     # An event that takes the id a real event will carry makes that one a duplicate (ids
     # are how a redelivery is recognised: they must be unguessable, like Segment's
     # messageId); every other real event still counts.
