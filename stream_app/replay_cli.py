@@ -63,7 +63,7 @@ examples:
   python -m stream_app simulate --rules rules/default.yaml events.jsonl --out t.jsonl \\
       --breaches sla.jsonl --sweep-at 2026-12-01T00:00:00Z   # and SLA breaches by then
   python -m stream_app simulate --rules rules/default.yaml - < events.jsonl
-  python -m stream_app simulate --rules rules/default.yaml events.jsonl \
+  python -m stream_app simulate --rules rules/default.yaml events.jsonl \\
       --switch-rules 5000:rules/q3.yaml@2026-12-01T09:00:00Z
       # from line 5000 on, rules/q3.yaml; every lead re-evaluated against its
       # lines at that time (a reload's), as the worker does on SIGHUP
