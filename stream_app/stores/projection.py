@@ -30,9 +30,17 @@ every lead first seen without a source); ``repair_attribution`` cleans such a
 projection in place (``python -m stream_app projector --repair-attribution``).
     <p>sla:open|breached         sets of leads waiting for sales within / past the SLA
     <p>mql_at                    zset: lead id -> first MQL time (the newest MQLs' review)
+    <p>sql_at                    zset: lead id -> first SQL time (the dashboard's SQLs per week)
+    <p>cell:<grade><band>        set of lead ids in a cell of the fit x engagement grid
+                                 (``grid.cell``; the hash's ``cell`` says which)
+    <p>lead:<id>:scores          zset: version -> {"v","t","total","fit","engagement","stage"}
+                                 (the lead's last SCORES_KEPT updates: its score chart)
+    <p>feed                      stream: {lead, seq} per transition stored (last FEED_KEPT):
+                                 what the dashboard's live view follows
 
 An erased lead (a tombstone on ``lead_score_updates``) leaves every one of
-them in one atomic step (``erase``): its hash and transitions, and its id
+them in one atomic step (``erase``): its hash, transitions and score history,
+its grid cell, its entries in the feed, and its id
 from every set and zset above, including the source and campaign sets of
 earlier first-touch values; a source, campaign or account left with no lead
 leaves its index set too. Nothing here is keyed by an anonymous id.
@@ -51,14 +59,20 @@ from stream_app.scoring.accounts import top_n_sum
 from stream_app.scoring.funnel import MqlReview, mql_review
 from stream_app.scoring.spec import FunnelReview
 from stream_app.scoring.state import DAY
+from stream_app.stores.grid import cell
 
 TRANSITIONS_KEPT = 20
+#: Score points kept per lead for its chart: one per projected update (the worker
+#: sends a lead's newest update per batch, so a burst is one point).
+SCORES_KEPT = 100
+#: Transitions the live feed remembers (a dashboard that reconnects resumes from it).
+FEED_KEPT = 500
 
 _APPLY_UPDATE = """
 local p, id = ARGV[1], ARGV[2]
 local key = p .. 'lead:' .. id
 local version = tonumber(ARGV[3])
-local old = redis.call('HMGET', key, 'version', 'stage', 'account', 'source', 'campaign')
+local old = redis.call('HMGET', key, 'version', 'stage', 'account', 'source', 'campaign', 'cell')
 if old[1] and tonumber(old[1]) >= version then return 0 end
 local held = {old[4], old[5]}
 if old[1] and not old[4] then
@@ -70,7 +84,12 @@ if old[1] and not old[4] then
 end
 local stage, total, account = ARGV[4], tonumber(ARGV[5]), ARGV[6]
 redis.call('HSET', key, 'version', version, 'stage', stage, 'total', total,
-           'account', account, 'source', ARGV[10], 'campaign', ARGV[11], 'json', ARGV[7])
+           'account', account, 'source', ARGV[10], 'campaign', ARGV[11], 'json', ARGV[7],
+           'cell', ARGV[15])
+if old[6] and old[6] ~= ARGV[15] then redis.call('SREM', p .. 'cell:' .. old[6], id) end
+redis.call('SADD', p .. 'cell:' .. ARGV[15], id)
+redis.call('ZADD', key .. ':scores', version, ARGV[16])
+redis.call('ZREMRANGEBYRANK', key .. ':scores', 0, -tonumber(ARGV[17]) - 1)
 if old[2] and old[2] ~= stage then
   redis.call('SREM', p .. 'stage:' .. old[2], id)
   redis.call('ZREM', p .. 'hot:' .. old[2], id)
@@ -121,6 +140,7 @@ redis.call('SREM', p .. 'sla:open', id)
 redis.call('SREM', p .. 'sla:breached', id)
 if sla ~= '' then redis.call('SADD', p .. 'sla:' .. sla, id) end
 if ARGV[13] ~= '' then redis.call('ZADD', p .. 'mql_at', tonumber(ARGV[13]), id) end
+if ARGV[14] ~= '' then redis.call('ZADD', p .. 'sql_at', tonumber(ARGV[14]), id) end
 return 1
 """
 
@@ -129,14 +149,24 @@ return 1
 _ERASE_LEAD = """
 local p, id = ARGV[1], ARGV[2]
 local key = p .. 'lead:' .. id
-local account = redis.call('HGET', key, 'account')
-local existed = redis.call('DEL', key, key .. ':transitions')
+local held = redis.call('HMGET', key, 'account', 'cell')
+local account = held[1]
+if held[2] then redis.call('SREM', p .. 'cell:' .. held[2], id) end
+local existed = redis.call('DEL', key, key .. ':transitions', key .. ':scores')
+for _, entry in ipairs(redis.call('XRANGE', p .. 'feed', '-', '+')) do
+  local fields = entry[2]
+  for i = 1, #fields, 2 do
+    if fields[i] == 'lead' and fields[i + 1] == id then
+      redis.call('XDEL', p .. 'feed', entry[1])
+    end
+  end
+end
 redis.call('SREM', p .. 'leads', id)
 for i = 3, #ARGV do
   redis.call('SREM', p .. 'stage:' .. ARGV[i], id)
   redis.call('ZREM', p .. 'hot:' .. ARGV[i], id)
 end
-for _, name in ipairs({'hot', 'velocity:to_mql', 'velocity:mql_to_sql', 'mql_at'}) do
+for _, name in ipairs({'hot', 'velocity:to_mql', 'velocity:mql_to_sql', 'mql_at', 'sql_at'}) do
   redis.call('ZREM', p .. name, id)
 end
 for _, name in ipairs({'reached:mql', 'reached:sql', 'sla:open', 'sla:breached'}) do
@@ -259,6 +289,20 @@ class RedisProjection:
             update.campaign or "(none)",
             update.sla or "",
             repr(update.mql_at.timestamp()) if update.mql_at is not None else "",
+            repr(update.sql_at.timestamp()) if update.sql_at is not None else "",
+            cell(update.scores.grade, update.scores.engagement),
+            json.dumps(
+                {
+                    "v": update.version,
+                    "t": update.last_activity_at.timestamp() if update.last_activity_at else None,
+                    "total": update.scores.total,
+                    "fit": update.scores.fit,
+                    "engagement": update.scores.engagement,
+                    "stage": update.stage,
+                },
+                separators=(",", ":"),
+            ),
+            SCORES_KEPT,
         ]
 
     async def add_transition(self, transition: StageTransition) -> None:
@@ -273,6 +317,12 @@ class RedisProjection:
                 key = f"{self.p}lead:{transition.lead_id}:transitions"
                 pipe.zadd(key, {transition.model_dump_json(): transition.sequence})
                 pipe.zremrangebyrank(key, 0, -TRANSITIONS_KEPT - 1)
+                pipe.xadd(
+                    f"{self.p}feed",
+                    {"lead": transition.lead_id, "seq": transition.sequence},
+                    maxlen=FEED_KEPT,
+                    approximate=False,
+                )
             await pipe.execute()
 
     async def repair_attribution(self, batch: int = 1000) -> dict[str, int]:
