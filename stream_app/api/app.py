@@ -4,7 +4,8 @@
 
 It never talks to Kafka, so it runs and scales apart from the worker. With
 ``LEADSTREAM_API_TOKEN`` set, every route but ``/health`` and ``/ready``
-needs ``Authorization: Bearer <token>``.
+needs ``Authorization: Bearer <token>``; the dashboard under ``/ui/``
+(``stream_app.dashboard``) asks for the same token once and keeps a cookie.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from schemas.base import Model
 from schemas.transitions import STAGES
 from stream_app.api.openapi import OPENAPI
 from stream_app.config import Settings
+from stream_app.dashboard import add_dashboard, is_dashboard
+from stream_app.scoring.rules import Rules
 from stream_app.scoring.spec import FunnelReview
 from stream_app.stores.client import redis_client
 from stream_app.stores.projection import RedisProjection
@@ -81,8 +84,8 @@ def _limit(request: web.Request, default: int = 20) -> int:
 def auth_middleware(token: str | None) -> Any:
     @web.middleware
     async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if token is None or request.path in OPEN_PATHS:
-            return await handler(request)
+        if token is None or request.path in OPEN_PATHS or is_dashboard(request.path):
+            return await handler(request)  # the dashboard has its own gate (a cookie)
         given = request.headers.get("Authorization", "")
         if not given.startswith("Bearer ") or not hmac.compare_digest(
             given.removeprefix("Bearer ").encode(), token.encode()
@@ -170,8 +173,10 @@ def create_api(
     projection: RedisProjection,
     top_n: int,
     review: FunnelReview | None = None,
+    rules: Rules | None = None,
 ) -> web.Application:
-    """The API; ``review``: the rules' ``funnel_review`` (``/funnel`` judges the newest MQLs)."""
+    """The API; ``review``: the rules' ``funnel_review`` (``/funnel`` judges the newest MQLs);
+    with ``rules``, the dashboard under ``/ui/`` too (``stream_app.dashboard``)."""
     token = settings.api_token.get_secret_value() if settings.api_token else None
     registry = CollectorRegistry()
     requests = Counter(
@@ -197,6 +202,8 @@ def create_api(
     app.router.add_get("/funnel", funnel)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/openapi.json", openapi)
+    if rules is not None:
+        add_dashboard(app, token, projection, rules, app[REVIEW], top_n)
 
     async def close_redis(app: web.Application) -> None:
         await app[PROJECTION].redis.aclose()
@@ -211,11 +218,12 @@ def main(settings: Settings | None = None) -> int:
 
     settings = settings or Settings()
     configure(settings)
-    spec = load_rules(settings.rules_path).spec
+    rules = load_rules(settings.rules_path)
+    spec = rules.spec
     projection = RedisProjection(redis_client(settings), settings.redis_key_prefix)
-    app = create_api(settings, projection, spec.accounts.top_n, spec.funnel_review)
+    app = create_api(settings, projection, spec.accounts.top_n, spec.funnel_review, rules)
     log.info(
-        "query API on http://%s:%d/ (OpenAPI at /openapi.json)",
+        "query API on http://%s:%d/ (OpenAPI at /openapi.json, dashboard at /ui/)",
         settings.api_host,
         settings.api_port,
     )
