@@ -113,7 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
             "in for Slack in the background (or reuse them), each awaited on its own\n"
             "readiness signal, produce seeded traffic for simulated prospects, print each\n"
             "stage transition as a sales bot would and, beside them (slack>), what the\n"
-            "notifier posted; then show the funnel from the API and leave it up.\n"
+            "notifier posted; then show the funnel from the API and leave it up. The\n"
+            "dashboard's address (/ui/ on the API: live, in a browser) is printed first.\n"
             "Needs the stack: `make demo` starts it first; `make stack-down` stops it all."
         ),
         epilog="examples:\n  python -m tools demo --prospects 300 --seed 7\n"
