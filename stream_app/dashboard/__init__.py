@@ -45,6 +45,7 @@ __all__ = ["PREFIX", "add_dashboard", "is_dashboard"]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 STATIC = {"dashboard.css": "text/css", "live.js": "text/javascript"}
 LIST_LIMIT = 50
+CALL_FIRST = 15
 
 
 def is_dashboard(path: str) -> bool:
@@ -115,10 +116,13 @@ class Dashboard:
         return {i: json.loads(raw[0]) for i, raw in zip(ids, found, strict=True) if raw}
 
     async def overview(self, request: web.Request) -> web.Response:
-        waiting = await self.reads.waiting("breached") + await self.reads.waiting("open")
+        late, late_rows = await self.reads.waiting("breached", CALL_FIRST)
+        on_time, on_time_rows = await self.reads.waiting("open", CALL_FIRST)
+        waiting = (late_rows + on_time_rows)[:CALL_FIRST]
         hottest = await self.reads.hottest(limit=10)
-        ids = [r["lead_id"] for r in waiting[:15] + hottest]
+        ids = [r["lead_id"] for r in waiting + hottest]
         body = pages.overview(
+            late + on_time,
             waiting,
             hottest,
             await self.last_transitions(ids),
@@ -207,8 +211,9 @@ class Dashboard:
 
     async def sla(self, request: web.Request) -> web.Response:
         body = pages.sla(
-            await self.reads.waiting("open"),
-            await self.reads.waiting("breached"),
+            await self.reads.waiting("open", LIST_LIMIT),
+            await self.reads.waiting("breached", LIST_LIMIT),
+            (await self.reads.waiting("breached", 20, newest=True))[1],
             self.sla_hours(),
         )
         return self.html("Sales SLA", "/sla", body)

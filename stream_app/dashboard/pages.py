@@ -73,13 +73,15 @@ def feed(entries: list[tuple[str, dict[str, Any]]]) -> Html:
 
 
 def overview(
+    count: int,
     waiting: list[dict[str, Any]],
     hottest: list[dict[str, Any]],
     last: dict[str, dict[str, Any]],
     entries: list[tuple[str, dict[str, Any]]],
     sla_hours: dict[str, float],
 ) -> Html:
-    """Call first: SQLs waiting for sales (earliest deadline first), then the hottest leads."""
+    """Call first: leads waiting for sales (past the SLA first, then the earliest deadline),
+    then the hottest leads."""
     call = table(
         ["Lead", "Stage", "Why", "Score", "Account", "Pick up by", ""],
         (
@@ -94,9 +96,9 @@ def overview(
                 if r.get("sla") == "breached"
                 else Html('<span class="ok">within SLA</span>'),
             ]
-            for r in waiting[:15]
+            for r in waiting
         ),
-        f"Waiting for sales: {len(waiting)} (SLA {_hours(sla_hours)})",
+        f"Waiting for sales: {count:,} (SLA {_hours(sla_hours)})",
         "call",
     )
     return Html(
@@ -250,8 +252,14 @@ def account(
 
 
 def sla(
-    open_: list[dict[str, Any]], breached: list[dict[str, Any]], sla_hours: dict[str, float]
+    open_: tuple[int, list[dict[str, Any]]],
+    breached: tuple[int, list[dict[str, Any]]],
+    recent: list[dict[str, Any]],
+    sla_hours: dict[str, float],
 ) -> Html:
+    """Leads past and within the SLA (the earliest deadline first: the first ``LIST_LIMIT``
+    of each), and the recent breaches (the latest deadline first)."""
+
     def rows(leads: list[dict[str, Any]]) -> Any:
         return (
             [
@@ -265,15 +273,22 @@ def sla(
         )
 
     headers = ["Lead", "Stage", "Deadline", "Score", "Account"]
-    hours = ", ".join(f"{k.upper()}: {v:g} h" for k, v in sla_hours.items()) or "no SLA set"
-    recent = sorted(breached, key=lambda r: r.get("sla_due_at") or "", reverse=True)[:20]
+    (late, late_rows), (on_time, on_time_rows) = breached, open_
     return Html(
-        f"<p>Sales must give feedback within: {esc(hours)}.</p>"
+        f"<p>Sales must give feedback within: {esc(_hours(sla_hours))}.</p>"
         + table(
-            headers, rows(breached), f"Past the SLA, oldest first ({len(breached)})", "breached"
+            headers,
+            rows(late_rows),
+            f"Past the SLA: {late:,}, the oldest deadline first",
+            "breached",
         )
-        + table(headers, rows(open_), f"Within the SLA, oldest first ({len(open_)})", "open")
-        + table(headers, rows(recent), "Recent breaches, newest deadline first", "recent")
+        + table(
+            headers,
+            rows(on_time_rows),
+            f"Within the SLA: {on_time:,}, the earliest deadline first",
+            "open",
+        )
+        + table(headers, rows(recent), "Recent breaches, the latest deadline first", "recent")
     )
 
 

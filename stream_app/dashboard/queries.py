@@ -137,24 +137,26 @@ class Reads:
         return await self.leads(found[:limit])
 
     async def cell_leads(self, cell: str, limit: int) -> list[dict[str, Any]]:
-        """A grid cell's leads, hottest first (the cell's set, ordered by total)."""
-        ids = [i.decode() for i in await self.r.srandmember(f"{self.p}cell:{cell}", 2_000)]
-        rows = await self.leads(ids)
-        rows.sort(key=lambda r: -r["scores"]["total"])
-        return rows[:limit]
+        """A grid cell's hottest leads: Redis sorts the cell's set by each lead hash's total."""
+        ids = await self.r.sort(
+            f"{self.p}cell:{cell}", by=f"{self.p}lead:*->total", desc=True, start=0, num=limit
+        )
+        return await self.leads([i.decode() for i in ids])
 
     async def history(self, lead_id: str) -> list[dict[str, Any]]:
         """The lead's last score points (``SCORES_KEPT``), oldest first."""
         raw = await self.r.zrange(f"{self.p}lead:{lead_id}:scores", 0, -1)
         return [json.loads(r) for r in raw]
 
-    async def waiting(self, which: str) -> list[dict[str, Any]]:
-        """Leads waiting for sales within (``open``) or past (``breached``) the SLA,
-        the earliest deadline first."""
-        ids = [i.decode() for i in await self.r.smembers(f"{self.p}sla:{which}")]
-        rows = await self.leads(ids)
-        rows.sort(key=lambda r: (r.get("sla_due_at") or "", r["lead_id"]))
-        return rows
+    async def waiting(
+        self, which: str, limit: int, *, newest: bool = False
+    ) -> tuple[int, list[dict[str, Any]]]:
+        """How many leads wait for sales within (``open``) or past (``breached``) the SLA,
+        and ``limit`` of them: the earliest deadline first (``newest``: the latest)."""
+        key = f"{self.p}sla_due:{which}"
+        read = self.r.zrevrange if newest else self.r.zrange
+        ids = [i.decode() for i in await read(key, 0, limit - 1)]
+        return await self.r.zcard(key), await self.leads(ids)
 
     async def feed(
         self, count: int = 30, after: str | None = None

@@ -360,3 +360,30 @@ async def test_a_leads_score_history_and_the_feed_stay_bounded(
     for _ in range(FEED_KEPT + 3):
         await store.add_transitions(step.transitions[:1])
     assert await redis_client.xlen(f"{prefix}feed") == FEED_KEPT
+
+
+async def test_top_accounts_ranks_each_account_by_its_own_score(
+    redis_client: aioredis.Redis, prefix: str, store: RedisProjection, rules: Rules
+) -> None:
+    replay = Replay(rules)
+    events = [
+        ev("profile_update", lead_id=f"a{n}", **{**VP_PROFILE, "account_id": f"acc{n % 3}.com"})
+        for n in range(7)
+    ] + [
+        ev("page_view", hours=1, lead_id="a0", path="/pricing"),
+        ev("page_view", hours=2, lead_id="a4", path="/product"),
+        ev("profile_update", hours=3, lead_id="a1", email="kid@uni.edu"),  # disqualified
+    ]
+    for event in events:
+        step = replay.process(event)
+        assert step.update is not None
+        await store.apply_update(step.update)
+    await redis_client.delete(f"{prefix}lead:a6")  # a hash gone between two reads
+    assert (await store.lead("a1") or {}).get("stage") == "disqualified"
+    one_by_one = [await store.account(f"acc{n}.com", top_n=2) for n in range(3)]
+    expected = sorted(
+        ({"account_id": v["account_id"], "score": v["score"]} for v in one_by_one if v),
+        key=lambda v: (-v["score"], v["account_id"]),
+    )
+    assert await store.top_accounts(2, 10, chunk=2) == expected
+    assert await store.top_accounts(2, 1) == expected[:1]
