@@ -380,10 +380,23 @@ async def test_top_accounts_ranks_each_account_by_its_own_score(
         await store.apply_update(step.update)
     await redis_client.delete(f"{prefix}lead:a6")  # a hash gone between two reads
     assert (await store.lead("a1") or {}).get("stage") == "disqualified"
-    one_by_one = [await store.account(f"acc{n}.com", top_n=2) for n in range(3)]
-    expected = sorted(
-        ({"account_id": v["account_id"], "score": v["score"]} for v in one_by_one if v),
-        key=lambda v: (-v["score"], v["account_id"]),
-    )
-    assert await store.top_accounts(2, 10, chunk=2) == expected
-    assert await store.top_accounts(2, 1) == expected[:1]
+
+    async def one_by_one(top_n: int) -> list[dict[str, object]]:
+        views = [await store.account(f"acc{n}.com", top_n=top_n) for n in range(3)]
+        return sorted(
+            ({"account_id": v["account_id"], "score": v["score"]} for v in views if v),
+            key=lambda v: (-v["score"], v["account_id"]),
+        )
+
+    assert await store.top_accounts(2, 10, chunk=2) == await one_by_one(2)
+    assert await store.top_accounts(2, 1) == (await one_by_one(2))[:1]
+    # a kept score is scored again when one of the account's leads changes ...
+    step = replay.process(ev("page_view", hours=4, lead_id="a3", path="/pricing"))
+    assert step.update is not None
+    await store.apply_update(step.update)
+    assert await store.top_accounts(2, 10) == await one_by_one(2)
+    # ... or leaves, or when top-N changes (a rules reload)
+    await store.erase(["a0", "a3"])
+    assert await store.top_accounts(2, 10) == await one_by_one(2)
+    assert await store.top_accounts(1, 10) == await one_by_one(1)
+    assert await redis_client.scard(f"{prefix}accounts:dirty") == 0
