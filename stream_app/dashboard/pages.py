@@ -102,7 +102,7 @@ def overview(
         "call",
     )
     return Html(
-        '<div class="cols"><div>'
+        '<div class="cols main-side"><div>'
         f'<section aria-labelledby="call-h"><h2 id="call-h">Call these first</h2>{call}</section>'
         f'<section aria-labelledby="hot-h"><h2 id="hot-h">Hottest leads</h2>'
         f"{lead_rows(hottest, last)}<p>{link(url('/leads'), 'All leads, with filters')}</p>"
