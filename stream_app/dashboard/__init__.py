@@ -18,6 +18,7 @@ reaches its page.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import time
@@ -87,6 +88,7 @@ class Dashboard:
         self.rules = RulesInForce(rules)
         self.review = review
         self.top_n = top_n
+        self.closing = asyncio.Event()
         self.static = {
             name: (files("stream_app.dashboard").joinpath("static", name).read_bytes(), kind)
             for name, kind in STATIC.items()
@@ -233,7 +235,7 @@ class Dashboard:
         return self.html("Rules in force", "/rules", body)
 
     async def feed(self, request: web.Request) -> web.StreamResponse:
-        return await stream(request, self.reads)
+        return await stream(request, self.reads, self.closing)
 
     async def asset(self, request: web.Request) -> web.Response:
         found = self.static.get(request.match_info["name"])
@@ -267,6 +269,11 @@ def add_dashboard(
     board = Dashboard(projection, rules, review, top_n)
     gate = Gate(token)
     app.middlewares.append(gate_middleware(gate))
+
+    async def close_feeds(app: web.Application) -> None:
+        board.closing.set()
+
+    app.on_shutdown.append(close_feeds)
     add = app.router.add_get
     add(f"{PREFIX}/", board.overview)
     add(f"{PREFIX}/funnel", board.funnel)
