@@ -19,7 +19,6 @@ reaches its page.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import time
 from collections.abc import Awaitable, Callable
@@ -109,14 +108,6 @@ class Dashboard:
     def sla_hours(self) -> dict[str, float]:
         return {str(k): v for k, v in self.rules.current().spec.stages.sla_hours.items()}
 
-    async def last_transitions(self, ids: list[str]) -> dict[str, dict[str, Any]]:
-        lead_keys = [f"{self.projection.p}lead:{i}:transitions" for i in ids]
-        async with self.projection.redis.pipeline(transaction=False) as pipe:
-            for key in lead_keys:
-                pipe.zrevrange(key, 0, 0)
-            found = await pipe.execute() if ids else []
-        return {i: json.loads(raw[0]) for i, raw in zip(ids, found, strict=True) if raw}
-
     async def overview(self, request: web.Request) -> web.Response:
         late, late_rows = await self.reads.waiting("breached", CALL_FIRST)
         on_time, on_time_rows = await self.reads.waiting("open", CALL_FIRST)
@@ -127,7 +118,7 @@ class Dashboard:
             late + on_time,
             waiting,
             hottest,
-            await self.last_transitions(ids),
+            await self.reads.last_transitions(ids),
             await self.reads.feed(20),
             self.sla_hours(),
         )
@@ -165,7 +156,7 @@ class Dashboard:
         )
         body = pages.leads(
             rows,
-            await self.last_transitions([r["lead_id"] for r in rows]),
+            await self.reads.last_transitions([r["lead_id"] for r in rows]),
             await self.reads.grid(grades),
             grades,
             await self.reads.score_distribution(),
@@ -208,7 +199,7 @@ class Dashboard:
             )
         ids = [r["lead_id"] for r in view["leads"]][:LIST_LIMIT]
         details = await self.reads.leads(ids)
-        body = pages.account(view, details, await self.last_transitions(ids))
+        body = pages.account(view, details, await self.reads.last_transitions(ids))
         return self.html(f"Account {account_id}", "/accounts", body)
 
     async def sla(self, request: web.Request) -> web.Response:

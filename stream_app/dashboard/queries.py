@@ -91,6 +91,16 @@ class Reads:
             raws = await pipe.execute()
         return [json.loads(raw) for raw in raws if raw is not None]
 
+    async def last_transitions(self, ids: list[str]) -> dict[str, dict[str, Any]]:
+        """Each lead's newest transition (what says "hand-raise"), by lead id."""
+        if not ids:
+            return {}
+        async with self.r.pipeline(transaction=False) as pipe:
+            for lead_id in ids:
+                pipe.zrevrange(f"{self.p}lead:{lead_id}:transitions", 0, 0)
+            found = await pipe.execute()
+        return {i: json.loads(raw[0]) for i, raw in zip(ids, found, strict=True) if raw}
+
     async def hottest(
         self,
         *,

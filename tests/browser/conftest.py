@@ -173,8 +173,10 @@ def cockpit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cockpit]:
     assert TOKEN not in api.log_text(), "the API logged the token"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(chromium: str) -> Iterator[Browser]:
+    """One chromium per module: Playwright's sync API runs an event loop of its own in this
+    thread while it is open, and an async test after it (pytest-asyncio) could not run."""
     with sync_playwright() as p:
         launched = p.chromium.launch(executable_path=chromium, args=list(FLAGS))
         yield launched
