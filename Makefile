@@ -20,6 +20,9 @@ STACK_ENV := $(if $(BROKERS),LEADSTREAM_STACK_BROKERS=$(BROKERS))
 help: ## list the commands
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
+# Playwright drives Debian's chromium (tools/browser.py): it must never download a browser.
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
+
 $(STAMP): pyproject.toml constraints.txt
 	@test -n "$(PYTHON)" || { echo "error: no working python3.11+ found on PATH" >&2; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -42,8 +45,12 @@ stack-down: $(STAMP) ## stop the Kafka and Redis that stack-up started (nothing 
 stack-status: $(STAMP) ## show whether Kafka and Redis answer, and where their logs are
 	$(STACK_ENV) $(STACK) status
 
+.PHONY: browser
+browser: $(STAMP) ## install Debian's chromium where missing (the dashboard's browser tests drive it)
+	$(PY) -m tools browser
+
 .PHONY: test
-test: stack-up lint ## set everything up, lint, and run the suite with the quick fault subset (what CI runs)
+test: stack-up browser lint ## set everything up, lint, and run the suite with the quick fault subset (what CI runs)
 	$(PY) -m pytest -m "not faults" $(PYTEST_ARGS)
 
 .PHONY: test-unit

@@ -19,6 +19,7 @@ commands:
   stack tools            the classpath of Kafka's own tools (console producer, ...)
   demo                   realistic traffic through the live stack (what `make demo` runs)
   generate               write seeded, realistic prospect traffic as JSON lines
+  browser                install Debian's chromium where missing (the dashboard's tests)
 
 examples:
   python -m tools stack up
@@ -58,6 +59,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         print(f"stopped: {', '.join(stopped) or 'nothing was running'}", file=sys.stderr)
         return 0
     return demo.main(prospects=args.prospects, seed=args.seed, quiet_s=args.quiet_seconds)
+
+
+def _cmd_browser(args: argparse.Namespace) -> int:
+    from tools.browser import ensure_chromium  # noqa: PLC0415
+
+    ensure_chromium()
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -105,7 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
             "in for Slack in the background (or reuse them), each awaited on its own\n"
             "readiness signal, produce seeded traffic for simulated prospects, print each\n"
             "stage transition as a sales bot would and, beside them (slack>), what the\n"
-            "notifier posted; then show the funnel from the API and leave it up.\n"
+            "notifier posted; then show the funnel from the API and leave it up. The\n"
+            "dashboard's address (/ui/ on the API: live, in a browser) is printed first.\n"
             "Needs the stack: `make demo` starts it first; `make stack-down` stops it all."
         ),
         epilog="examples:\n  python -m tools demo --prospects 300 --seed 7\n"
@@ -123,6 +132,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--stop", action="store_true", help="stop the demo's worker, API, notifier and sink"
     )
     demo.set_defaults(handler=_cmd_demo)
+
+    browser = sub.add_parser(
+        "browser",
+        help="install Debian's chromium where missing (the dashboard's browser tests drive it)",
+        formatter_class=Formatter,
+        description=(
+            "Find chromium (LEADSTREAM_CHROMIUM, else on PATH, else /usr/bin/chromium) and\n"
+            "install Debian's package with apt-get when it is missing. Playwright drives\n"
+            "this browser by its path and never downloads one (make test runs this)."
+        ),
+    )
+    browser.set_defaults(handler=_cmd_browser)
 
     from tools import traffic  # noqa: PLC0415
 

@@ -9,7 +9,9 @@ cold: the decay sweep recycles those), prints each of this run's stage
 transitions from ``lead_stage_transitions`` the way a sales notification bot
 would, and beside them what the notifier posted (``slack>`` lines, read back
 from the sink: digests when a burst comes faster than one message a second),
-then shows the funnel from the API and leaves the API up.
+then shows the funnel from the API and leaves the API up. It prints the
+dashboard's address (``/ui/`` on the API) as soon as the API is ready, and
+again at the end.
 """
 
 from __future__ import annotations
@@ -211,6 +213,12 @@ async def run_demo(settings: Settings, prospects: int, seed: int, quiet_s: float
         _start_background(process)
     for process in processes:
         await _until_ready(process)
+    print(
+        f"dashboard: http://{settings.api_host}:{settings.api_port}/ui/ "
+        "(open it now: the transitions below arrive there live)",
+        file=sys.stderr,
+        flush=True,
+    )
     sink = SinkTail(sink_log)
 
     # Follow the transitions topic from its current end: this run's transitions only.
@@ -297,6 +305,7 @@ async def run_demo(settings: Settings, prospects: int, seed: int, quiet_s: float
         example = top["leads"][0]["lead_id"]
         print(f"\nhottest SQLs: {api}/leads?stage=sql&limit=3", file=sys.stderr)
         print(f"one lead:     {api}/leads/{example}", file=sys.stderr)
+    print(f"\nthe dashboard: {api}/ui/", file=sys.stderr)
     print(
         f"\nThe worker, the API, the notifier and its sink keep running (logs in {home}). "
         f"Explore the API at {api}/openapi.json; `python -m tools demo --stop` stops "

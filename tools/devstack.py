@@ -107,7 +107,7 @@ def resolve_jars(pom: Path, lib: Path, what: str, version: str, *properties: str
     if marker.exists():
         return
     if shutil.which("mvn") is None:
-        _apt_install("maven")
+        apt_install("maven")
     say(f"resolving {what} from Maven Central into {lib}")
     lib.mkdir(parents=True, exist_ok=True)
     argv = [
@@ -130,7 +130,7 @@ def resolve_jars(pom: Path, lib: Path, what: str, version: str, *properties: str
     marker.write_text(version)
 
 
-def _apt_install(package: str) -> None:
+def apt_install(package: str) -> None:
     """Install a Debian package; needs root (as on these machines) or passwordless sudo."""
     if shutil.which("apt-get") is None:
         raise StackError(f"{package} is not installed and there is no apt-get to install it")
@@ -368,7 +368,7 @@ class Redis:
             "/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None
         )
         if exe is None:
-            _apt_install("redis-server")
+            apt_install("redis-server")
             exe = shutil.which("redis-server") or "/usr/bin/redis-server"
         argv = [
             exe,

@@ -4,9 +4,10 @@
 
 It never talks to Kafka, so it runs and scales apart from the worker. With
 ``LEADSTREAM_API_TOKEN`` set, every route but ``/health`` and ``/ready``
-needs ``Authorization: Bearer <token>``. Every error, aiohttp's own included
-(404, 405, a header over 8,190 bytes), is ``{"error": ...}``
-(``stream_app.httpserver``); slow clients are cut off after
+needs ``Authorization: Bearer <token>``; the dashboard under ``/ui/``
+(``stream_app.dashboard``) asks for the same token once and keeps a cookie.
+Every error, aiohttp's own included (404, 405, a header over 8,190 bytes), is
+``{"error": ...}`` (``stream_app.httpserver``); slow clients are cut off after
 ``LEADSTREAM_HTTP_HEADER_TIMEOUT_SECONDS`` / ``_BODY_TIMEOUT_SECONDS``.
 """
 
@@ -35,7 +36,9 @@ from schemas.base import Model
 from schemas.transitions import STAGES
 from stream_app.api.openapi import OPENAPI
 from stream_app.config import Settings
+from stream_app.dashboard import add_dashboard, is_dashboard
 from stream_app.httpserver import REFUSED, Runner, json_errors, run
+from stream_app.scoring.rules import Rules
 from stream_app.scoring.spec import FunnelReview
 from stream_app.stores.client import redis_client
 from stream_app.stores.projection import RedisProjection
@@ -89,8 +92,8 @@ def _limit(request: web.Request, default: int = 20) -> int:
 def auth_middleware(token: str | None) -> Any:
     @web.middleware
     async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if token is None or request.path in OPEN_PATHS:
-            return await handler(request)
+        if token is None or request.path in OPEN_PATHS or is_dashboard(request.path):
+            return await handler(request)  # the dashboard has its own gate (a cookie)
         given = request.headers.get("Authorization", "")
         # aiohttp reads header bytes that are not UTF-8 as surrogates: back to the bytes sent
         if not given.startswith("Bearer ") or not hmac.compare_digest(
@@ -179,8 +182,10 @@ def create_api(
     projection: RedisProjection,
     top_n: int,
     review: FunnelReview | None = None,
+    rules: Rules | None = None,
 ) -> web.Application:
-    """The API; ``review``: the rules' ``funnel_review`` (``/funnel`` judges the newest MQLs)."""
+    """The API; ``review``: the rules' ``funnel_review`` (``/funnel`` judges the newest MQLs);
+    with ``rules``, the dashboard under ``/ui/`` too (``stream_app.dashboard``)."""
     token = settings.api_token.get_secret_value() if settings.api_token else None
     registry = CollectorRegistry()
     requests = Counter(
@@ -207,6 +212,8 @@ def create_api(
     app.router.add_get("/funnel", funnel)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/openapi.json", openapi)
+    if rules is not None:
+        add_dashboard(app, token, projection, rules, app[REVIEW], top_n)
 
     async def close_redis(app: web.Application) -> None:
         await app[PROJECTION].redis.aclose()
@@ -221,11 +228,12 @@ def main(settings: Settings | None = None) -> int:
 
     settings = settings or Settings()
     configure(settings)
-    spec = load_rules(settings.rules_path).spec
+    rules = load_rules(settings.rules_path)
+    spec = rules.spec
     projection = RedisProjection(redis_client(settings), settings.redis_key_prefix)
-    app = create_api(settings, projection, spec.accounts.top_n, spec.funnel_review)
+    app = create_api(settings, projection, spec.accounts.top_n, spec.funnel_review, rules)
     log.info(
-        "query API on http://%s:%d/ (OpenAPI at /openapi.json)",
+        "query API on http://%s:%d/ (OpenAPI at /openapi.json, dashboard at /ui/)",
         settings.api_host,
         settings.api_port,
     )

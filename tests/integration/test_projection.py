@@ -173,6 +173,8 @@ async def mentions(client: aioredis.Redis, prefix: str, ids: set[str]) -> list[s
             members = await client.zrange(key, 0, -1)
         elif kind == "hash":
             members = list((await client.hgetall(key)).values())
+        elif kind == "stream":
+            members = [v for _, fields in await client.xrange(key) for v in fields.values()]
         else:
             members = [await client.get(key)]
         text = key + " " + " ".join(m.decode(errors="replace") for m in members if m)
@@ -201,6 +203,10 @@ async def test_an_erased_lead_leaves_every_key_and_index(
         await store.apply_update(update)
     await store.add_transitions(transitions)
     assert await mentions(redis_client, prefix, {"gone-1"})
+    assert await redis_client.zcard(f"{prefix}lead:gone-1:scores") == 4  # its chart's points
+    cell = (await redis_client.hget(f"{prefix}lead:gone-1", "cell")).decode()
+    assert await redis_client.sismember(f"{prefix}cell:{cell}", "gone-1")
+    assert await redis_client.xlen(f"{prefix}feed") == len(transitions)
     kept_before = await store.lead("kept-2")
     await store.erase(["gone-1", "never-seen"])
     assert await mentions(redis_client, prefix, {"gone-1"}) == []
@@ -332,3 +338,65 @@ async def test_a_projection_written_by_the_old_script_is_repaired_in_place(
     moved = await store.funnel()
     assert moved["by_source"]["linkedin"] == {"leads": 1, "reached_mql": 0, "reached_sql": 0}
     assert "(none)" not in moved["by_source"] and "(none)" not in moved["by_campaign"]
+
+
+async def test_a_leads_score_history_and_the_feed_stay_bounded(
+    redis_client: aioredis.Redis, prefix: str, store: RedisProjection, rules: Rules
+) -> None:
+    from stream_app.stores.projection import FEED_KEPT, SCORES_KEPT
+
+    replay = Replay(rules)
+    for n in range(SCORES_KEPT + 5):
+        step = replay.process(ev("page_view", hours=n, lead_id="busy", path=f"/blog/{n}"))
+        assert step.update is not None
+        await store.apply_update(step.update)
+    points = await redis_client.zrange(f"{prefix}lead:busy:scores", 0, -1, withscores=True)
+    assert len(points) == SCORES_KEPT
+    assert points[0][1] == 6 and points[-1][1] == SCORES_KEPT + 5  # the newest versions
+    replay = Replay(rules)
+    replay.process(ev("profile_update", lead_id="f", **VP_PROFILE))
+    step = replay.process(ev("form_submission", hours=1, lead_id="f", form_kind="demo_request"))
+    assert step.transitions
+    for _ in range(FEED_KEPT + 3):
+        await store.add_transitions(step.transitions[:1])
+    assert await redis_client.xlen(f"{prefix}feed") == FEED_KEPT
+
+
+async def test_top_accounts_ranks_each_account_by_its_own_score(
+    redis_client: aioredis.Redis, prefix: str, store: RedisProjection, rules: Rules
+) -> None:
+    replay = Replay(rules)
+    events = [
+        ev("profile_update", lead_id=f"a{n}", **{**VP_PROFILE, "account_id": f"acc{n % 3}.com"})
+        for n in range(7)
+    ] + [
+        ev("page_view", hours=1, lead_id="a0", path="/pricing"),
+        ev("page_view", hours=2, lead_id="a4", path="/product"),
+        ev("profile_update", hours=3, lead_id="a1", email="kid@uni.edu"),  # disqualified
+    ]
+    for event in events:
+        step = replay.process(event)
+        assert step.update is not None
+        await store.apply_update(step.update)
+    await redis_client.delete(f"{prefix}lead:a6")  # a hash gone between two reads
+    assert (await store.lead("a1") or {}).get("stage") == "disqualified"
+
+    async def one_by_one(top_n: int) -> list[dict[str, object]]:
+        views = [await store.account(f"acc{n}.com", top_n=top_n) for n in range(3)]
+        return sorted(
+            ({"account_id": v["account_id"], "score": v["score"]} for v in views if v),
+            key=lambda v: (-v["score"], v["account_id"]),
+        )
+
+    assert await store.top_accounts(2, 10, chunk=2) == await one_by_one(2)
+    assert await store.top_accounts(2, 1) == (await one_by_one(2))[:1]
+    # a kept score is scored again when one of the account's leads changes ...
+    step = replay.process(ev("page_view", hours=4, lead_id="a3", path="/pricing"))
+    assert step.update is not None
+    await store.apply_update(step.update)
+    assert await store.top_accounts(2, 10) == await one_by_one(2)
+    # ... or leaves, or when top-N changes (a rules reload)
+    await store.erase(["a0", "a3"])
+    assert await store.top_accounts(2, 10) == await one_by_one(2)
+    assert await store.top_accounts(1, 10) == await one_by_one(1)
+    assert await redis_client.scard(f"{prefix}accounts:dirty") == 0
