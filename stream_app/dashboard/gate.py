@@ -22,6 +22,12 @@ COOKIE = "leadstream_dashboard"
 OPEN = {f"{PREFIX}/login"}
 
 
+def sent(text: str) -> bytes:
+    """A header's, cookie's or form field's text back as the bytes the client sent: aiohttp
+    reads bytes that are not UTF-8 as surrogates, which a plain ``encode`` refuses (a 500)."""
+    return text.encode("utf-8", "surrogateescape")
+
+
 def cookie_value(token: str) -> str:
     return hmac.new(token.encode(), b"leadstream dashboard cookie v1", hashlib.sha256).hexdigest()
 
@@ -35,11 +41,11 @@ class Gate:
         if self.token is None or self.cookie is None or request.path in OPEN:
             return True
         given = request.cookies.get(COOKIE, "")
-        if hmac.compare_digest(given.encode(), self.cookie.encode()):
+        if hmac.compare_digest(sent(given), self.cookie.encode()):
             return True
         bearer = request.headers.get("Authorization", "")
         return bearer.startswith("Bearer ") and hmac.compare_digest(
-            bearer.removeprefix("Bearer ").encode(), self.token.encode()
+            sent(bearer.removeprefix("Bearer ")), self.token.encode()
         )
 
     async def login(self, request: web.Request) -> web.StreamResponse:
@@ -48,7 +54,7 @@ class Gate:
         given = str((await request.post()).get("token", ""))
         if self.token is None or self.cookie is None:
             raise web.HTTPSeeOther(f"{PREFIX}/")
-        if not hmac.compare_digest(given.encode(), self.token.encode()):
+        if not hmac.compare_digest(sent(given), self.token.encode()):
             return form(401, "That is not the token.")
         response = web.HTTPSeeOther(f"{PREFIX}/")
         response.set_cookie(
