@@ -149,6 +149,20 @@ async def preload(messages: list[Message], prefix: str, desc: str = "preload") -
     return time.perf_counter() - started
 
 
+async def watch_from_end(topic: str, fetch_max_wait_ms: int = 10) -> AIOKafkaConsumer:
+    """A started consumer of ``topic`` positioned at its end, so it sees only what is
+    produced after this returns (the caller stops it)."""
+    watch = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=BOOTSTRAP,
+        auto_offset_reset="latest",
+        fetch_max_wait_ms=fetch_max_wait_ms,
+    )
+    await watch.start()
+    await watch.getmany(timeout_ms=100)  # position at the end before anything is produced
+    return watch
+
+
 class Kafka:
     """Admin, metadata and a producer on the local broker, for the phases."""
 

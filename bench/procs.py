@@ -10,9 +10,9 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
-from bench.common import BOOTSTRAP
+from bench.common import BOOTSTRAP, watch_from_end
 from bench.topology import CLOCK_MARK
 from stream_app.config import REPO_ROOT
 from stream_app.topics import TopicNames
@@ -167,14 +167,7 @@ async def probe(prefix: str, tag: str, limit_s: float = 300) -> float:
         "occurred_at": datetime.now(UTC).isoformat(),
         "job_title": "VP Marketing",
     }
-    watch = AIOKafkaConsumer(
-        names.score_updates,
-        bootstrap_servers=BOOTSTRAP,
-        auto_offset_reset="latest",
-        fetch_max_wait_ms=20,
-    )
-    await watch.start()
-    await watch.getmany(timeout_ms=100)
+    watch = await watch_from_end(names.score_updates, fetch_max_wait_ms=20)
     producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all")
     await producer.start()
     try:

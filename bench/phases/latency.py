@@ -8,10 +8,18 @@ import json
 import time
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from tqdm import tqdm
 
-from bench.common import BOOTSTRAP, Kafka, Watched, latency_figures, say, subject_key
+from bench.common import (
+    BOOTSTRAP,
+    Kafka,
+    Watched,
+    latency_figures,
+    say,
+    subject_key,
+    watch_from_end,
+)
 from bench.context import Run
 from bench.topology import watched
 from stream_app.topics import TopicNames
@@ -53,14 +61,7 @@ async def offer(
     payloads = [
         (topic_of(e), subject_key(e), json.dumps(e).encode(), e["event_id"]) for e in events
     ]
-    watch = AIOKafkaConsumer(
-        names.transitions,
-        bootstrap_servers=BOOTSTRAP,
-        auto_offset_reset="latest",
-        fetch_max_wait_ms=10,
-    )
-    await watch.start()
-    await watch.getmany(timeout_ms=100)  # position at the end before producing
+    watch = await watch_from_end(names.transitions)
     sent_at: dict[str, float] = {}
     received: dict[str, tuple[float, float]] = {}  # transition id -> (latency, time received)
     decayed: dict[str, float] = {}  # expected transitions without a trigger -> time received

@@ -26,10 +26,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from tqdm import tqdm
 
-from bench.common import BOOTSTRAP, latency_figures, percentile, say, subject_key
+from bench.common import (
+    BOOTSTRAP,
+    latency_figures,
+    percentile,
+    say,
+    subject_key,
+    watch_from_end,
+)
 from bench.context import Run, note
 from bench.topology import watched
 from stream_app.config import Settings
@@ -158,14 +165,7 @@ async def run(run: Run) -> None:
     events = soak_events(count, run.args.seed + 70, f"b{run.run_id}-soak-", now)
     say(f"  soak: {count:,} events at {rate:,.0f}/s for {seconds:,.0f} s")
 
-    watch = AIOKafkaConsumer(
-        names.transitions,
-        bootstrap_servers=BOOTSTRAP,
-        auto_offset_reset="latest",
-        fetch_max_wait_ms=10,
-    )
-    await watch.start()
-    await watch.getmany(timeout_ms=100)  # at the end before producing
+    watch = await watch_from_end(names.transitions)
     sent_at: dict[str, float] = {}
     latencies: list[tuple[float, float]] = []  # (send time from the start, latency)
     seen: set[str] = set()
