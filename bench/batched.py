@@ -3,7 +3,7 @@
 The harness measures it beside the passthrough ceiling and the Faust worker,
 on the same preloaded input topics, to show what Faust's per-message path
 costs. It is not the product: it runs the same driver as the worker
-(``stream_app.pipeline.PartitionBatch``) with the same hop (a repartition
+(``stream_app.worker.pipeline.PartitionBatch``) with the same hop (a repartition
 topic keyed by subject), in the same order per batch: transitions and hops
 sent and acknowledged, then each changed record written once to RocksDB and
 to a changelog topic, then score updates and dead letters; input offsets are
@@ -25,9 +25,9 @@ from stream_app.codec import decode_record, encode_output, encode_record
 from stream_app.config import Settings
 from stream_app.kafka import ensure_topics
 from stream_app.messages import Record
-from stream_app.pipeline import PartitionBatch
 from stream_app.scoring.rules import Rules
 from stream_app.topics import TopicNames
+from stream_app.worker.pipeline import PartitionBatch
 
 
 async def batched_pipeline(

@@ -41,9 +41,9 @@ from typing import Any
 from schemas.dead_letter import DeadLetter
 from schemas.events import InputEvent
 from stream_app.codec import decode
+from stream_app.ingest.segment import Ignored
 from stream_app.scoring.replay import Replay
 from stream_app.scoring.rules import Rules, parse_rules
-from stream_app.segment import Ignored
 from tools.traffic import generate
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -40,7 +40,7 @@ from bench.core import load
 from schemas.dead_letter import DeadLetter
 from schemas.events import InputEvent
 from stream_app.codec import decode
-from stream_app.segment import Ignored
+from stream_app.ingest.segment import Ignored
 from tools.traffic import generate
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

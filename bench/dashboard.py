@@ -35,11 +35,11 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from schemas.transitions import Contribution, Scores, ScoreUpdate, StageTransition
-from stream_app.api.app import create_api
 from stream_app.config import REPO_ROOT, Settings
 from stream_app.rules_file import load_rules
 from stream_app.scoring.rules import Rules
-from stream_app.stores.projection import SCORES_KEPT, RedisProjection
+from stream_app.serve.api.app import create_api
+from stream_app.serve.stores.projection import SCORES_KEPT, RedisProjection
 
 RESULTS = REPO_ROOT / "bench" / "results"
 T0 = datetime(2026, 9, 1, tzinfo=UTC)

@@ -4,10 +4,10 @@
     python -m bench.faust_agents floor   # per message: one table write + one send
 
 Both read the worker's input topics (``LEADSTREAM_TOPIC_PREFIX``) in the group
-``LEADSTREAM_APP_ID``, with ``faust.App(app_id, **stream_app.app.app_options(settings))``
+``LEADSTREAM_APP_ID``, with ``faust.App(app_id, **stream_app.worker.app.app_options(settings))``
 (the worker's broker, store, data directory, commit and serializer settings) and
 the worker's Faust fixes and logging. ``floor`` is the worker's minimal shape:
-a RocksDB table with its changelog (``stream_app.app.table_options``), one write of
+a RocksDB table with its changelog (``stream_app.worker.app.table_options``), one write of
 the message per message, and one ``await topic.send`` of it to
 ``<prefix>faust-floor-out``. The harness (``bench/phases/faust_baselines.py``)
 runs each as its own process and measures it as it measures the worker.
@@ -30,9 +30,9 @@ def out_topic(prefix: str) -> str:
 def build(kind: str, settings: Any) -> Any:
     import faust  # noqa: PLC0415 (Faust is slow to import; --help stays fast)
 
-    from stream_app import faust_fixes  # noqa: PLC0415
-    from stream_app.app import app_options, table_options  # noqa: PLC0415
     from stream_app.topics import TopicNames  # noqa: PLC0415
+    from stream_app.worker import faust_fixes  # noqa: PLC0415
+    from stream_app.worker.app import app_options, table_options  # noqa: PLC0415
 
     faust_fixes.apply()
     app = faust.App(settings.app_id, **app_options(settings))

@@ -139,7 +139,7 @@ NOTES = [
     "worker, faust_count, faust_floor: from the process's start-up line (it then joins the "
     "group and restores its tables) until its consumer groups have committed every offset "
     "they read (polled every 0.5 s; Faust commits every ~2.8 s): for the worker the scoring "
-    "group its inputs and internal topics (stream_app.app.worker_topics), and the Redis "
+    "group its inputs and internal topics (stream_app.worker.app.worker_topics), and the Redis "
     "projection's group the score updates and transitions; steady: inputs committed from "
     "the first commit to the last, without start-up",
     "latency: fresh prospects' events produced at the offered rate; each transition's "

@@ -1,7 +1,7 @@
 """What the harness knows of the worker's wiring, asked of the product in one place.
 
 The worker's internal topics (today two hops, identity and scoring; tomorrow
-one repartition topic) are never spelled here: ``stream_app.app.worker_topics``
+one repartition topic) are never spelled here: ``stream_app.worker.app.worker_topics``
 lists every topic the worker reads or writes except Faust's changelogs, and the
 public output topics of ``stream_app.topics.TopicNames`` are taken out of it.
 What stays is what the worker's consumer group reads. The contract assumed:
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from bench.common import Kafka, Watched
 from stream_app.config import Settings
-from stream_app.projector import projection_group
+from stream_app.serve.projector import projection_group
 from stream_app.topics import OUTPUTS, TopicNames
 
 CLOCK_MARK = "Leadstream worker: rules"  # the worker logs it before it joins its group
@@ -31,7 +31,7 @@ def outputs(settings: Settings) -> list[str]:
 
 def scoring_topics(settings: Settings) -> list[str]:
     """What the worker's group reads: its inputs and its internal topics, from the product."""
-    from stream_app.app import worker_topics  # noqa: PLC0415 (the app imports Faust)
+    from stream_app.worker.app import worker_topics  # noqa: PLC0415 (the app imports Faust)
 
     public = set(outputs(settings))
     return [t for t in worker_topics(settings) if t not in public]
@@ -39,7 +39,7 @@ def scoring_topics(settings: Settings) -> list[str]:
 
 def all_topics(settings: Settings) -> list[str]:
     """Every topic to create before the worker starts (the product's list)."""
-    from stream_app.app import worker_topics  # noqa: PLC0415
+    from stream_app.worker.app import worker_topics  # noqa: PLC0415
 
     return list(worker_topics(settings))
 

@@ -4,12 +4,12 @@ They live beside the message models because they are the same contract seen
 over HTTP: a lead *is* its newest ``score_update`` plus its recent
 ``stage_transition``s, so ``Lead`` extends ``ScoreUpdate`` and a change of a
 message changes the API's document with it. Each handler validates its body
-through one of these models before it answers (``stream_app/api/app.py``), so
+through one of these models before it answers (``stream_app/serve/api/app.py``), so
 the API cannot return a shape the document does not describe; unknown fields
 are refused (``extra="forbid"`` from ``Model``), so drift in the projection is
 a 500 in the tests, not a silent change for clients.
 
-Shapes are those ``stream_app/stores/projection.py`` reads from Redis: a
+Shapes are those ``stream_app/serve/stores/projection.py`` reads from Redis: a
 field is ``X | None`` only where the projection really yields null.
 """
 

@@ -49,7 +49,7 @@ def rendered() -> dict[str, str]:
     segment["description"] = (
         "The Segment-spec messages Leadstream accepts on any input topic (RudderStack, "
         "Segment, Jitsu, Customer.io Data Pipelines), beside the native events. Only these "
-        "fields are read; others are allowed and ignored. stream_app/segment.py maps them."
+        "fields are read; others are allowed and ignored. stream_app/ingest/segment.py maps them."
     )
     segment["$id"] = "https://leadstream.dev/schemas/segment_event.json"
     files["segment_event.json"] = json.dumps(segment, indent=2, sort_keys=True) + "\n"

@@ -7,7 +7,7 @@ per event with ``type`` one of ``page``, ``screen``, ``track``, ``identify``,
 fields: a real pipeline adds dozens (``channel``, ``integrations``,
 ``rudderId``...), and only the fields below are read. Their JSON
 Schema (``schemas/json/segment_event.json``) documents the subset; how each
-field becomes a native event is ``stream_app.segment``.
+field becomes a native event is ``stream_app.ingest.segment``.
 
 Empty strings count as absent (RudderStack sends ``"userId": ""`` for an
 anonymous visitor), and numeric ids are read as text.

@@ -1,5 +1,5 @@
 """``python -m stream_app`` runs the command-line interface (see ``--help``)."""
 
-from stream_app.cli import main
+from stream_app.commands.cli import main
 
 raise SystemExit(main())

@@ -26,10 +26,16 @@ from pydantic import BaseModel, ValidationError
 from schemas.base import DEFAULT_MAX_CLOCK_SKEW_SECONDS
 from schemas.dead_letter import DeadLetter, DeadLetterReason
 from schemas.events import INPUT_ADAPTER, Erase, InboundEvent, InputEvent
+from stream_app.ingest.segment import (
+    Ignored,
+    Rejected,
+    email_subject,
+    from_segment,
+    looks_like_segment,
+)
+from stream_app.ingest.tracks import Tracks, shipped_tracks
 from stream_app.messages import INTERNAL_ADAPTER, RECORD_ADAPTER, Internal, Record
 from stream_app.scoring.state import DAY, LeadState
-from stream_app.segment import Ignored, Rejected, email_subject, from_segment, looks_like_segment
-from stream_app.tracks import Tracks, shipped_tracks
 
 #: Largest message value accepted (bytes). Events are small; a 10 MB value is a bug.
 MAX_MESSAGE_BYTES = 256 * 1024
@@ -188,7 +194,7 @@ def decode(
     """Validate one message value; a dead letter (never an exception) if it is bad.
 
     A Segment-spec message (``type`` page, track, identify...) is mapped to its
-    native event by ``stream_app.segment`` with ``tracks`` (default: the shipped
+    native event by ``stream_app.ingest.segment`` with ``tracks`` (default: the shipped
     mapping), or ``Ignored`` when no rule could use it. An erase request that
     names an e-mail address comes out naming its pseudonymous anonymous id
     instead (``segment.email_subject``, the id its e-mail events are scored

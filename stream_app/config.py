@@ -67,7 +67,7 @@ class Settings(BaseSettings):
         ),
     )
     tracks_path: Path = Field(
-        Path(__file__).with_name("segment_tracks.yaml"),  # shipped in the package
+        Path(__file__).parent / "ingest" / "segment_tracks.yaml",  # shipped in the package
         description=(
             "LEADSTREAM_TRACKS_PATH: which Segment-spec track names become which native "
             "event (YAML); names it does not list are counted as ignored"

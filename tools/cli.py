@@ -11,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from stream_app.cli import SETTINGS_PREFIXES, Formatter, run
+from stream_app.commands.cli import SETTINGS_PREFIXES, Formatter, run
 
 EPILOG = """\
 commands:
@@ -145,9 +145,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     browser.set_defaults(handler=_cmd_browser)
 
-    from tools import traffic  # noqa: PLC0415
+    from tools import sink, traffic  # noqa: PLC0415
 
     traffic.add_command(sub, Formatter)
+    sink.add_command(sub, Formatter)
     return parser
 
 

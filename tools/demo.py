@@ -34,12 +34,12 @@ from schemas.transitions import StageTransition
 from stream_app.config import Settings
 from stream_app.kafka import kafka_options
 from stream_app.rules_file import load_rules
-from stream_app.sink import Received
 from stream_app.topics import TopicNames
 from tools.devstack import StackSettings
 from tools.errors import StackError
 from tools.launch import Process, leadstream
 from tools.pids import PidFile
+from tools.sink import Received
 from tools.traffic import generate
 
 STAGE_LABEL = {"mql": "MQL", "sql": "SQL", "pql": "PQL"}

@@ -267,8 +267,12 @@ def leadstream(
     name: str | None = None,
     detach: bool = False,
 ) -> Process:
-    """``python -m stream_app COMMAND ARGS`` with that command's readiness signal."""
-    argv = [sys.executable, "-m", "stream_app", command, *(args or [])]
+    """``python -m stream_app COMMAND ARGS`` with that command's readiness signal.
+
+    The sink is a developer tool, not part of the product: ``python -m tools sink``.
+    """
+    package = "tools" if command == "sink" else "stream_app"
+    argv = [sys.executable, "-m", package, command, *(args or [])]
     process = Process(name or command, argv, log=log, env=env, detach=detach)
     use_signal(process, command)
     return process

@@ -45,7 +45,7 @@ def seeded(states: list[LeadState], count: int, tag: str) -> Iterator[tuple[byte
 
 
 async def run(run: Run) -> None:
-    from stream_app.app import table_options  # noqa: PLC0415
+    from stream_app.worker.app import table_options  # noqa: PLC0415
 
     count = run.args.state_leads
     records = templates(run.replay)

@@ -26,7 +26,7 @@ from aiokafka import AIOKafkaProducer
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 from stream_app.config import Settings
-from stream_app.dashboard.gate import COOKIE
+from stream_app.serve.dashboard.gate import COOKIE
 from tests.integration.live import WorkerProcess
 from tools.browser import FLAGS, chromium_path
 from tools.devstack import kafka_answers

@@ -14,8 +14,8 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from stream_app.config import Settings
-from stream_app.dashboard.gate import COOKIE
-from stream_app.dashboard.html import num
+from stream_app.serve.dashboard.gate import COOKIE
+from stream_app.serve.dashboard.html import num
 from tests.browser.conftest import TOKEN, Cockpit, hand_raiser, produce
 
 pytestmark = pytest.mark.integration

@@ -50,7 +50,7 @@ from stream_app.scoring.engine import score_update
 from stream_app.scoring.funnel import funnel
 from stream_app.scoring.replay import Replay
 from stream_app.scoring.rules import Rules
-from stream_app.stores.projection import RedisProjection
+from stream_app.serve.stores.projection import RedisProjection
 from tests.factories import REPO
 from tests.integration.live import WorkerProcess, collect
 from tools.pids import PidFile, is_zombie

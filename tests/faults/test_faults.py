@@ -320,7 +320,7 @@ async def test_three_workers_join_and_leave(
     With identity traffic, a claim crossing to a partition whose inputs lag
     behind (a joining worker restoring) would overtake the visitor's earlier
     events if it were not held until those inputs are read up to its time
-    (stream_app/ordering.py; finding 8 in docs/reliability.md)."""
+    (stream_app/worker/ordering.py; finding 8 in docs/reliability.md)."""
     kind = "identity traffic" if identities else "lead-keyed"
     run = FaultRun(
         f"rebalance: 3 workers join, one stops, one killed ({kind})",

@@ -9,12 +9,12 @@ import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 
-from stream_app.api.app import create_api
-from stream_app.api.openapi import OPENAPI
 from stream_app.config import Settings
 from stream_app.scoring.replay import Replay
 from stream_app.scoring.rules import Rules
-from stream_app.stores.projection import RedisProjection
+from stream_app.serve.api.app import create_api
+from stream_app.serve.api.openapi import OPENAPI
+from stream_app.serve.stores.projection import RedisProjection
 from tests.factories import VP_PROFILE, ev
 
 pytestmark = pytest.mark.integration

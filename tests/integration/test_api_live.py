@@ -25,10 +25,10 @@ import redis.asyncio as aioredis
 from prometheus_client.parser import text_string_to_metric_families
 
 from schemas.events import EVENT_ADAPTER
-from stream_app.api.openapi import OPENAPI
 from stream_app.scoring.replay import Replay
 from stream_app.scoring.rules import Rules
-from stream_app.stores.projection import RedisProjection
+from stream_app.serve.api.openapi import OPENAPI
+from stream_app.serve.stores.projection import RedisProjection
 from tests.integration.live import answer_of, exchange
 from tools.launch import leadstream
 from tools.traffic import generate

@@ -25,9 +25,9 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from schemas.transitions import StageTransition
-from stream_app.sink import Sink
 from tests.unit.test_notify import transition
 from tools.launch import Process, leadstream
+from tools.sink import Sink
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,7 @@ import redis.asyncio as aioredis
 from stream_app.scoring.engine import score_update
 from stream_app.scoring.replay import Replay
 from stream_app.scoring.rules import Rules
-from stream_app.stores.projection import RedisProjection
+from stream_app.serve.stores.projection import RedisProjection
 from tests.factories import VP_PROFILE, ev
 
 pytestmark = pytest.mark.integration
@@ -343,7 +343,7 @@ async def test_a_projection_written_by_the_old_script_is_repaired_in_place(
 async def test_a_leads_score_history_and_the_feed_stay_bounded(
     redis_client: aioredis.Redis, prefix: str, store: RedisProjection, rules: Rules
 ) -> None:
-    from stream_app.stores.projection import FEED_KEPT, SCORES_KEPT
+    from stream_app.serve.stores.projection import FEED_KEPT, SCORES_KEPT
 
     replay = Replay(rules)
     for n in range(SCORES_KEPT + 5):

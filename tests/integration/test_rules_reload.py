@@ -25,7 +25,7 @@ import pytest
 import yaml
 
 from schemas.transitions import StageTransition
-from stream_app.replay_cli import run_simulation
+from stream_app.commands.replay import run_simulation
 from stream_app.rules_file import load_rules
 from tests.factories import REPO
 from tests.faults.harness import lead_keyed

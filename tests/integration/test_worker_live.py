@@ -24,7 +24,7 @@ from schemas.transitions import StageTransition
 from stream_app.scoring.engine import score_update
 from stream_app.scoring.replay import Replay
 from stream_app.scoring.rules import Rules
-from stream_app.stores.projection import RedisProjection
+from stream_app.serve.stores.projection import RedisProjection
 from tests.factories import VP_PROFILE, at
 from tests.integration.live import Lockstep, WorkerProcess, collect
 from tools.errors import LaunchError

@@ -4,7 +4,7 @@ After a kill -9 and a restart, a fault run once found aiokafka positioned at
 the end of three partitions while Faust's committed and read offsets stood
 where the restart began: the records in between had been fetched, never
 handed to the agent, never acked, and the worker sat idle with a backlog.
-The worker's partition watch (``stream_app/watch.py``) notices such a
+The worker's partition watch (``stream_app/worker/watch.py``) notices such a
 partition and seeks it back to its committed offset.
 
 Here the loss is injected: the worker runs with Faust's ``Consumer.getmany``
@@ -27,9 +27,9 @@ from aiokafka import AIOKafkaProducer
 
 from schemas.events import parse_event
 from schemas.transitions import StageTransition
-from stream_app.pipeline import partition_of
 from stream_app.scoring.replay import Replay
 from stream_app.scoring.rules import Rules
+from stream_app.worker.pipeline import partition_of
 from tests.faults.harness import lead_keyed
 from tests.integration.live import WorkerProcess, collect
 
@@ -50,7 +50,7 @@ async def getmany(self, timeout):
 
 Consumer.getmany = getmany
 sys.argv = ["leadstream", "worker"]
-from stream_app.cli import main
+from stream_app.commands.cli import main
 main()
 """
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from schemas.transitions import SlaBreach, StageTransition
-from stream_app.cli import main
+from stream_app.commands.cli import main
 from tests.factories import DEFAULT_RULES, REPO, VP_PROFILE, at
 from tools.traffic import generate
 
@@ -154,7 +154,7 @@ def test_a_missing_events_file_is_exit_2(
 
 @pytest.mark.parametrize(
     "command",
-    [[], ["simulate"], ["rules"], ["collect"], ["notify"], ["sink"], ["erase"]],
+    [[], ["simulate"], ["rules"], ["collect"], ["notify"], ["erase"]],
 )
 def test_help_shows_examples(command: list[str]) -> None:
     result = subprocess.run(
@@ -282,8 +282,8 @@ def test_an_erase_request_names_one_person_and_never_carries_the_address() -> No
 
     from pydantic import ValidationError
 
-    from stream_app.erase_cli import request_for
-    from stream_app.segment import email_subject
+    from stream_app.commands.erase import request_for
+    from stream_app.ingest.segment import email_subject
 
     now = datetime(2026, 11, 2, 10, tzinfo=UTC)
 

@@ -10,8 +10,8 @@ from schemas.events import parse_input
 from schemas.transitions import ScoreUpdate, SlaBreach, StageTransition
 from stream_app.cloudevents import headers, tombstone_headers
 from stream_app.codec import decode, encode_output
-from stream_app.pipeline import InMemoryPipeline, Outputs
 from stream_app.scoring.rules import Rules
+from stream_app.worker.pipeline import InMemoryPipeline, Outputs
 from tests.factories import at, ev
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)

@@ -9,8 +9,8 @@ import pytest
 
 from schemas.dead_letter import DeadLetter
 from stream_app.codec import Ignored, decode
-from stream_app.collect import allowed_origin, judge, messages_of, subject_key, write_key_of
-from stream_app.tracks import shipped_tracks
+from stream_app.ingest.collect import allowed_origin, judge, messages_of, subject_key, write_key_of
+from stream_app.ingest.tracks import shipped_tracks
 from tests.segment_cases import page
 
 

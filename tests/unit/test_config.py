@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from stream_app.cli import main
+from stream_app.commands.cli import main
 from stream_app.config import REPO_ROOT, Settings
 
 
@@ -44,7 +44,7 @@ def test_the_cli_reports_a_bad_setting_without_a_traceback(
 
 
 def test_replication_settings_reach_every_topic_we_create() -> None:
-    from stream_app.app import app_options, table_options
+    from stream_app.worker.app import app_options, table_options
 
     settings = Settings(replication_factor=3)
     assert settings.min_insync == 2  # one broker may be down, writes still acknowledged
@@ -93,7 +93,7 @@ def test_every_setting_names_its_variable_and_the_readme_documents_it() -> None:
 
 
 def test_changelogs_and_dead_letters_keep_an_erased_persons_data_for_a_bounded_time() -> None:
-    from stream_app.app import table_options, topic_configs_of
+    from stream_app.worker.app import table_options, topic_configs_of
 
     settings = Settings(
         changelog_compaction_lag_hours=6, dead_letter_retention_days=2, topic_prefix="p."

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from stream_app.dashboard.gate import COOKIE, Gate, cookie_value
+from stream_app.serve.dashboard.gate import COOKIE, Gate, cookie_value
 
 TOKEN = "s3cret-token"
 

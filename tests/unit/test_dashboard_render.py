@@ -7,10 +7,10 @@ import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from stream_app.dashboard.html import Html, esc, table
-from stream_app.dashboard.lead_page import DAY, projected_decay
-from stream_app.dashboard.pages import feed_row, lead_rows
 from stream_app.scoring.rules import Rules
+from stream_app.serve.dashboard.html import Html, esc, table
+from stream_app.serve.dashboard.lead_page import DAY, projected_decay
+from stream_app.serve.dashboard.pages import feed_row, lead_rows
 
 HOSTILE = '"><img src=x onerror=alert(1)>'
 

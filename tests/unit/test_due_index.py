@@ -3,7 +3,7 @@ superseded entries do not pile up."""
 
 from __future__ import annotations
 
-from stream_app.records import DueIndex
+from stream_app.worker.records import DueIndex
 
 
 def test_pop_due_returns_each_due_key_once_in_due_order() -> None:

@@ -10,11 +10,11 @@ import pytest
 from schemas.erasures import ErasureEvent
 from schemas.events import parse_input
 from stream_app.codec import decode
+from stream_app.ingest.segment import email_subject
 from stream_app.messages import EraseVisitor
-from stream_app.pipeline import InMemoryPipeline, Outputs, partition_of
 from stream_app.scoring.replay import Replay
 from stream_app.scoring.rules import Rules
-from stream_app.segment import email_subject
+from stream_app.worker.pipeline import InMemoryPipeline, Outputs, partition_of
 from tests.factories import VP_PROFILE, at, ev
 from tools.traffic import generate
 

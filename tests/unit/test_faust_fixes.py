@@ -1,4 +1,4 @@
-"""The two faust-streaming fixes in stream_app/faust_fixes.py, one piece at a time.
+"""The two faust-streaming fixes in stream_app/worker/faust_fixes.py, one piece at a time.
 
 The consumer and the recovery service are stand-ins that record what is
 called; that the fixes keep a restarted worker committing and losing nothing
@@ -17,7 +17,7 @@ from aiokafka import TopicPartition
 from faust.tables.recovery import Recovery
 from faust.transport.consumer import Consumer
 
-from stream_app import faust_fixes
+from stream_app.worker import faust_fixes
 
 # sha256 (first 16 hex digits) of faust-streaming 0.15.3's source of each method we
 # replace. A change means the upgrade has to be read against the fixed copies.

@@ -24,7 +24,7 @@ def test_text_logs_by_default() -> None:
 
 
 def _root_level_after_setup(worker_class: type, tmp_path: object) -> tuple[int, list[str]]:
-    from stream_app.app import create_app
+    from stream_app.worker.app import create_app
 
     app = create_app(
         Settings(store="memory://", data_dir=tmp_path, log_level="WARNING"),  # type: ignore[arg-type]
@@ -40,7 +40,7 @@ def test_a_quiet_worker_does_not_turn_logging_to_debug(tmp_path: object) -> None
     """At WARNING Faust's spinner sets the root logger to DEBUG (13 % fewer events/s)."""
     from faust.worker import Worker as FaustWorker
 
-    from stream_app.app import Worker
+    from stream_app.worker.app import Worker
 
     level, handlers = _root_level_after_setup(FaustWorker, tmp_path)
     assert level == logging.DEBUG and "SpinnerHandler" in handlers  # what we work around

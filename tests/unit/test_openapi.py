@@ -17,9 +17,9 @@ from pydantic import ValidationError
 from schemas.api import RESPONSE_MODELS, Lead, StageCounts, TopLeads
 from schemas.base import ID_PATTERN
 from schemas.transitions import STAGES
-from stream_app.api.openapi import OPENAPI, REF, _without_id_pattern
 from stream_app.scoring.replay import Replay
 from stream_app.scoring.rules import Rules
+from stream_app.serve.api.openapi import OPENAPI, REF, _without_id_pattern
 from tests.factories import VP_PROFILE, ev
 from tests.unit.test_asyncapi import refs
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stream_app.ordering import ALL_READ, NOTHING_READ, TimeOrder, frontier
+from stream_app.worker.ordering import ALL_READ, NOTHING_READ, TimeOrder, frontier
 
 
 def test_the_frontier_is_the_least_read_input_not_at_its_end() -> None:

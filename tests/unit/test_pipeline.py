@@ -8,13 +8,13 @@ from typing import Any
 import pytest
 
 from schemas.events import parse_event
-from stream_app import pipeline
 from stream_app.codec import decode_record, due_at_of, encode_record
 from stream_app.messages import Record, Tick
-from stream_app.pipeline import InMemoryPipeline, PartitionBatch, partition_of
 from stream_app.scoring.engine import next_change_at
 from stream_app.scoring.replay import Replay
 from stream_app.scoring.rules import Rules
+from stream_app.worker import pipeline
+from stream_app.worker.pipeline import InMemoryPipeline, PartitionBatch, partition_of
 from tests.factories import VP_PROFILE, ev
 from tools.traffic import generate
 

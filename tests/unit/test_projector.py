@@ -8,8 +8,8 @@ import pytest
 from aiokafka import ConsumerRecord
 
 from schemas.transitions import ScoreUpdate
-from stream_app.pipeline import InMemoryPipeline
-from stream_app.projector import ErasureFence, decode_batch, newest_per_lead
+from stream_app.serve.projector import ErasureFence, decode_batch, newest_per_lead
+from stream_app.worker.pipeline import InMemoryPipeline
 from tests.factories import VP_PROFILE, default_rules, ev
 
 

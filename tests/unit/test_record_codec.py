@@ -16,9 +16,9 @@ import pytest
 from schemas.events import EVENT_ADAPTER
 from stream_app.codec import STATE_FIELDS, decode_record, due_at_of, encode_record
 from stream_app.messages import Record
-from stream_app.pipeline import InMemoryPipeline
 from stream_app.scoring.rules import Rules
 from stream_app.scoring.state import LeadState, new_state
+from stream_app.worker.pipeline import InMemoryPipeline
 from tools.traffic import generate
 
 

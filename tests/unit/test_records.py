@@ -6,7 +6,7 @@ from pathlib import Path
 
 from rocksdict import Options, Rdict, WriteBatch
 
-from stream_app.records import forget
+from stream_app.worker.records import forget
 
 SECRET = b"jane.doe@acme.com"
 

@@ -12,8 +12,8 @@ from schemas.dead_letter import DeadLetter
 from schemas.events import parse_event
 from stream_app.codec import decode
 from stream_app.errors import LeadstreamError
-from stream_app.segment import Ignored, Rejected, email_subject, from_segment
-from stream_app.tracks import load_tracks, parse_tracks, shipped_tracks
+from stream_app.ingest.segment import Ignored, Rejected, email_subject, from_segment
+from stream_app.ingest.tracks import load_tracks, parse_tracks, shipped_tracks
 
 TRACKS = shipped_tracks()
 
@@ -244,8 +244,8 @@ def test_a_server_side_identify_with_an_address_links_its_pseudonym_to_the_lead(
 
 
 def test_email_events_before_the_lead_is_known_count_for_the_lead_live_as_offline() -> None:
-    from stream_app.pipeline import InMemoryPipeline
     from stream_app.scoring.replay import Replay
+    from stream_app.worker.pipeline import InMemoryPipeline
     from tests.factories import default_rules
 
     def click(n: int) -> dict[str, Any]:
@@ -559,7 +559,7 @@ def test_a_journey_means_its_native_twin_message_by_message(flavour: Any) -> Non
 def test_simulate_reads_segment_lines_and_gives_the_native_transitions(
     flavour: Any, tmp_path: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from stream_app.cli import main
+    from stream_app.commands.cli import main
     from tests.factories import DEFAULT_RULES
     from tests.segment_cases import journey
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stream_app.watch import Snapshot, Stalls
+from stream_app.worker.watch import Snapshot, Stalls
 
 
 def test_a_partition_behind_and_idle_at_two_checks_is_stalled() -> None:

@@ -11,7 +11,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from schemas.transitions import SlaBreach, StageTransition
-from stream_app.pipeline import InMemoryPipeline
 from stream_app.rules_file import load_rules
 from stream_app.scoring.accounts import account_score
 from stream_app.scoring.buckets import capped_counts
@@ -21,6 +20,7 @@ from stream_app.scoring.replay import Replay
 from stream_app.scoring.rules import Rules, parse_rules
 from stream_app.scoring.state import DAY
 from stream_app.scoring.view import engagement_of
+from stream_app.worker.pipeline import InMemoryPipeline
 from tests.factories import DEFAULT_RULES, T0, VP_PROFILE, at, ev, run
 
 # --- 2. a hand-raise is announced as a hand-raise -------------------------------------

@@ -20,10 +20,10 @@ from hypothesis import strategies as st
 from schemas.dead_letter import DeadLetter
 from schemas.events import Erase, InboundEvent
 from stream_app.codec import decode
+from stream_app.ingest.segment import Ignored
 from stream_app.scoring.replay import Replay
 from stream_app.scoring.rules import Rules, RulesSpec, compile_rules
 from stream_app.scoring.state import ts
-from stream_app.segment import Ignored
 from tests.factories import T0, VP_PROFILE
 
 SKEW = 300.0  # the default LEADSTREAM_MAX_CLOCK_SKEW_SECONDS

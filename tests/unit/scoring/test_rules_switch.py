@@ -16,12 +16,12 @@ from pathlib import Path
 
 from schemas.events import parse_event
 from schemas.transitions import SlaBreach, StageTransition
-from stream_app.cli import main
-from stream_app.pipeline import InMemoryPipeline
-from stream_app.replay_cli import run_simulation
+from stream_app.commands.cli import main
+from stream_app.commands.replay import run_simulation
 from stream_app.scoring.engine import ts
 from stream_app.scoring.replay import Replay
 from stream_app.scoring.rules import Rules, parse_rules
+from stream_app.worker.pipeline import InMemoryPipeline
 from tests.factories import DEFAULT_RULES, at, ev
 
 WEBINAR_ATTENDED = """    - id: webinar_attended

@@ -5,7 +5,7 @@
 It never talks to Kafka, so it runs and scales apart from the worker. With
 ``LEADSTREAM_API_TOKEN`` set, every route but ``/health`` and ``/ready``
 needs ``Authorization: Bearer <token>``; the dashboard under ``/ui/``
-(``stream_app.dashboard``) asks for the same token once and keeps a cookie.
+(``stream_app.serve.dashboard``) asks for the same token once and keeps a cookie.
 Every error, aiohttp's own included (404, 405, a header over 8,190 bytes), is
 ``{"error": ...}`` (``stream_app.httpserver``); slow clients are cut off after
 ``LEADSTREAM_HTTP_HEADER_TIMEOUT_SECONDS`` / ``_BODY_TIMEOUT_SECONDS``.
@@ -34,14 +34,14 @@ from schemas.api import (
 )
 from schemas.base import Model
 from schemas.transitions import STAGES
-from stream_app.api.openapi import OPENAPI
 from stream_app.config import Settings
-from stream_app.dashboard import add_dashboard, is_dashboard
 from stream_app.httpserver import REFUSED, Runner, json_errors, run
 from stream_app.scoring.rules import Rules
 from stream_app.scoring.spec import FunnelReview
-from stream_app.stores.client import redis_client
-from stream_app.stores.projection import RedisProjection
+from stream_app.serve.api.openapi import OPENAPI
+from stream_app.serve.dashboard import add_dashboard, is_dashboard
+from stream_app.serve.stores.client import redis_client
+from stream_app.serve.stores.projection import RedisProjection
 
 log = logging.getLogger("leadstream.api")
 
@@ -185,7 +185,7 @@ def create_api(
     rules: Rules | None = None,
 ) -> web.Application:
     """The API; ``review``: the rules' ``funnel_review`` (``/funnel`` judges the newest MQLs);
-    with ``rules``, the dashboard under ``/ui/`` too (``stream_app.dashboard``)."""
+    with ``rules``, the dashboard under ``/ui/`` too (``stream_app.serve.dashboard``)."""
     token = settings.api_token.get_secret_value() if settings.api_token else None
     registry = CollectorRegistry()
     requests = Counter(

@@ -69,6 +69,8 @@ from stream_app.codec import (
     encode_internal,
     encode_record,
 )
+from stream_app.ingest.segment import Ignored
+from stream_app.ingest.tracks import Tracks
 from stream_app.messages import (
     Absorb,
     Claim,
@@ -92,8 +94,6 @@ from stream_app.scoring.identity import email_link, tombstone
 from stream_app.scoring.rules import Rules
 from stream_app.scoring.state import ANONYMOUS_PREFIX, LeadState, anonymous_key, new_state
 from stream_app.scoring.view import ScoreView
-from stream_app.segment import Ignored
-from stream_app.tracks import Tracks
 
 
 @lru_cache(maxsize=1 << 16)

@@ -70,7 +70,7 @@ def request_for(
 ) -> dict[str, Any]:
     """The erase event for ``who``: a lead id, an e-mail address, or (``anonymous``) an
     anonymous id; validated by its schema (a ValidationError says what is wrong)."""
-    from stream_app.segment import email_subject  # noqa: PLC0415
+    from stream_app.ingest.segment import email_subject  # noqa: PLC0415
 
     who = who.strip()
     if "@" in who and not anonymous:

@@ -65,8 +65,8 @@ from stream_app.scoring.accounts import top_n_sum
 from stream_app.scoring.funnel import MqlReview, mql_review
 from stream_app.scoring.spec import FunnelReview
 from stream_app.scoring.state import DAY
-from stream_app.stores import lua
-from stream_app.stores.grid import cell
+from stream_app.serve.stores import lua
+from stream_app.serve.stores.grid import cell
 
 TRANSITIONS_KEPT = 20
 #: Score points kept per lead for its chart: one per projected update (the worker

@@ -6,7 +6,8 @@ import math
 from datetime import datetime
 from typing import Any
 
-from stream_app.dashboard.html import (
+from stream_app.scoring.rules import Rules
+from stream_app.serve.dashboard.html import (
     Html,
     account_link,
     esc,
@@ -16,10 +17,9 @@ from stream_app.dashboard.html import (
     table,
     when,
 )
-from stream_app.dashboard.pages import transitions_table
-from stream_app.dashboard.svg import Line, Mark, timeline
-from stream_app.dashboard.why import hand_raise
-from stream_app.scoring.rules import Rules
+from stream_app.serve.dashboard.pages import transitions_table
+from stream_app.serve.dashboard.svg import Line, Mark, timeline
+from stream_app.serve.dashboard.why import hand_raise
 
 QUALIFIED = {"mql", "sql", "pql"}
 DAY = 86_400.0

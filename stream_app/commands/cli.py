@@ -27,7 +27,6 @@ commands, in the order you meet them:
   api                    the read-only query API over the Redis projection
   collect                Segment's HTTP tracking API for sites, libraries and webhooks
   notify                 the sales bot: transitions to Slack, Teams or a webhook
-  sink                   a local webhook that prints what the notifier posts
   erase                  erase a person (lead id or e-mail): records, visitors, projection
   simulate               offline replay: score a JSON-lines event file with a rules file
   rules check            validate a rules file and print its summary
@@ -57,11 +56,11 @@ def _cmd_settings(args: argparse.Namespace) -> int:
 def _cmd_worker(args: argparse.Namespace) -> int:
     import asyncio  # noqa: PLC0415
 
-    from stream_app.app import Worker, create_app, topic_configs_of, worker_topics  # noqa: PLC0415
     from stream_app.config import Settings  # noqa: PLC0415
     from stream_app.kafka import check_copartitioned, ensure_topics  # noqa: PLC0415
     from stream_app.topics import TopicNames  # noqa: PLC0415
-    from stream_app.worker_http import check_port  # noqa: PLC0415
+    from stream_app.worker.app import Worker, create_app, topic_configs_of, worker_topics  # noqa: PLC0415
+    from stream_app.worker.health import check_port  # noqa: PLC0415
 
     settings = Settings()
     check_port(settings.worker_host, settings.worker_port)
@@ -109,20 +108,20 @@ def _cmd_health(args: argparse.Namespace) -> int:
 
 
 def _cmd_projector(args: argparse.Namespace) -> int:
-    from stream_app.projector import main as projector_main  # noqa: PLC0415
-    from stream_app.projector import repair_attribution  # noqa: PLC0415
+    from stream_app.serve.projector import main as projector_main  # noqa: PLC0415
+    from stream_app.serve.projector import repair_attribution  # noqa: PLC0415
 
     return repair_attribution() if args.repair_attribution else projector_main()
 
 
 def _cmd_api(args: argparse.Namespace) -> int:
-    from stream_app.api.app import main as api_main  # noqa: PLC0415
+    from stream_app.serve.api.app import main as api_main  # noqa: PLC0415
 
     return api_main()
 
 
 def _cmd_collect(args: argparse.Namespace) -> int:
-    from stream_app.collect import main as collect_main  # noqa: PLC0415
+    from stream_app.ingest.collect import main as collect_main  # noqa: PLC0415
 
     return collect_main()
 
@@ -183,7 +182,7 @@ examples:
   LEADSTREAM_NOTIFY_STAGES=sql python -m stream_app notify      # only SQLs, to #sales
   LEADSTREAM_NOTIFY_KIND=teams LEADSTREAM_NOTIFY_URL=https://prod-00.westus.logic.azure.com/... \\
       python -m stream_app notify
-  python -m stream_app sink --port 8099 &                         # try it locally
+  python -m tools sink --port 8099 &    # a local stand-in (a developer tool, in the repository)
   LEADSTREAM_NOTIFY_URL=http://127.0.0.1:8099/hook python -m stream_app notify
 
 guarantee: a transition's offset is committed only after its post got a 2xx; a failed
@@ -323,11 +322,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     notify.set_defaults(handler=_cmd_notify)
 
-    from stream_app import erase_cli, replay_cli, sink  # noqa: PLC0415
+    from stream_app.commands import erase, replay  # noqa: PLC0415
 
-    erase_cli.add_command(sub, Formatter)
-    replay_cli.add_commands(sub, Formatter)
-    sink.add_command(sub, Formatter)
+    erase.add_command(sub, Formatter)
+    replay.add_commands(sub, Formatter)
     return parser
 
 

@@ -23,12 +23,12 @@ from schemas.dead_letter import DeadLetter
 from schemas.transitions import SlaBreach, StageTransition
 from stream_app.codec import decode
 from stream_app.errors import InputError
+from stream_app.ingest.segment import Ignored
+from stream_app.ingest.tracks import SHIPPED_TRACKS, Tracks, load_tracks
 from stream_app.rules_file import Rules, load_rules
 from stream_app.scoring.engine import dt, ts
 from stream_app.scoring.funnel import funnel
 from stream_app.scoring.replay import Replay
-from stream_app.segment import Ignored
-from stream_app.tracks import SHIPPED_TRACKS, Tracks, load_tracks
 
 SIMULATE_EPILOG = """\
 input: one event per line, the same JSON as on the input topics, e.g.

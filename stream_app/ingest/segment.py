@@ -35,7 +35,7 @@ What maps to what (the README's "Connect your pipeline" has the table):
 - ``alias`` → ``identify`` (``previousId`` is the anonymous id).
 - ``group`` → ``profile_update`` of the lead's account (``groupId`` and the
   company traits).
-- ``track`` → by name through ``stream_app.tracks.Tracks``
+- ``track`` → by name through ``stream_app.ingest.tracks.Tracks``
   (``segment_tracks.yaml`` ships the defaults; ``LEADSTREAM_TRACKS_PATH``
   replaces them).
 """
@@ -63,8 +63,8 @@ from schemas.segment import (
     SegmentScreen,
     SegmentTrack,
 )
+from stream_app.ingest.tracks import Tracks
 from stream_app.scoring.identity import email_pseudonym
-from stream_app.tracks import Tracks
 
 _SEGMENT_TYPE = re.compile(rb'"type"\s*:\s*"(?:%s)"' % "|".join(sorted(SEGMENT_TYPES)).encode())
 _SEGMENT_KEY = re.compile(rb'"(?:messageId|anonymousId|userId)"\s*:')

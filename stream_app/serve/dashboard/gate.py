@@ -16,7 +16,7 @@ import hmac
 
 from aiohttp import web
 
-from stream_app.dashboard.html import PREFIX, page
+from stream_app.serve.dashboard.html import PREFIX, page
 
 COOKIE = "leadstream_dashboard"
 OPEN = {f"{PREFIX}/login"}

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from stream_app.dashboard.html import Html, esc
+from stream_app.serve.dashboard.html import Html, esc
 
 WIDTH, HEIGHT = 640, 220
 PAD_LEFT, PAD_BOTTOM, PAD_TOP, PAD_RIGHT = 48, 28, 12, 12

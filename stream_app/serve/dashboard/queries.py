@@ -3,7 +3,7 @@
 Every read is a few pipelined round trips whatever the number of leads, except
 where noted: the pages must render in well under 500 ms with 100,000 leads
 (bench/dashboard.py measures it). The projection's keys are documented in
-``stream_app/stores/projection.py``.
+``stream_app/serve/stores/projection.py``.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from stream_app.stores.grid import BANDS
-from stream_app.stores.projection import RedisProjection
+from stream_app.serve.stores.grid import BANDS
+from stream_app.serve.stores.projection import RedisProjection
 
 WEEKS = 12
 #: How many of the hottest leads a filtered list looks through, at most.

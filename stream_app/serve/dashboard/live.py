@@ -24,8 +24,8 @@ import time
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from stream_app.dashboard.pages import feed_row
-from stream_app.dashboard.queries import Reads
+from stream_app.serve.dashboard.pages import feed_row
+from stream_app.serve.dashboard.queries import Reads
 
 log = logging.getLogger("leadstream.dashboard")
 

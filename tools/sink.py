@@ -1,6 +1,6 @@
 """A webhook sink on loopback that records every request: what Slack or Teams would receive.
 
-``python -m stream_app sink`` stands in for a Slack or Teams webhook on a
+``python -m tools sink`` stands in for a Slack or Teams webhook on a
 machine without one (``make demo`` runs it beside the notifier), and the
 notifier's tests run it in-process to see exactly what was posted. It can
 answer slowly (``delay``) or fail on purpose (``script``: statuses for the
@@ -150,7 +150,7 @@ def add_command(sub: Any, formatter: type[argparse.HelpFormatter]) -> None:
         ),
         epilog=(
             "examples:\n"
-            "  python -m stream_app sink --port 8099 --out posted.jsonl &\n"
+            "  python -m tools sink --port 8099 --out posted.jsonl &\n"
             "  LEADSTREAM_NOTIFY_URL=http://127.0.0.1:8099/hook python -m stream_app notify"
         ),
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from stream_app.dashboard.html import Html, esc, join
+from stream_app.serve.dashboard.html import Html, esc, join
 
 REASON_LABEL = {
     "score_threshold": "score crossed the line",

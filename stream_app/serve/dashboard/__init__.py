@@ -30,15 +30,15 @@ from typing import Any
 from aiohttp import web
 
 from schemas.transitions import STAGES
-from stream_app.dashboard import lead_page, pages
-from stream_app.dashboard.gate import Gate, form
-from stream_app.dashboard.html import PREFIX, page, when
-from stream_app.dashboard.live import stream
-from stream_app.dashboard.queries import Reads
 from stream_app.rules_file import load_rules
 from stream_app.scoring.rules import Rules
 from stream_app.scoring.spec import FunnelReview
-from stream_app.stores.projection import RedisProjection
+from stream_app.serve.dashboard import lead_page, pages
+from stream_app.serve.dashboard.gate import Gate, form
+from stream_app.serve.dashboard.html import PREFIX, page, when
+from stream_app.serve.dashboard.live import stream
+from stream_app.serve.dashboard.queries import Reads
+from stream_app.serve.stores.projection import RedisProjection
 
 __all__ = ["PREFIX", "add_dashboard", "is_dashboard"]
 
@@ -89,7 +89,7 @@ class Dashboard:
         self.top_n = top_n
         self.closing = asyncio.Event()
         self.static = {
-            name: (files("stream_app.dashboard").joinpath("static", name).read_bytes(), kind)
+            name: (files("stream_app.serve.dashboard").joinpath("static", name).read_bytes(), kind)
             for name, kind in STATIC.items()
         }
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from stream_app.dashboard.html import (
+from stream_app.scoring.rules import Rules
+from stream_app.serve.dashboard.html import (
     Html,
     account_link,
     esc,
@@ -18,10 +19,9 @@ from stream_app.dashboard.html import (
     url,
     when,
 )
-from stream_app.dashboard.svg import bars, paired_bars
-from stream_app.dashboard.why import hand_raise, reason, top_reasons, trigger
-from stream_app.scoring.rules import Rules
-from stream_app.stores.grid import BAND_LABELS, BANDS
+from stream_app.serve.dashboard.svg import bars, paired_bars
+from stream_app.serve.dashboard.why import hand_raise, reason, top_reasons, trigger
+from stream_app.serve.stores.grid import BAND_LABELS, BANDS
 
 FUNNEL_STAGES = ("lead", "mql", "pql", "sql", "sales_accepted", "opportunity", "customer")
 

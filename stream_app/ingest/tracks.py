@@ -3,7 +3,7 @@
 A YAML file (``segment_tracks.yaml`` beside this module ships the defaults;
 ``LEADSTREAM_TRACKS_PATH`` replaces them), validated like the rules file:
 a bad entry is one error naming the file, the key and what was expected.
-``stream_app.segment`` applies it; a name it does not list is ignored (and
+``stream_app.ingest.segment`` applies it; a name it does not list is ignored (and
 counted), never dead-lettered.
 """
 

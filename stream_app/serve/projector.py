@@ -45,7 +45,7 @@ from redis.exceptions import RedisError
 from schemas.transitions import ScoreUpdate, StageTransition
 from stream_app.config import Settings
 from stream_app.kafka import kafka_options
-from stream_app.stores.projection import RedisProjection
+from stream_app.serve.stores.projection import RedisProjection
 from stream_app.topics import TopicNames
 
 log = logging.getLogger("leadstream.projector")
@@ -239,7 +239,7 @@ def main() -> int:
     consumer group shares the partitions).
     """
     from stream_app.logs import configure  # noqa: PLC0415
-    from stream_app.stores.client import redis_client  # noqa: PLC0415
+    from stream_app.serve.stores.client import redis_client  # noqa: PLC0415
 
     settings = Settings()
     configure(settings)
@@ -284,7 +284,7 @@ def repair_attribution() -> int:
     replay over existing keys is refused by the version check anyway).
     """
     from stream_app.logs import configure  # noqa: PLC0415
-    from stream_app.stores.client import redis_client  # noqa: PLC0415
+    from stream_app.serve.stores.client import redis_client  # noqa: PLC0415
 
     settings = Settings()
     configure(settings)

@@ -71,9 +71,9 @@ from stream_app.codec import decode
 from stream_app.config import Settings
 from stream_app.errors import LeadstreamError
 from stream_app.httpserver import ERROR_BODY, REFUSED, Runner, json_errors, run
+from stream_app.ingest.tracks import Tracks, load_tracks
 from stream_app.kafka import ensure_topics, kafka_options
 from stream_app.topics import TopicNames
-from stream_app.tracks import Tracks, load_tracks
 
 log = logging.getLogger("leadstream.collect")
 

@@ -10,11 +10,11 @@ fetcher has nothing to hand out, and the worker looks idle and healthy.
 ``Stalls`` is the pure part: fed a snapshot per partition every check, it
 names the partitions that had a backlog at two checks in a row while not one
 of their records reached the agent in between. The worker's ``watch`` task
-(``stream_app.agents``) takes the snapshots while the worker is idle, logs a
+(``stream_app.worker.agents``) takes the snapshots while the worker is idle, logs a
 stalled partition with the consumer's view of it (Faust's offsets and flags,
 aiokafka's position), and seeks it back to its committed offset, the answer
 Faust itself gives to records it dropped. Not when the partition's
-repartition messages are held for their inputs (``stream_app/ordering.py``)
+repartition messages are held for their inputs (``stream_app/worker/ordering.py``)
 or acks are on their way: neither is a lost fetch.
 
 Seen in a fault run (finding 9 in docs/reliability.md): after a kill -9 and

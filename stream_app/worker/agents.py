@@ -7,7 +7,7 @@ worker, so a batch's messages of partition *p* are scored by one
 ``PartitionBatch`` against the records of partition *p*.
 
 Repartition messages wait until their partition's inputs are read up to
-their Kafka timestamp (``stream_app/ordering.py``), so a claim cannot
+their Kafka timestamp (``stream_app/worker/ordering.py``), so a claim cannot
 overtake the visitor's earlier events.
 
 Per batch, in this order (the guarantee in docs/guarantees.md rests on it):
@@ -58,18 +58,18 @@ from stream_app import cloudevents
 from stream_app.codec import decode_record, due_at_of, encode_internal, encode_output, encode_record
 from stream_app.config import Settings
 from stream_app.errors import RulesError
+from stream_app.ingest.tracks import Tracks
 from stream_app.messages import Record, RulesSwitch, Tick
-from stream_app.ordering import TimeOrder, frontier
-from stream_app.pipeline import Outputs, PartitionBatch, routing_key
-from stream_app.projector import die_with_parent
-from stream_app.records import DueIndex, RecordCache, RecordWriter
 from stream_app.rules_file import load_rules
 from stream_app.scoring.rules import Rules
 from stream_app.scoring.state import ANONYMOUS_PREFIX
+from stream_app.serve.projector import die_with_parent
 from stream_app.topics import TopicNames
-from stream_app.tracks import Tracks
-from stream_app.watch import Snapshot, Stalls
-from stream_app.worker_http import Collector, Probes, WorkerMetrics, create_worker_http, serve
+from stream_app.worker.health import Collector, Probes, WorkerMetrics, create_worker_http, serve
+from stream_app.worker.ordering import TimeOrder, frontier
+from stream_app.worker.pipeline import Outputs, PartitionBatch, routing_key
+from stream_app.worker.records import DueIndex, RecordCache, RecordWriter
+from stream_app.worker.watch import Snapshot, Stalls
 
 log = logging.getLogger("leadstream.worker")
 
@@ -351,7 +351,7 @@ def register(ctx: Context) -> None:
         pace.log_and_reset()
 
     # Repartition messages wait until their partition's inputs are read up to their time
-    # (stream_app/ordering.py). Each input partition: (offset, timestamp) of its last record.
+    # (stream_app/worker/ordering.py). Each input partition: (offset, timestamp) of its last record.
     order: TimeOrder[EventT] = TimeOrder()
     read: dict[Any, tuple[int, float]] = {}
     inputs_of = {p: [TP(topic, p) for topic in names.inputs] for p in range(partitions)}

@@ -1,4 +1,4 @@
-"""The Faust app: topics and the records table; the agents are in ``stream_app.agents``.
+"""The Faust app: topics and the records table; the agents are in ``stream_app.worker.agents``.
 
 ``create_app(settings)`` declares them and registers the agents;
 ``python -m stream_app worker`` runs it.
@@ -11,14 +11,14 @@ from typing import Any
 import faust
 from faust.worker import Worker as FaustWorker
 
-from stream_app import faust_fixes
-from stream_app.agents import Context, register
 from stream_app.config import Settings
-from stream_app.records import DueIndex, RecordCache
+from stream_app.ingest.tracks import load_tracks
 from stream_app.rules_file import Rules, load_rules
 from stream_app.topics import TopicNames
-from stream_app.tracks import load_tracks
-from stream_app.worker_http import WorkerMetrics
+from stream_app.worker import faust_fixes
+from stream_app.worker.agents import Context, register
+from stream_app.worker.health import WorkerMetrics
+from stream_app.worker.records import DueIndex, RecordCache
 
 
 def _credentials(settings: Settings) -> Any:
@@ -150,7 +150,7 @@ class Worker(FaustWorker):
 def create_app(settings: Settings | None = None, rules: Rules | None = None) -> faust.App:
     settings = settings or Settings()
     rules = rules or load_rules(settings.rules_path)
-    faust_fixes.apply()  # see stream_app/faust_fixes.py
+    faust_fixes.apply()  # see stream_app/worker/faust_fixes.py
     names = TopicNames.of(settings)
     app = faust.App(settings.app_id, **app_options(settings))
     # One Faust topic over the inputs and the repartition topic: one agent reads both,
