@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 
 from schemas.erasures import ErasureEvent
-from schemas.events import parse_input
 from stream_app.codec import decode, decode_record, due_at_of, encode_internal, encode_record
 from stream_app.ingest.segment import email_subject
 from stream_app.messages import Absorb, EraseTrail, Record, Told
@@ -274,7 +273,7 @@ def test_a_trail_that_reaches_a_lead_waiting_for_a_claim_waits_behind_it(rules: 
             held=[],
         )
     }
-    batch = PartitionBatch(partition_of("L1", 1), 1, rules, lambda k: records.get(k))
+    batch = PartitionBatch(partition_of("L1", 1), 1, rules, records.get)
     batch.message(EraseTrail(to="L1", request=request, anonymous_ids=["v"], found=True))  # type: ignore[arg-type]
     held = batch.out.records["L1"]
     assert held is not None and [type(h).__name__ for h in held.held] == ["EraseTrail"]
@@ -283,7 +282,7 @@ def test_a_trail_that_reaches_a_lead_waiting_for_a_claim_waits_behind_it(rules: 
     back = decode_record(encode_record(held))
     assert back is not None and back.held == held.held
     records["L1"] = back
-    batch = PartitionBatch(0, 1, rules, lambda k: records.get(k))
+    batch = PartitionBatch(0, 1, rules, records.get)
     batch.message(Absorb(lead_id="L1", anonymous_id="w", state=cookie))
     out = batch.out
     assert out.records["L1"] is None and out.erased == ["L1"]
