@@ -140,9 +140,12 @@ class Record(BaseModel):
         if anonymous_id not in self.linked:
             self.linked = [*self.linked, anonymous_id][-MAX_LINKED:]
 
-    def tell(self, anonymous_id: str) -> None:
-        if anonymous_id not in self.told_by:
-            self.told_by = [*self.told_by, anonymous_id][-MAX_TOLD_BY:]
+    def tell(self, anonymous_id: str) -> bool:
+        """Remember that ``anonymous_id`` told this address; False if it was known."""
+        if anonymous_id in self.told_by:
+            return False
+        self.told_by = [*self.told_by, anonymous_id][-MAX_TOLD_BY:]
+        return True
 
     @property
     def history(self) -> LeadState | None:

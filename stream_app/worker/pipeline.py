@@ -550,13 +550,9 @@ class PartitionBatch:
 
     def _told(self, told: Told) -> None:
         """A visitor joined to no lead told the address whose pseudonym's record this is."""
-        record = self._get(told.to)
-        if record is None:
-            record = Record.of(new_state(told.to, None))
-        elif told.anonymous_id in record.told_by:
-            return  # a redelivery, or the visitor told it again
-        record.tell(told.anonymous_id)
-        self._put(told.to, record)
+        record = self._get(told.to) or Record.of(new_state(told.to, None))
+        if record.tell(told.anonymous_id):  # not a redelivery, nor the visitor telling again
+            self._put(told.to, record)
 
     def _erase_told(self, key: str, record: Record, request: Erase) -> None:
         """An erase by an address that visitors told: its trail starts at the pseudonym's

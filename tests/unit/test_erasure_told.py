@@ -367,7 +367,8 @@ def test_with_tells_and_erasures_by_address_the_driver_equals_the_replay(rules: 
             answers.append(step.erasure)
     by_address = [a for a in answers if (a.anonymous_id or "").startswith("email:")]
     assert len(by_address) >= 8, len(by_address)
-    assert sum(bool(a.anonymous_ids) for a in by_address) >= 3  # visitors were reached
+    assert sum(bool(a.anonymous_ids) for a in by_address) >= 3  # visitors were reached,
+    assert sum(a.lead_id is None and bool(a.anonymous_ids) for a in by_address) >= 2  # unmerged
     assert sum(bool(a.lead_ids) for a in by_address) >= 2  # and leads they joined
     assert erasures == answers
     assert live.transitions == offline
