@@ -63,7 +63,9 @@ FIELDS: tuple[Field, ...] = (
         "text",
         "The lead's id in Leadstream (unique; what crm-sync upserts by)",
     ),
-    Field("leadstream_score", "Leadstream_Score__c", "Leadstream score", "number", "fit + engagement"),
+    Field(
+        "leadstream_score", "Leadstream_Score__c", "Leadstream score", "number", "fit + engagement"
+    ),
     Field("leadstream_fit", "Leadstream_Fit__c", "Leadstream fit", "number", "explicit score"),
     Field(
         "leadstream_engagement",
@@ -87,8 +89,12 @@ FIELDS: tuple[Field, ...] = (
         "text",
         "why the stage last moved (score_threshold, hand_raise, decay, ...) and its detail",
     ),
-    Field("leadstream_mql_at", "Leadstream_MQL_At__c", "Leadstream MQL time", "datetime", "first MQL"),
-    Field("leadstream_sql_at", "Leadstream_SQL_At__c", "Leadstream SQL time", "datetime", "first SQL"),
+    Field(
+        "leadstream_mql_at", "Leadstream_MQL_At__c", "Leadstream MQL time", "datetime", "first MQL"
+    ),
+    Field(
+        "leadstream_sql_at", "Leadstream_SQL_At__c", "Leadstream SQL time", "datetime", "first SQL"
+    ),
     Field(
         "leadstream_transition_id",
         "Leadstream_Transition_Id__c",
@@ -154,7 +160,9 @@ def values(change: Change) -> dict[str, str | None]:
 
 
 def rank(lifecycle: str) -> int:
-    return LIFECYCLE_ORDER.index(lifecycle) if lifecycle in LIFECYCLE_ORDER else len(LIFECYCLE_ORDER)
+    return (
+        LIFECYCLE_ORDER.index(lifecycle) if lifecycle in LIFECYCLE_ORDER else len(LIFECYCLE_ORDER)
+    )
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,11 @@ T = TypeVar("T")
 #: HubSpot's limit on inputs in one batch call.
 BATCH_LIMIT = 100
 
-_TYPES = {"text": ("string", "text"), "number": ("number", "number"), "datetime": ("datetime", "date")}
+_TYPES = {
+    "text": ("string", "text"),
+    "number": ("number", "number"),
+    "datetime": ("datetime", "date"),
+}
 
 
 def client(settings: Settings) -> Any:
@@ -94,7 +98,9 @@ def call(fn: Callable[[], T], rate: RateLimit, errors: tuple[type[Exception], ..
         headers = getattr(exc, "headers", None) or {}
         text = message_of(getattr(exc, "body", None))
         if status == 429:
-            raise Transient(f"HTTP 429 {text}", parse_retry_after(headers.get("Retry-After"))) from None
+            raise Transient(
+                f"HTTP 429 {text}", parse_retry_after(headers.get("Retry-After"))
+            ) from None
         if status >= 500 or status in (0, 401, 403, 408):
             raise Transient(f"HTTP {status} {text}".rstrip()) from None
         raise Permanent(status, text) from None
@@ -142,7 +148,9 @@ class HubSpot:
             cleared = [HubSpotWrite(w.lead_id, {"lifecyclestage": ""}) for w in back]
             refused += bisect(cleared, self._upsert, lambda w: w.lead_id)
         gone = {r.lead_id for r in refused}
-        refused += bisect([w for w in upserts if w.lead_id not in gone], self._upsert, lambda w: w.lead_id)
+        refused += bisect(
+            [w for w in upserts if w.lead_id not in gone], self._upsert, lambda w: w.lead_id
+        )
         if erasures:
             refused += self._erase([w.lead_id for w in erasures])
         return refused
@@ -177,7 +185,9 @@ class HubSpot:
         for start in range(0, len(leads), self.limit):
             body = BatchReadInputSimplePublicObjectId(
                 id_property=self.id_property,
-                inputs=[SimplePublicObjectId(id=lead) for lead in leads[start : start + self.limit]],
+                inputs=[
+                    SimplePublicObjectId(id=lead) for lead in leads[start : start + self.limit]
+                ],
                 properties=[self.id_property],
                 properties_with_history=[],
             )
@@ -230,7 +240,9 @@ class HubSpot:
                 )
                 for f in missing
             ]
-            self._call(lambda: api.batch_api.create("contacts", BatchInputPropertyCreate(inputs=inputs)))
+            self._call(
+                lambda: api.batch_api.create("contacts", BatchInputPropertyCreate(inputs=inputs))
+            )
             lines += [f"property {f.hubspot}: created" for f in missing]
         if self.id_property not in have | {f.hubspot for f in FIELDS} | {"email"}:
             lines.append(

@@ -40,7 +40,12 @@ API_VERSION = "59.0"
 PLACEHOLDER = "[not provided]"
 #: Record errors that heal by themselves: the batch is retried.
 TRANSIENT_CODES = frozenset(
-    {"UNABLE_TO_LOCK_ROW", "REQUEST_LIMIT_EXCEEDED", "SERVER_UNAVAILABLE", "TXN_SECURITY_METERING_ERROR"}
+    {
+        "UNABLE_TO_LOCK_ROW",
+        "REQUEST_LIMIT_EXCEEDED",
+        "SERVER_UNAVAILABLE",
+        "TXN_SECURITY_METERING_ERROR",
+    }
 )
 _TYPES = {"text": "Text(255)", "number": "Number(18, 2)", "datetime": "Date/Time"}
 
@@ -144,7 +149,12 @@ class Salesforce:
             after = parse_retry_after(last.headers.get("Retry-After")) if last is not None else None
             if status == 401:
                 self.sf = None  # the session expired beyond the client's own refresh: log in again
-            if status == 429 or status >= 500 or status in (401, 408) or "REQUEST_LIMIT_EXCEEDED" in text:
+            if (
+                status == 429
+                or status >= 500
+                or status in (401, 408)
+                or "REQUEST_LIMIT_EXCEEDED" in text
+            ):
                 raise Transient(f"HTTP {status} {text}", after) from None
             raise Permanent(status, text) from None
         except (requests.RequestException, OSError) as exc:
@@ -157,7 +167,9 @@ class Salesforce:
         """Lead id -> Salesforce record id, for those that exist."""
         from simple_salesforce.format import format_soql  # noqa: PLC0415
 
-        query = format_soql(f"SELECT Id, {self.ext} FROM Lead WHERE {self.ext} IN {{ids}}", ids=list(leads))
+        query = format_soql(
+            f"SELECT Id, {self.ext} FROM Lead WHERE {self.ext} IN {{ids}}", ids=list(leads)
+        )
         answer = self._call(lambda sf: sf.query_all(query, timeout=self.timeout))
         return {str(r[self.ext]): str(r["Id"]) for r in answer.get("records", [])}
 
@@ -174,14 +186,19 @@ class Salesforce:
         known = self.existing([c.lead_id for c in changes])
         records = []
         for change in changes:
-            record = {"attributes": {"type": "Lead"}, **salesforce_record(change, status=self.settings.salesforce_status)}
+            record = {
+                "attributes": {"type": "Lead"},
+                **salesforce_record(change, status=self.settings.salesforce_status),
+            }
             if change.lead_id not in known:
                 account = change.update.account_id if change.update is not None else None
                 record |= {"LastName": PLACEHOLDER, "Company": account or PLACEHOLDER}
             records.append(record)
         path = f"composite/sobjects/Lead/{self.ext}"
         body = {"allOrNone": False, "records": records}
-        answer = self._call(lambda sf: sf.restful(path, method="PATCH", json=body, timeout=self.timeout))
+        answer = self._call(
+            lambda sf: sf.restful(path, method="PATCH", json=body, timeout=self.timeout)
+        )
         return self._results(changes, answer)
 
     def _erase(self, changes: Sequence[Change]) -> list[Refused]:
@@ -191,7 +208,11 @@ class Salesforce:
         cleared = {f.salesforce: None for f in FIELDS}
         records = [{"attributes": {"type": "Lead"}, "Id": i, **cleared} for i in known.values()]
         body = {"allOrNone": False, "records": records}
-        answer = self._call(lambda sf: sf.restful("composite/sobjects", method="PATCH", json=body, timeout=self.timeout))
+        answer = self._call(
+            lambda sf: sf.restful(
+                "composite/sobjects", method="PATCH", json=body, timeout=self.timeout
+            )
+        )
         erased = [c for c in changes if c.lead_id in known]
         log.info("cleared Leadstream's fields of %d erased Lead(s)", len(erased))
         return self._results(erased, answer)
@@ -220,12 +241,18 @@ class Salesforce:
         for f in FIELDS:
             if f.salesforce in have:
                 ok = f.salesforce != self.ext or have[f.salesforce].get("externalId")
-                lines.append(f"field {f.salesforce}: there" + ("" if ok else " (not an External ID!)"))
+                lines.append(
+                    f"field {f.salesforce}: there" + ("" if ok else " (not an External ID!)")
+                )
             else:
                 extra = ", External ID, Unique" if f.salesforce == self.ext else ""
-                lines.append(f"field {f.salesforce}: MISSING; create it: {f.label!r}, {_TYPES[f.kind]}{extra}")
+                lines.append(
+                    f"field {f.salesforce}: MISSING; create it: {f.label!r}, {_TYPES[f.kind]}{extra}"
+                )
         if "Status" not in have:
-            lines.append("field Status: missing from the Lead's describe (the integration user cannot see it)")
+            lines.append(
+                "field Status: missing from the Lead's describe (the integration user cannot see it)"
+            )
         return lines
 
     def close(self) -> None:

@@ -108,18 +108,24 @@ class CrmSync:
         self.registry = CollectorRegistry()
         labels = ["crm"]
         self.records = Counter(
-            "leadstream_crm_records", "records read, by what became of them", ["crm", "fate"],
+            "leadstream_crm_records",
+            "records read, by what became of them",
+            ["crm", "fate"],
             registry=self.registry,
         )
         self.written = Counter(
             "leadstream_crm_leads_written", "leads the CRM took", labels, registry=self.registry
         )
         self.refused = Counter(
-            "leadstream_crm_refused", "leads the CRM refused for good (dead letters)", labels,
+            "leadstream_crm_refused",
+            "leads the CRM refused for good (dead letters)",
+            labels,
             registry=self.registry,
         )
         self.retries = Counter(
-            "leadstream_crm_retries", "failed writes retried, by cause", ["crm", "cause"],
+            "leadstream_crm_retries",
+            "failed writes retried, by cause",
+            ["crm", "cause"],
             registry=self.registry,
         )
         self.calls = Gauge(
@@ -195,7 +201,9 @@ class CrmSync:
             except Transient as exc:
                 log.warning(
                     "%s does not take crm-sync's calls yet (%s); retrying in %.1fs",
-                    self.backend.name, exc.what, delay,
+                    self.backend.name,
+                    exc.what,
+                    delay,
                 )
             await asyncio.sleep(delay)
             delay = min(delay * 2, BACKOFF_CAP_SECONDS)
@@ -258,7 +266,9 @@ class CrmSync:
         if refused:
             log.error(
                 "%s refused %d lead(s) for good; dead letters on %s",
-                self.backend.name, len(refused), self.dead_letters_topic,
+                self.backend.name,
+                len(refused),
+                self.dead_letters_topic,
             )
         await self._send_letters(producer, letters)
 
@@ -318,7 +328,11 @@ class CrmSync:
                 self.retries.labels(self.backend.name, cause).inc()
                 log.warning(
                     "writing %d lead(s) to %s failed (attempt %d: %s); retrying in %.1fs",
-                    len(changes), self.backend.name, attempt, exc.what[:300], wait,
+                    len(changes),
+                    self.backend.name,
+                    attempt,
+                    exc.what[:300],
+                    wait,
                 )
                 await asyncio.sleep(wait)
                 delay = min(delay * 2, BACKOFF_CAP_SECONDS)
@@ -329,7 +343,9 @@ class CrmSync:
             self.written.labels(self.backend.name).inc(len(changes) - len(refused))
             self.last_write.labels(self.backend.name).set(time.time())
             log.info(
-                "%s took %d lead(s)%s", self.backend.name, len(changes) - len(refused),
+                "%s took %d lead(s)%s",
+                self.backend.name,
+                len(changes) - len(refused),
                 f" after {attempt} attempts" if attempt > 1 else "",
             )
             return refused
