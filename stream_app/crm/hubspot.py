@@ -253,3 +253,62 @@ class HubSpot:
 
     def close(self) -> None:
         """The vendor's client keeps a urllib3 pool per API object; nothing to flush."""
+
+
+class HubSpotLeads:
+    """Which leads HubSpot's objects are, for ``collect``'s webhooks (read through the API)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.client = client(settings)
+        self.errors = api_errors()
+        self.rate = RateLimit(settings.crm_requests_per_10s)
+        self.id_property = settings.hubspot_id_property
+        self.timeout = settings.crm_timeout_seconds
+
+    def of_contacts(self, contact_ids: Sequence[str]) -> dict[str, str]:
+        """Contact id -> lead id, for the contacts that carry one (Transient on failure)."""
+        from hubspot.crm.contacts import (  # noqa: PLC0415
+            BatchReadInputSimplePublicObjectId,
+            SimplePublicObjectId,
+        )
+
+        wanted = sorted({"leadstream_lead_id", self.id_property})
+        out: dict[str, str] = {}
+        ids = sorted(set(contact_ids))
+        for start in range(0, len(ids), BATCH_LIMIT):
+            body = BatchReadInputSimplePublicObjectId(
+                inputs=[SimplePublicObjectId(id=i) for i in ids[start : start + BATCH_LIMIT]],
+                properties=wanted,
+                properties_with_history=[],
+            )
+            batch = self.client.crm.contacts.batch_api
+            answer = self._call(lambda b=body: batch.read(b, _request_timeout=self.timeout))
+            for result in answer.results or []:
+                props = result.properties or {}
+                lead = props.get("leadstream_lead_id") or props.get(self.id_property)
+                if lead:
+                    out[str(result.id)] = str(lead)
+        return out
+
+    def contacts_of_deals(self, deal_ids: Sequence[str]) -> dict[str, list[str]]:
+        from hubspot.crm.associations.v4 import (  # noqa: PLC0415
+            BatchInputPublicFetchAssociationsBatchRequest,
+            PublicFetchAssociationsBatchRequest,
+        )
+
+        body = BatchInputPublicFetchAssociationsBatchRequest(
+            inputs=[PublicFetchAssociationsBatchRequest(id=d) for d in sorted(set(deal_ids))]
+        )
+        batch = self.client.crm.associations.v4.batch_api
+        answer = self._call(
+            lambda: batch.get_page("deals", "contacts", body, _request_timeout=self.timeout)
+        )
+        return {
+            str(r._from.id): [str(t.to_object_id) for t in r.to or []] for r in answer.results or []
+        }
+
+    def _call(self, fn: Callable[[], T]) -> T:
+        try:
+            return call(fn, self.rate, self.errors)
+        except Permanent as exc:  # e.g. a revoked scope: HubSpot retries the webhook later
+            raise Transient(f"HTTP {exc.status} {exc.text}") from None
