@@ -536,7 +536,7 @@ class HubSpotStandIn:
                 "from": {"id": given.id},
                 "to": [
                     {
-                        "toObjectId": int(c),
+                        "toObjectId": c,
                         "associationTypes": [
                             {"category": "HUBSPOT_DEFINED", "typeId": 3, "label": None}
                         ],
