@@ -212,7 +212,7 @@ def _cmd_crm_sync(args: argparse.Namespace) -> int:
 CRM_EPILOG = """\
 settings (environment, or .env; docs/crm.md has every field written and the CRM set-up):
   LEADSTREAM_CRM                      hubspot or salesforce (--crm wins)
-  LEADSTREAM_CRM_BATCH_MAX            leads per upsert call (100; HubSpot's cap 100, Salesforce's 200)
+  LEADSTREAM_CRM_BATCH_MAX            leads per call (100; HubSpot's cap 100, Salesforce's 200)
   LEADSTREAM_CRM_BATCH_SECONDS        longest it gathers records before writing (1)
   LEADSTREAM_CRM_REQUESTS_PER_10S     CRM calls in any 10 s (100; HubSpot Pro/Enterprise: 190)
   LEADSTREAM_CRM_TIMEOUT_SECONDS      a call unanswered this long is retried (30)

@@ -1,6 +1,6 @@
 """HubSpot: contacts upserted in batches through ``hubspot-api-client`` (a private app's token).
 
-    POST /crm/v3/objects/contacts/batch/upsert   up to 100 contacts, by LEADSTREAM_HUBSPOT_ID_PROPERTY
+    POST /crm/v3/objects/contacts/batch/upsert   <= 100 contacts, by LEADSTREAM_HUBSPOT_ID_PROPERTY
     POST /crm/v3/objects/contacts/batch/read     an erasure: which contacts hold the leads
     POST /crm/v3/objects/contacts/batch/update   ... then their Leadstream properties cleared
     GET  /crm/v3/objects/contacts?limit=1       readiness: the token is taken
@@ -155,6 +155,9 @@ class HubSpot:
             refused += self._erase([w.lead_id for w in erasures])
         return refused
 
+    def _read(self, body: Any) -> Any:
+        return self._call(lambda: self.contacts.read(body, _request_timeout=self.timeout))
+
     def _upsert(self, writes: Sequence[HubSpotWrite]) -> list[Refused]:
         from hubspot.crm.contacts import (  # noqa: PLC0415
             BatchInputSimplePublicObjectBatchInputUpsert,
@@ -191,7 +194,7 @@ class HubSpot:
                 properties=[self.id_property],
                 properties_with_history=[],
             )
-            answer = self._call(lambda b=body: self.contacts.read(b, _request_timeout=self.timeout))
+            answer = self._read(body)
             found += [str(r.id) for r in answer.results or []]
         if not found:
             return []
@@ -281,14 +284,17 @@ class HubSpotLeads:
                 properties=wanted,
                 properties_with_history=[],
             )
-            batch = self.client.crm.contacts.batch_api
-            answer = self._call(lambda b=body: batch.read(b, _request_timeout=self.timeout))
+            answer = self._read(body)
             for result in answer.results or []:
                 props = result.properties or {}
                 lead = props.get("leadstream_lead_id") or props.get(self.id_property)
                 if lead:
                     out[str(result.id)] = str(lead)
         return out
+
+    def _read(self, body: Any) -> Any:
+        batch = self.client.crm.contacts.batch_api
+        return self._call(lambda: batch.read(body, _request_timeout=self.timeout))
 
     def contacts_of_deals(self, deal_ids: Sequence[str]) -> dict[str, list[str]]:
         from hubspot.crm.associations.v4 import (  # noqa: PLC0415

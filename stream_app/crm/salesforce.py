@@ -65,7 +65,7 @@ class Redirected(requests.Session):
     def _keep(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         self.last = response
 
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    def request(self, method: Any, url: Any, *args: Any, **kwargs: Any) -> Any:
         text = url.decode() if isinstance(url, bytes) else url
         if self.base is not None and text.startswith("https://"):
             path = text.split("/", 3)[3] if text.count("/") >= 3 else ""
@@ -247,11 +247,12 @@ class Salesforce:
             else:
                 extra = ", External ID, Unique" if f.salesforce == self.ext else ""
                 lines.append(
-                    f"field {f.salesforce}: MISSING; create it: {f.label!r}, {_TYPES[f.kind]}{extra}"
+                    f"field {f.salesforce}: MISSING; create it: {f.label!r}, "
+                    f"{_TYPES[f.kind]}{extra}"
                 )
         if "Status" not in have:
             lines.append(
-                "field Status: missing from the Lead's describe (the integration user cannot see it)"
+                "field Status: not in the Lead's describe (the integration user cannot see it)"
             )
         return lines
 

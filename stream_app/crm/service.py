@@ -42,7 +42,7 @@ from redis.exceptions import RedisError
 from stream_app.codec import dead_letter, encode_output
 from stream_app.config import Settings
 from stream_app.crm.calls import Backend, Refused, Transient
-from stream_app.crm.changes import Change, Record, Written, admit, claim, coalesce
+from stream_app.crm.changes import Change, Record, Topic, Written, admit, claim, coalesce
 from stream_app.httpserver import Runner, json_errors, serve
 from stream_app.kafka import ensure_topics, kafka_options
 from stream_app.topics import TopicNames
@@ -226,9 +226,9 @@ class CrmSync:
         plain = [self._record(r) for r in records]
         batch = coalesce(plain)
         sources: dict[str, Source] = {}
-        for r in plain:
-            if r.value is not None and r.key is not None:
-                sources[r.key.decode(errors="replace")] = self._source(r)
+        for record in plain:
+            if record.value is not None and record.key is not None:
+                sources[record.key.decode(errors="replace")] = self._source(record)
         letters = [
             dead_letter(
                 u.record.value or b"",
@@ -273,7 +273,7 @@ class CrmSync:
         await self._send_letters(producer, letters)
 
     def _record(self, r: Any) -> Record:
-        topic = "updates" if r.topic == self.updates_topic else "transitions"
+        topic: Topic = "updates" if r.topic == self.updates_topic else "transitions"
         return Record(topic, r.key, r.value, r.partition, r.offset, r.timestamp)
 
     def _topic_name(self, topic: str) -> str:

@@ -1,4 +1,4 @@
-"""``collect``'s CRM routes: HubSpot webhooks and Salesforce Outbound Messages -> ``sales_feedback``.
+"""``collect``'s CRM routes: HubSpot webhooks, Salesforce Outbound Messages -> ``sales_feedback``.
 
     POST /v1/webhooks/hubspot                  LEADSTREAM_HUBSPOT_APP_SECRET (signature v3)
     POST /v1/webhooks/salesforce/<secret>      LEADSTREAM_SALESFORCE_OUTBOUND_SECRET and/or

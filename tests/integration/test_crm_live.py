@@ -25,7 +25,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from schemas.transitions import ScoreUpdate, Scores
+from schemas.transitions import Scores, ScoreUpdate
 from stream_app.crm.webhooks import hubspot_signature
 from tests.factories import at
 from tests.integration.live import WorkerProcess

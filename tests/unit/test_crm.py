@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from schemas.transitions import ScoreUpdate, Scores, Stage, StageTransition
+from schemas.transitions import Scores, ScoreUpdate, Stage, StageTransition
 from stream_app.config import Settings
 from stream_app.crm.calls import Permanent, Refused, bisect, safe
 from stream_app.crm.changes import Change, Record, Written, admit, claim, coalesce
@@ -209,7 +209,7 @@ def test_settings_refuse_a_value_that_would_echo_back_as_an_outcome() -> None:
         Settings(hubspot_lifecycle="hot:lead")
     with pytest.raises(ValueError, match="an outcome is one of"):
         Settings(hubspot_deal_outcomes="closedwon:celebrate")
-    with pytest.raises(ValueError, match="Lead.Status=Working - Contacted"):
+    with pytest.raises(ValueError, match=r"Lead\.Status=Working - Contacted"):
         Settings(salesforce_status="sql:Working - Contacted")
 
 
@@ -282,7 +282,7 @@ def test_a_wrong_signature_an_old_or_future_timestamp_are_refused() -> None:
         with pytest.raises(WebhookRefused) as caught:
             verify_hubspot(SECRET, "POST", URI, sent.encode(), headers, now)
         assert (caught.value.status, caught.value.code) == (401, code)
-    with pytest.raises(WebhookRefused, match="bad_signature|does not match"):
+    with pytest.raises(WebhookRefused, match="does not match"):
         verify_hubspot("other", "POST", URI, body.encode(), signed(body, now), now)
 
 

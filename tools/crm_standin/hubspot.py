@@ -28,9 +28,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
+from hubspot.crm.associations.v4 import models as association_models
+from hubspot.crm.contacts import models as contact_models
+from hubspot.crm.properties import models as property_models
 
 from tools.crm_standin.faults import FAULTS, Faults, faults_route
-from tools.crm_standin.strict import Invalid, dump, read
+from tools.crm_standin.strict import Invalid, read
 
 BATCH_LIMIT = 100
 LIFECYCLE = (
@@ -237,16 +240,9 @@ class HubSpotStandIn:
                         "name": name,
                     }
                 )
-            elif name == "lifecyclestage" and value not in ("", *LIFECYCLE):
-                problems.append(
-                    {
-                        "isValid": False,
-                        "message": f"{value} was not one of the allowed options",
-                        "error": "INVALID_OPTION",
-                        "name": name,
-                    }
-                )
-            elif name == "hs_lead_status" and value not in ("", *LEAD_STATUS):
+            elif (name == "lifecyclestage" and value not in ("", *LIFECYCLE)) or (
+                name == "hs_lead_status" and value not in ("", *LEAD_STATUS)
+            ):
                 problems.append(
                     {
                         "isValid": False,
@@ -280,9 +276,8 @@ class HubSpotStandIn:
         ):
             self.regressions.append((cid, int(held["leadstream_version"]), int(version)))
         for name, value in props.items():
-            if name == "lifecyclestage" and value and held.get("lifecyclestage"):
-                if LIFECYCLE.index(value) < LIFECYCLE.index(held["lifecyclestage"]):
-                    continue  # forward only: HubSpot keeps the later stage, silently
+            if name == "lifecyclestage" and _backward(held.get("lifecyclestage"), value):
+                continue  # forward only: HubSpot keeps the later stage, silently  # forward only: HubSpot keeps the later stage, silently
             if value == "":
                 held.pop(name, None)
             else:
@@ -309,8 +304,7 @@ class HubSpotStandIn:
         return None
 
     async def page(self, request: web.Request) -> web.Response:
-        from hubspot.crm.contacts import models
-
+        models = contact_models
         limit = int(request.query.get("limit", "10"))
         results = [self._object(cid) for cid in list(self.contacts)[:limit]]
         return self._reply(
@@ -320,8 +314,7 @@ class HubSpotStandIn:
         )
 
     async def upsert(self, request: web.Request) -> web.Response:
-        from hubspot.crm.contacts import models
-
+        models = contact_models
         body = await self._body(request, models, "BatchInputSimplePublicObjectBatchInputUpsert")
         if len(body.inputs) > BATCH_LIMIT:
             return self._error(
@@ -356,8 +349,7 @@ class HubSpotStandIn:
         return self._reply(models, "BatchResponseSimplePublicUpsertObject", answer)
 
     async def batch_read(self, request: web.Request) -> web.Response:
-        from hubspot.crm.contacts import models
-
+        models = contact_models
         body = await self._body(request, models, "BatchReadInputSimplePublicObjectId")
         prop = body.id_property or "hs_object_id"
         if prop != "hs_object_id" and (problem := self._unique(prop)) is not None:
@@ -383,7 +375,10 @@ class HubSpotStandIn:
                     {
                         "status": "error",
                         "category": "OBJECT_NOT_FOUND",
-                        "message": "Could not get some CONTACT objects, they may be deleted or not exist. Check that ids are valid.",
+                        "message": (
+                            "Could not get some CONTACT objects, they may be deleted or not "
+                            "exist. Check that ids are valid."
+                        ),
                         "context": {"ids": missing},
                         "links": {},
                         "errors": [],
@@ -396,8 +391,7 @@ class HubSpotStandIn:
         return self._reply(models, "BatchResponseSimplePublicObject", answer)
 
     async def batch_update(self, request: web.Request) -> web.Response:
-        from hubspot.crm.contacts import models
-
+        models = contact_models
         body = await self._body(request, models, "BatchInputSimplePublicObjectBatchInput")
         if len(body.inputs) > BATCH_LIMIT:
             return self._error(
@@ -456,8 +450,7 @@ class HubSpotStandIn:
         }
 
     async def list_properties(self, request: web.Request) -> web.Response:
-        from hubspot.crm.properties import models
-
+        models = property_models
         return self._reply(
             models,
             "CollectionResponsePropertyNoPaging",
@@ -465,8 +458,7 @@ class HubSpotStandIn:
         )
 
     async def list_groups(self, request: web.Request) -> web.Response:
-        from hubspot.crm.properties import models
-
+        models = property_models
         results = [
             {"name": n, "label": label, "displayOrder": -1, "archived": False}
             for n, label in self.groups.items()
@@ -474,8 +466,7 @@ class HubSpotStandIn:
         return self._reply(models, "CollectionResponsePropertyGroupNoPaging", {"results": results})
 
     async def create_group(self, request: web.Request) -> web.Response:
-        from hubspot.crm.properties import models
-
+        models = property_models
         body = await self._body(request, models, "PropertyGroupCreate")
         if body.name in self.groups:
             return self._error(
@@ -495,8 +486,7 @@ class HubSpotStandIn:
         )
 
     async def create_properties(self, request: web.Request) -> web.Response:
-        from hubspot.crm.properties import models
-
+        models = property_models
         body = await self._body(request, models, "BatchInputPropertyCreate")
         for given in body.inputs:
             if given.group_name not in self.groups:
@@ -528,8 +518,7 @@ class HubSpotStandIn:
     # --- associations ----------------------------------------------------------------
 
     async def deal_associations(self, request: web.Request) -> web.Response:
-        from hubspot.crm.associations.v4 import models
-
+        models = association_models
         body = await self._body(request, models, "BatchInputPublicFetchAssociationsBatchRequest")
         results = [
             {
@@ -563,6 +552,10 @@ class HubSpotStandIn:
                 "faults_served": self.faults.served,
             }
         )
+
+
+def _backward(held: str | None, value: str) -> bool:
+    return bool(held and value) and LIFECYCLE.index(value) < LIFECYCLE.index(held or "")
 
 
 def _is_number(value: str) -> bool:
