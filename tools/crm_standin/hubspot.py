@@ -277,7 +277,7 @@ class HubSpotStandIn:
             self.regressions.append((cid, int(held["leadstream_version"]), int(version)))
         for name, value in props.items():
             if name == "lifecyclestage" and _backward(held.get("lifecyclestage"), value):
-                continue  # forward only: HubSpot keeps the later stage, silently  # forward only: HubSpot keeps the later stage, silently
+                continue  # forward only: HubSpot keeps the later stage, silently
             if value == "":
                 held.pop(name, None)
             else:
