@@ -400,3 +400,18 @@ async def test_top_accounts_ranks_each_account_by_its_own_score(
     assert await store.top_accounts(2, 10) == await one_by_one(2)
     assert await store.top_accounts(1, 10) == await one_by_one(1)
     assert await redis_client.scard(f"{prefix}accounts:dirty") == 0
+
+
+async def test_each_rules_stamp_is_noted_when_its_first_update_is_stored(
+    store: RedisProjection, rules: Rules
+) -> None:
+    replay = Replay(rules)
+    step = replay.process(ev("page_view", lead_id="L1", path="/pricing"))
+    assert step.update is not None
+    old = step.update
+    new = old.model_copy(update={"rules_version": "v2-abc", "version": old.version + 1})
+    assert await store.rules_seen() == []
+    await store.apply_updates([old], now=100.0)
+    await store.apply_updates([new], now=200.0)
+    await store.apply_updates([old, new], now=300.0)  # seen before: the first time stays
+    assert await store.rules_seen() == [("v2-abc", 200.0), (rules.stamp, 100.0)]

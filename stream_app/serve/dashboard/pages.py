@@ -292,7 +292,15 @@ def sla(
     )
 
 
-def rules(rules: Rules, loaded_at: str, modified_at: str, seen: list[tuple[str, str]]) -> Html:
+def rules(
+    rules: Rules,
+    loaded_at: str,
+    modified_at: str,
+    seen: list[tuple[str, float]],
+    newest: dict[str, str],
+) -> Html:
+    """The rules in force; ``seen``: each stamp the projection stored score updates under
+    and when it first did (newest first); ``newest``: stamp -> its newest recent transition."""
     spec = rules.spec
     st = spec.stages
     lines = table(
@@ -354,20 +362,33 @@ def rules(rules: Rules, loaded_at: str, modified_at: str, seen: list[tuple[str, 
         "rules",
     )
     history = table(
-        ["Rules stamp", "Newest transition under it"],
-        ([s, when(t)] for s, t in seen),
-        "Stamps on the recent transitions (a reload shows as a new stamp)",
+        ["Rules stamp", "First score update under it", "Newest recent transition under it"],
+        (
+            [Html(f"<code>{esc(stamp)}</code>"), when(at), when(newest.get(stamp))]
+            for stamp, at in seen
+        ),
+        "The rules the worker scored with: a reload re-scores every lead at once, so a "
+        "stamp's first update is when it took effect",
         "stamps",
+    )
+    since = dict(seen).get(rules.stamp)
+    in_force = (
+        when(since)
+        if since is not None
+        else "not yet: no score update under this stamp (is the worker's file the same? "
+        "it reads a changed file on SIGHUP)"
     )
     return Html(
         f'<dl class="tiles"><div class="tile"><dt>Version</dt><dd>{esc(spec.version)}</dd></div>'
         f'<div class="tile"><dt>Stamp</dt><dd><code>{esc(rules.stamp)}</code></dd></div>'
         f'<div class="tile"><dt>File</dt><dd><code>{esc(rules.source)}</code></dd></div>'
         f'<div class="tile"><dt>File changed</dt><dd>{esc(modified_at)}</dd></div>'
-        f'<div class="tile"><dt>Read by this page</dt><dd>{esc(loaded_at)}</dd></div></dl>'
+        f'<div class="tile"><dt>Read by this page</dt><dd>{esc(loaded_at)}</dd></div>'
+        f'<div class="tile"><dt>Scoring live since</dt><dd data-metric="rules-since">'
+        f"{esc(in_force)}</dd></div></dl>"
         f"<p>{esc(spec.name)}: {esc(spec.description)}</p>"
-        "<p>The worker applies a changed file on SIGHUP; the stamps below say which rules "
-        "scored the recent transitions.</p>"
+        "<p>The worker applies a changed file on SIGHUP and re-scores every lead with it; "
+        "the table below says when each stamp first scored a lead.</p>"
         f"{history}{lines}{engagement}{signals}{fit}{dq}"
     )
 

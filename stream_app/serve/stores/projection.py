@@ -43,6 +43,10 @@ projection in place (``python -m stream_app projector --repair-attribution``).
                                  (the lead's last SCORES_KEPT updates: its score chart)
     <p>feed                      stream: {lead, seq} per transition stored (last FEED_KEPT):
                                  what the dashboard's live view follows
+    <p>rules_seen                hash: rules stamp -> when the projection first stored an
+                                 update scored with it (wall clock, seconds): a rules switch
+                                 re-scores every lead at once, so this is when it took
+                                 effect (the dashboard's rules page; no lead data)
 
 An erased lead (a tombstone on ``lead_score_updates``) leaves every one of
 them in one atomic step (``erase``): its hash, transitions and score history,
@@ -56,6 +60,7 @@ from __future__ import annotations
 
 import json
 import statistics
+import time
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -100,16 +105,29 @@ class RedisProjection:
 
     async def apply_update(self, update: ScoreUpdate) -> bool:
         """Apply a score update; False if Redis already holds this version or a newer one."""
-        return bool(await self._apply(args=self._args(update)))
+        applied = bool(await self._apply(args=self._args(update)))
+        await self.redis.hsetnx(f"{self.p}rules_seen", update.rules_version, repr(time.time()))
+        return applied
 
-    async def apply_updates(self, updates: list[ScoreUpdate]) -> None:
-        """Apply many updates in one pipelined round trip (each one still version-checked)."""
+    async def apply_updates(self, updates: list[ScoreUpdate], now: float | None = None) -> None:
+        """Apply many updates in one pipelined round trip (each one still version-checked),
+        and note each rules stamp the first time one is stored (``<p>rules_seen``)."""
         if not updates:
             return
+        seen_at = repr(time.time() if now is None else now)
         async with self.redis.pipeline(transaction=False) as pipe:
             for update in updates:
                 await self._apply(args=self._args(update), client=pipe)
+            for stamp in {u.rules_version for u in updates}:
+                pipe.hsetnx(f"{self.p}rules_seen", stamp, seen_at)
             await pipe.execute()
+
+    async def rules_seen(self) -> list[tuple[str, float]]:
+        """Each rules stamp the projection stored updates under, with when it first did,
+        the newest first."""
+        raw = await self.redis.hgetall(f"{self.p}rules_seen")
+        found = [(k.decode(), float(v)) for k, v in raw.items()]
+        return sorted(found, key=lambda item: (-item[1], item[0]))
 
     async def erase(self, lead_ids: list[str]) -> None:
         """Delete every key and index entry of each lead (one atomic script per lead)."""
