@@ -377,12 +377,12 @@ class Settings(BaseSettings):
             "(what it adds to a change's way into the CRM at low rates)"
         ),
     )
-    crm_requests_per_10s: int = Field(
+    crm_calls_per_ten_seconds: int = Field(
         100,
         ge=1,
         le=1000,
         description=(
-            "LEADSTREAM_CRM_REQUESTS_PER_10S: most CRM calls in any 10 seconds (HubSpot "
+            "LEADSTREAM_CRM_CALLS_PER_TEN_SECONDS: most CRM calls in any 10 seconds (HubSpot "
             "private apps: 100 on Free and Starter, 190 on Professional and Enterprise)"
         ),
     )

@@ -214,7 +214,7 @@ settings (environment, or .env; docs/crm.md has every field written and the CRM 
   LEADSTREAM_CRM                      hubspot or salesforce (--crm wins)
   LEADSTREAM_CRM_BATCH_MAX            leads per call (100; HubSpot's cap 100, Salesforce's 200)
   LEADSTREAM_CRM_BATCH_SECONDS        longest it gathers records before writing (1)
-  LEADSTREAM_CRM_REQUESTS_PER_10S     CRM calls in any 10 s (100; HubSpot Pro/Enterprise: 190)
+  LEADSTREAM_CRM_CALLS_PER_TEN_SECONDS     CRM calls in any 10 s (100; HubSpot Pro/Enterprise: 190)
   LEADSTREAM_CRM_TIMEOUT_SECONDS      a call unanswered this long is retried (30)
   LEADSTREAM_CRM_START                a new group starts at the earliest record, or latest
   LEADSTREAM_CRM_HOST / _PORT         where /health, /ready, /metrics are served (127.0.0.1:8083)

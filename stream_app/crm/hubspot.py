@@ -117,7 +117,7 @@ class HubSpot:
         self.contacts = self.client.crm.contacts.batch_api
         self.errors = api_errors()
         self.limit = min(settings.crm_batch_max, BATCH_LIMIT)
-        self.rate = RateLimit(settings.crm_requests_per_10s)
+        self.rate = RateLimit(settings.crm_calls_per_ten_seconds)
         self.id_property = settings.hubspot_id_property
         self.timeout = settings.crm_timeout_seconds
         self.calls = 0
@@ -264,7 +264,7 @@ class HubSpotLeads:
     def __init__(self, settings: Settings) -> None:
         self.client = client(settings)
         self.errors = api_errors()
-        self.rate = RateLimit(settings.crm_requests_per_10s)
+        self.rate = RateLimit(settings.crm_calls_per_ten_seconds)
         self.id_property = settings.hubspot_id_property
         self.timeout = settings.crm_timeout_seconds
 

@@ -122,7 +122,7 @@ class Salesforce:
         self.session = Redirected(settings.salesforce_base_url)
         self.sf: Any = None
         self.limit = min(settings.crm_batch_max, BATCH_LIMIT)
-        self.rate = RateLimit(settings.crm_requests_per_10s)
+        self.rate = RateLimit(settings.crm_calls_per_ten_seconds)
         self.ext = settings.salesforce_external_id_field
         self.timeout = settings.crm_timeout_seconds
         self.calls = 0

@@ -48,7 +48,6 @@ from stream_app.topics import TopicNames
 
 if TYPE_CHECKING:
     from stream_app.crm.hubspot import HubSpotLeads
-    from stream_app.ingest.collect import Collector
 
 log = logging.getLogger("leadstream.collect")
 
@@ -57,7 +56,8 @@ MAX_WEBHOOK_BYTES = 1024 * 1024
 
 
 class CrmWebhooks:
-    def __init__(self, collector: Collector) -> None:
+    def __init__(self, collector: Any) -> None:
+        """``collector``: collect's ``Collector`` (its settings, registry, tracks, producer)."""
         self.collector = collector
         self.settings = collector.settings
         self.topic = TopicNames.of(self.settings).input_for("sales_feedback")
