@@ -244,7 +244,7 @@ examples:
   LEADSTREAM_HUBSPOT_LIFECYCLE_BACKWARD=true python -m stream_app crm-sync --crm hubspot
   LEADSTREAM_SALESFORCE_DOMAIN=acme.my LEADSTREAM_SALESFORCE_CLIENT_ID=3MVG9... \\
     LEADSTREAM_SALESFORCE_CLIENT_SECRET=... python -m stream_app crm-sync --crm salesforce
-  python -m tools crm-standin hubspot --port 8097 &      # a local stand-in (developer tool)
+  python -m tools crm-standin --crm hubspot --port 8097 & # a local stand-in (developer tool)
   LEADSTREAM_HUBSPOT_BASE_URL=http://127.0.0.1:8097 LEADSTREAM_HUBSPOT_TOKEN=x \\
     python -m stream_app crm-sync --crm hubspot
 

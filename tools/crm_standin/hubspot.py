@@ -116,6 +116,10 @@ class HubSpotStandIn:
                 return props
         return None
 
+    def held(self) -> dict[str, dict[str, str]]:
+        """Contact id -> its properties (what ``crm-standin`` prints)."""
+        return self.contacts
+
     def add_contact(self, **props: str) -> str:
         cid = str(next(self._ids))
         self.contacts[cid] = {"hs_object_id": cid, **props}
@@ -546,6 +550,7 @@ class HubSpotStandIn:
         return web.json_response(
             {
                 "contacts": self.contacts,
+                "records": self.contacts,
                 "writes": len(self.writes),
                 "regressions": self.regressions,
                 "refusals": self.refusals,
