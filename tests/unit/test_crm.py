@@ -402,3 +402,153 @@ def test_the_hubspot_stand_in_refuses_what_hubspots_models_do_not_allow() -> Non
     assert "a str is expected" in answers[0][1] and "properties" in answers[1][1]
     assert "no field extra" in answers[2][1] and "100" in answers[3][1]
     assert "not a unique property" in answers[4][1] and "PROPERTY_DOESNT_EXIST" in answers[5][1]
+
+
+# --- Salesforce: the batch against the stand-in ----------------------------------------
+
+
+def salesforce_settings(url: str) -> Settings:
+    return Settings(
+        salesforce_base_url=url,
+        salesforce_domain="standin",
+        salesforce_client_id="standin-client",
+        salesforce_client_secret="standin-secret",
+        salesforce_status="mql:Open - Not Contacted,sql:Working - Contacted",
+        salesforce_outcomes="Opportunity.StageName=Closed Won:won",
+        crm_batch_max=200,
+    )
+
+
+def test_salesforce_writes_coalesced_guarded_batches_of_at_most_200_to_the_stand_in() -> None:
+    from stream_app.crm.calls import Transient
+    from stream_app.crm.salesforce import BATCH_LIMIT, Salesforce
+    from tools.crm_standin.salesforce import SalesforceStandIn
+
+    async def scenario() -> None:
+        standin = SalesforceStandIn()
+        await standin.start()
+        try:
+            backend = Salesforce(salesforce_settings(standin.url))
+            assert backend.limit == BATCH_LIMIT == 200
+            leads = [f"l{n:03d}" for n in range(250)]
+            records, offset = [], 0
+            for version in (1, 2, 3):  # three updates of every lead: one write each
+                for lead in leads:
+                    offset += 1
+                    records.append(rec(update(lead, version, "mql"), offset))
+            offset += 1
+            records.append(rec(transition("l001", 1, "mql", "sql"), offset))
+            batch = coalesce(records)
+            assert len(batch.changes) == 250
+            # l000 was written at a newer position already (before a kill -9, say)
+            held = {"l000": Written(update_offset=10**6)}
+            admitted = [admit(c, held.get(c.lead_id, Written())) for c in batch.changes.values()]
+            changes = [c for c in admitted if not c.empty]
+            assert len(changes) == 249
+            for start in range(0, len(changes), backend.limit):
+                chunk = changes[start : start + backend.limit]
+                assert await asyncio.to_thread(backend.write, chunk) == []
+            assert standin.batch_sizes == [200, 49]
+            assert len(standin.writes) == 249 and standin.regressions == []
+            assert standin.lead_by("Leadstream_Lead_Id__c", "l000") is None
+            l001 = standin.lead_by("Leadstream_Lead_Id__c", "l001")
+            assert l001 is not None and l001["Leadstream_Version__c"] == 3
+            assert l001["Status"] == "Working - Contacted"  # sql, mapped by the setting
+            assert l001["LastName"] == "[not provided]"
+            # an older state re-read after a restart is not admitted over the newer one
+            again = coalesce([rec(update("l001", 2, "mql"), 260)])
+            assert admit(again.changes["l001"], Written(update_offset=offset)).empty
+            # 429 with Retry-After: a Transient that carries it (crm-sync waits, then retries)
+            standin.faults.add("429", 2.0)
+            try:
+                await asyncio.to_thread(backend.write, changes[:1])
+            except Transient as exc:
+                assert exc.retry_after == 2.0
+            else:
+                raise AssertionError("a 429 was not a Transient")
+            backend.close()
+        finally:
+            await standin.stop()
+
+    asyncio.run(scenario())
+
+
+def test_the_salesforce_stand_in_refuses_what_salesforce_documents_it_refuses() -> None:
+    import aiohttp
+
+    from tools.crm_standin.salesforce import SalesforceStandIn
+
+    async def scenario() -> None:
+        standin = SalesforceStandIn()
+        await standin.start()
+        token_url = standin.url + "/services/oauth2/token"
+        upsert = standin.url + "/services/data/v59.0/composite/sobjects/Lead/Leadstream_Lead_Id__c"
+        try:
+            async with aiohttp.ClientSession() as http:
+                form = {"grant_type": "password", "username": "u", "password": "p"}
+                async with http.post(token_url, data=form) as r:
+                    assert (r.status, (await r.json())["error"]) == (400, "unsupported_grant_type")
+                form = {"grant_type": "client_credentials", "client_id": "x", "client_secret": "y"}
+                async with http.post(token_url, data=form) as r:
+                    assert (r.status, (await r.json())["error"]) == (400, "invalid_client")
+                form |= {"client_id": standin.client_id, "client_secret": standin.client_secret}
+                async with http.post(token_url, data=form) as r:
+                    token = (await r.json())["access_token"]
+                async with http.patch(upsert, json={"records": []}) as r:
+                    assert (r.status, (await r.json())[0]["errorCode"]) == (
+                        401,
+                        "INVALID_SESSION_ID",
+                    )
+                auth = {"Authorization": f"Bearer {token}"}
+
+                def lead(n: int, **more: Any) -> dict[str, Any]:
+                    return {
+                        "attributes": {"type": "Lead"},
+                        "Leadstream_Lead_Id__c": f"p{n}",
+                        "LastName": "[not provided]",
+                        "Company": "Acme",
+                        **more,
+                    }
+
+                refused_whole = {
+                    "EXCEEDED_ID_LIMIT": {"records": [lead(n) for n in range(201)]},
+                    "JSON_PARSER_ERROR": {"allOrNone": "false", "records": [lead(1)]},
+                    "INVALID_FIELD": {"records": [lead(1, Nope__c=1)]},
+                    "INVALID_TYPE_ON_FIELD_IN_RECORD": {
+                        "records": [lead(1, Leadstream_Score__c="12")]
+                    },
+                    "INVALID_TYPE": {"records": [{**lead(1), "attributes": {"type": "Contact"}}]},
+                }
+                for code, body in refused_whole.items():
+                    async with http.patch(upsert, json=body, headers=auth) as r:
+                        answer = await r.json()
+                        assert (r.status, answer[0]["errorCode"]) == (400, code), answer
+                no_type = {"records": [{k: v for k, v in lead(1).items() if k != "attributes"}]}
+                async with http.patch(upsert, json=no_type, headers=auth) as r:
+                    assert r.status == 400
+                body = {
+                    "allOrNone": False,
+                    "records": [
+                        lead(1),
+                        lead(2, Status="Hot"),
+                        {k: v for k, v in lead(3).items() if k != "Company"},
+                    ],
+                }
+                async with http.patch(upsert, json=body, headers=auth) as r:
+                    results = await r.json()
+                assert [x["success"] for x in results] == [True, False, False]
+                assert results[0]["created"] is True
+                assert results[1]["errors"][0]["statusCode"] == (
+                    "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"
+                )
+                assert results[2]["errors"][0]["statusCode"] == "REQUIRED_FIELD_MISSING"
+                body = {"allOrNone": True, "records": [lead(4), lead(5, Status="Hot")]}
+                async with http.patch(upsert, json=body, headers=auth) as r:
+                    results = await r.json()
+                assert [x["success"] for x in results] == [False, False]
+                assert results[0]["errors"][0]["statusCode"] == "ALL_OR_NONE_OPERATION_ROLLED_BACK"
+                assert standin.lead_by("Leadstream_Lead_Id__c", "p4") is None
+        finally:
+            await standin.stop()
+
+    asyncio.run(scenario())
