@@ -336,3 +336,73 @@ async def test_crm_sync_killed_mid_burst_loses_nothing_and_never_writes_an_older
     assert "Traceback" not in log and standin.token not in log
     # coalesced: far fewer contact writes than the 600 updates
     assert len(standin.writes) < 600 / 2, len(standin.writes)
+
+
+async def test_a_journey_reaches_the_salesforce_stand_in_with_status_mapped_by_the_setting(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """lead -> MQL -> SQL -> recycled through the worker and crm-sync --crm salesforce: the
+    Lead's Leadstream stage follows, ``Status`` as LEADSTREAM_SALESFORCE_STATUS maps it."""
+    from tools.crm_standin.salesforce import SalesforceStandIn
+
+    standin = SalesforceStandIn()
+    await standin.start()
+    run = uuid.uuid4().hex[:8]
+    worker = WorkerProcess(run, tmp_path)
+    env = {
+        "LEADSTREAM_TOPIC_PREFIX": worker.names.prefix,
+        "LEADSTREAM_APP_ID": f"ls-{run}",
+        "LEADSTREAM_REDIS_KEY_PREFIX": f"ls:test:{run}:",
+        "LEADSTREAM_SALESFORCE_BASE_URL": standin.url,
+        "LEADSTREAM_SALESFORCE_DOMAIN": "standin",
+        "LEADSTREAM_SALESFORCE_CLIENT_ID": standin.client_id,
+        "LEADSTREAM_SALESFORCE_CLIENT_SECRET": standin.client_secret,
+        "LEADSTREAM_SALESFORCE_STATUS": (
+            "mql:Open - Not Contacted,sql:Working - Contacted,recycled:Closed - Not Converted"
+        ),
+        "LEADSTREAM_SALESFORCE_OUTCOMES": "Opportunity.StageName=Closed Won:won",
+        "LEADSTREAM_CRM_BATCH_SECONDS": "0.3",
+        "LEADSTREAM_TOPIC_PARTITIONS": "3",
+    }
+    crm = leadstream("crm-sync", log=tmp_path / "crm.log", env=env, args=["--crm", "salesforce"])
+    worker.start()
+    try:
+        await crm.start().wait_ready_async(60)
+        a = f"{run}-a"
+        steps = journey(a, recycle=True)
+
+        def lead() -> dict[str, Any]:
+            return standin.lead_by("Leadstream_Lead_Id__c", a) or {}
+
+        await feed(worker, kafka_bootstrap, steps[:2])
+        await until(lambda: lead().get("Leadstream_Stage__c") == "mql", 90, "MQL", worker, crm)
+        assert lead()["Status"] == "Open - Not Contacted"
+        assert lead()["LastName"] == "[not provided]"  # Salesforce requires it to create
+        await feed(worker, kafka_bootstrap, steps[2:-1])
+        await until(lambda: lead().get("Leadstream_Stage__c") == "sql", 90, "SQL", worker, crm)
+        assert lead()["Status"] == "Working - Contacted"
+        await feed(worker, kafka_bootstrap, steps[-1:])
+        await until(
+            lambda: lead().get("Leadstream_Stage__c") == "recycled", 60, "recycled", worker, crm
+        )
+        assert lead()["Status"] == "Closed - Not Converted"
+        assert lead()["Leadstream_Reason__c"].startswith("sales_feedback")
+        assert isinstance(lead()["Leadstream_Score__c"], float)
+        stages = [
+            w.fields["Leadstream_Stage__c"]
+            for w in standin.writes
+            if w.fields.get("Leadstream_Lead_Id__c") == a
+        ]
+        assert [s for n, s in enumerate(stages) if n == 0 or stages[n - 1] != s] == [
+            "mql",
+            "sql",
+            "recycled",
+        ]
+        assert max(standin.batch_sizes) <= 200
+        assert standin.regressions == [] and not standin.refusals, standin.refusals
+    finally:
+        crm.stop()
+        worker.stop()
+        await standin.stop()
+    text = crm.log_text()
+    assert "Traceback" not in text and standin.client_secret not in text, text[-3000:]
