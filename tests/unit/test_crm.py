@@ -552,3 +552,38 @@ def test_the_salesforce_stand_in_refuses_what_salesforce_documents_it_refuses() 
             await standin.stop()
 
     asyncio.run(scenario())
+
+
+def test_the_hubspot_stand_in_keeps_the_lifecycle_stage_forward_only() -> None:
+    """HubSpot ignores an earlier lifecycle stage silently; clearing it first ("") allows one."""
+    import aiohttp
+
+    from tools.crm_standin.hubspot import HubSpotStandIn
+
+    async def scenario() -> list[str | None]:
+        standin = HubSpotStandIn()
+        await standin.start()
+        cid = standin.add_contact(email="a@example.com")
+        headers = {"Authorization": f"Bearer {standin.token}"}
+        url = standin.url + "/crm/v3/objects/contacts/batch/upsert"
+        held: list[str | None] = []
+        try:
+            async with aiohttp.ClientSession() as http:
+                for stage in ("salesqualifiedlead", "marketingqualifiedlead", "", "lead"):
+                    body = {
+                        "inputs": [
+                            {
+                                "idProperty": "email",
+                                "id": "a@example.com",
+                                "properties": {"lifecyclestage": stage},
+                            }
+                        ]
+                    }
+                    async with http.post(url, json=body, headers=headers) as answer:
+                        assert answer.status == 200, await answer.text()
+                    held.append(standin.contacts[cid].get("lifecyclestage"))
+        finally:
+            await standin.stop()
+        return held
+
+    assert asyncio.run(scenario()) == ["salesqualifiedlead", "salesqualifiedlead", None, "lead"]
