@@ -286,7 +286,7 @@ def test_worker_topics_come_from_the_product_minus_the_public_outputs() -> None:
     assert not outputs & set(topics)  # written by the worker, read by no group of it
     (group, _), (projection, projected) = watched(settings)
     assert group == "app" and projection != group
-    assert set(projected) == {names.transitions, names.score_updates}
+    assert set(projected) == {names.transitions, names.score_updates, names.sla_breaches}
 
 
 def test_quick_and_full_sizes_and_phase_selection() -> None:

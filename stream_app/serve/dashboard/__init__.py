@@ -206,7 +206,7 @@ class Dashboard:
         body = pages.sla(
             await self.reads.waiting("open", LIST_LIMIT),
             await self.reads.waiting("breached", LIST_LIMIT),
-            (await self.reads.waiting("breached", 20, newest=True))[1],
+            await self.projection.recent_breaches(20),
             self.sla_hours(),
         )
         return self.html("Sales SLA", "/sla", body)

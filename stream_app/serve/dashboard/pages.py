@@ -258,7 +258,8 @@ def sla(
     sla_hours: dict[str, float],
 ) -> Html:
     """Leads past and within the SLA (the earliest deadline first: the first ``LIST_LIMIT``
-    of each), and the recent breaches (the latest deadline first)."""
+    of each), and the recent breaches published (the latest deadline first), also of
+    leads sales picked up since."""
 
     def rows(leads: list[dict[str, Any]]) -> Any:
         return (
@@ -288,7 +289,21 @@ def sla(
             f"Within the SLA: {on_time:,}, the earliest deadline first",
             "open",
         )
-        + table(headers, rows(recent), "Recent breaches, the latest deadline first", "recent")
+        + table(
+            ["Lead", "Waited in", "Deadline missed", "Score then", "Account"],
+            (
+                [
+                    lead_link(b["lead_id"]),
+                    stage_badge(b["stage"]),
+                    when(b["occurred_at"]),
+                    num(b["scores"]["total"]),
+                    account_link(b.get("account_id")),
+                ]
+                for b in recent
+            ),
+            "Recent breaches, the latest deadline first (also of leads picked up since)",
+            "recent",
+        )
     )
 
 

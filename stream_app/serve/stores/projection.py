@@ -43,6 +43,9 @@ projection in place (``python -m stream_app projector --repair-attribution``).
                                  (the lead's last SCORES_KEPT updates: its score chart)
     <p>feed                      stream: {lead, seq} per transition stored (last FEED_KEPT):
                                  what the dashboard's live view follows
+    <p>breaches                  zset: SLA breach (its JSON) -> its deadline, the last
+                                 BREACHES_KEPT published (the Sales SLA page's recent breaches,
+                                 also of leads picked up since)
     <p>rules_seen                hash: rules stamp -> when the projection first stored an
                                  update scored with it (wall clock, seconds): a rules switch
                                  re-scores every lead at once, so this is when it took
@@ -50,7 +53,7 @@ projection in place (``python -m stream_app projector --repair-attribution``).
 
 An erased lead (a tombstone on ``lead_score_updates``) leaves every one of
 them in one atomic step (``erase``): its hash, transitions and score history,
-its grid cell, its entries in the feed, and its id
+its grid cell, its entries in the feed and in the breaches, and its id
 from every set and zset above, including the source and campaign sets of
 earlier first-touch values; a source, campaign or account left with no lead
 leaves its index set too. Nothing here is keyed by an anonymous id.
@@ -65,7 +68,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from schemas.transitions import STAGES, ScoreUpdate, StageTransition
+from schemas.transitions import STAGES, ScoreUpdate, SlaBreach, StageTransition
 from stream_app.scoring.accounts import top_n_sum
 from stream_app.scoring.funnel import MqlReview, mql_review
 from stream_app.scoring.spec import FunnelReview
@@ -79,6 +82,8 @@ TRANSITIONS_KEPT = 20
 SCORES_KEPT = 100
 #: Transitions the live feed remembers (a dashboard that reconnects resumes from it).
 FEED_KEPT = 500
+#: SLA breaches kept for the dashboard's recent breaches (the latest deadlines).
+BREACHES_KEPT = 500
 
 
 def _days(later: Any, earlier: Any) -> str:
@@ -198,6 +203,23 @@ class RedisProjection:
                     approximate=False,
                 )
             await pipe.execute()
+
+    async def add_breaches(self, breaches: list[SlaBreach]) -> None:
+        """Keep the latest SLA breaches by deadline (a re-sent one is stored once: its JSON
+        is the same, its ``breach_id`` deterministic)."""
+        if not breaches:
+            return
+        key = f"{self.p}breaches"
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for breach in breaches:
+                pipe.zadd(key, {breach.model_dump_json(): breach.occurred_at.timestamp()})
+            pipe.zremrangebyrank(key, 0, -BREACHES_KEPT - 1)
+            await pipe.execute()
+
+    async def recent_breaches(self, limit: int) -> list[dict[str, Any]]:
+        """The latest ``limit`` SLA breaches published, the latest deadline first."""
+        found = await self.redis.zrevrange(f"{self.p}breaches", 0, limit - 1)
+        return [json.loads(member) for member in found]
 
     async def repair_attribution(self, batch: int = 1000) -> dict[str, int]:
         """Remove the source and campaign memberships a lead's hash no longer holds.
