@@ -68,8 +68,8 @@ schemas: $(STAMP) ## regenerate the JSON Schema files and the AsyncAPI document 
 	$(PY) -m schemas.generate
 
 .PHONY: demo
-demo: stack-up ## set everything up and run the main job on the live local stack
-	$(PY) -m tools demo
+demo: stack-up ## set everything up and run the main job on the live local stack (CRM=hubspot|salesforce: and crm-sync)
+	$(PY) -m tools demo $(if $(CRM),--crm $(CRM))
 
 .PHONY: faults
 faults: stack-up ## the full fault harness (kills, broker/Redis outages, rebalances, hostile input); ~20 min

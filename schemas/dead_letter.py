@@ -27,6 +27,9 @@ DeadLetterReason = Literal[
     "wrong_topic",
     "future_event",  # an event time later than its message's arrival, beyond the clock skew
     "processing_error",  # valid input that the worker failed on: a bug, kept for replay
+    # crm-sync: the CRM refused a lead's record for good (a 4xx: a missing property, a bad
+    # e-mail address); the error is the CRM's own text
+    "crm_refused",
 ]
 
 

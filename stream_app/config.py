@@ -14,6 +14,7 @@ needs setting for development. To use an existing Kafka and Redis::
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -21,9 +22,11 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from schemas.base import DEFAULT_MAX_CLOCK_SKEW_SECONDS
+from schemas.events import SalesOutcome
 from schemas.transitions import STAGES
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+SALES_OUTCOMES: tuple[str, ...] = SalesOutcome.__args__  # type: ignore[attr-defined]
 
 
 class Settings(BaseSettings):
@@ -339,6 +342,229 @@ class Settings(BaseSettings):
         ),
     )
 
+    # --- The CRM sync (python -m stream_app crm-sync) and CRM webhooks (collect) ------
+    crm: Literal["hubspot", "salesforce"] | None = Field(
+        None,
+        description=(
+            "LEADSTREAM_CRM: the CRM crm-sync writes to, 'hubspot' or 'salesforce' (its --crm "
+            "option wins)"
+        ),
+    )
+    crm_host: str = Field(
+        "127.0.0.1", description="LEADSTREAM_CRM_HOST: where crm-sync serves /health, /ready"
+    )
+    crm_port: int = Field(
+        8083,
+        ge=0,
+        le=65535,
+        description="LEADSTREAM_CRM_PORT: crm-sync's health and metrics port (0: any free)",
+    )
+    crm_batch_max: int = Field(
+        100,
+        ge=1,
+        le=200,
+        description=(
+            "LEADSTREAM_CRM_BATCH_MAX: most leads in one upsert call (HubSpot takes at most "
+            "100, Salesforce 200; the smaller of this and the CRM's limit is used)"
+        ),
+    )
+    crm_batch_seconds: float = Field(
+        1.0,
+        gt=0,
+        le=60,
+        description=(
+            "LEADSTREAM_CRM_BATCH_SECONDS: longest crm-sync gathers records before it writes "
+            "(what it adds to a change's way into the CRM at low rates)"
+        ),
+    )
+    crm_calls_per_ten_seconds: int = Field(
+        100,
+        ge=1,
+        le=1000,
+        description=(
+            "LEADSTREAM_CRM_CALLS_PER_TEN_SECONDS: most CRM calls in any 10 seconds (HubSpot "
+            "private apps: 100 on Free and Starter, 190 on Professional and Enterprise)"
+        ),
+    )
+    crm_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        description=(
+            "LEADSTREAM_CRM_TIMEOUT_SECONDS: a CRM call without an answer this long is "
+            "retried (with backoff, never skipped)"
+        ),
+    )
+    crm_start: Literal["earliest", "latest"] = Field(
+        "earliest",
+        description=(
+            "LEADSTREAM_CRM_START: where a crm-sync group with no committed offsets begins: "
+            "'earliest' (every lead's history) or 'latest' (only new changes)"
+        ),
+    )
+    hubspot_token: SecretStr | None = Field(
+        None,
+        description=(
+            "LEADSTREAM_HUBSPOT_TOKEN: the private app's access token (secret; never logged)"
+        ),
+    )
+    hubspot_base_url: str = Field(
+        "https://api.hubapi.com",
+        description=(
+            "LEADSTREAM_HUBSPOT_BASE_URL: HubSpot's API; a local stand-in's URL in tests "
+            "and the demo"
+        ),
+    )
+    hubspot_id_property: str = Field(
+        "leadstream_lead_id",
+        description=(
+            "LEADSTREAM_HUBSPOT_ID_PROPERTY: the unique contact property crm-sync upserts "
+            "by, whose value is the lead id: leadstream_lead_id (created by --setup), "
+            "'email' when your lead ids are e-mail addresses, or a unique property of yours"
+        ),
+    )
+    hubspot_lifecycle: Annotated[dict[str, str], NoDecode] = Field(
+        {
+            "lead": "lead",
+            "mql": "marketingqualifiedlead",
+            "pql": "marketingqualifiedlead",
+            "sql": "salesqualifiedlead",
+            "recycled": "lead",
+        },
+        description=(
+            "LEADSTREAM_HUBSPOT_LIFECYCLE: stage:lifecyclestage pairs written on a "
+            "transition; a stage not listed leaves lifecyclestage alone"
+        ),
+    )
+    hubspot_lifecycle_backward: bool = Field(
+        False,
+        description=(
+            "LEADSTREAM_HUBSPOT_LIFECYCLE_BACKWARD: move lifecyclestage back (recycled: "
+            "salesqualifiedlead -> lead) by clearing it first, as HubSpot documents; off: a "
+            "move back is not written and hs_lead_status and leadstream_stage tell it"
+        ),
+    )
+    hubspot_lead_status: Annotated[dict[str, str], NoDecode] = Field(
+        {"recycled": "BAD_TIMING"},
+        description=(
+            "LEADSTREAM_HUBSPOT_LEAD_STATUS: stage:hs_lead_status pairs written on a "
+            "transition (none for stages not listed)"
+        ),
+    )
+    hubspot_app_secret: SecretStr | None = Field(
+        None,
+        description=(
+            "LEADSTREAM_HUBSPOT_APP_SECRET: the app's client secret that signs its webhooks "
+            "(X-HubSpot-Signature-v3); required for /v1/webhooks/hubspot (secret)"
+        ),
+    )
+    hubspot_contact_outcomes: Annotated[dict[str, str], NoDecode] = Field(
+        {
+            "lifecyclestage=opportunity": "opportunity",
+            "lifecyclestage=customer": "won",
+            "hs_lead_status=IN_PROGRESS": "accepted",
+            "hs_lead_status=CONNECTED": "accepted",
+            "hs_lead_status=OPEN_DEAL": "opportunity",
+            "hs_lead_status=UNQUALIFIED": "rejected",
+        },
+        description=(
+            "LEADSTREAM_HUBSPOT_CONTACT_OUTCOMES: property=value:outcome pairs; a contact "
+            "property change webhook with a listed value becomes that sales_feedback"
+        ),
+    )
+    hubspot_deal_outcomes: Annotated[dict[str, str], NoDecode] = Field(
+        {"closedwon": "won", "closedlost": "lost"},
+        description=(
+            "LEADSTREAM_HUBSPOT_DEAL_OUTCOMES: dealstage:outcome pairs (add your pipelines' "
+            "stages, e.g. 'appointmentscheduled:opportunity'); the outcome goes to every "
+            "contact of the deal"
+        ),
+    )
+    salesforce_domain: str | None = Field(
+        None,
+        description=(
+            "LEADSTREAM_SALESFORCE_DOMAIN: your My Domain without .salesforce.com, e.g. "
+            "'acme.my' (the client-credentials flow needs it)"
+        ),
+    )
+    salesforce_client_id: str | None = Field(
+        None, description="LEADSTREAM_SALESFORCE_CLIENT_ID: the connected app's consumer key"
+    )
+    salesforce_client_secret: SecretStr | None = Field(
+        None,
+        description=(
+            "LEADSTREAM_SALESFORCE_CLIENT_SECRET: its consumer secret, for the OAuth 2.0 "
+            "client-credentials flow (secret)"
+        ),
+    )
+    salesforce_username: str | None = Field(
+        None,
+        description=(
+            "LEADSTREAM_SALESFORCE_USERNAME: the integration user, for the JWT bearer flow "
+            "(with LEADSTREAM_SALESFORCE_PRIVATE_KEY_PATH instead of the client secret)"
+        ),
+    )
+    salesforce_private_key_path: Path | None = Field(
+        None,
+        description=(
+            "LEADSTREAM_SALESFORCE_PRIVATE_KEY_PATH: the PEM key whose certificate the "
+            "connected app holds (JWT bearer flow)"
+        ),
+    )
+    salesforce_base_url: str | None = Field(
+        None,
+        description=(
+            "LEADSTREAM_SALESFORCE_BASE_URL: send every Salesforce call here instead (a "
+            "local stand-in in tests and the demo); unset in production"
+        ),
+    )
+    salesforce_external_id_field: str = Field(
+        "Leadstream_Lead_Id__c",
+        description=(
+            "LEADSTREAM_SALESFORCE_EXTERNAL_ID_FIELD: the Lead's External ID field (unique) "
+            "that holds the lead id and that crm-sync upserts by"
+        ),
+    )
+    salesforce_status: Annotated[dict[str, str], NoDecode] = Field(
+        {
+            "lead": "Open - Not Contacted",
+            "mql": "Open - Not Contacted",
+            "pql": "Open - Not Contacted",
+            "sql": "Open - Not Contacted",
+            "recycled": "Closed - Not Converted",
+            "disqualified": "Closed - Not Converted",
+        },
+        description=(
+            "LEADSTREAM_SALESFORCE_STATUS: stage:Status pairs written on a transition "
+            "(values of your Lead Status picklist; none for stages not listed)"
+        ),
+    )
+    salesforce_outbound_secret: SecretStr | None = Field(
+        None,
+        description=(
+            "LEADSTREAM_SALESFORCE_OUTBOUND_SECRET: the secret last segment of the outbound "
+            "message URL, /v1/webhooks/salesforce/<secret> (secret)"
+        ),
+    )
+    salesforce_org_ids: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        description=(
+            "LEADSTREAM_SALESFORCE_ORG_IDS: organisation ids (18 characters) whose outbound "
+            "messages are accepted; with or instead of the secret"
+        ),
+    )
+    salesforce_outcomes: Annotated[dict[str, str], NoDecode] = Field(
+        {
+            "Lead.Status=Working - Contacted": "accepted",
+            "Lead.Status=Closed - Converted": "opportunity",
+            "Opportunity.StageName=Closed Won": "won",
+            "Opportunity.StageName=Closed Lost": "lost",
+        },
+        description=(
+            "LEADSTREAM_SALESFORCE_OUTCOMES: Object.Field=value:outcome pairs; an outbound "
+            "message whose record has a listed value becomes that sales_feedback"
+        ),
+    )
+
     # --- Serving and logs ----------------------------------------------------
     worker_host: str = Field(
         "127.0.0.1",
@@ -405,7 +631,81 @@ class Settings(BaseSettings):
         """Configs every topic Leadstream creates gets (beside its own, e.g. compaction)."""
         return {"min.insync.replicas": str(self.min_insync)}
 
-    @field_validator("input_topics", "notify_stages", "collect_cors_origins", mode="before")
+    @field_validator(
+        "hubspot_lifecycle",
+        "hubspot_lead_status",
+        "hubspot_contact_outcomes",
+        "hubspot_deal_outcomes",
+        "salesforce_status",
+        "salesforce_outcomes",
+        mode="before",
+    )
+    @classmethod
+    def _pairs(cls, value: object) -> object:
+        """``a:b,c:d`` (the last colon splits: a Salesforce value may hold one), or JSON."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("{"):
+                return json.loads(text)
+            pairs = {}
+            for item in (i.strip() for i in text.split(",")):
+                if not item:
+                    continue
+                key, colon, val = item.rpartition(":")
+                if not colon or not key.strip() or not val.strip():
+                    raise ValueError(f"{item!r} is not a key:value pair")
+                pairs[key.strip()] = val.strip()
+            return pairs
+        return value
+
+    @field_validator("hubspot_lifecycle", "hubspot_lead_status", "salesforce_status")
+    @classmethod
+    def _stage_keys(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = [s for s in value if s not in STAGES]
+        if unknown:
+            raise ValueError(f"unknown stage(s) {unknown}; stages: {', '.join(STAGES)}")
+        return value
+
+    @field_validator("hubspot_contact_outcomes", "hubspot_deal_outcomes", "salesforce_outcomes")
+    @classmethod
+    def _outcomes(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = {k: v for k, v in value.items() if v not in SALES_OUTCOMES}
+        if bad:
+            raise ValueError(f"{bad}: an outcome is one of {', '.join(SALES_OUTCOMES)}")
+        return value
+
+    @model_validator(mode="after")
+    def _no_echo(self) -> Settings:
+        """A value crm-sync writes must not come back as an outcome: HubSpot and Salesforce
+        send a webhook for Leadstream's own write, which would then move the lead."""
+        echoes = [
+            f"{name}={value}"
+            for name, written in (
+                ("lifecyclestage", self.hubspot_lifecycle),
+                ("hs_lead_status", self.hubspot_lead_status),
+            )
+            for value in written.values()
+            if f"{name}={value}" in self.hubspot_contact_outcomes
+        ] + [
+            f"Lead.Status={value}"
+            for value in self.salesforce_status.values()
+            if f"Lead.Status={value}" in self.salesforce_outcomes
+        ]
+        if echoes:
+            raise ValueError(
+                f"{', '.join(sorted(set(echoes)))}: written by crm-sync and read back as an "
+                "outcome by the webhooks; a lead would move on its own write (take it out of "
+                "one of the two settings)"
+            )
+        return self
+
+    @field_validator(
+        "input_topics",
+        "notify_stages",
+        "collect_cors_origins",
+        "salesforce_org_ids",
+        mode="before",
+    )
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):

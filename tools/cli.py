@@ -20,6 +20,8 @@ commands:
   demo                   realistic traffic through the live stack (what `make demo` runs)
   generate               write seeded, realistic prospect traffic as JSON lines
   browser                install Debian's chromium where missing (the dashboard's tests)
+  sink                   a local webhook that records what the notifier posts
+  crm-standin            a local HubSpot or Salesforce stand-in for crm-sync
 
 examples:
   python -m tools stack up
@@ -58,7 +60,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         stopped = demo.stop_background()
         print(f"stopped: {', '.join(stopped) or 'nothing was running'}", file=sys.stderr)
         return 0
-    return demo.main(prospects=args.prospects, seed=args.seed, quiet_s=args.quiet_seconds)
+    return demo.main(
+        prospects=args.prospects, seed=args.seed, quiet_s=args.quiet_seconds, crm=args.crm
+    )
 
 
 def _cmd_browser(args: argparse.Namespace) -> int:
@@ -115,9 +119,13 @@ def build_parser() -> argparse.ArgumentParser:
             "stage transition as a sales bot would and, beside them (slack>), what the\n"
             "notifier posted; then show the funnel from the API and leave it up. The\n"
             "dashboard's address (/ui/ on the API: live, in a browser) is printed first.\n"
+            "--crm hubspot|salesforce also runs that CRM's local stand-in and crm-sync beside\n"
+            "the worker (crm-sync --setup first), and prints what the CRM would hold for\n"
+            "the run's leads: properties per contact or Lead (make demo CRM=hubspot).\n"
             "Needs the stack: `make demo` starts it first; `make stack-down` stops it all."
         ),
         epilog="examples:\n  python -m tools demo --prospects 300 --seed 7\n"
+        "  python -m tools demo --crm hubspot       # and what HubSpot would hold\n"
         "  python -m tools demo --stop",
     )
     demo.add_argument("--prospects", type=int, default=300, help="simulated prospects")
@@ -129,7 +137,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="stop following transitions after this long without one",
     )
     demo.add_argument(
-        "--stop", action="store_true", help="stop the demo's worker, API, notifier and sink"
+        "--crm",
+        choices=["hubspot", "salesforce"],
+        help="also run crm-sync against this CRM's local stand-in and print what it holds",
+    )
+    demo.add_argument(
+        "--stop",
+        action="store_true",
+        help="stop the demo's worker, API, notifier, sink, crm-sync and CRM stand-ins",
     )
     demo.set_defaults(handler=_cmd_demo)
 
@@ -146,9 +161,11 @@ def build_parser() -> argparse.ArgumentParser:
     browser.set_defaults(handler=_cmd_browser)
 
     from tools import sink, traffic  # noqa: PLC0415
+    from tools.crm_standin import serve as crm_standin  # noqa: PLC0415
 
     traffic.add_command(sub, Formatter)
     sink.add_command(sub, Formatter)
+    crm_standin.add_command(sub, Formatter)
     return parser
 
 

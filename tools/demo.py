@@ -35,9 +35,10 @@ from stream_app.config import Settings
 from stream_app.kafka import kafka_options
 from stream_app.rules_file import load_rules
 from stream_app.topics import TopicNames
+from tools.crm_standin.serve import HUBSPOT_FIRST, SALESFORCE_FIRST, render
 from tools.devstack import StackSettings
 from tools.errors import StackError
-from tools.launch import Process, leadstream
+from tools.launch import Process, leadstream, port_open
 from tools.pids import PidFile
 from tools.sink import Received
 from tools.traffic import generate
@@ -81,6 +82,21 @@ def demo_dir() -> Path:
 
 #: Where the demo's webhook sink listens (it stands in for Slack).
 SINK_PORT = 8099
+#: ``--crm``: where each CRM's stand-in listens, and its crm-sync's /ready.
+CRM_PORTS = {"hubspot": (8097, 8083), "salesforce": (8098, 8084)}
+#: What crm-sync needs to reach each stand-in (tools/crm_standin: its fixed credentials).
+CRM_ENV = {
+    "hubspot": lambda url: {
+        "LEADSTREAM_HUBSPOT_BASE_URL": url,
+        "LEADSTREAM_HUBSPOT_TOKEN": "standin-token",
+    },
+    "salesforce": lambda url: {
+        "LEADSTREAM_SALESFORCE_BASE_URL": url,
+        "LEADSTREAM_SALESFORCE_DOMAIN": "standin",
+        "LEADSTREAM_SALESFORCE_CLIENT_ID": "standin-client",
+        "LEADSTREAM_SALESFORCE_CLIENT_SECRET": "standin-secret",
+    },
+}
 
 
 class SinkTail:
@@ -143,7 +159,8 @@ async def _until_ready(process: Process, limit_s: float = 120) -> None:
 def stop_background() -> list[str]:
     """Stop the demo's processes if the demo started them."""
     stopped = []
-    for name in ("notify", "sink", "api", "worker"):
+    names = [f"crm-sync-{c}" for c in CRM_PORTS] + [f"crm-standin-{c}" for c in CRM_PORTS]
+    for name in (*names, "notify", "sink", "api", "worker"):
         pidfile = PidFile(demo_dir() / f"{name}.pid")
         pid = pidfile.live_pid()
         if pid is not None:
@@ -166,7 +183,101 @@ async def _api_get(settings: Settings, path: str) -> Any:
         return await response.json()
 
 
-async def run_demo(settings: Settings, prospects: int, seed: int, quiet_s: float) -> int:
+def crm_processes(crm: str, home: Path) -> tuple[list[Process], dict[str, str]]:
+    """The stand-in of ``crm`` and a crm-sync writing to it (both outlive the demo), and
+    crm-sync's environment (for its --setup)."""
+    port, health = CRM_PORTS[crm]
+    url = f"http://127.0.0.1:{port}"
+    standin = Process(
+        f"crm-standin-{crm}",
+        [sys.executable, "-m", "tools", "crm-standin", "--crm", crm, "--port", str(port)],
+        log=home / f"crm-standin-{crm}.log",
+        ready=port_open("127.0.0.1", port),
+        detach=True,
+    )
+    env = CRM_ENV[crm](url) | {
+        "LEADSTREAM_CRM_PORT": str(health),
+        "LEADSTREAM_CRM_START": "latest",  # a first demo writes this run's leads only
+    }
+    sync = leadstream(
+        "crm-sync",
+        log=home / f"crm-sync-{crm}.log",
+        env=env,
+        args=["--crm", crm],
+        name=f"crm-sync-{crm}",
+        detach=True,
+    )
+    return [standin, sync], env
+
+
+async def crm_setup(crm: str, env: dict[str, str]) -> None:
+    """``crm-sync --setup`` against the stand-in (HubSpot: the property group and
+    properties; Salesforce: the field list), before crm-sync writes."""
+    setup = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "stream_app",
+        "crm-sync",
+        "--crm",
+        crm,
+        "--setup",
+        env={**os.environ, **env},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await asyncio.wait_for(setup.communicate(), 120)
+    if setup.returncode != 0:
+        raise StackError(f"demo: crm-sync --setup failed:\n{out.decode()[-2000:]}")
+
+
+async def print_crm(crm: str, run_id: str, home: Path) -> None:
+    """What the stand-in holds for this run's leads: properties per contact (or Lead)."""
+    port, _ = CRM_PORTS[crm]
+    url = f"http://127.0.0.1:{port}/__standin/state"
+    async with aiohttp.ClientSession() as http, http.get(url) as response:
+        state = await response.json()
+    key, first = (
+        ("leadstream_lead_id", HUBSPOT_FIRST)
+        if crm == "hubspot"
+        else ("Leadstream_Lead_Id__c", SALESFORCE_FIRST)
+    )
+    mine = {
+        rid: props
+        for rid, props in state["records"].items()
+        if str(props.get(key) or "").startswith(f"d{run_id}-")
+    }
+    ranked = sorted(mine.items(), key=lambda kv: -float(_score(crm, kv[1])))
+    path = home / f"crm-{crm}-{run_id}.json"
+    path.write_text(json.dumps(mine, indent=2, sort_keys=True))
+    stage_key = "lifecyclestage" if crm == "hubspot" else "Status"
+    stages: dict[str, int] = {}
+    for props in mine.values():
+        stage = str(props.get(stage_key) or "(none)")
+        stages[stage] = stages.get(stage, 0) + 1
+    print(
+        f"\nWhat {crm} would hold for this run's leads ({len(mine)} "
+        f"{'contacts' if crm == 'hubspot' else 'Leads'}; {state['writes']} writes, "
+        f"{len(state['regressions'])} older-over-newer, {len(state['refusals'])} refused by "
+        f"validation; all in {path}). {stage_key}: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(stages.items()))
+        + ". The 10 highest scores:",
+        file=sys.stderr,
+    )
+    for line in render(dict(ranked[:10]), first):
+        print(f"  {crm}> {line}", flush=True)
+
+
+def _score(crm: str, props: dict[str, Any]) -> float:
+    value = props.get("leadstream_score" if crm == "hubspot" else "Leadstream_Score__c")
+    try:
+        return float(value or 0)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+async def run_demo(
+    settings: Settings, prospects: int, seed: int, quiet_s: float, crm: str | None = None
+) -> int:
     rules = load_rules(settings.rules_path)
     run_id = uuid.uuid4().hex[:6]
     topics = TopicNames.of(settings)
@@ -209,6 +320,12 @@ async def run_demo(settings: Settings, prospects: int, seed: int, quiet_s: float
             detach=True,
         ),
     ]
+    if crm is not None:
+        crm_side, crm_env = crm_processes(crm, home)
+        _start_background(crm_side[0])
+        await _until_ready(crm_side[0])
+        await crm_setup(crm, crm_env)
+        processes += crm_side[1:]
     for process in processes:
         _start_background(process)
     for process in processes:
@@ -272,7 +389,7 @@ async def run_demo(settings: Settings, prospects: int, seed: int, quiet_s: float
         await follower.stop()
         await producer.stop()
 
-    await asyncio.sleep(6)  # the projection and the notifier catch up
+    await asyncio.sleep(6)  # the projection, the notifier and crm-sync catch up
     for line in sink.new_lines(f"d{run_id}-"):
         print(f"    slack> {line}", flush=True)
         posted += 1
@@ -305,9 +422,13 @@ async def run_demo(settings: Settings, prospects: int, seed: int, quiet_s: float
         example = top["leads"][0]["lead_id"]
         print(f"\nhottest SQLs: {api}/leads?stage=sql&limit=3", file=sys.stderr)
         print(f"one lead:     {api}/leads/{example}", file=sys.stderr)
+    if crm is not None:
+        await print_crm(crm, run_id, home)
     print(f"\nthe dashboard: {api}/ui/", file=sys.stderr)
     print(
-        f"\nThe worker, the API, the notifier and its sink keep running (logs in {home}). "
+        "\nThe worker, the API, the notifier and its sink"
+        + (f", crm-sync and the {crm} stand-in" if crm else "")
+        + f" keep running (logs in {home}). "
         f"Explore the API at {api}/openapi.json; `python -m tools demo --stop` stops "
         f"them, `make stack-down` stops everything.",
         file=sys.stderr,
@@ -315,5 +436,5 @@ async def run_demo(settings: Settings, prospects: int, seed: int, quiet_s: float
     return 0
 
 
-def main(prospects: int = 300, seed: int = 7, quiet_s: float = 15) -> int:
-    return asyncio.run(run_demo(Settings(), prospects, seed, quiet_s))
+def main(prospects: int = 300, seed: int = 7, quiet_s: float = 15, crm: str | None = None) -> int:
+    return asyncio.run(run_demo(Settings(), prospects, seed, quiet_s, crm))

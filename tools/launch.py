@@ -18,6 +18,7 @@ Ready means what the process itself says, asked over its own signal:
 - worker: ``GET /ready`` on ``LEADSTREAM_WORKER_PORT`` answers 200 (recovery done,
   partitions assigned); the launcher gives each worker a free port of its own;
 - api: ``GET /ready`` (Redis answers); collect: ``GET /ready`` (the broker answers);
+  crm-sync: ``GET /ready`` (the CRM took its credentials, Redis answers, partitions assigned);
 - sink: its port accepts a connection (it serves POSTs only: listening is all it has);
 - notify and projector serve nothing over HTTP, so their honest signal is still a log
   line written when it became true: the notifier's "notifier assigned" comes from its
@@ -255,6 +256,7 @@ HTTP_SIGNALS = {
     "worker": "LEADSTREAM_WORKER_PORT",
     "api": "LEADSTREAM_API_PORT",
     "collect": "LEADSTREAM_COLLECT_PORT",
+    "crm-sync": "LEADSTREAM_CRM_PORT",
 }
 
 

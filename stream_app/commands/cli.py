@@ -27,6 +27,7 @@ commands, in the order you meet them:
   api                    the read-only query API over the Redis projection
   collect                Segment's HTTP tracking API for sites, libraries and webhooks
   notify                 the sales bot: transitions to Slack, Teams or a webhook
+  crm-sync               stages and scores into HubSpot or Salesforce contacts / Leads
   erase                  erase a person (lead id or e-mail): records, visitors, projection
   simulate               offline replay: score a JSON-lines event file with a rules file
   rules check            validate a rules file and print its summary
@@ -192,6 +193,69 @@ post acknowledged just before a kill -9 can be repeated, once.
 """
 
 
+def _cmd_crm_sync(args: argparse.Namespace) -> int:
+    from stream_app.config import Settings  # noqa: PLC0415
+    from stream_app.crm import service  # noqa: PLC0415
+    from stream_app.crm.calls import CrmError  # noqa: PLC0415
+
+    settings = Settings()
+    crm = args.crm or settings.crm
+    if crm is None:
+        raise CrmError("name the CRM: --crm hubspot or --crm salesforce (or LEADSTREAM_CRM)")
+    if args.setup:
+        for line in service.setup(settings, crm):
+            print(line)
+        return 0
+    return service.main(settings, crm)
+
+
+CRM_EPILOG = """\
+settings (environment, or .env; docs/crm.md has every field written and the CRM set-up):
+  LEADSTREAM_CRM                      hubspot or salesforce (--crm wins)
+  LEADSTREAM_CRM_BATCH_MAX            leads per call (100; HubSpot's cap 100, Salesforce's 200)
+  LEADSTREAM_CRM_BATCH_SECONDS        longest it gathers records before writing (1)
+  LEADSTREAM_CRM_CALLS_PER_TEN_SECONDS     CRM calls in any 10 s (100; HubSpot Pro/Enterprise: 190)
+  LEADSTREAM_CRM_TIMEOUT_SECONDS      a call unanswered this long is retried (30)
+  LEADSTREAM_CRM_START                a new group starts at the earliest record, or latest
+  LEADSTREAM_CRM_HOST / _PORT         where /health, /ready, /metrics are served (127.0.0.1:8083)
+ HubSpot (a private app's token; scopes crm.objects.contacts.read/write, and for --setup
+ crm.schemas.contacts.read/write):
+  LEADSTREAM_HUBSPOT_TOKEN            the access token (secret: never logged)
+  LEADSTREAM_HUBSPOT_ID_PROPERTY      the unique property holding the lead id
+                                      (leadstream_lead_id; email when lead ids are addresses)
+  LEADSTREAM_HUBSPOT_LIFECYCLE        stage:lifecyclestage pairs written on a transition
+  LEADSTREAM_HUBSPOT_LIFECYCLE_BACKWARD  true: a recycled lead's lifecycle stage goes back
+                                      (cleared, then set); false (default): it stays
+  LEADSTREAM_HUBSPOT_LEAD_STATUS      stage:hs_lead_status pairs (recycled:BAD_TIMING)
+  LEADSTREAM_HUBSPOT_BASE_URL         https://api.hubapi.com (a stand-in's URL in tests)
+ Salesforce (a connected app; OAuth 2.0 client credentials, or the JWT bearer flow):
+  LEADSTREAM_SALESFORCE_DOMAIN        your My Domain, e.g. acme.my
+  LEADSTREAM_SALESFORCE_CLIENT_ID     the consumer key
+  LEADSTREAM_SALESFORCE_CLIENT_SECRET the consumer secret (secret), or instead
+  LEADSTREAM_SALESFORCE_USERNAME + LEADSTREAM_SALESFORCE_PRIVATE_KEY_PATH   (JWT bearer)
+  LEADSTREAM_SALESFORCE_EXTERNAL_ID_FIELD  the Lead's External ID field (Leadstream_Lead_Id__c)
+  LEADSTREAM_SALESFORCE_STATUS        stage:Status pairs written on a transition
+  LEADSTREAM_SALESFORCE_BASE_URL      every call sent here instead (a stand-in; tests only)
+
+examples:
+  export LEADSTREAM_HUBSPOT_TOKEN=pat-na1-...
+  python -m stream_app crm-sync --crm hubspot --setup   # the property group and properties
+  python -m stream_app crm-sync --crm hubspot
+  LEADSTREAM_HUBSPOT_LIFECYCLE_BACKWARD=true python -m stream_app crm-sync --crm hubspot
+  LEADSTREAM_SALESFORCE_DOMAIN=acme.my LEADSTREAM_SALESFORCE_CLIENT_ID=3MVG9... \\
+    LEADSTREAM_SALESFORCE_CLIENT_SECRET=... python -m stream_app crm-sync --crm salesforce
+  python -m tools crm-standin --crm hubspot --port 8097 & # a local stand-in (developer tool)
+  LEADSTREAM_HUBSPOT_BASE_URL=http://127.0.0.1:8097 LEADSTREAM_HUBSPOT_TOKEN=x \\
+    python -m stream_app crm-sync --crm hubspot
+
+guarantee: only each lead's newest state in a batch is written; a record older than one
+already written is never written (Redis keeps what each lead got last); offsets are
+committed once the CRM took the batch; 429 (Retry-After obeyed), 5xx and timeouts are
+retried with backoff, never skipped; a lead the CRM refuses for good (a 4xx) goes to
+lead_dead_letters (reason crm_refused) with the CRM's own error text.
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m stream_app",
@@ -322,6 +386,31 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=NOTIFY_EPILOG,
     )
     notify.set_defaults(handler=_cmd_notify)
+
+    crm_sync = sub.add_parser(
+        "crm-sync",
+        help="keep each lead's HubSpot contact or Salesforce Lead current (stage, scores)",
+        formatter_class=Formatter,
+        description=(
+            "Consume lead_score_updates and lead_stage_transitions in its own consumer group\n"
+            "(<app id>-crm-<crm>) and upsert each lead's newest state into the CRM, up to 100\n"
+            "(HubSpot) or 200 (Salesforce) leads a call: Leadstream's own properties, and on a\n"
+            "transition the fields sales filter on (HubSpot lifecyclestage and hs_lead_status,\n"
+            "Salesforce Lead Status). An erased lead's Leadstream properties are cleared.\n"
+            "Won and lost deals come back through `collect` (/v1/webhooks/hubspot, /salesforce)."
+        ),
+        epilog=CRM_EPILOG,
+    )
+    crm_sync.add_argument(
+        "--crm", choices=("hubspot", "salesforce"), help="the CRM (default: LEADSTREAM_CRM)"
+    )
+    crm_sync.add_argument(
+        "--setup",
+        action="store_true",
+        help="create what Leadstream writes to (HubSpot: its property group and properties; "
+        "Salesforce: list the Lead fields to create), print it, and exit",
+    )
+    crm_sync.set_defaults(handler=_cmd_crm_sync)
 
     from stream_app.commands import erase, replay  # noqa: PLC0415
 

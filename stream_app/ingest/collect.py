@@ -41,7 +41,9 @@ a 408, a bad key a 401, a page of an origin not in
 (``leadstream_collect_requests_total``). A separate process: the query API
 stays read-only. ``/health``, ``/ready`` (the broker answers) and Prometheus
 ``/metrics``, without CORS. Bodies are never logged (they carry e-mail
-addresses).
+addresses). The CRMs' webhooks (``/v1/webhooks/hubspot``,
+``/v1/webhooks/salesforce``) become ``sales_feedback`` events:
+``stream_app.ingest.crm_webhooks``.
 """
 
 from __future__ import annotations
@@ -300,6 +302,9 @@ class Collector:
             ["reason"],
             registry=self.registry,
         )
+        from stream_app.ingest.crm_webhooks import CrmWebhooks  # noqa: PLC0415
+
+        self.webhooks = CrmWebhooks(self)
 
     def key_ok(self, key: str | None) -> bool:
         given = (key or "").encode()
@@ -427,6 +432,7 @@ class Collector:
         app.router.add_get("/metrics", self.metrics)
         app.router.add_post(tracking, self.handle)
         app.router.add_route("OPTIONS", tracking, preflight)
+        self.webhooks.routes(app)
         connecting: list[asyncio.Task[None]] = []
 
         async def start(app: web.Application) -> None:
