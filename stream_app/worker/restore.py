@@ -185,17 +185,16 @@ async def restore_partitions(
                 break
             fetched = await consumer.getmany(*todo, timeout_ms=500)
             for tp, records in fetched.items():
-                part = todo.get(tp)
-                if part is None:
+                if tp not in todo:
                     continue
-                written = write_fetch(part, records, offset_key)
+                written = write_fetch(todo[tp], records, offset_key)
                 if written is not None:
                     out.records += sum(written)
                     out.deletes += written[1]
                     out.batches += 1
-                    out.last[tp] = part.last  # type: ignore[assignment]
+                    last = out.last[tp] = todo[tp].last or 0
                     if on_written is not None:
-                        on_written(tp, part.last)  # type: ignore[arg-type]
+                        on_written(tp, last)
             for tp in list(todo):
                 # done at the last offset, or (a compacted or transactional tail) when
                 # the consumer's position reached the end

@@ -91,7 +91,9 @@ async def seed(
     return written
 
 
-def last_values(changelog: Changelog, partition: int, upto: int | None = None) -> dict[bytes, bytes]:
+def last_values(
+    changelog: Changelog, partition: int, upto: int | None = None
+) -> dict[bytes, bytes]:
     """The changelog's last value per key of ``partition`` (offsets <= ``upto``)."""
     out: dict[bytes, bytes | None] = {}
     for (p, offset), (key, raw) in sorted(changelog.items()):
@@ -134,7 +136,9 @@ async def test_a_worker_on_an_empty_directory_restores_the_changelog_in_bulk(
     changelog = worker.records_changelog
     await new_changelog(settings, changelog)
     try:
-        seeded = await seed(kafka_bootstrap, changelog, rules, leads=300, versions=3, batch_bytes=64 * 1024)
+        seeded = await seed(
+            kafka_bootstrap, changelog, rules, leads=300, versions=3, batch_bytes=64 * 1024
+        )
         worker.start(timeout=120)
         worker.stop()
         text = worker.log_path.read_text()
@@ -174,7 +178,10 @@ def written(tp, offset):
     print(f"written {tp.partition} {offset}", flush=True)
     time.sleep(0.02)  # a slow disk: room for the kill between two batches
 
-parts = [Partition(TopicPartition(topic, p), db, start(db), end) for p, (db, end) in enumerate(zip(dbs, ends))]
+parts = [
+    Partition(TopicPartition(topic, p), db, start(db), end)
+    for p, (db, end) in enumerate(zip(dbs, ends))
+]
 options = {**consumer_options(Settings()), "max_partition_fetch_bytes": 4096}
 asyncio.run(restore_partitions(parts, options, b"__faust\\0offset__", on_written=written))
 for db in dbs:
