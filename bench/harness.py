@@ -53,7 +53,8 @@ agents, the target ratios, p99 per offered rate, restore records/s, failover sec
 bench_minutes; null for a phase that did not run), then every phase's figures (with a
 `cpu` entry per phase: bench/cpu.py), the command, git commit, machine and versions.
 --profile FILE runs the keyed worker under py-spy (pip install py-spy); --until PHASE
-stops after PHASE; --phases runs a subset (with the preload it needs; a later phase starts the worker when the worker phase did not run).
+stops after PHASE; --phases runs a subset (with the preload it needs; a later phase
+starts the worker when the worker phase did not run).
 """
 
 from __future__ import annotations
