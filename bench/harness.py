@@ -33,7 +33,11 @@ within one run (this machine's speed swings by about 45 %). The phases, in order
   recovery        kill -9 and restart (same data); then an empty data directory
   scale_out       two workers together on --scale-events freshly preloaded events
   state           a changelog seeded with --state-leads lead records: restore from an
-                  empty data directory, RSS, RocksDB bytes per lead, kill -9 and restart
+                  empty data directory through Faust's recovery (LEADSTREAM_BULK_RESTORE
+                  =false), then through the bulk restore; RSS, RocksDB bytes per lead,
+                  kill -9 and restart
+  failover        two workers with a standby replica each on the state phase's changelog;
+                  one killed with -9: seconds until a probe on every partition is scored
 
 The Faust agents and the worker each run alone, as processes of their own, timed the
 same way (start-up line -> group committed everything; also "steady": from the first
@@ -92,6 +96,7 @@ from bench.cpu import Meter
 from bench.phases import (
     burst,
     ceiling,
+    failover,
     faust_baselines,
     latency,
     passthrough,
@@ -123,6 +128,7 @@ PHASES: dict[str, Phase] = {
     "recovery": recovery.run,
     "scale_out": scale_out.run,
     "state": state_at_scale.run,
+    "failover": failover.run,
 }
 ON_PRELOAD = {
     "passthrough",

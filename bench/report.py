@@ -359,6 +359,8 @@ def _state_lines(f: dict[str, Any]) -> list[str]:
     if state := f.get("state"):
         n = state["leads"]
         rows += [(f"state at {n:,} leads: {k}", v) for k, v in state.items() if k != "leads"]
+    if failover := f.get("failover"):
+        rows += [(f"failover with a standby: {k}", v) for k, v in failover.items()]
     if not rows:
         return []
     return [

@@ -3,6 +3,11 @@ copies of the pure core's final lead records (distinct lead ids), as a worker wo
 written them; a worker restores them from an empty data directory (RSS read once its
 decay index is rebuilt from every record), is killed with -9 and restarted.
 
+The restore runs twice on the same changelog and broker, each from an empty data
+directory: first through Faust's own recovery (``LEADSTREAM_BULK_RESTORE=false``), then
+through the bulk restore (``stream_app/worker/restore.py``), so their records/s compare
+in one run (``faust_restore_*`` and ``empty_dir_restore_s`` / ``restore_records_per_s``).
+
 The one phase that knows the worker's stored record and its table's name: adapt
 ``templates`` and ``CHANGELOG`` here when they change.
 """
@@ -20,6 +25,7 @@ from tqdm import tqdm
 
 from bench.common import BOOTSTRAP
 from bench.context import Run
+from bench.cpu import Meter
 from bench.procs import probe
 from bench.topology import DUE_INDEX, all_topics
 from stream_app.codec import encode_record
@@ -79,15 +85,19 @@ async def run(run: Run) -> None:
         "record_bytes_mean": round(size / count),
     }
     run.figures["state"] = out
+    faust = run.new_worker("m", data="-faust")
+    faust.env["LEADSTREAM_BULK_RESTORE"] = "false"
+    try:
+        out |= await restore(faust, prefix, f"{tag}faust", count, "faust_")
+    finally:
+        faust.stop()
     worker = run.new_worker("m")
     try:
-        worker.start()
-        await probe(prefix, f"{tag}empty", limit_s=3600)
-        seconds = time.perf_counter() - worker.started
-        out |= {
-            "empty_dir_restore_s": round(seconds, 1),
-            "restore_records_per_s": round(count / seconds),
-        }
+        out |= await restore(worker, prefix, f"{tag}empty", count, "")
+        out["restore_bulk_vs_faust"] = round(
+            out["restore_records_per_s"] / out["faust_restore_records_per_s"], 2
+        )
+        out["bulk_restore_line"] = await worker.wait_for_log("bulk restore of active", 60)
         rebuilt = await worker.wait_for_log(DUE_INDEX, limit_s=900)
         out |= {
             "due_index_line": rebuilt,
@@ -105,3 +115,23 @@ async def run(run: Run) -> None:
         out["rocksdb_bytes_per_lead"] = round(out["rocksdb_bytes"] / count)
     finally:
         worker.stop()
+
+
+async def restore(worker: Any, prefix: str, tag: str, count: int, name: str) -> dict[str, Any]:
+    """Spawn -> a probe event scored, from an empty data directory; the process's CPU
+    and peak RSS over it (``name``: the figures' prefix)."""
+    worker.start()
+    started = await worker.wait_started()
+    meter = Meter(worker.pid)
+    meter.start()
+    await probe(prefix, tag, limit_s=3600)
+    seconds = time.perf_counter() - worker.started
+    cpu = meter.stop(count)
+    return {
+        f"{name}empty_dir_restore_s": round(seconds, 1),
+        f"{name}restore_records_per_s": round(count / seconds),
+        f"{name}restore_from_start_line_s": round(time.perf_counter() - started, 1),
+        f"{name}restore_peak_rss_mib": worker.peak_rss_mib(),
+        f"{name}restore_cpu_us_per_record": cpu["cpu_us_per_event"],
+        f"{name}restore_machine": cpu["machine"],
+    }
