@@ -106,3 +106,25 @@ def test_the_report_has_a_cpu_table_and_a_ceiling_target() -> None:
     text = render(result(with_cpu()))
     assert "| worker | 900.0 | 120.0 | 300.0 | 40.0 |" in text
     assert "worker_cpu_vs_faust_count (target <= 2 (CPU per event)) | 3.0 (met: no)" in text
+
+
+def test_profile_samples_go_to_the_innermost_part_that_names_them() -> None:
+    from bench.profile_parts import parts
+
+    text = "\n".join(
+        [
+            "run (asyncio/events.py:1);flush (stream_app/worker/agents.py:300);"
+            "send (aiokafka/producer/producer.py:9) 7",
+            "run (asyncio/events.py:1);score_partition (stream_app/worker/agents.py:2);"
+            "apply_event (stream_app/scoring/engine.py:5) 5",
+            "run (asyncio/events.py:1);_drain_messages (faust/transport/consumer.py:1) 3",
+            "run (asyncio/events.py:1);select (selectors.py:468) 11",
+            "main (x.py:1) 1",
+        ]
+    )
+    counts = parts(text)
+    assert counts["outbox (sends, acks, record encode + RocksDB batch + changelog)"] == 7
+    assert counts["scoring (PartitionBatch + pure core)"] == 5
+    assert counts["Faust's consume path (fetcher, conductor, stream, aiokafka consumer)"] == 3
+    assert counts["idle (event loop waiting)"] == 11
+    assert counts["other"] == 1
