@@ -128,3 +128,19 @@ def test_profile_samples_go_to_the_innermost_part_that_names_them() -> None:
     assert counts["Faust's consume path (fetcher, conductor, stream, aiokafka consumer)"] == 3
     assert counts["idle (event loop waiting)"] == 11
     assert counts["other"] == 1
+
+
+def test_the_restore_alone_is_read_from_the_workers_log() -> None:
+    from bench.phases.state_at_scale import restore_seconds
+
+    log = "\n".join(
+        [
+            "[2026-12-08 00:58:20,000] [1] [INFO] Leadstream starting",
+            "[2026-12-08 00:58:23,664] [1] [INFO] [^---Recovery]: Highwater for active "
+            "changelog partitions:",
+            "[2026-12-08 00:58:52,669] [1] [INFO] [^---Recovery]: Restore complete! ",
+            "[2026-12-08 00:59:52,669] [1] [INFO] [^---Recovery]: Restore complete! ",
+        ]
+    )
+    assert restore_seconds(log) == 29.0
+    assert restore_seconds("nothing") is None
