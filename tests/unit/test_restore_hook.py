@@ -8,6 +8,7 @@ enable it gets Faust's seek alone.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import inspect
 from collections import Counter
@@ -88,3 +89,35 @@ def test_a_memory_store_is_left_to_faust() -> None:
     table = SimpleNamespace(data=object())  # not a RocksDB store
     recovery = SimpleNamespace(tp_to_table={tp: table})
     assert restore._partitions_of(recovery, {tp}, Counter({tp: 3})) == []
+
+
+async def test_a_restore_cut_at_its_slice_starts_fausts_recovery_round_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    app = App()
+    restore.enable(app, Settings())
+    tp = TP("app-lead-records-changelog", 0)
+    part = restore.Partition(restore.TopicPartition(tp.topic, 0), db=None, start=8, end=8)  # type: ignore[arg-type]
+
+    async def ends(options: Any, tps: Any) -> dict[Any, int]:
+        return {tps[0]: 1_000}
+
+    async def cut(parts: Any, *args: Any, **kwargs: Any) -> restore.Restored:
+        kwargs["on_written"](parts[0].tp, 500)
+        return restore.Restored(records=492, complete=False)
+
+    monkeypatch.setattr(restore, "_partitions_of", lambda *args: [part])
+    monkeypatch.setattr(restore, "end_offsets", ends)
+    monkeypatch.setattr(restore, "restore_partitions", cut)
+    signal = asyncio.Event()
+    recovery = SimpleNamespace(
+        app=app,
+        signal_recovery_start=signal,
+        conf=None,
+    )
+    recovery.app.conf = SimpleNamespace(broker_request_timeout=90.0)  # type: ignore[attr-defined]
+    offsets: Counter[TP] = Counter({tp: 7})
+    await restore.bulk_before_seek(recovery, {tp}, offsets, "active")
+    assert part.end == 1_000
+    assert offsets[tp] == 500
+    assert signal.is_set()  # Faust's _wait raises RebalanceAgain: a new round reads on
