@@ -6,8 +6,10 @@
 ``--profile`` runs the keyed worker under ``py-spy record --format raw`` (collapsed
 stacks: one line per distinct stack, frames joined by ``;``, then the sample count).
 Each sample goes to the part of its **innermost** frame that names one (a send made
-by the outbox counts as the outbox's, a decode inside scoring as scoring's), and
-samples waiting in the event loop's ``select`` are set apart as idle. With
+by the outbox counts as the outbox's, a decode inside scoring as scoring's); a stack
+naming none (a socket write whose caller the event loop hides) goes to the Kafka
+client or the asyncio machinery; samples blocked in the event loop's ``select`` (or
+asyncio's thread waiting on the projector child) are set apart as idle. With
 ``--cpu-us`` (the same run's ``worker_cpu_us_per_event``: ``bench/cpu.py``) each
 part's share of the busy samples is turned into CPU µs per event.
 """
@@ -18,10 +20,14 @@ import argparse
 from collections import Counter
 from pathlib import Path
 
-# part -> substrings of a frame ("function (file:line)"); the innermost match wins, and
-# within one frame the first part listed here
+IDLE = "idle (event loop waiting)"
+# A blocked call py-spy does not know as idle: the event loop's select, and asyncio's
+# child watcher thread waiting on the projector child.
+IDLE_FRAMES = ("select (selectors.py", "poll (selectors.py", "_do_waitpid (")
+
+# part -> substrings of a frame ("function (file:line)"). A sample goes to the innermost
+# frame that names one of PARTS; a stack with none goes to the innermost of GENERIC.
 PARTS: list[tuple[str, tuple[str, ...]]] = [
-    ("idle (event loop waiting)", ("select (selectors.py", "poll (selectors.py")),
     ("scoring (PartitionBatch + pure core)", ("stream_app/scoring/", "worker/pipeline.py")),
     (
         "outbox (sends, acks, record encode + RocksDB batch + changelog)",
@@ -53,16 +59,23 @@ PARTS: list[tuple[str, tuple[str, ...]]] = [
     ),
     ("Faust's table, recovery, commit", ("faust/tables/", "faust/stores/")),
     ("the Redis projection, metrics, upkeep", ("stream_app/serve/", "worker/health.py")),
+    (STARTUP := "start-up (imports)", ("<frozen importlib._bootstrap",)),
+]
+GENERIC: list[tuple[str, tuple[str, ...]]] = [
+    ("Kafka client I/O (sockets, protocol, metadata)", ("aiokafka/",)),
     ("asyncio and mode machinery", ("asyncio/", "mode/")),
 ]
 
 
 def part_of(stack: str) -> str:
     frames = stack.split(";")
-    for frame in reversed(frames):
-        for part, needles in PARTS:
-            if any(needle in frame for needle in needles):
-                return part
+    if frames and any(idle in frames[-1] for idle in IDLE_FRAMES):
+        return IDLE
+    for table in (PARTS, GENERIC):
+        for frame in reversed(frames):
+            for part, needles in table:
+                if any(needle in frame for needle in needles):
+                    return part
     return "other"
 
 
@@ -77,19 +90,22 @@ def parts(text: str) -> Counter[str]:
 
 
 def table(counts: Counter[str], cpu_us: float | None) -> str:
-    idle = counts.get(PARTS[0][0], 0)
-    busy = sum(counts.values()) - idle
+    """Shares of the busy samples after start-up (the harness's CPU per event counts from
+    the worker's start-up line, after its imports)."""
+    idle, startup = counts.get(IDLE, 0), counts.get(STARTUP, 0)
+    busy = sum(counts.values()) - idle - startup
     lines = [
         "| part | samples | share of busy samples | CPU µs per event |",
         "|---|---:|---:|---:|",
     ]
     for part, n in counts.most_common():
-        if part == PARTS[0][0]:
+        if part in (IDLE, STARTUP):
             continue
         share = n / busy if busy else 0.0
         per = f"{share * cpu_us:,.0f}" if cpu_us is not None else "n/a"
         lines.append(f"| {part} | {n:,} | {100 * share:.1f} % | {per} |")
-    lines.append(f"| ({PARTS[0][0]}, not CPU) | {idle:,} | | |")
+    lines.append(f"| ({STARTUP}, before the CPU figure starts) | {startup:,} | | |")
+    lines.append(f"| ({IDLE}, not CPU) | {idle:,} | | |")
     return "\n".join(lines)
 
 
