@@ -109,6 +109,9 @@ for _, entry in ipairs(redis.call('XRANGE', p .. 'feed', '-', '+')) do
     end
   end
 end
+for _, member in ipairs(redis.call('ZRANGE', p .. 'breaches', 0, -1)) do
+  if cjson.decode(member)['lead_id'] == id then redis.call('ZREM', p .. 'breaches', member) end
+end
 redis.call('SREM', p .. 'leads', id)
 for i = 3, #ARGV do
   redis.call('SREM', p .. 'stage:' .. ARGV[i], id)
