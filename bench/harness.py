@@ -33,7 +33,11 @@ within one run (this machine's speed swings by about 45 %). The phases, in order
   recovery        kill -9 and restart (same data); then an empty data directory
   scale_out       two workers together on --scale-events freshly preloaded events
   state           a changelog seeded with --state-leads lead records: restore from an
-                  empty data directory, RSS, RocksDB bytes per lead, kill -9 and restart
+                  empty data directory through Faust's recovery (LEADSTREAM_BULK_RESTORE
+                  =false), then through the bulk restore; RSS, RocksDB bytes per lead,
+                  kill -9 and restart
+  failover        two workers with a standby replica each on the state phase's changelog;
+                  one killed with -9: seconds until a probe on every partition is scored
   dashboard       the dashboard's pages over --dashboard-leads leads in Redis: median and
                   max render ms per page, HTML weight (bench/dashboard.py; no worker)
 
@@ -50,11 +54,13 @@ commit to the last). Sizes, quick / full:
   --state-leads     20,000 / 1,000,000     --dashboard-leads  10,000 / 100,000
 
 Results go to bench/results/<UTC time>-<mode>.json and .md: a top-level `summary`
-(events/s of each phase, the target ratios, p99 per offered rate, bench_minutes; null
-for a phase that did not run), then every phase's figures, the command, git commit,
-machine and versions. --profile FILE runs the keyed worker under py-spy (pip install
-py-spy); --until PHASE stops after PHASE; --phases runs a subset (with the preload it
-needs; a later phase starts the worker when the worker phase did not run).
+(events/s of each phase, CPU µs per event of the worker, its projector and the Faust
+agents, the target ratios, p99 per offered rate, restore records/s, failover seconds,
+bench_minutes; null for a phase that did not run), then every phase's figures (with a
+`cpu` entry per phase: bench/cpu.py), the command, git commit, machine and versions.
+--profile FILE runs the keyed worker under py-spy (pip install py-spy); --until PHASE
+stops after PHASE; --phases runs a subset (with the preload it needs; a later phase
+starts the worker when the worker phase did not run).
 """
 
 from __future__ import annotations
@@ -71,6 +77,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from bench.common import (
     RESULTS,
@@ -87,10 +94,12 @@ from bench.common import (
     versions,
 )
 from bench.context import Run
+from bench.cpu import Meter
 from bench.phases import (
     burst,
     ceiling,
     dashboard,
+    failover,
     faust_baselines,
     latency,
     passthrough,
@@ -122,6 +131,7 @@ PHASES: dict[str, Phase] = {
     "recovery": recovery.run,
     "scale_out": scale_out.run,
     "state": state_at_scale.run,
+    "failover": failover.run,
     "dashboard": dashboard.run,
 }
 ON_PRELOAD = {
@@ -140,6 +150,12 @@ LEGACY_UNTIL = {"3": "worker", "7": "state"}  # --until 3: the old "after the th
 FIGURE = {"ceiling": "batched", "state": "state"}  # phase -> its key in the figures
 
 NOTES = [
+    "CPU µs per event (bench/cpu.py): user + system CPU time from /proc/<pid>/stat of the "
+    "process under test (worker main process, or the bare Faust agent), its children (the "
+    "projector), every broker JVM and redis-server on the machine, and this harness, from the "
+    "start-up line to the groups' last commit (process phases) and over each whole phase "
+    "(`cpu`); broker and Redis serve other engineers' jobs too, so theirs is an upper bound; "
+    "busy cores and load average say how loaded the 2-core machine was",
     "worker, faust_count, faust_floor: from the process's start-up line (it then joins the "
     "group and restores its tables) until its consumer groups have committed every offset "
     "they read (polled every 0.5 s; Faust commits every ~2.8 s): for the worker the scoring "
@@ -168,6 +184,15 @@ NOTES = [
     "transitions are what the worker must publish; decay demotions found on the way have "
     "no triggering event and count as received without a latency",
 ]
+
+
+def events_of(figure: Any) -> int:
+    """The events a phase's figure says it handled (0: none said)."""
+    if isinstance(figure, dict):
+        return int(figure.get("events") or figure.get("leads") or 0)
+    if isinstance(figure, list):
+        return sum(events_of(x) for x in figure)
+    return 0
 
 
 def rates(value: str) -> list[int]:
@@ -298,8 +323,12 @@ async def run(args: argparse.Namespace, result: Result) -> None:
                     await preload_once(ctx)
                 say(f"{n}/{len(args.phases)} {name}")
                 started = time.perf_counter()
+                running = ctx.worker is not None and ctx.worker.running
+                meter = Meter(ctx.worker.pid if running and ctx.worker else None)
+                meter.start()
                 await PHASES[name](ctx)
                 figure = ctx.figures.get(FIGURE.get(name, name))
+                ctx.figures.setdefault("cpu", {})[name] = meter.stop(events_of(figure))
                 say(
                     f"  {name}: {time.perf_counter() - started:.0f} s; "
                     f"{json.dumps(figure, default=str)[:400] if figure else ''}"

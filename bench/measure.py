@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from bench.common import Kafka, Progress, Watched
+from bench.cpu import Meter
 from bench.procs import BenchProcess
 
 
@@ -27,10 +28,13 @@ async def until_committed(
     when the first group alone was done (``scored_s``), and ``steady_events_per_second``:
     the ``inputs`` still uncommitted at the first commit that moved them, over the time
     from that commit until the first group was done (internal topics included), which
-    leaves out start-up, group join and restore.
+    leaves out start-up, group join and restore. ``cpu_us_per_event`` (``bench/cpu.py``):
+    CPU of the process, its children, the broker and Redis over the same window, per event.
     """
     proc.start()
     started = await proc.wait_started()
+    meter = Meter(proc.pid)  # CPU of the process, its children, the broker, Redis (bench/cpu.py)
+    meter.start()
     (own, own_topics), others = groups[0], groups[1:]
     scored: float | None = None
     first: tuple[float, int] | None = None  # (time, input lag) at the first input commit
@@ -56,6 +60,7 @@ async def until_committed(
                 break
             await asyncio.sleep(0.5)
     seconds = now - started
+    cpu = meter.stop(total)
     assert scored is not None
     out: dict[str, Any] = {
         "seconds": round(seconds, 2),
@@ -71,4 +76,5 @@ async def until_committed(
         steady = round(first[1] / (done - first[0]))
     out["steady_events_per_second"] = steady
     out["rss_mib"] = proc.rss_mib()
+    out |= cpu
     return out

@@ -20,6 +20,13 @@ def rate(figures: dict[str, Any], phase: str) -> float | None:
     return value.get("events_per_second") if isinstance(value, dict) else None
 
 
+def cpu_us(figures: dict[str, Any], phase: str, role: str = "worker") -> float | None:
+    """CPU µs per event of ``role`` in ``phase`` (``bench/cpu.py``); None when not measured."""
+    value = figures.get(phase)
+    per_event = value.get("cpu_us_per_event") if isinstance(value, dict) else None
+    return per_event.get(role) if isinstance(per_event, dict) else None
+
+
 def p99s(figures: dict[str, Any]) -> dict[str, float | None]:
     """Offered rate (as a string) -> p99 ms, and ``burst_<rate>`` for the burst."""
     out: dict[str, float | None] = {
@@ -38,6 +45,9 @@ def build_summary(figures: dict[str, Any], minutes: float | None) -> dict[str, A
     passthrough, core = rate(figures, "passthrough"), rate(figures, "pure_core")
     burst: dict[str, Any] = figures.get("burst") or {}
     soak: dict[str, Any] = figures.get("soak") or {}
+    state: dict[str, Any] = figures.get("state") or {}
+    failover: dict[str, Any] = figures.get("failover") or {}
+    worker_cpu, count_cpu = cpu_us(figures, "worker"), cpu_us(figures, "faust_count")
     board: dict[str, Any] = figures.get("dashboard") or {}
     return {
         "worker_events_per_s_keyed": keyed,
@@ -56,6 +66,18 @@ def build_summary(figures: dict[str, Any], minutes: float | None) -> dict[str, A
         "worker_keyed_vs_faust_floor": ratio(keyed, floor),
         "worker_keyed_vs_passthrough": ratio(keyed, passthrough),
         "worker_keyed_vs_pure_core": ratio(keyed, core),
+        "worker_cpu_us_per_event": worker_cpu,
+        "faust_count_cpu_us_per_event": count_cpu,
+        "faust_floor_cpu_us_per_event": cpu_us(figures, "faust_floor"),
+        "projector_cpu_us_per_event": cpu_us(figures, "worker", "projector"),
+        "worker_cpu_vs_faust_count": ratio(worker_cpu, count_cpu),
+        "restore_records_per_s_faust": state.get("faust_restore_records_per_s"),
+        "restore_records_per_s_bulk": state.get("restore_records_per_s"),
+        "restore_bulk_vs_faust": ratio(
+            state.get("restore_records_per_s"), state.get("faust_restore_records_per_s")
+        ),
+        "restore_only_bulk_vs_faust": state.get("restore_only_bulk_vs_faust"),
+        "failover_standby_s": failover.get("standby_s"),
         "soak_events_per_s": soak.get("offered_per_second"),
         "soak_worker_rss_start_mib": soak.get("worker_rss_start_mib"),
         "soak_worker_rss_end_mib": soak.get("worker_rss_end_mib"),
@@ -71,10 +93,12 @@ def build_summary(figures: dict[str, Any], minutes: float | None) -> dict[str, A
     }
 
 
-TARGETS = {  # summary key -> (target, how it reads)
+TARGETS = {  # summary key -> (target, how it reads; a target with "<=" is a ceiling)
     "worker_keyed_vs_faust_count": (0.5, ">= 0.5"),
     "worker_unkeyed_vs_faust_count": (0.3, ">= 0.3"),
     "worker_keyed_vs_faust_floor": (1.0, ">= 1.0"),
+    "worker_cpu_vs_faust_count": (2.0, "<= 2 (CPU per event)"),
+    "restore_bulk_vs_faust": (10.0, ">= 10"),
 }
 
 
@@ -98,10 +122,31 @@ def summary_lines(s: dict[str, Any]) -> list[str]:
         ("aiokafka passthrough, events/s", num(s.get("passthrough_events_per_s"))),
         ("pure core (Replay), events/s", num(s.get("pure_core_events_per_s"))),
         ("design ceiling (bench/batched.py), events/s", num(s.get("design_ceiling_events_per_s"))),
+        ("worker CPU µs per event (main process)", num(s.get("worker_cpu_us_per_event"))),
+        ("its projector child, CPU µs per event", num(s.get("projector_cpu_us_per_event"))),
+        ("Faust count-only agent, CPU µs per event", num(s.get("faust_count_cpu_us_per_event"))),
+        ("Faust minimal shape, CPU µs per event", num(s.get("faust_floor_cpu_us_per_event"))),
+        (
+            "restore, spawn -> probe, records/s: Faust's recovery",
+            num(s.get("restore_records_per_s_faust")),
+        ),
+        (
+            "restore, spawn -> probe, records/s: bulk (restore.py)",
+            num(s.get("restore_records_per_s_bulk")),
+        ),
+        (
+            "restore alone (recovery start -> complete): bulk / Faust's speed",
+            num(s.get("restore_only_bulk_vs_faust")),
+        ),
+        (
+            "failover with a standby: kill -9 -> every partition scores, s",
+            num(s.get("failover_standby_s")),
+        ),
     ]
     for key, (target, text) in TARGETS.items():
         value = s.get(key)
-        met = "n/a" if value is None else ("yes" if value >= target else "no")
+        ok = None if value is None else (value <= target if "<=" in text else value >= target)
+        met = "n/a" if ok is None else ("yes" if ok else "no")
         rows.append((f"{key} (target {text})", f"{num(value)} (met: {met})"))
     for offered, p99 in (s.get("p99_ms") or {}).items():
         load = offered.replace("burst_", "a burst of ")
@@ -231,12 +276,48 @@ def render(result: Result) -> str:
                 for x in lat
             ],
         ]
+    lines += _cpu_lines(f)
     lines += _soak_lines(f.get("soak"))
     lines += _state_lines(f)
     lines += _dashboard_lines(f.get("dashboard"))
     if result.notes:
         lines += ["", *[f"- {n}" for n in result.notes]]
     return "\n".join(lines) + "\n"
+
+
+CPU_ROLES = ("worker", "projector", "broker", "redis", "harness")
+
+
+def _cpu_lines(f: dict[str, Any]) -> list[str]:
+    """CPU µs per event of each process, per phase: the process phases' own window (start-up
+    line to committed), then every phase's whole span (``cpu``: bench/cpu.py)."""
+    rows = []
+    spans = {f"{name} (whole phase)": x for name, x in (f.get("cpu") or {}).items()}
+    for name, x in {**{k: f.get(k) for k in PROCESS_PHASES}, **spans}.items():
+        if not isinstance(x, dict) or "cpu_us_per_event" not in x:
+            continue
+        per, machine_ = x["cpu_us_per_event"], x.get("machine") or {}
+        rows.append(
+            f"| {name} | "
+            + " | ".join(num(per.get(role)) for role in CPU_ROLES)
+            + f" | {num(machine_.get('busy_cores'))} ({num(machine_.get('others_busy_cores'))})"
+            f" | {machine_.get('load_average_start')} -> {machine_.get('load_average_end')} |"
+        )
+    if not rows:
+        return []
+    return [
+        "",
+        "CPU µs per event of each process (user + system, /proc; broker and Redis are "
+        "shared with other jobs; busy cores of the machine over the window, in brackets "
+        "those not ours):",
+        "",
+        "| phase | " + " | ".join(CPU_ROLES) + " | machine busy cores (others) | load |",
+        "|---|" + "---|" * (len(CPU_ROLES) + 2),
+        *rows,
+    ]
+
+
+PROCESS_PHASES = ("faust_count", "faust_floor", "worker", "worker_unkeyed")
 
 
 def _soak_lines(soak: dict[str, Any] | None) -> list[str]:
@@ -317,6 +398,8 @@ def _state_lines(f: dict[str, Any]) -> list[str]:
     if state := f.get("state"):
         n = state["leads"]
         rows += [(f"state at {n:,} leads: {k}", v) for k, v in state.items() if k != "leads"]
+    if failover := f.get("failover"):
+        rows += [(f"failover with a standby: {k}", v) for k, v in failover.items()]
     if not rows:
         return []
     return [

@@ -176,6 +176,24 @@ class Settings(BaseSettings):
             "(Faust's default is 2 GiB each)"
         ),
     )
+    table_standby_replicas: int = Field(
+        0,
+        ge=0,
+        description=(
+            "LEADSTREAM_TABLE_STANDBY_REPLICAS: Faust's table_standby_replicas: how many "
+            "other workers keep a copy of each records partition, fed from its changelog, "
+            "so a failover finds the state on disk instead of restoring it (needs that many "
+            "more workers; each copy costs its worker CPU per changelog record)"
+        ),
+    )
+    bulk_restore: bool = Field(
+        True,
+        description=(
+            "LEADSTREAM_BULK_RESTORE: restore the records table from its changelog in large "
+            "batches before Faust's recovery (stream_app/worker/restore.py); false: Faust's "
+            "own recovery, one message at a time (about a tenth of the speed)"
+        ),
+    )
     changelog_segment_mb: int = Field(
         64,
         ge=1,

@@ -3,6 +3,11 @@ copies of the pure core's final lead records (distinct lead ids), as a worker wo
 written them; a worker restores them from an empty data directory (RSS read once its
 decay index is rebuilt from every record), is killed with -9 and restarted.
 
+The restore runs twice on the same changelog and broker, each from an empty data
+directory: first through Faust's own recovery (``LEADSTREAM_BULK_RESTORE=false``), then
+through the bulk restore (``stream_app/worker/restore.py``), so their records/s compare
+in one run (``faust_restore_*`` and ``empty_dir_restore_s`` / ``restore_records_per_s``).
+
 The one phase that knows the worker's stored record and its table's name: adapt
 ``templates`` and ``CHANGELOG`` here when they change.
 """
@@ -13,6 +18,7 @@ import dataclasses
 import signal
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -20,6 +26,7 @@ from tqdm import tqdm
 
 from bench.common import BOOTSTRAP
 from bench.context import Run
+from bench.cpu import Meter
 from bench.procs import probe
 from bench.topology import DUE_INDEX, all_topics
 from stream_app.codec import encode_record
@@ -79,15 +86,27 @@ async def run(run: Run) -> None:
         "record_bytes_mean": round(size / count),
     }
     run.figures["state"] = out
+    faust = run.new_worker("m", data="-faust")
+    faust.env["LEADSTREAM_BULK_RESTORE"] = "false"
+    try:
+        out |= await restore(faust, prefix, f"{tag}faust", count, "faust_")
+        faust.stop(signal.SIGKILL)  # before: kill -9 and restart with Faust's recovery
+        faust.start()
+        await probe(prefix, f"{tag}faustk9")
+        out["faust_restart_after_kill9_s"] = round(time.perf_counter() - faust.started, 1)
+    finally:
+        faust.stop()
     worker = run.new_worker("m")
     try:
-        worker.start()
-        await probe(prefix, f"{tag}empty", limit_s=3600)
-        seconds = time.perf_counter() - worker.started
-        out |= {
-            "empty_dir_restore_s": round(seconds, 1),
-            "restore_records_per_s": round(count / seconds),
-        }
+        out |= await restore(worker, prefix, f"{tag}empty", count, "")
+        out["restore_bulk_vs_faust"] = round(
+            out["restore_records_per_s"] / out["faust_restore_records_per_s"], 2
+        )
+        if out["restore_only_s"] and out["faust_restore_only_s"]:
+            out["restore_only_bulk_vs_faust"] = round(
+                out["faust_restore_only_s"] / out["restore_only_s"], 2
+            )
+        out["bulk_restore_line"] = await worker.wait_for_log("bulk restore of active", 60)
         rebuilt = await worker.wait_for_log(DUE_INDEX, limit_s=900)
         out |= {
             "due_index_line": rebuilt,
@@ -105,3 +124,44 @@ async def run(run: Run) -> None:
         out["rocksdb_bytes_per_lead"] = round(out["rocksdb_bytes"] / count)
     finally:
         worker.stop()
+
+
+def logged_at(line: str) -> datetime:
+    """The time of a worker log line (``[2026-12-08 00:58:52,669] ...``)."""
+    return datetime.strptime(line[1:24], "%Y-%m-%d %H:%M:%S,%f").replace(tzinfo=UTC)
+
+
+def restore_seconds(log: str) -> float | None:
+    """From the recovery's start (Faust logs the active partitions' high watermarks) to its
+    "Restore complete!": the restore itself, without start-up, group join and probe."""
+    lines = log.splitlines()
+    start = next((ln for ln in lines if "Highwater for active changelog" in ln), None)
+    end = next((ln for ln in lines if "Restore complete!" in ln), None)
+    if start is None or end is None:
+        return None
+    return round((logged_at(end) - logged_at(start)).total_seconds(), 1)
+
+
+async def restore(worker: Any, prefix: str, tag: str, count: int, name: str) -> dict[str, Any]:
+    """Spawn -> a probe event scored, from an empty data directory; the restore alone (from
+    the worker's log); the process's CPU from its spawn (start-up included: its clock mark
+    is logged only after the restore); RSS and peak RSS once the due index was rebuilt
+    from every record (``name``: the figures' prefix)."""
+    worker.start()
+    meter = Meter(worker.pid)
+    meter.start()
+    await probe(prefix, tag, limit_s=3600)
+    seconds = time.perf_counter() - worker.started
+    cpu = meter.stop(count)
+    await worker.wait_for_log(DUE_INDEX, limit_s=900)
+    restored = restore_seconds(worker.new_log_text())
+    return {
+        f"{name}empty_dir_restore_s": round(seconds, 1),
+        f"{name}restore_records_per_s": round(count / seconds),
+        f"{name}restore_only_s": restored,
+        f"{name}restore_only_records_per_s": round(count / restored) if restored else None,
+        f"{name}restore_cpu_us_per_record": cpu["cpu_us_per_event"],
+        f"{name}restore_machine": cpu["machine"],
+        f"{name}rss_mib_after_due_index": worker.rss_mib(),
+        f"{name}peak_rss_mib": worker.peak_rss_mib(),
+    }

@@ -6,5 +6,6 @@ updates, transitions, breaches and erasures to their topics. ``app.py`` builds i
 ``agents.py`` holds the agent, timers and tasks; ``pipeline.py`` the per-partition batch;
 ``records.py`` the record cache, due index and writer; ``ordering.py`` the hold-back that
 keeps repartitioned messages in time order; ``watch.py`` the partition watch;
-``health.py`` its /health, /ready and /metrics; ``faust_fixes.py`` two fixes to Faust.
+``health.py`` its /health, /ready and /metrics; ``faust_fixes.py`` two fixes to Faust;
+``restore.py`` the records table restored from its changelog in bulk.
 """

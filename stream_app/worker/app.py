@@ -15,7 +15,7 @@ from stream_app.config import Settings
 from stream_app.ingest.tracks import load_tracks
 from stream_app.rules_file import Rules, load_rules
 from stream_app.topics import TopicNames
-from stream_app.worker import faust_fixes
+from stream_app.worker import faust_fixes, restore
 from stream_app.worker.agents import Context, register
 from stream_app.worker.health import WorkerMetrics
 from stream_app.worker.records import DueIndex, RecordCache
@@ -126,7 +126,7 @@ def app_options(settings: Settings) -> dict[str, Any]:
         "producer_acks": -1,
         "consumer_auto_offset_reset": "earliest",
         "web_enabled": False,
-        "table_standby_replicas": 0,
+        "table_standby_replicas": settings.table_standby_replicas,
         "key_serializer": "raw",
         "value_serializer": "raw",
     }
@@ -153,6 +153,7 @@ def create_app(settings: Settings | None = None, rules: Rules | None = None) -> 
     faust_fixes.apply()  # see stream_app/worker/faust_fixes.py
     names = TopicNames.of(settings)
     app = faust.App(settings.app_id, **app_options(settings))
+    restore.enable(app, settings)  # the records table restored in bulk (restore.py)
     # One Faust topic over the inputs and the repartition topic: one agent reads both,
     # and Faust gives one worker partition p of each, with p of the records' changelog.
     source = app.topic(
