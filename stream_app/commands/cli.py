@@ -30,6 +30,9 @@ commands, in the order you meet them:
   erase                  erase a person (lead id or e-mail): records, visitors, projection
   simulate               offline replay: score a JSON-lines event file with a rules file
   rules check            validate a rules file and print its summary
+  evaluate               judge a rules file against won and lost deals (AUC, lift per rule)
+  learn                  propose better points from outcomes (needs leadstream[learn])
+  compare                what changes between two simulate outputs (or two live topics)
   settings               print the effective settings (secrets masked)
 
 developer tools, in a checkout (`python -m tools --help`): the local Kafka + Redis
@@ -322,10 +325,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     notify.set_defaults(handler=_cmd_notify)
 
-    from stream_app.commands import erase, replay  # noqa: PLC0415
+    from stream_app.commands import compare, erase, evaluate, learn, replay  # noqa: PLC0415
 
     erase.add_command(sub, Formatter)
     replay.add_commands(sub, Formatter)
+    evaluate.add_command(sub, Formatter)
+    learn.add_command(sub, Formatter)
+    compare.add_command(sub, Formatter)
     return parser
 
 
