@@ -44,15 +44,15 @@ CHAMPION = REPO_ROOT / "rules" / "default.yaml"
 WINDOW_DAYS = 60
 #: The hidden weights (log-odds): behaviour -> (weight, most occurrences counted).
 TRUTH: dict[str, tuple[float, int]] = {
-    "pricing_view": (1.0, 2),
-    "case_study_view": (1.2, 1),
+    "pricing_view": (1.2, 2),
+    "case_study_view": (2.8, 2),
     "demo_download": (0.8, 2),
     "hand_raise": (1.2, 1),
     "webinar_attended": (0.8, 1),
     "product_activity": (0.6, 2),
-    "senior": (0.9, 1),
+    "senior": (1.4, 1),
 }
-BASE_LOGIT = -2.6
+BASE_LOGIT = -3.6
 #: Leads reaching sales who get no feedback at all (sales never said).
 SILENT = 0.08
 #: Under ``random``: this share wins, whatever the lead did.
