@@ -30,7 +30,7 @@ import random
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -242,9 +242,12 @@ def with_outcomes(
     mode: Mode = "truth",
     start: datetime = START,
     id_prefix: str = "",
+    prospects: dict[int, Prospect] | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """The seeded traffic with each lead's sales feedback merged in, in event-time order."""
-    prospects = first_pass(leads, seed, start=start, id_prefix=id_prefix)
+    """The seeded traffic with each lead's sales feedback merged in, in event-time order
+    (``prospects``: a ``first_pass`` of the same arguments already made, e.g. for both modes)."""
+    if prospects is None:
+        prospects = first_pass(leads, seed, start=start, id_prefix=id_prefix)
     feedback = sorted(
         (_when(event), index, event)
         for index, prospect in prospects.items()
@@ -264,9 +267,3 @@ def truth_table(leads: int, seed: int, **kwargs: Any) -> dict[str, float]:
         for p in prospects.values()
         if p.lead_id is not None and p.reached_sales is not None
     }
-
-
-def stop_at(events: Iterator[dict[str, Any]], days_after_start: float) -> Iterator[dict[str, Any]]:
-    """The events dated before ``START`` plus that many days (a shorter history)."""
-    end = (START + timedelta(days=days_after_start)).timestamp()
-    return (e for e in events if _when(e) < end)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,10 +23,19 @@ from stream_app.commands.evaluate import (
     source_of,
 )
 from stream_app.errors import InputError
-from stream_app.outcomes.evaluation import judge, require_enough
-from stream_app.outcomes.model import INSTALL_HINT, Fitted, Heldout, fit, heldout, precision_line
+from stream_app.outcomes.evaluation import Label, judge, require_enough
+from stream_app.outcomes.model import (
+    INSTALL_HINT,
+    Fitted,
+    Heldout,
+    features_of,
+    fit,
+    heldout,
+    precision_line,
+)
+from stream_app.outcomes.observe import Observation
 from stream_app.outcomes.proposal import Lines, header, rewrite, whole_points
-from stream_app.rules_file import load_rules
+from stream_app.rules_file import Rules, load_rules
 
 EPILOG = f"""\
 how: every lead that reached sales under --rules and whose outcome is known
@@ -66,17 +76,19 @@ def _day(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).date().isoformat()
 
 
-def report_lines(
-    args: argparse.Namespace,
-    fitted: Fitted,
-    held: Heldout,
-    rules: Any,
-    lines: Lines | None,
-    floored: list[str],
-    judged_n: int,
-    positive_n: int,
-    source: str,
-) -> list[str]:
+@dataclass
+class Proposal:
+    fitted: Fitted
+    held: Heldout
+    lines: Lines | None
+    floored: list[str]
+    judged: int
+    positive: int
+
+
+def report_lines(args: argparse.Namespace, found: Proposal, rules: Rules, source: str) -> list[str]:
+    fitted, held, lines, floored = found.fitted, found.held, found.lines, found.floored
+    judged_n, positive_n = found.judged, found.positive
     train, test = fitted.train, fitted.test
     out = [
         f"learned from {source} with {rules.source} ({rules.stamp}):",
@@ -126,13 +138,13 @@ def report_lines(
     return out
 
 
-def _lines_for(args: argparse.Namespace, fitted: Fitted, rules: Any) -> Lines | None:
-    if args.target_precision is None:
+def _lines_for(target: float | None, fitted: Fitted, rules: Rules) -> Lines | None:
+    if target is None:
         return None
-    line = precision_line(fitted, rules, args.target_precision)
+    line = precision_line(fitted, rules, target)
     if line is None:
         raise InputError(
-            f"no score line gives a precision of {args.target_precision:g} on the training "
+            f"no score line gives a precision of {target:g} on the training "
             "leads; ask for less, or keep the lines"
         )
     stages = rules.spec.stages
@@ -140,6 +152,33 @@ def _lines_for(args: argparse.Namespace, fitted: Fitted, rules: Any) -> Lines | 
     sql = max(float(stages.sql.min_total), mql + (stages.sql.min_total - stages.mql.min_total))
     recycle = mql - (stages.mql.min_total - stages.recycle.below_total)
     return Lines(mql=mql, sql=sql if sql > mql else mql + 1, recycle=recycle)
+
+
+def propose(
+    observation: Observation,
+    label: Label,
+    *,
+    test_share: float = 0.3,
+    min_fired: int = 20,
+    target_precision: float | None = None,
+) -> Proposal:
+    """Fit, round, set the lines, and measure on the held-out leads (no file written)."""
+    rules = observation.rules
+    judged, censored = judge(observation, label)
+    require_enough(judged, label, censored)
+    fitted = fit(rules, judged, test_share=test_share, min_fired=min_fired)
+    raw = {f.rule_id: f.points for f in features_of(rules)}
+    raw.update({rule: coef * fitted.scale for rule, coef in fitted.coef.items()})
+    fitted.points, floored = whole_points(raw, rules)
+    lines = _lines_for(target_precision, fitted, rules)
+    return Proposal(
+        fitted,
+        heldout(fitted, rules),
+        lines,
+        floored,
+        len(judged),
+        sum(j.positive for j in judged),
+    )
 
 
 def _cmd_learn(args: argparse.Namespace) -> int:
@@ -150,20 +189,15 @@ def _cmd_learn(args: argparse.Namespace) -> int:
         raise InputError("--target-precision must be between 0 and 1, e.g. 0.35")
     text = Path(rules.source).read_text(encoding="utf-8")
     source = source_of(args)
-    label = label_of(args)
-    observation = replay(source, rules, None, "replay")
-    judged, censored = judge(observation, label)
-    require_enough(judged, label, censored)
-    fitted = fit(rules, judged, test_share=args.test_share, min_fired=args.min_fired)
-    raw = {f.rule_id: f.points for f in _all(rules)}
-    raw.update({rule: coef * fitted.scale for rule, coef in fitted.coef.items()})
-    fitted.points, floored = whole_points(raw, rules)
-    lines = _lines_for(args, fitted, rules)
-    held = heldout(fitted, rules)
-    positives = sum(j.positive for j in judged)
-    summary = report_lines(
-        args, fitted, held, rules, lines, floored, len(judged), positives, source.label
+    found = propose(
+        replay(source, rules, None, "replay"),
+        label_of(args),
+        test_share=args.test_share,
+        min_fired=args.min_fired,
+        target_precision=args.target_precision,
     )
+    held = found.held
+    summary = report_lines(args, found, rules, source.label)
     for line in summary:
         print(line)
     if not held.signal:
@@ -180,7 +214,7 @@ def _cmd_learn(args: argparse.Namespace) -> int:
         )
         return 1
     version = f"{rules.spec.version}-learned"[:64]
-    body = rewrite(text, rules, fitted.points, version, lines)
+    body = rewrite(text, rules, found.fitted.points, version, found.lines)
     head = header(
         [
             f"PROPOSED by `python -m stream_app learn` ({datetime.now(UTC):%Y-%m-%d}):",
@@ -195,12 +229,6 @@ def _cmd_learn(args: argparse.Namespace) -> int:
     print(f"proposal written to {args.out} (version {version}); check it:", file=sys.stderr)
     print(f"  python -m stream_app rules check {args.out}", file=sys.stderr)
     return 0
-
-
-def _all(rules: Any) -> list[Any]:
-    from stream_app.outcomes.model import features_of  # noqa: PLC0415
-
-    return features_of(rules)
 
 
 def add_command(sub: Any, formatter: type[argparse.HelpFormatter]) -> None:

@@ -54,6 +54,7 @@ class LeadRecord:
     feedback: list[tuple[float, str]] = field(default_factory=list)  # (event time, outcome)
     at_cut: AtCut | None = None
     reached: str = "lead"  # highest of lead < mql < pql < sql reached by score
+    sql_at: float | None = None  # the first transition to SQL
 
 
 @dataclass
@@ -109,6 +110,8 @@ def observe(events: Iterable[InputEvent], rules: Rules, *, cut: float | None = N
             for reached in (stage, moved.to_stage):
                 if _RANK.get(reached, 0) > _RANK[record.reached]:
                     record.reached = reached
+            if moved.to_stage == "sql" and record.sql_at is None:
+                record.sql_at = moved.occurred_at.timestamp()
             if record.handoff is None and stage in ("mql", "pql", "sql"):
                 at = moved.occurred_at.timestamp()
                 view = view_of(state, rules, at)
