@@ -259,7 +259,8 @@ def create_api(
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/openapi.json", openapi)
     if rules is not None:
-        add_dashboard(app, token, projection, rules, app[REVIEW], top_n)
+        theirs = (challenger, challenger_name) if challenger is not None else None
+        add_dashboard(app, token, projection, rules, app[REVIEW], top_n, theirs)
 
     async def close_redis(app: web.Application) -> None:
         await app[PROJECTION].redis.aclose()
