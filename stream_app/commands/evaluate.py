@@ -122,6 +122,22 @@ def _day(iso: str | None) -> str:
     return "?" if iso is None else iso[:10]
 
 
+def headline(report: dict[str, Any], name: str) -> str:
+    """One line of a report: its hand-offs, their outcome rate, the total's AUC over them."""
+    leads, data = report["leads"], report["data"]
+    auc = report["auc"]["at_handoff"]
+    roc = (
+        ""
+        if auc is None
+        else f"; total's ROC AUC over its own hand-offs {auc['total']['roc']:.3f} "
+        f"[{auc['total']['roc_ci'][0]:.3f}, {auc['total']['roc_ci'][1]:.3f}]"
+    )
+    return (
+        f"{name} ({report['rules_file']['source']}): {leads['reached_sales']:,} leads reached "
+        f"sales, {leads['judged']:,} judged, {pct(leads['base_rate'])} {data['outcome']}{roc}"
+    )
+
+
 def summary_lines(report: dict[str, Any]) -> list[str]:
     data, leads = report["data"], report["leads"]
     out = [
@@ -232,7 +248,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         from stream_app.commands.compare import compare_lines  # noqa: PLC0415
 
         print()
-        print("with B: " + "; ".join(summary_lines(report["b"])[2:4]))
+        print(headline(report["b"], "B"))
         for line in compare_lines(report["compare"]):
             print(line)
     _write(args.json, json.dumps(report, indent=2) + "\n", "JSON report")

@@ -123,7 +123,11 @@ def report_lines(args: argparse.Namespace, found: Proposal, rules: Rules, source
         )
     if fitted.kept:
         out.append("kept their points (no evidence either way):")
-        out += [f"  {rule}: {why}" for rule, why in sorted(fitted.kept.items())]
+        by_why: dict[str, list[str]] = {}
+        for rule, (why, fired) in sorted(fitted.kept.items()):
+            by_why.setdefault(why, []).append(f"{rule} ({fired})")
+        for why, kept in sorted(by_why.items()):
+            out.append(f"  {why} (how many in brackets): {', '.join(kept)}")
     stages = rules.spec.stages
     if lines is None:
         out.append(

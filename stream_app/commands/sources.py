@@ -152,10 +152,35 @@ async def read_topics(settings: Any, topics: tuple[str, ...], quiet: bool) -> li
     """The values of ``topics`` from their beginning to their end offsets now, in Kafka
     timestamp order (each partition's order kept); tombstones left out."""
     from aiokafka import AIOKafkaConsumer, TopicPartition  # noqa: PLC0415
+    from aiokafka.admin import AIOKafkaAdminClient  # noqa: PLC0415
     from aiokafka.errors import KafkaError  # noqa: PLC0415
 
     from stream_app.kafka import kafka_options  # noqa: PLC0415
 
+    admin = AIOKafkaAdminClient(**kafka_options(settings))
+    try:
+        await admin.start()
+        try:
+            # listed first: a metadata request for a topic that does not exist may create it
+            existing = set(await admin.list_topics())
+            missing = [t for t in topics if t not in existing]
+            if missing:
+                raise InputError(
+                    f"no topic {', '.join(map(repr, missing))} at {settings.kafka_bootstrap}"
+                )
+            described = await admin.describe_topics(list(topics))
+        finally:
+            await admin.close()
+    except KafkaError as exc:
+        raise InputError(f"Kafka at {settings.kafka_bootstrap}: {exc}") from None
+    partitions = []
+    for found in described:
+        ids = [p["partition"] for p in found.get("partitions") or []]
+        if found.get("error_code", 0) or not ids:
+            raise InputError(
+                f"topic {found['topic']!r} does not exist at {settings.kafka_bootstrap}"
+            )
+        partitions += [TopicPartition(found["topic"], p) for p in sorted(ids)]
     consumer = AIOKafkaConsumer(enable_auto_commit=False, **kafka_options(settings))
     try:
         await consumer.start()
@@ -163,15 +188,6 @@ async def read_topics(settings: Any, topics: tuple[str, ...], quiet: bool) -> li
         raise InputError(f"Kafka at {settings.kafka_bootstrap}: {exc}") from None
     rows: list[tuple[int, str, int, int, bytes]] = []
     try:
-        partitions = []
-        known = await consumer.topics()
-        for topic in topics:
-            ids = consumer.partitions_for_topic(topic) if topic in known else None
-            if not ids:
-                raise InputError(
-                    f"input topic {topic!r} does not exist at {settings.kafka_bootstrap}"
-                )
-            partitions += [TopicPartition(topic, p) for p in sorted(ids)]
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)

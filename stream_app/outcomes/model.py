@@ -50,7 +50,7 @@ class Feature:
 @dataclass
 class Fitted:
     features: list[Feature]  # the rules in the model
-    kept: dict[str, str]  # rule id -> why it keeps its points
+    kept: dict[str, tuple[str, int]]  # rule id -> why it keeps its points, training leads it had
     coef: dict[str, float]  # log-odds per unit
     interval: dict[str, tuple[float, float]]
     C: float
@@ -131,16 +131,15 @@ def fit(
     """Fit on the older leads; the newer ones are left for ``heldout``."""
     np, LogisticRegressionCV, TimeSeriesSplit = _imports()
     train, test = split(judged, test_share, min_positive=max(10, min_fired // 2))
-    kept: dict[str, str] = {}
+    kept: dict[str, tuple[str, int]] = {}
     used: list[Feature] = []
     for feature in features_of(rules):
         fired = sum(1 for j in train if unit(j, feature) > 0)
         if fired < min_fired:
-            kept[feature.rule_id] = (
-                f"had points for {fired} training leads (fewer than {min_fired})"
-            )
+            kept[feature.rule_id] = (f"had points for fewer than {min_fired} training leads", fired)
         elif len(train) - fired < min_fired:
-            kept[feature.rule_id] = f"had points for all but {len(train) - fired} training leads"
+            why = f"had points for all but fewer than {min_fired} training leads"
+            kept[feature.rule_id] = (why, fired)
         else:
             used.append(feature)
     if not used:
