@@ -78,7 +78,7 @@ def offline(rules: Path, events: Path, out: Path) -> int:
 async def test_compare_over_the_live_topics_equals_compare_over_their_simulate_outputs(
     kafka_bootstrap: str,
     tmp_path: Path,
-    redis_client: aioredis.Redis,
+    redis_client: aioredis.Redis,  # fails the test when Redis does not answer
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     run = uuid.uuid4().hex[:8]
@@ -136,8 +136,10 @@ async def test_compare_over_the_live_topics_equals_compare_over_their_simulate_o
         settings = Settings(
             redis_key_prefix=champion.env["LEADSTREAM_REDIS_KEY_PREFIX"], challenger=NAME
         )
-        ours = RedisProjection(redis_client, settings.redis_key_prefix)
-        shadow = RedisProjection(redis_client, settings.challenger_key_prefix)
+        # fresh connections: the fixture's has been idle for minutes while the workers ran
+        fresh = aioredis.Redis.from_url(settings.redis_url)
+        ours = RedisProjection(fresh, settings.redis_key_prefix)
+        shadow = RedisProjection(fresh, settings.challenger_key_prefix)
         app = create_api(settings, ours, 3, challenger=shadow, challenger_name=NAME)
         app.on_cleanup.clear()
         async with TestClient(TestServer(app)) as client:
@@ -153,16 +155,20 @@ async def test_compare_over_the_live_topics_equals_compare_over_their_simulate_o
             assert body["champion"]["reached_mql"] == live["a"]["mql"], body
             assert body["challenger"]["reached_mql"] == live["b"]["mql"], body
             drift = await (await client.get("/outcomes")).json()
+            print(json.dumps(drift))  # for the record (pytest -s)
             counted = sum(band[o] for band in drift["bands"] for o in ("won", "lost"))
             assert counted > 0, drift
             metrics = await (await client.get("/metrics")).text()
             assert "leadstream_outcomes_90d{" in metrics
+        await fresh.aclose()
     finally:
         challenger.stop()
         champion.stop()
-        for prefix in (champion.env["LEADSTREAM_REDIS_KEY_PREFIX"],):
-            keys = [k async for k in redis_client.scan_iter(match=f"{prefix}*")]
-            if keys:
-                await redis_client.delete(*keys)
+        cleanup = aioredis.Redis.from_url(Settings().redis_url)
+        prefix = champion.env["LEADSTREAM_REDIS_KEY_PREFIX"]  # the challenger's is under it
+        keys = [k async for k in cleanup.scan_iter(match=f"{prefix}*")]
+        if keys:
+            await cleanup.delete(*keys)
+        await cleanup.aclose()
     for process in (champion, challenger):
         assert "Traceback" not in process.log_text(), process.log_text()[-4000:]
