@@ -34,6 +34,8 @@ within one run (this machine's speed swings by about 45 %). The phases, in order
   scale_out       two workers together on --scale-events freshly preloaded events
   state           a changelog seeded with --state-leads lead records: restore from an
                   empty data directory, RSS, RocksDB bytes per lead, kill -9 and restart
+  dashboard       the dashboard's pages over --dashboard-leads leads in Redis: median and
+                  max render ms per page, HTML weight (bench/dashboard.py; no worker)
 
 The Faust agents and the worker each run alone, as processes of their own, timed the
 same way (start-up line -> group committed everything; also "steady": from the first
@@ -45,7 +47,7 @@ commit to the last). Sizes, quick / full:
   --rates           250,1000 at 6 s each / 250,500,1000,2000 at 15 s each
   --burst-*         10 s at 5,000/s / 60 s at 10,000/s
   --soak-*          60 s in 20 s windows / 30 min in 5 min windows, at half the worker's rate
-  --state-leads     20,000 / 1,000,000
+  --state-leads     20,000 / 1,000,000     --dashboard-leads  10,000 / 100,000
 
 Results go to bench/results/<UTC time>-<mode>.json and .md: a top-level `summary`
 (events/s of each phase, the target ratios, p99 per offered rate, bench_minutes; null
@@ -88,6 +90,7 @@ from bench.context import Run
 from bench.phases import (
     burst,
     ceiling,
+    dashboard,
     faust_baselines,
     latency,
     passthrough,
@@ -119,6 +122,7 @@ PHASES: dict[str, Phase] = {
     "recovery": recovery.run,
     "scale_out": scale_out.run,
     "state": state_at_scale.run,
+    "dashboard": dashboard.run,
 }
 ON_PRELOAD = {
     "passthrough",
@@ -207,6 +211,8 @@ def parser() -> argparse.ArgumentParser:
     add("--scale-events", type=int, help="events for two workers (10,000 quick, 100,000 full)")
     add("--batched-events", type=int, help="inputs for the design ceiling (all quick, 100,000)")
     add("--state-leads", type=int, help="seeded leads (20,000 quick, 1,000,000 full)")
+    add("--dashboard-leads", type=int, help="leads in Redis for the dashboard (10,000; 100,000)")
+    add("--dashboard-rounds", type=int, default=5, help="requests per dashboard page (5)")
     add("--faust-runs", type=int, default=1, help="runs of each bare Faust agent (spread)")
     add(
         "--phases",
@@ -240,6 +246,7 @@ def defaults(args: argparse.Namespace) -> argparse.Namespace:
         ("scale_events", 10_000, 100_000),
         ("batched_events", None, 100_000),
         ("state_leads", 20_000, 1_000_000),
+        ("dashboard_leads", 10_000, 100_000),
     ]:
         if getattr(args, name) is None:
             setattr(args, name, small if quick else full)

@@ -38,6 +38,7 @@ def build_summary(figures: dict[str, Any], minutes: float | None) -> dict[str, A
     passthrough, core = rate(figures, "passthrough"), rate(figures, "pure_core")
     burst: dict[str, Any] = figures.get("burst") or {}
     soak: dict[str, Any] = figures.get("soak") or {}
+    board: dict[str, Any] = figures.get("dashboard") or {}
     return {
         "worker_events_per_s_keyed": keyed,
         "worker_events_per_s_unkeyed": unkeyed,
@@ -62,6 +63,10 @@ def build_summary(figures: dict[str, Any], minutes: float | None) -> dict[str, A
         "soak_lag_p99": soak.get("lag_p99"),
         "soak_lag_max": soak.get("lag_max"),
         "soak_p99_ms_by_window": [w.get("p99_ms") for w in soak.get("windows") or []] or None,
+        "dashboard_leads": board.get("leads"),
+        "dashboard_page_median_ms_max": board.get("page_median_ms_max"),
+        "dashboard_page_max_ms": board.get("page_max_ms"),
+        "dashboard_html_gzip_bytes_max": board.get("html_gzip_bytes_max"),
         "bench_minutes": None if minutes is None else round(minutes, 1),
     }
 
@@ -107,6 +112,10 @@ def summary_lines(s: dict[str, Any]) -> list[str]:
             "burst transitions: pure core expects / received",
             f"{num(s.get('burst_transitions_expected'))} / "
             f"{num(s.get('burst_transitions_received'))}",
+        ),
+        (
+            f"dashboard at {num(s.get('dashboard_leads'))} leads: slowest page's median / max ms",
+            f"{num(s.get('dashboard_page_median_ms_max'))} / {num(s.get('dashboard_page_max_ms'))}",
         ),
         ("bench minutes (whole run)", num(s.get("bench_minutes"))),
     ]
@@ -224,6 +233,7 @@ def render(result: Result) -> str:
         ]
     lines += _soak_lines(f.get("soak"))
     lines += _state_lines(f)
+    lines += _dashboard_lines(f.get("dashboard"))
     if result.notes:
         lines += ["", *[f"- {n}" for n in result.notes]]
     return "\n".join(lines) + "\n"
@@ -256,6 +266,25 @@ def _soak_lines(soak: dict[str, Any] | None) -> list[str]:
             f"| {w['from_s']:,} | {w['transitions']:,} | {num(w.get('p50_ms'))} "
             f"| {num(w.get('p99_ms'))} | {num(w.get('max_ms'))} |"
             for w in soak.get("windows") or []
+        ],
+    ]
+
+
+def _dashboard_lines(board: dict[str, Any] | None) -> list[str]:
+    if not board:
+        return []
+    return [
+        "",
+        f"Dashboard over {board['leads']:,} leads in Redis (filled in {board['fill_seconds']} s "
+        f"through the projector's write path), {board['rounds']} requests per page, request to "
+        "last byte over loopback:",
+        "",
+        "| page | median ms | max ms | HTML bytes | gzipped | with assets |",
+        "|---|---:|---:|---:|---:|---:|",
+        *[
+            f"| {name} (`{x['path']}`) | {x['median_ms']} | {x['max_ms']} | "
+            f"{x['html_bytes']:,} | {x['html_gzip_bytes']:,} | {x['with_assets_bytes']:,} |"
+            for name, x in board["pages"].items()
         ],
     ]
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from bench.common import Kafka, Watched
 from stream_app.config import Settings
-from stream_app.serve.projector import projection_group
+from stream_app.serve.projector import projected_topics, projection_group
 from stream_app.topics import OUTPUTS, TopicNames
 
 CLOCK_MARK = "Leadstream worker: rules"  # the worker logs it before it joins its group
@@ -45,10 +45,9 @@ def all_topics(settings: Settings) -> list[str]:
 
 
 def watched(settings: Settings) -> Watched:
-    """What the worker consumes, by group: the scoring group's topics, and the score updates
-    and transitions its Redis projection reads in a group of its own."""
-    names = TopicNames(settings.topic_prefix)
-    projected = [names.score_updates, names.transitions]
+    """What the worker consumes, by group: the scoring group's topics, and the score updates,
+    transitions and SLA breaches its Redis projection reads in a group of its own."""
+    projected = projected_topics(TopicNames(settings.topic_prefix))
     return [
         (settings.app_id, scoring_topics(settings)),
         (projection_group(settings.app_id), projected),

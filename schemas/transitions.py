@@ -142,6 +142,14 @@ class ScoreUpdate(Model):
         description="waiting for sales to pick the lead up: within the SLA (open) or past it",
     )
     sla_due_at: EventTime | None = Field(None, description="the pick-up deadline, while waiting")
+    next_change_at: EventTime | None = Field(
+        None,
+        description=(
+            "when decay alone changes the lead's stage if nothing else happens: a qualified "
+            "lead's demotion (the recycle line crossed, after its grace period), or a "
+            "promotion as negative points fade; the time the worker's own timer acts on"
+        ),
+    )
     event_id: Id | None = Field(
         None, description="the event this version applied (also a redelivered one); none for decay"
     )

@@ -318,11 +318,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     projector = sub.add_parser(
         "projector",
-        help="feed the Redis projection from the score updates and transitions",
+        help="feed the Redis projection from the score updates, transitions and SLA breaches",
         formatter_class=Formatter,
         description=(
-            "Reads lead_score_updates and lead_stage_transitions in its own consumer group\n"
-            "(<app id>-projection) and writes each lead's newest state and its transitions\n"
+            "Reads lead_score_updates, lead_stage_transitions and lead_sla_breaches in its own\n"
+            "consumer group (<app id>-projection) and writes each lead's newest state, its\n"
+            "transitions and the recent SLA breaches\n"
             "to Redis, committing only what Redis took. The worker runs one as its child\n"
             "(LEADSTREAM_PROJECTOR=child, the default); with LEADSTREAM_PROJECTOR=none run\n"
             "it yourself, one or several.\n\n"

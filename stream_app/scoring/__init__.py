@@ -16,8 +16,9 @@ Modules, by concept:
   ``signals`` SQL-checklist signals; ``buckets`` windows, caps, folding old history;
 - ``view`` the scores at an event time (fit, decayed capped engagement, grade);
 - ``stages`` where a lead should be, moving it, sales feedback;
-  ``sweep`` when decay alone changes a stage or an SLA deadline passes, and
-  making that change; ``sla`` the marketing-sales SLA's deadline;
+  ``outlook`` when decay alone changes a lead's stage (``next_change_at``);
+  ``sweep`` when that or an SLA deadline is due, and making the change;
+  ``sla`` the marketing-sales SLA's deadline;
 - ``identity`` merging an anonymous visitor into a lead; ``outputs`` transitions
   and score updates;
 - ``replay`` identity resolution plus the engine over a sequence of events (the

@@ -25,6 +25,7 @@ from schemas.transitions import (
     StageTransition,
     TransitionReason,
 )
+from stream_app.scoring.outlook import next_change_at
 from stream_app.scoring.rules import Rules
 from stream_app.scoring.sla import sla_status
 from stream_app.scoring.state import LeadState, dt, passed_on_the_way
@@ -149,7 +150,14 @@ def sla_breach(state: LeadState, deadline: float, view: ScoreView, rules: Rules)
 
 
 #: A score update's event times: kept as floats until the update is validated.
-_UPDATE_TIMES = ("last_activity_at", "first_touch_at", "mql_at", "sql_at", "sla_due_at")
+_UPDATE_TIMES = (
+    "last_activity_at",
+    "first_touch_at",
+    "mql_at",
+    "sql_at",
+    "sla_due_at",
+    "next_change_at",
+)
 
 
 class PendingUpdate:
@@ -184,6 +192,22 @@ class PendingUpdate:
         return made
 
 
+def _change_at(
+    state: LeadState, rules: Rules, deadline: float | None, view: ScoreView
+) -> float | None:
+    """When decay alone changes the lead's stage (``outlook.next_change_at``).
+
+    ``state.due_at`` is the earlier of that time and the SLA deadline, cached when
+    the state was last scored with these rules: when it is fresh and not the
+    deadline, it is the answer, so only a lead waiting on an SLA is computed again.
+    """
+    due = state.due_at
+    fresh = state.scored_with == rules.stamp
+    if fresh and (deadline is None or (due is not None and due < deadline)):
+        return due
+    return next_change_at(state, rules, view)
+
+
 def pending_update(
     state: LeadState,
     rules: Rules,
@@ -210,6 +234,7 @@ def pending_update(
         "rules_version": rules.stamp,
         "sla": sla,
         "sla_due_at": deadline,
+        "next_change_at": _change_at(state, rules, deadline, view),
         "event_id": event_id,
     }
     return PendingUpdate(fields, view)

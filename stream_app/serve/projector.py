@@ -1,4 +1,4 @@
-"""The Redis projection's feed: score updates and transitions from Kafka into Redis.
+"""The Redis projection's feed: score updates, transitions and SLA breaches into Redis.
 
 A plain aiokafka consumer in its own group (``<app id>-projection``), run as a
 process of its own (the worker starts one as its child, so writing Redis
@@ -42,7 +42,7 @@ from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 
-from schemas.transitions import ScoreUpdate, StageTransition
+from schemas.transitions import ScoreUpdate, SlaBreach, StageTransition
 from stream_app.config import Settings
 from stream_app.kafka import kafka_options
 from stream_app.serve.stores.projection import RedisProjection
@@ -56,6 +56,11 @@ BACKOFF_CAP_SECONDS = 15.0
 def projection_group(app_id: str) -> str:
     """The projection's consumer group (the harness and operators watch its lag)."""
     return f"{app_id}-projection"
+
+
+def projected_topics(names: TopicNames) -> list[str]:
+    """The topics the projection reads: score updates, transitions, SLA breaches."""
+    return [names.score_updates, names.transitions, names.sla_breaches]
 
 
 def newest_per_lead(updates: Iterable[ScoreUpdate]) -> list[ScoreUpdate]:
@@ -75,10 +80,14 @@ class Fetched:
     erased: dict[str, int] = field(default_factory=dict)  # lead -> its tombstone's timestamp
     updates: list[ScoreUpdate] = field(default_factory=list)  # each after its lead's erasure
     transitions: list[tuple[StageTransition, int]] = field(default_factory=list)  # + timestamp
+    breaches: list[tuple[SlaBreach, int]] = field(default_factory=list)  # + timestamp
 
 
-def decode_batch(records: Iterable[ConsumerRecord[bytes, bytes]], updates_topic: str) -> Fetched:
-    """Erasures, score updates and transitions from one fetch (in each partition's order);
+def decode_batch(
+    records: Iterable[ConsumerRecord[bytes, bytes]], updates_topic: str, breaches_topic: str = ""
+) -> Fetched:
+    """Erasures, score updates, transitions and SLA breaches from one fetch (in each
+    partition's order);
     an undecodable record is logged, skipped.
 
     Only the worker writes these topics, so a bad record is a bug or a foreign
@@ -94,6 +103,9 @@ def decode_batch(records: Iterable[ConsumerRecord[bytes, bytes]], updates_topic:
                 fetched.erased[lead] = record.timestamp
             elif record.topic == updates_topic:
                 fetched.updates.append(ScoreUpdate.model_validate_json(record.value or b""))
+            elif record.topic == breaches_topic:
+                breach = SlaBreach.model_validate_json(record.value or b"")
+                fetched.breaches.append((breach, record.timestamp))
             else:
                 transition = StageTransition.model_validate_json(record.value or b"")
                 fetched.transitions.append((transition, record.timestamp))
@@ -128,7 +140,7 @@ class ErasureFence:
 
 
 class Projector:
-    """Consume score updates and transitions, write them to Redis, commit."""
+    """Consume score updates, transitions and SLA breaches, write them to Redis, commit."""
 
     def __init__(self, settings: Settings, projection: RedisProjection, batch: int = 5000) -> None:
         names = TopicNames(settings.topic_prefix)
@@ -136,7 +148,8 @@ class Projector:
         self.projection = projection
         self.batch = batch
         self.updates_topic = names.score_updates
-        self.topics = [names.score_updates, names.transitions]
+        self.breaches_topic = names.sla_breaches
+        self.topics = projected_topics(names)
         self.fence = ErasureFence()
 
     def _consumer(self) -> AIOKafkaConsumer:
@@ -169,7 +182,7 @@ class Projector:
                 if not fetched:
                     continue
                 records = [r for batch in fetched.values() for r in batch]
-                decoded = decode_batch(records, self.updates_topic)
+                decoded = decode_batch(records, self.updates_topic, self.breaches_topic)
                 for lead, at in decoded.erased.items():
                     self.fence.note(lead, at)
                 if decoded.erased:
@@ -185,6 +198,10 @@ class Projector:
                 ]
                 await self._with_redis(
                     "transitions", partial(self.projection.add_transitions, transitions)
+                )
+                breaches = [b for b, at in decoded.breaches if self.fence.admits(b.lead_id, at)]
+                await self._with_redis(
+                    "SLA breaches", partial(self.projection.add_breaches, breaches)
                 )
                 # A stop (SIGTERM, or the worker's death) must not cut a commit in half:
                 # aiokafka's commit task would then fail against the closed connection

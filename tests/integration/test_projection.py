@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import pytest
 import redis.asyncio as aioredis
 
-from stream_app.scoring.engine import score_update
+from schemas.transitions import SlaBreach
+from stream_app.scoring.engine import advance, score_update
 from stream_app.scoring.replay import Replay
 from stream_app.scoring.rules import Rules
+from stream_app.scoring.state import DAY, LeadState
 from stream_app.serve.stores.projection import RedisProjection
 from tests.factories import VP_PROFILE, ev
 
@@ -182,6 +185,38 @@ async def mentions(client: aioredis.Redis, prefix: str, ids: set[str]) -> list[s
     return found
 
 
+def breaches_of(state: LeadState, rules: Rules) -> list[SlaBreach]:
+    """The SLA breaches the sweep finds for a lead left alone for a year."""
+    return list(advance(state, rules, (state.newest_at or 0.0) + 365 * DAY).breaches)
+
+
+async def test_recent_breaches_are_kept_once_the_latest_first_and_bounded(
+    store: RedisProjection, rules: Rules
+) -> None:
+    from stream_app.serve.stores.projection import BREACHES_KEPT
+
+    replay = Replay(rules)
+    replay.process(ev("profile_update", lead_id="w", **VP_PROFILE))
+    replay.process(ev("form_submission", hours=1, lead_id="w", form_kind="demo_request"))
+    (breach,) = breaches_of(replay.states["w"], rules)
+    await store.add_breaches([breach])
+    await store.add_breaches([breach])  # re-sent after a crash: stored once
+    assert await store.recent_breaches(10) == [breach.model_dump(mode="json")]
+    later = [
+        breach.model_copy(
+            update={
+                "breach_id": f"b{n}",
+                "occurred_at": breach.occurred_at + n * timedelta(hours=1),
+            }
+        )
+        for n in range(1, BREACHES_KEPT + 3)
+    ]
+    await store.add_breaches(later)
+    recent = await store.recent_breaches(BREACHES_KEPT + 10)
+    assert len(recent) == BREACHES_KEPT
+    assert recent[0]["breach_id"] == f"b{BREACHES_KEPT + 2}"  # the latest deadline first
+
+
 async def test_an_erased_lead_leaves_every_key_and_index(
     redis_client: aioredis.Redis, prefix: str, store: RedisProjection, rules: Rules
 ) -> None:
@@ -202,6 +237,10 @@ async def test_an_erased_lead_leaves_every_key_and_index(
     for update in updates:  # one at a time: every intermediate index entry is made
         await store.apply_update(update)
     await store.add_transitions(transitions)
+    breaches = breaches_of(replay.states["gone-1"], rules)
+    assert breaches and {b.lead_id for b in breaches} == {"gone-1"}
+    breaches.append(breaches[0].model_copy(update={"lead_id": "kept-2", "breach_id": "k2"}))
+    await store.add_breaches(breaches)
     assert await mentions(redis_client, prefix, {"gone-1"})
     assert await redis_client.zcard(f"{prefix}lead:gone-1:scores") == 4  # its chart's points
     cell = (await redis_client.hget(f"{prefix}lead:gone-1", "cell")).decode()
@@ -218,6 +257,7 @@ async def test_an_erased_lead_leaves_every_key_and_index(
         "(none)": {"leads": 1, "reached_mql": 0, "reached_sql": 0}
     }
     assert await store.account("acme.com", top_n=3) is not None  # kept-2's account
+    assert {b["lead_id"] for b in await store.recent_breaches(10)} == {"kept-2"}
     # a new life after the erasure starts at version 1 and is applied
     fresh = Replay(rules).process(ev("page_view", day=9, lead_id="gone-1", path="/x"))
     assert fresh.update is not None and fresh.update.version == 1
@@ -400,3 +440,18 @@ async def test_top_accounts_ranks_each_account_by_its_own_score(
     assert await store.top_accounts(2, 10) == await one_by_one(2)
     assert await store.top_accounts(1, 10) == await one_by_one(1)
     assert await redis_client.scard(f"{prefix}accounts:dirty") == 0
+
+
+async def test_each_rules_stamp_is_noted_when_its_first_update_is_stored(
+    store: RedisProjection, rules: Rules
+) -> None:
+    replay = Replay(rules)
+    step = replay.process(ev("page_view", lead_id="L1", path="/pricing"))
+    assert step.update is not None
+    old = step.update
+    new = old.model_copy(update={"rules_version": "v2-abc", "version": old.version + 1})
+    assert await store.rules_seen() == []
+    await store.apply_updates([old], now=100.0)
+    await store.apply_updates([new], now=200.0)
+    await store.apply_updates([old, new], now=300.0)  # seen before: the first time stays
+    assert await store.rules_seen() == [("v2-abc", 200.0), (rules.stamp, 100.0)]

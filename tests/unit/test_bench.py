@@ -36,6 +36,10 @@ SUMMARY_KEYS = {
     "soak_lag_p99",
     "soak_lag_max",
     "soak_p99_ms_by_window",
+    "dashboard_leads",
+    "dashboard_page_median_ms_max",
+    "dashboard_page_max_ms",
+    "dashboard_html_gzip_bytes_max",
 }
 
 
@@ -120,6 +124,24 @@ def full_figures() -> dict[str, object]:
                 {"from_s": 300, "transitions": 400, "p50_ms": 21.0, "p99_ms": 85.0},
             ],
         },
+        "dashboard": {
+            "leads": 10_000,
+            "rounds": 5,
+            "fill_seconds": 3.0,
+            "pages": {
+                "funnel": {
+                    "path": "/ui/funnel",
+                    "median_ms": 40.0,
+                    "max_ms": 55.0,
+                    "html_bytes": 10_000,
+                    "html_gzip_bytes": 2_300,
+                    "with_assets_bytes": 16_000,
+                }
+            },
+            "page_median_ms_max": 40.0,
+            "page_max_ms": 55.0,
+            "html_gzip_bytes_max": 2_300,
+        },
     }
 
 
@@ -152,6 +174,8 @@ def test_the_summary_has_every_key_the_issue_names() -> None:
     assert s["bench_minutes"] == 4.2 or s["bench_minutes"] == 4.3
     assert s["soak_worker_rss_slope_mib_per_hour"] == 0.4
     assert s["soak_p99_ms_by_window"] == [80.0, 85.0]
+    assert (s["dashboard_leads"], s["dashboard_page_median_ms_max"]) == (10_000, 40.0)
+    assert (s["dashboard_page_max_ms"], s["dashboard_html_gzip_bytes_max"]) == (55.0, 2_300)
 
 
 def test_missing_phases_give_null_never_a_number() -> None:
@@ -248,6 +272,9 @@ def test_soak_events_are_never_dated_after_now() -> None:
 def test_the_report_renders_a_run_with_missing_phases() -> None:
     text = render(result({"pure_core": {"seconds": 1.0, "events_per_second": 5000}}))
     assert "| worker, subject-keyed input, events/s | n/a |" in text
+    assert "Dashboard over" not in text
+    full = render(result(full_figures()))
+    assert "| funnel (`/ui/funnel`) | 40.0 | 55.0 | 10,000 | 2,300 | 16,000 |" in full
 
 
 def test_worker_topics_come_from_the_product_minus_the_public_outputs() -> None:
@@ -259,7 +286,7 @@ def test_worker_topics_come_from_the_product_minus_the_public_outputs() -> None:
     assert not outputs & set(topics)  # written by the worker, read by no group of it
     (group, _), (projection, projected) = watched(settings)
     assert group == "app" and projection != group
-    assert set(projected) == {names.transitions, names.score_updates}
+    assert set(projected) == {names.transitions, names.score_updates, names.sla_breaches}
 
 
 def test_quick_and_full_sizes_and_phase_selection() -> None:

@@ -1,16 +1,18 @@
-"""The dashboard's pure rendering: ids from the stream are text, never markup; the decay
-projection crosses the recycle line where the half-life says."""
+"""The dashboard's pure rendering: ids from the stream are text, never markup; the score
+chart's projection ends where the core itself demotes the lead."""
 
 from __future__ import annotations
 
-import math
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
+from stream_app.scoring.engine import advance, score_update, ts
 from stream_app.scoring.rules import Rules
+from stream_app.serve.dashboard import pages
 from stream_app.serve.dashboard.html import Html, esc, table
 from stream_app.serve.dashboard.lead_page import DAY, projected_decay
 from stream_app.serve.dashboard.pages import feed_row, lead_rows
+from tests.factories import VP_PROFILE, ev, run
 
 HOSTILE = '"><img src=x onerror=alert(1)>'
 
@@ -43,18 +45,39 @@ def test_ids_and_rule_names_from_the_stream_are_escaped() -> None:
     assert esc("<") == "&lt;"
 
 
-def test_the_projected_decay_crosses_the_recycle_line_at_the_half_life(rules: Rules) -> None:
-    line = rules.spec.stages.recycle.below_total
-    half_life = rules.spec.engagement.half_life_days
-    # fit 20 + engagement 80: the total reaches the line when engagement is line - 20
-    curve, crossing = projected_decay(lead(), rules)
-    start = datetime(2026, 11, 2, 9, tzinfo=UTC).timestamp()
-    assert crossing is not None
-    assert crossing == start + half_life * DAY * math.log2(80 / (line - 20))
-    assert curve[0] == (start, 100.0)
-    assert math.isclose(curve[-1][1], line)
-    # fit alone above the line, or a lead not qualified: no crossing
-    assert projected_decay(lead(scores={**lead()["scores"], "fit": line + 1}), rules)[1] is None
+def test_the_chart_ends_where_the_core_demotes_the_lead(rules: Rules) -> None:
+    # An MQL waiting on its SLA: the worker's timer is due at the SLA deadline first,
+    # so the score update must tell the demotion's own time, and the chart draw it.
+    replay, _ = run(
+        rules,
+        [
+            ev("profile_update", lead_id="L1", **VP_PROFILE),
+            ev("page_view", hours=2, lead_id="L1", path="/pricing"),
+        ],
+    )
+    state = replay.states["L1"]
+    update = score_update(state, rules)
+    assert update.sla_due_at is not None and update.next_change_at is not None
+    assert update.sla_due_at < update.next_change_at
+    curve, change = projected_decay(update.model_dump(mode="json"), rules)
+    demotion = advance(state, rules, ts(update.next_change_at) + 400 * DAY).transitions[0]
+    assert (demotion.to_stage, demotion.reason) == ("recycled", "decay")
+    assert change == ts(demotion.occurred_at)
+    start = ts(update.last_activity_at)
+    assert curve[0] == (start, update.scores.total)
+    assert curve[-1][0] == change
+    # past the SLA (breached: no deadline any more) the cached due time is the demotion
+    later = advance(state, rules, ts(update.sla_due_at) + 1).state
+    assert score_update(later, rules).next_change_at == update.next_change_at
+    # a lead decay never moves: no time, and a 60-day curve
     assert projected_decay(lead(stage="lead"), rules)[1] is None
     assert projected_decay(lead(last_activity_at=None), rules) == ([], None)
-    assert timedelta(seconds=crossing - start) > timedelta(days=half_life)
+
+
+def test_the_rules_page_says_since_when_the_worker_scores_with_this_file(rules: Rules) -> None:
+    start = datetime(2026, 12, 8, 9, tzinfo=UTC).timestamp()
+    live = pages.rules(rules, "now", "then", [(rules.stamp, start), ("old", start - DAY)], {})
+    assert '<dd data-metric="rules-since">2026-12-08 09:00 UTC</dd>' in live
+    assert live.index(rules.stamp) < live.index("<code>old</code>")  # the newest first
+    waiting = pages.rules(rules, "now", "then", [("old", start)], {"old": "2026-12-07"})
+    assert '<dd data-metric="rules-since">not yet: no score update' in waiting

@@ -8,7 +8,15 @@ import pytest
 from aiokafka import ConsumerRecord
 
 from schemas.transitions import ScoreUpdate
-from stream_app.serve.projector import ErasureFence, decode_batch, newest_per_lead
+from stream_app.scoring.engine import advance
+from stream_app.scoring.replay import Replay
+from stream_app.serve.projector import (
+    ErasureFence,
+    decode_batch,
+    newest_per_lead,
+    projected_topics,
+)
+from stream_app.topics import TopicNames
 from stream_app.worker.pipeline import InMemoryPipeline
 from tests.factories import VP_PROFILE, default_rules, ev
 
@@ -87,3 +95,21 @@ def test_the_fence_keeps_out_an_erased_leads_transitions_from_before_its_tombsto
     fence.note("L2", 10)
     fence.note("L3", 10)  # over the limit: the oldest goes
     assert fence.admits("L1", 1)
+
+
+def test_a_fetch_keeps_sla_breaches_apart_from_transitions() -> None:
+    rules = default_rules()
+    replay = Replay(rules)
+    replay.process(ev("profile_update", lead_id="w", **VP_PROFILE))
+    replay.process(ev("form_submission", hours=1, lead_id="w", form_kind="demo_request"))
+    state = replay.states["w"]
+    (breach,) = advance(state, rules, (state.newest_at or 0.0) + 30 * 86400).breaches
+    records = [record("lead_sla_breaches", 3, breach.model_dump_json().encode(), timestamp=9)]
+    fetched = decode_batch(records, "score_updates", "lead_sla_breaches")
+    assert fetched.breaches == [(breach, 9)]
+    assert fetched.transitions == [] and fetched.updates == []
+    assert projected_topics(TopicNames("p.")) == [
+        "p.lead_score_updates",
+        "p.lead_stage_transitions",
+        "p.lead_sla_breaches",
+    ]

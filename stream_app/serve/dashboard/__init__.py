@@ -215,22 +215,23 @@ class Dashboard:
         body = pages.sla(
             await self.reads.waiting("open", LIST_LIMIT),
             await self.reads.waiting("breached", LIST_LIMIT),
-            (await self.reads.waiting("breached", 20, newest=True))[1],
+            await self.projection.recent_breaches(20),
             self.sla_hours(),
         )
         return self.html("Sales SLA", "/sla", body)
 
     async def rules_page(self, request: web.Request) -> web.Response:
         rules = self.rules.current()
-        seen: dict[str, str] = {}
+        newest: dict[str, str] = {}
         for _, t in await self.reads.feed(200):
-            seen.setdefault(t["rules_version"], t["occurred_at"])
+            newest.setdefault(t["rules_version"], t["occurred_at"])
         modified = when(self.rules.mtime) if self.rules.mtime else "unknown"
         body = pages.rules(
             rules,
             when(datetime.fromtimestamp(self.rules.read_at, UTC)),
             modified,
-            list(seen.items()),
+            await self.projection.rules_seen(),
+            newest,
         )
         return self.html("Rules in force", "/rules", body)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
 from typing import Any
 
@@ -32,30 +31,27 @@ def _ts(value: str | None) -> float | None:
 def projected_decay(
     lead: dict[str, Any], rules: Rules
 ) -> tuple[list[tuple[float, float]], float | None]:
-    """The score from the last activity on if nothing else happens, and when it crosses
-    the recycle line (a qualified lead only; None if fit alone keeps it above).
+    """The score from the last activity on if nothing else happens, and when decay alone
+    changes the lead's stage (None: it never does).
 
-    Engagement halves every ``half_life_days``; fit does not decay. The worker's
-    record knows the exact time (its ``due_at``, with the grace period); the
-    projection holds the score update, so the page computes the same curve
-    from it: an estimate, drawn dashed.
+    Engagement halves every ``half_life_days``; fit does not decay. The time is the
+    core's own (the score update's ``next_change_at``: the recycle line crossed and
+    the grace period over, exactly when the worker's timer acts), not an estimate;
+    the curve up to it is drawn dashed.
     """
     start = _ts(lead.get("last_activity_at"))
     if start is None:
         return [], None
     s = lead["scores"]
     half_life = rules.spec.engagement.half_life_days * DAY
-    line = rules.spec.stages.recycle.below_total
-    crossing = None
-    if lead["stage"] in QUALIFIED and s["engagement"] > 0 and s["fit"] < line < s["total"]:
-        crossing = start + half_life * math.log2(s["engagement"] / (line - s["fit"]))
-    end = crossing if crossing is not None else start + 60 * DAY
+    change = _ts(lead.get("next_change_at"))
+    end = change if change is not None and change > start else start + 60 * DAY
     steps = 24
     curve = [
         (t, s["fit"] + s["engagement"] * 0.5 ** ((t - start) / half_life))
         for t in (start + (end - start) * i / steps for i in range(steps + 1))
     ]
-    return curve, crossing
+    return curve, change
 
 
 def contributions(transition: dict[str, Any] | None) -> Html:
@@ -119,12 +115,15 @@ def lead(
         curve,
     )
     outlook = (
-        f"If nothing else happens, the score decays below the recycle line "
-        f"({st.recycle.below_total:g}) around {when(crossing)}, then recycles after "
-        f"{st.recycle.grace_days:g} days' grace."
-        if crossing is not None
-        else "No demotion ahead: the lead is not qualified, or its fit alone keeps it above "
-        "the recycle line."
+        "No stage change ahead from decay alone: the lead is not qualified, or its fit "
+        "alone keeps it above the recycle line."
+        if crossing is None
+        else f"If nothing else happens, decay recycles the lead on {when(crossing)} (below "
+        f"the recycle line of {st.recycle.below_total:g}, after {st.recycle.grace_days:g} "
+        "days' grace)."
+        if data["stage"] in QUALIFIED
+        else f"If nothing else happens, the lead's negative points fade and it moves up on "
+        f"{when(crossing)}."
     )
     others = ""
     if account is not None:

@@ -290,7 +290,8 @@ def sla(
     sla_hours: dict[str, float],
 ) -> Html:
     """Leads past and within the SLA (the earliest deadline first: the first ``LIST_LIMIT``
-    of each), and the recent breaches (the latest deadline first)."""
+    of each), and the recent breaches published (the latest deadline first), also of
+    leads sales picked up since."""
 
     def rows(leads: list[dict[str, Any]]) -> Any:
         return (
@@ -320,11 +321,33 @@ def sla(
             f"Within the SLA: {on_time:,}, the earliest deadline first",
             "open",
         )
-        + table(headers, rows(recent), "Recent breaches, the latest deadline first", "recent")
+        + table(
+            ["Lead", "Waited in", "Deadline missed", "Score then", "Account"],
+            (
+                [
+                    lead_link(b["lead_id"]),
+                    stage_badge(b["stage"]),
+                    when(b["occurred_at"]),
+                    num(b["scores"]["total"]),
+                    account_link(b.get("account_id")),
+                ]
+                for b in recent
+            ),
+            "Recent breaches, the latest deadline first (also of leads picked up since)",
+            "recent",
+        )
     )
 
 
-def rules(rules: Rules, loaded_at: str, modified_at: str, seen: list[tuple[str, str]]) -> Html:
+def rules(
+    rules: Rules,
+    loaded_at: str,
+    modified_at: str,
+    seen: list[tuple[str, float]],
+    newest: dict[str, str],
+) -> Html:
+    """The rules in force; ``seen``: each stamp the projection stored score updates under
+    and when it first did (newest first); ``newest``: stamp -> its newest recent transition."""
     spec = rules.spec
     st = spec.stages
     lines = table(
@@ -386,20 +409,33 @@ def rules(rules: Rules, loaded_at: str, modified_at: str, seen: list[tuple[str, 
         "rules",
     )
     history = table(
-        ["Rules stamp", "Newest transition under it"],
-        ([s, when(t)] for s, t in seen),
-        "Stamps on the recent transitions (a reload shows as a new stamp)",
+        ["Rules stamp", "First score update under it", "Newest recent transition under it"],
+        (
+            [Html(f"<code>{esc(stamp)}</code>"), when(at), when(newest.get(stamp))]
+            for stamp, at in seen
+        ),
+        "The rules the worker scored with: a reload re-scores every lead at once, so a "
+        "stamp's first update is when it took effect",
         "stamps",
+    )
+    since = dict(seen).get(rules.stamp)
+    in_force = (
+        when(since)
+        if since is not None
+        else "not yet: no score update under this stamp (is the worker's file the same? "
+        "it reads a changed file on SIGHUP)"
     )
     return Html(
         f'<dl class="tiles"><div class="tile"><dt>Version</dt><dd>{esc(spec.version)}</dd></div>'
         f'<div class="tile"><dt>Stamp</dt><dd><code>{esc(rules.stamp)}</code></dd></div>'
         f'<div class="tile"><dt>File</dt><dd><code>{esc(rules.source)}</code></dd></div>'
         f'<div class="tile"><dt>File changed</dt><dd>{esc(modified_at)}</dd></div>'
-        f'<div class="tile"><dt>Read by this page</dt><dd>{esc(loaded_at)}</dd></div></dl>'
+        f'<div class="tile"><dt>Read by this page</dt><dd>{esc(loaded_at)}</dd></div>'
+        f'<div class="tile"><dt>Scoring live since</dt><dd data-metric="rules-since">'
+        f"{esc(in_force)}</dd></div></dl>"
         f"<p>{esc(spec.name)}: {esc(spec.description)}</p>"
-        "<p>The worker applies a changed file on SIGHUP; the stamps below say which rules "
-        "scored the recent transitions.</p>"
+        "<p>The worker applies a changed file on SIGHUP and re-scores every lead with it; "
+        "the table below says when each stamp first scored a lead.</p>"
         f"{history}{lines}{engagement}{signals}{fit}{dq}"
     )
 

@@ -109,6 +109,9 @@ for _, entry in ipairs(redis.call('XRANGE', p .. 'feed', '-', '+')) do
     end
   end
 end
+for _, member in ipairs(redis.call('ZRANGE', p .. 'breaches', 0, -1)) do
+  if cjson.decode(member)['lead_id'] == id then redis.call('ZREM', p .. 'breaches', member) end
+end
 redis.call('SREM', p .. 'leads', id)
 for _, outcome in ipairs({'accepted', 'rejected', 'opportunity', 'won', 'lost'}) do
   for band = 0, 10 do redis.call('ZREM', p .. 'outcomes:' .. outcome .. ':' .. band, id) end

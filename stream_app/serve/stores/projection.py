@@ -48,10 +48,18 @@ projection in place (``python -m stream_app projector --repair-attribution``).
     <p>outcomes:<outcome>:<band> zset: lead id -> event time of that sales outcome, the last
                                  ``drift.WINDOW_DAYS`` of feedback (``/outcomes``, drift)
     <p>outcomes:newest           event time of the newest sales outcome counted
+    <p>breaches                  zset: SLA breach (its JSON) -> its deadline, the last
+                                 BREACHES_KEPT published (the Sales SLA page's recent breaches,
+                                 also of leads picked up since)
+    <p>rules_seen                hash: rules stamp -> when the projection first stored an
+                                 update scored with it (wall clock, seconds): a rules switch
+                                 re-scores every lead at once, so this is when it took
+                                 effect (the dashboard's rules page; no lead data)
 
 An erased lead (a tombstone on ``lead_score_updates``) leaves every one of
 them in one atomic step (``erase``): its hash, transitions and score history,
-its grid cell, its entries in the feed, and its id
+its grid cell, its entries in the feed, the breaches and the drift's
+outcomes, and its id
 from every set and zset above, including the source and campaign sets of
 earlier first-touch values; a source, campaign or account left with no lead
 leaves its index set too. Nothing here is keyed by an anonymous id.
@@ -61,12 +69,13 @@ from __future__ import annotations
 
 import json
 import statistics
+import time
 from datetime import UTC, datetime
 from typing import Any
 
 import redis.asyncio as aioredis
 
-from schemas.transitions import STAGES, ScoreUpdate, StageTransition
+from schemas.transitions import STAGES, ScoreUpdate, SlaBreach, StageTransition
 from stream_app.outcomes import drift
 from stream_app.scoring.accounts import top_n_sum
 from stream_app.scoring.funnel import MqlReview, mql_review
@@ -81,6 +90,8 @@ TRANSITIONS_KEPT = 20
 SCORES_KEPT = 100
 #: Transitions the live feed remembers (a dashboard that reconnects resumes from it).
 FEED_KEPT = 500
+#: SLA breaches kept for the dashboard's recent breaches (the latest deadlines).
+BREACHES_KEPT = 500
 
 
 def _days(later: Any, earlier: Any) -> str:
@@ -108,16 +119,29 @@ class RedisProjection:
 
     async def apply_update(self, update: ScoreUpdate) -> bool:
         """Apply a score update; False if Redis already holds this version or a newer one."""
-        return bool(await self._apply(args=self._args(update)))
+        applied = bool(await self._apply(args=self._args(update)))
+        await self.redis.hsetnx(f"{self.p}rules_seen", update.rules_version, repr(time.time()))
+        return applied
 
-    async def apply_updates(self, updates: list[ScoreUpdate]) -> None:
-        """Apply many updates in one pipelined round trip (each one still version-checked)."""
+    async def apply_updates(self, updates: list[ScoreUpdate], now: float | None = None) -> None:
+        """Apply many updates in one pipelined round trip (each one still version-checked),
+        and note each rules stamp the first time one is stored (``<p>rules_seen``)."""
         if not updates:
             return
+        seen_at = repr(time.time() if now is None else now)
         async with self.redis.pipeline(transaction=False) as pipe:
             for update in updates:
                 await self._apply(args=self._args(update), client=pipe)
+            for stamp in {u.rules_version for u in updates}:
+                pipe.hsetnx(f"{self.p}rules_seen", stamp, seen_at)
             await pipe.execute()
+
+    async def rules_seen(self) -> list[tuple[str, float]]:
+        """Each rules stamp the projection stored updates under, with when it first did,
+        the newest first."""
+        raw = await self.redis.hgetall(f"{self.p}rules_seen")
+        found = [(k.decode(), float(v)) for k, v in raw.items()]
+        return sorted(found, key=lambda item: (-item[1], item[0]))
 
     async def erase(self, lead_ids: list[str]) -> None:
         """Delete every key and index entry of each lead (one atomic script per lead)."""
@@ -201,6 +225,23 @@ class RedisProjection:
             window = drift.WINDOW_DAYS * DAY
             at = repr(transition.occurred_at.timestamp())
             await self._record_outcome(args=[self.p, lead, outcome, at, window], client=pipe)
+
+    async def add_breaches(self, breaches: list[SlaBreach]) -> None:
+        """Keep the latest SLA breaches by deadline (a re-sent one is stored once: its JSON
+        is the same, its ``breach_id`` deterministic)."""
+        if not breaches:
+            return
+        key = f"{self.p}breaches"
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for breach in breaches:
+                pipe.zadd(key, {breach.model_dump_json(): breach.occurred_at.timestamp()})
+            pipe.zremrangebyrank(key, 0, -BREACHES_KEPT - 1)
+            await pipe.execute()
+
+    async def recent_breaches(self, limit: int) -> list[dict[str, Any]]:
+        """The latest ``limit`` SLA breaches published, the latest deadline first."""
+        found = await self.redis.zrevrange(f"{self.p}breaches", 0, limit - 1)
+        return [json.loads(member) for member in found]
 
     async def repair_attribution(self, batch: int = 1000) -> dict[str, int]:
         """Remove the source and campaign memberships a lead's hash no longer holds.
