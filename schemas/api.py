@@ -19,7 +19,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from schemas.base import Id, Label, Model
+from schemas.base import EventTime, Id, Label, Model
 from schemas.transitions import ScoreUpdate, Stage, StageTransition
 
 
@@ -139,6 +139,37 @@ class Funnel(Model):
     )
 
 
+class Funnels(Model):
+    """``/funnels``: the champion's funnel and, while a challenger runs, its funnel beside it."""
+
+    champion: Funnel
+    challenger: Funnel | None = Field(
+        description="null unless the challenger's projection (LEADSTREAM_CHALLENGER) has leads"
+    )
+    challenger_name: Label
+
+
+class OutcomeBand(Model):
+    """Sales outcomes of the leads handed to sales with a total in one band."""
+
+    band: str = Field(description="e.g. '60-80': the lead's total when it reached MQL/PQL/SQL")
+    min_total: int | None = Field(description="the band's lowest total; null for the lowest band")
+    accepted: int = Field(ge=0)
+    rejected: int = Field(ge=0)
+    opportunity: int = Field(ge=0)
+    won: int = Field(ge=0)
+    lost: int = Field(ge=0)
+    win_rate: float | None = Field(ge=0, le=1, description="won / (won + lost); null before any")
+
+
+class Outcomes(Model):
+    """``/outcomes``: drift. Outcomes per hand-off score band over the last days of feedback."""
+
+    window_days: int
+    until: EventTime | None = Field(description="event time of the newest feedback counted")
+    bands: list[OutcomeBand]
+
+
 class ApiInfo(Model):
     title: str
     version: str
@@ -164,6 +195,9 @@ RESPONSE_MODELS: tuple[type[Model], ...] = (
     TopAccounts,
     AccountScore,
     Funnel,
+    Funnels,
+    Outcomes,
+    OutcomeBand,
     Health,
     Ready,
     OpenApiDocument,

@@ -9,6 +9,7 @@ sometimes a demo request or a product trial, sometimes silence for months.
 The same seed gives the same events, byte for byte::
 
     python -m tools generate --leads 1000 --seed 7 > events.jsonl
+    python -m tools generate --leads 3000 --seed 7 --outcomes truth > with-outcomes.jsonl
 
 Events come out in event-time order across prospects (per prospect they are
 always in order), with ``occurred_at`` starting at ``--start``.
@@ -267,11 +268,19 @@ def write(events: Iterator[dict[str, Any]], out: IO[str], limit: int | None = No
 
 def _cmd_generate(args: argparse.Namespace) -> int:
     start = datetime.fromisoformat(args.start) if args.start else START
-    count = write(
-        generate(args.leads, args.seed, start=start, id_prefix=args.prefix), sys.stdout, args.limit
-    )
+    if args.outcomes:
+        from tools.outcomes import with_outcomes  # noqa: PLC0415  (it replays the traffic)
+
+        events = with_outcomes(
+            args.leads, args.seed, mode=args.outcomes, start=start, id_prefix=args.prefix
+        )
+    else:
+        events = generate(args.leads, args.seed, start=start, id_prefix=args.prefix)
+    count = write(events, sys.stdout, args.limit)
+    with_what = f", sales feedback drawn from the {args.outcomes} model" if args.outcomes else ""
     print(
-        f"generated {count} events for {args.leads} prospects (seed {args.seed})", file=sys.stderr
+        f"generated {count} events for {args.leads} prospects (seed {args.seed}{with_what})",
+        file=sys.stderr,
     )
     return 0
 
@@ -288,4 +297,14 @@ def add_command(sub: Any, formatter: type[argparse.HelpFormatter]) -> None:
     gen.add_argument("--limit", type=int, help="stop after this many events")
     gen.add_argument("--start", help="ISO-8601 time of the earliest activity (with time zone)")
     gen.add_argument("--prefix", default="", help="prefix for every id (keeps runs apart)")
+    gen.add_argument(
+        "--outcomes",
+        choices=["truth", "random"],
+        help=(
+            "also write sales feedback (accepted, opportunity, won, lost, rejected) for every "
+            "lead that reached sales, drawn from a hidden propensity (truth: some behaviours "
+            "and fit predict it, tools/outcomes.py) or at random (nothing to learn); the "
+            "traffic itself stays the same"
+        ),
+    )
     gen.set_defaults(handler=_cmd_generate)

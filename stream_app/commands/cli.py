@@ -13,6 +13,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from pydantic import ValidationError
 
@@ -23,6 +24,7 @@ Handler = Callable[[argparse.Namespace], int]
 MAIN_EPILOG = """\
 commands, in the order you meet them:
   worker                 the Faust worker: live scoring from Kafka
+  challenger             a shadow worker: the champion's inputs scored with other rules
   health                 probe /health (or /ready) of this machine's worker, API, collector
   api                    the read-only query API over the Redis projection
   collect                Segment's HTTP tracking API for sites, libraries and webhooks
@@ -31,6 +33,9 @@ commands, in the order you meet them:
   erase                  erase a person (lead id or e-mail): records, visitors, projection
   simulate               offline replay: score a JSON-lines event file with a rules file
   rules check            validate a rules file and print its summary
+  evaluate               judge a rules file against won and lost deals (AUC, lift per rule)
+  learn                  propose better points from outcomes (needs leadstream[learn])
+  compare                what changes between two simulate outputs (or two live topics)
   settings               print the effective settings (secrets masked)
 
 developer tools, in a checkout (`python -m tools --help`): the local Kafka + Redis
@@ -81,6 +86,52 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     )
     worker.execute_from_commandline()
     return 0
+
+
+def _cmd_challenger(args: argparse.Namespace) -> int:
+    """The worker again, under the challenger's settings (``Settings.challenger_settings``)."""
+    import os  # noqa: PLC0415
+
+    from stream_app.config import Settings  # noqa: PLC0415
+    from stream_app.rules_file import load_rules  # noqa: PLC0415
+
+    load_rules(args.rules)  # a bad file stops here, before anything starts
+    champion = Settings()
+    env = champion.challenger_settings(args.rules.resolve(), args.port)
+    if env["LEADSTREAM_APP_ID"] == champion.app_id:
+        raise LeadstreamError("the challenger needs its own app id")
+    print(
+        f"challenger {champion.challenger}: rules {args.rules}, reading "
+        f"{env['LEADSTREAM_INPUT_TOPICS']}; writing {env['LEADSTREAM_TOPIC_PREFIX']}* topics "
+        f"and Redis keys {env['LEADSTREAM_REDIS_KEY_PREFIX']}*; app id {env['LEADSTREAM_APP_ID']}",
+        file=sys.stderr,
+    )
+    os.environ.update(env)  # the worker and its projector child read these
+    return _cmd_worker(args)
+
+
+CHALLENGER_EPILOG = """what it is: a second worker that scores the champion's own input topics with
+another rules file (a proposal from `learn`) and publishes to its own topics:
+its app id is the champion's plus -<LEADSTREAM_CHALLENGER>, its topic prefix
+<prefix><name>., its Redis keys <LEADSTREAM_REDIS_KEY_PREFIX><name>:, its RocksDB
+under <LEADSTREAM_DATA_DIR>-<name>, its /health and /metrics on --port (default
+the champion's LEADSTREAM_WORKER_PORT + 1). Sales feedback reaches it too (it
+reads the same sales_feedback topic). Run no notifier or CRM sync on its topics:
+nobody hears from a challenger. The query API shows its funnel beside the
+champion's (GET /funnels, the dashboard's funnel page) while it has leads.
+
+start it with the champion's own settings (the same environment or .env), so it
+derives its names from them; compare the two live:
+  python -m stream_app compare kafka:lead_stage_transitions \
+      kafka:challenger.lead_stage_transitions
+
+promote: docs/outcomes.md (copy the file over LEADSTREAM_RULES_PATH, SIGHUP the
+champion, stop the challenger).
+
+examples:
+  python -m stream_app challenger --rules proposed.yaml
+  LEADSTREAM_CHALLENGER=q3 python -m stream_app challenger --rules q3.yaml --port 8091
+"""
 
 
 def _cmd_health(args: argparse.Namespace) -> int:
@@ -292,6 +343,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     worker.set_defaults(handler=_cmd_worker)
 
+    challenger = sub.add_parser(
+        "challenger",
+        help="a shadow worker: the champion's inputs scored with another rules file",
+        formatter_class=Formatter,
+        description=(
+            "Run a worker that reads the champion's input topics and scores them with\n"
+            "another rules file, under names of its own (see below); nobody is notified."
+        ),
+        epilog=CHALLENGER_EPILOG,
+    )
+    challenger.add_argument("--rules", required=True, type=Path, help="the challenger's rules")
+    challenger.add_argument(
+        "--port", type=int, help="its /health, /ready, /metrics port (default: the champion's + 1)"
+    )
+    challenger.set_defaults(handler=_cmd_challenger)
+
     health = sub.add_parser(
         "health",
         help="exit 0 if this machine's worker, API or collector answers /health (a probe)",
@@ -412,10 +479,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     crm_sync.set_defaults(handler=_cmd_crm_sync)
 
-    from stream_app.commands import erase, replay  # noqa: PLC0415
+    from stream_app.commands import compare, erase, evaluate, learn, replay  # noqa: PLC0415
 
     erase.add_command(sub, Formatter)
     replay.add_commands(sub, Formatter)
+    evaluate.add_command(sub, Formatter)
+    learn.add_command(sub, Formatter)
+    compare.add_command(sub, Formatter)
     return parser
 
 

@@ -92,3 +92,13 @@ async def test_openapi_describes_every_route(api: TestClient) -> None:
     assert served == OPENAPI
     routes = {r.resource.canonical for r in api.app.router.routes() if r.method == "GET"}
     assert routes == set(OPENAPI["paths"])
+
+
+async def test_funnels_without_a_challenger_and_outcomes_before_any_feedback(
+    api: TestClient,
+) -> None:
+    funnels = await (await api.get("/funnels", headers=AUTH)).json()
+    assert funnels["challenger"] is None and funnels["challenger_name"] == "challenger"
+    assert funnels["champion"] == await (await api.get("/funnel", headers=AUTH)).json()
+    outcomes = await (await api.get("/outcomes", headers=AUTH)).json()
+    assert outcomes == {"window_days": 90, "until": None, "bands": []}

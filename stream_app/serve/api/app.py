@@ -19,15 +19,17 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
 from schemas.api import (
     Account,
     Error,
     Funnel,
+    Funnels,
     Health,
     Lead,
     OpenApiDocument,
+    Outcomes,
     Ready,
     TopAccounts,
     TopLeads,
@@ -36,6 +38,7 @@ from schemas.base import Model
 from schemas.transitions import STAGES
 from stream_app.config import Settings
 from stream_app.httpserver import REFUSED, Runner, json_errors, run
+from stream_app.outcomes import drift
 from stream_app.scoring.rules import Rules
 from stream_app.scoring.spec import FunnelReview
 from stream_app.serve.api.openapi import OPENAPI
@@ -55,6 +58,9 @@ PROJECTION: web.AppKey[RedisProjection] = web.AppKey("projection", RedisProjecti
 TOP_N: web.AppKey[int] = web.AppKey("top_n", int)
 REGISTRY: web.AppKey[CollectorRegistry] = web.AppKey("registry", CollectorRegistry)
 REVIEW: web.AppKey[FunnelReview] = web.AppKey("review", FunnelReview)
+CHALLENGER: web.AppKey[RedisProjection] = web.AppKey("challenger", RedisProjection)
+CHALLENGER_NAME: web.AppKey[str] = web.AppKey("challenger_name", str)
+OUTCOMES: web.AppKey[Gauge] = web.AppKey("outcomes", Gauge)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -150,8 +156,35 @@ async def funnel(request: web.Request) -> web.Response:
     return _reply(Funnel, await request.app[PROJECTION].funnel(request.app[REVIEW]))
 
 
+async def funnels(request: web.Request) -> web.Response:
+    app = request.app
+    challenger = app.get(CHALLENGER)
+    theirs = None
+    if challenger is not None and await challenger.has_leads():
+        theirs = await challenger.funnel(app[REVIEW])
+    return _reply(
+        Funnels,
+        {
+            "champion": await app[PROJECTION].funnel(app[REVIEW]),
+            "challenger": theirs,
+            "challenger_name": app[CHALLENGER_NAME],
+        },
+    )
+
+
+async def outcomes(request: web.Request) -> web.Response:
+    return _reply(Outcomes, await request.app[PROJECTION].outcomes())
+
+
 async def metrics(request: web.Request) -> web.Response:
-    """This process's own figures (each worker serves its own on LEADSTREAM_WORKER_PORT)."""
+    """This process's own figures (each worker serves its own on LEADSTREAM_WORKER_PORT),
+    and the drift counts read from the projection when asked."""
+    gauge = request.app[OUTCOMES]
+    found = await request.app[PROJECTION].outcomes()
+    gauge.clear()
+    for row in found["bands"]:
+        for outcome in drift.OUTCOMES:
+            gauge.labels(band=row["band"], outcome=outcome).set(row[outcome])
     return web.Response(body=generate_latest(request.app[REGISTRY]), content_type="text/plain")
 
 
@@ -183,6 +216,8 @@ def create_api(
     top_n: int,
     review: FunnelReview | None = None,
     rules: Rules | None = None,
+    challenger: RedisProjection | None = None,
+    challenger_name: str = "challenger",
 ) -> web.Application:
     """The API; ``review``: the rules' ``funnel_review`` (``/funnel`` judges the newest MQLs);
     with ``rules``, the dashboard under ``/ui/`` too (``stream_app.serve.dashboard``)."""
@@ -199,6 +234,15 @@ def create_api(
         client_max_size=MAX_REQUEST_BYTES,
     )
     app[REFUSED] = lambda status: requests.labels(route="unparsed", status=str(status)).inc()
+    app[OUTCOMES] = Gauge(
+        "leadstream_outcomes_90d",
+        "sales outcomes in the last 90 days of feedback, by the score band of the hand-off",
+        ["band", "outcome"],
+        registry=registry,
+    )
+    if challenger is not None:
+        app[CHALLENGER] = challenger
+    app[CHALLENGER_NAME] = challenger_name
     app[REGISTRY] = registry
     app[PROJECTION] = projection
     app[TOP_N] = top_n
@@ -210,13 +254,18 @@ def create_api(
     app.router.add_get("/accounts", top_accounts)
     app.router.add_get(f"/accounts/{{account_id:{ANY_ID}}}", account)
     app.router.add_get("/funnel", funnel)
+    app.router.add_get("/funnels", funnels)
+    app.router.add_get("/outcomes", outcomes)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/openapi.json", openapi)
     if rules is not None:
-        add_dashboard(app, token, projection, rules, app[REVIEW], top_n)
+        theirs = (challenger, challenger_name) if challenger is not None else None
+        add_dashboard(app, token, projection, rules, app[REVIEW], top_n, theirs)
 
     async def close_redis(app: web.Application) -> None:
         await app[PROJECTION].redis.aclose()
+        if CHALLENGER in app:
+            await app[CHALLENGER].redis.aclose()
 
     app.on_cleanup.append(close_redis)
     return app
@@ -231,7 +280,16 @@ def main(settings: Settings | None = None) -> int:
     rules = load_rules(settings.rules_path)
     spec = rules.spec
     projection = RedisProjection(redis_client(settings), settings.redis_key_prefix)
-    app = create_api(settings, projection, spec.accounts.top_n, spec.funnel_review, rules)
+    challenger = RedisProjection(redis_client(settings), settings.challenger_key_prefix)
+    app = create_api(
+        settings,
+        projection,
+        spec.accounts.top_n,
+        spec.funnel_review,
+        rules,
+        challenger=challenger,
+        challenger_name=settings.challenger,
+    )
     log.info(
         "query API on http://%s:%d/ (OpenAPI at /openapi.json, dashboard at /ui/)",
         settings.api_host,

@@ -146,8 +146,19 @@ OPENAPI: dict[str, Any] = {
             "whether the newest MQLs' conversion says the MQL definition needs review",
             "Funnel",
         ),
+        "/funnels": _op(
+            "The champion's funnel and, while a challenger runs (python -m stream_app "
+            "challenger), the challenger's beside it",
+            "Funnels",
+        ),
+        "/outcomes": _op(
+            "Drift: sales outcomes per score band of the hand-off to sales, over the last "
+            "90 days of feedback (event time)",
+            "Outcomes",
+        ),
         "/metrics": _op(
-            "Prometheus metrics of this API process (requests by route and status); "
+            "Prometheus metrics of this API process (requests by route and status, sales "
+            "outcomes per hand-off band: leadstream_outcomes_90d); "
             "each worker serves its own on LEADSTREAM_WORKER_PORT",
             "",
             ok=_METRICS,

@@ -35,7 +35,7 @@ from stream_app.scoring.rules import Rules
 from stream_app.scoring.spec import FunnelReview
 from stream_app.serve.dashboard import lead_page, pages
 from stream_app.serve.dashboard.gate import Gate, form
-from stream_app.serve.dashboard.html import PREFIX, page, when
+from stream_app.serve.dashboard.html import PREFIX, Html, page, when
 from stream_app.serve.dashboard.live import stream
 from stream_app.serve.dashboard.queries import Reads
 from stream_app.serve.stores.projection import RedisProjection
@@ -80,9 +80,15 @@ class RulesInForce:
 
 class Dashboard:
     def __init__(
-        self, projection: RedisProjection, rules: Rules, review: FunnelReview, top_n: int
+        self,
+        projection: RedisProjection,
+        rules: Rules,
+        review: FunnelReview,
+        top_n: int,
+        challenger: tuple[RedisProjection, str] | None = None,
     ) -> None:
         self.projection = projection
+        self.challenger = challenger
         self.reads = Reads(projection)
         self.rules = RulesInForce(rules)
         self.review = review
@@ -127,6 +133,9 @@ class Dashboard:
     async def funnel(self, request: web.Request) -> web.Response:
         data = await self.projection.funnel(self.review)
         body = pages.funnel(data, await self.reads.weekly())
+        if self.challenger is not None and await self.challenger[0].has_leads():
+            theirs = await self.challenger[0].funnel(self.review)
+            body = Html(pages.side_by_side(data, theirs, self.challenger[1]) + body)
         return self.html("Funnel", "/funnel", body)
 
     async def leads(self, request: web.Request) -> web.Response:
@@ -256,9 +265,11 @@ def add_dashboard(
     rules: Rules,
     review: FunnelReview,
     top_n: int,
+    challenger: tuple[RedisProjection, str] | None = None,
 ) -> None:
-    """Register the dashboard's routes and its gate on the API's application."""
-    board = Dashboard(projection, rules, review, top_n)
+    """Register the dashboard's routes and its gate on the API's application; with a
+    ``challenger`` (its projection, its name) the funnel page shows both funnels."""
+    board = Dashboard(projection, rules, review, top_n, challenger)
     gate = Gate(token)
     app.middlewares.append(gate_middleware(gate))
 

@@ -171,6 +171,38 @@ def funnel(data: dict[str, Any], weekly: list[tuple[str, int, int]]) -> Html:
     )
 
 
+def side_by_side(champion: dict[str, Any], challenger: dict[str, Any], name: str) -> Html:
+    """The champion's and a challenger's funnels in one table (what /funnels serves)."""
+
+    def figures(data: dict[str, Any]) -> list[str]:
+        return [
+            num(data["leads"]),
+            num(data["reached_mql"]),
+            num(data["reached_sql"]),
+            pct(data["mql_to_sql_rate"]),
+            num(data["median_days_to_mql"]),
+            num(data["median_days_mql_to_sql"]),
+        ]
+
+    names = ["Leads", "Reached MQL", "Reached SQL", "MQL → SQL", "Days to MQL", "Days MQL → SQL"]
+    rows = (
+        [label, ours, theirs]
+        for label, ours, theirs in zip(names, figures(champion), figures(challenger), strict=True)
+    )
+    return Html(
+        '<section aria-labelledby="ch-h"><h2 id="ch-h">Champion and challenger</h2>'
+        f'<p class="note">A challenger ({esc(name)}) scores the same inputs with another '
+        "rules file; nobody is notified from it (docs/outcomes.md).</p>"
+        + table(
+            ["", "Champion", f"Challenger {esc(name)}"],
+            rows,
+            "Champion and challenger",
+            "challenger",
+        )
+        + "</section>"
+    )
+
+
 def leads(
     rows: list[dict[str, Any]],
     last: dict[str, dict[str, Any]],

@@ -113,6 +113,9 @@ for _, member in ipairs(redis.call('ZRANGE', p .. 'breaches', 0, -1)) do
   if cjson.decode(member)['lead_id'] == id then redis.call('ZREM', p .. 'breaches', member) end
 end
 redis.call('SREM', p .. 'leads', id)
+for _, outcome in ipairs({'accepted', 'rejected', 'opportunity', 'won', 'lost'}) do
+  for band = 0, 10 do redis.call('ZREM', p .. 'outcomes:' .. outcome .. ':' .. band, id) end
+end
 for i = 3, #ARGV do
   redis.call('SREM', p .. 'stage:' .. ARGV[i], id)
   redis.call('ZREM', p .. 'hot:' .. ARGV[i], id)
@@ -208,4 +211,20 @@ DROP_EMPTY_VALUE = """
 local p, dim, value = ARGV[1], ARGV[2], ARGV[3]
 if redis.call('SCARD', p .. dim .. ':' .. value .. ':leads') > 0 then return 0 end
 return redis.call('SREM', p .. dim .. 's', value)
+"""
+
+#: A sales outcome counted under the band of the lead's last hand-off to sales (drift):
+#: ARGV p, lead id, outcome, event time, the window's seconds. Entries older than the
+#: window before this one leave (the count is of the last window of feedback).
+RECORD_OUTCOME = """
+local p, id, outcome, t = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local band = redis.call('HGET', p .. 'lead:' .. id, 'handoff_band')
+if not band then return 0 end
+local key = p .. 'outcomes:' .. outcome .. ':' .. band
+redis.call('ZADD', key, t, id)
+redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. (t - tonumber(ARGV[5])))
+redis.call('SADD', p .. 'outcomes', key)
+local newest = tonumber(redis.call('GET', p .. 'outcomes:newest') or '0')
+if t > newest then redis.call('SET', p .. 'outcomes:newest', ARGV[4]) end
+return 1
 """

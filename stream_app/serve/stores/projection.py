@@ -43,6 +43,11 @@ projection in place (``python -m stream_app projector --repair-attribution``).
                                  (the lead's last SCORES_KEPT updates: its score chart)
     <p>feed                      stream: {lead, seq} per transition stored (last FEED_KEPT):
                                  what the dashboard's live view follows
+    <p>lead:<id> handoff_band    the score band (``outcomes.drift.band``) of the lead's last
+                                 transition to MQL, PQL or SQL: where its sales outcome counts
+    <p>outcomes:<outcome>:<band> zset: lead id -> event time of that sales outcome, the last
+                                 ``drift.WINDOW_DAYS`` of feedback (``/outcomes``, drift)
+    <p>outcomes:newest           event time of the newest sales outcome counted
     <p>breaches                  zset: SLA breach (its JSON) -> its deadline, the last
                                  BREACHES_KEPT published (the Sales SLA page's recent breaches,
                                  also of leads picked up since)
@@ -53,7 +58,8 @@ projection in place (``python -m stream_app projector --repair-attribution``).
 
 An erased lead (a tombstone on ``lead_score_updates``) leaves every one of
 them in one atomic step (``erase``): its hash, transitions and score history,
-its grid cell, its entries in the feed and in the breaches, and its id
+its grid cell, its entries in the feed, the breaches and the drift's
+outcomes, and its id
 from every set and zset above, including the source and campaign sets of
 earlier first-touch values; a source, campaign or account left with no lead
 leaves its index set too. Nothing here is keyed by an anonymous id.
@@ -64,11 +70,13 @@ from __future__ import annotations
 import json
 import statistics
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import redis.asyncio as aioredis
 
 from schemas.transitions import STAGES, ScoreUpdate, SlaBreach, StageTransition
+from stream_app.outcomes import drift
 from stream_app.scoring.accounts import top_n_sum
 from stream_app.scoring.funnel import MqlReview, mql_review
 from stream_app.scoring.spec import FunnelReview
@@ -105,6 +113,7 @@ class RedisProjection:
         self._repair_member = client.register_script(lua.REPAIR_MEMBER)
         self._drop_empty_value = client.register_script(lua.DROP_EMPTY_VALUE)
         self._refresh_account_scores = client.register_script(lua.REFRESH_ACCOUNT_SCORES)
+        self._record_outcome = client.register_script(lua.RECORD_OUTCOME)
 
     # --- writes (the worker) ---------------------------------------------------------
 
@@ -202,7 +211,20 @@ class RedisProjection:
                     maxlen=FEED_KEPT,
                     approximate=False,
                 )
+                await self._note_outcome(pipe, transition)
             await pipe.execute()
+
+    async def _note_outcome(self, pipe: Any, transition: StageTransition) -> None:
+        """Drift (``outcomes.drift``): a hand-off's band, or an outcome counted under it."""
+        lead = transition.lead_id
+        if transition.to_stage in ("mql", "pql", "sql"):
+            band = drift.band(transition.scores.total)
+            pipe.hset(f"{self.p}lead:{lead}", "handoff_band", band)
+        outcome = drift.outcome_of(transition.detail)
+        if transition.reason == "sales_feedback" and outcome is not None:
+            window = drift.WINDOW_DAYS * DAY
+            at = repr(transition.occurred_at.timestamp())
+            await self._record_outcome(args=[self.p, lead, outcome, at, window], client=pipe)
 
     async def add_breaches(self, breaches: list[SlaBreach]) -> None:
         """Keep the latest SLA breaches by deadline (a re-sent one is stored once: its JSON
@@ -330,6 +352,34 @@ class RedisProjection:
                 pipe.sismember(f"{self.p}reached:sql", lead_id)
             reached = await pipe.execute() if newest else []
         return mql_review((bool(r) for r in reached), review)
+
+    async def has_leads(self) -> bool:
+        return bool(await self.redis.scard(f"{self.p}leads"))
+
+    async def outcomes(self) -> dict[str, Any]:
+        """Sales outcomes per hand-off band over the last ``drift.WINDOW_DAYS`` of feedback."""
+        newest = await self.redis.get(f"{self.p}outcomes:newest")
+        until = float(newest) if newest else None
+        since = "-inf" if until is None else repr(until - drift.WINDOW_DAYS * DAY)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for index in range(drift.BANDS):
+                for outcome in drift.OUTCOMES:
+                    pipe.zcount(f"{self.p}outcomes:{outcome}:{index}", since, "+inf")
+            counts = await pipe.execute()
+        bands = []
+        for index in range(drift.BANDS):
+            row = dict(zip(drift.OUTCOMES, counts[index * 5 : index * 5 + 5], strict=True))
+            if any(row.values()):
+                bands.append(
+                    {
+                        "band": drift.band_label(index),
+                        "min_total": index * drift.BAND_WIDTH if index else None,
+                        **row,
+                        "win_rate": drift.win_rate(row),
+                    }
+                )
+        when = None if until is None else datetime.fromtimestamp(until, UTC)
+        return {"window_days": drift.WINDOW_DAYS, "until": when, "bands": bands}
 
     async def funnel(self, review: FunnelReview | None = None) -> dict[str, Any]:
         async with self.redis.pipeline(transaction=False) as pipe:
