@@ -28,6 +28,11 @@ class ErasureEvent(Model):
     lead_id: Id | None = Field(
         None, description="the lead erased; none when the request named an unmerged visitor"
     )
+    lead_ids: list[Id] = Field(
+        default_factory=list,
+        description="every lead erased, lead_id first: an erase by e-mail address also erases "
+        "the lead each visitor that told the address has joined since, which may be another",
+    )
     anonymous_id: Id | None = Field(
         None,
         description="the anonymous id the request named (an e-mail address: its pseudonymous "
@@ -35,8 +40,9 @@ class ErasureEvent(Model):
     )
     anonymous_ids: list[Id] = Field(
         default_factory=list,
-        description="the anonymous visitors whose history had been merged into the lead: "
-        "their records are erased too",
+        description="the anonymous visitors whose history had been merged into the leads "
+        "erased, and (an erase by e-mail address) the visitors that told the address and "
+        "joined no lead: their records are erased too",
     )
     found: bool = Field(description="false when Leadstream held nothing of that person")
     requested_at: EventTime = Field(description="the request's occurred_at")

@@ -242,9 +242,10 @@ class Erase(Model):
     ``email`` (the pseudonymous anonymous id ``email:<32 hex>`` of the address,
     as Segment-spec e-mail events are scored under: the worker maps it at the
     boundary and never stores the address). An anonymous id that was merged into
-    a lead erases that lead. Send it to the input topic the person's other
-    events go to, keyed like them (lead id, else anonymous id), so it is applied
-    in order with them. The worker answers with an ``erasure`` on
+    a lead erases that lead; an address also erases each visitor that told it
+    before joining any lead, or the lead it joined since. Send it to the input
+    topic the person's other events go to, keyed like them (lead id, else
+    anonymous id), so it is applied in order with them. The worker answers with an ``erasure`` on
     ``lead_erasures`` whose ``erasure_id`` is this ``event_id``.
     """
 

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgpack
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from schemas.base import DEFAULT_MAX_CLOCK_SKEW_SECONDS
 from schemas.dead_letter import DeadLetter, DeadLetterReason
@@ -34,7 +34,7 @@ from stream_app.ingest.segment import (
     looks_like_segment,
 )
 from stream_app.ingest.tracks import Tracks, shipped_tracks
-from stream_app.messages import INTERNAL_ADAPTER, RECORD_ADAPTER, Internal, Record
+from stream_app.messages import INTERNAL_ADAPTER, RECORD_ADAPTER, EraseTrail, Internal, Record
 from stream_app.scoring.state import DAY, LeadState
 
 #: Largest message value accepted (bytes). Events are small; a 10 MB value is a bug.
@@ -301,13 +301,14 @@ def decode_internal(raw: bytes) -> Internal:
 
 #: The stored record's layout, version 2 (version 1, the pydantic JSON object, is still
 #: read): a MessagePack array ``[2, due_at, [state values in STATE_FIELDS order],
-#: awaiting, held, linked]``. Positional, so no field name is stored per record, and
-#: binary, so an event time takes 9 bytes instead of 18 characters: 0.55 of version 1's
-#: bytes for the bench's 9,825 final lead records (2,194 -> 1,200 bytes on average), 0.44
-#: on a mixed table of leads and visitors. ``due_at`` comes second, so the due index reads it
-#: without decoding the record. A field added to ``LeadState`` is appended here
-#: (tests/unit/test_codec.py checks the two agree): a record written before it has
-#: fewer values, and the decoder fills in the field's default.
+#: awaiting, held, linked]``, and ``told_by`` seventh on an address's pseudonym that
+#: has any (so every other record keeps its six, byte for byte). Positional, so no field
+#: name is stored per record, and binary, so an event time takes 9 bytes instead of 18
+#: characters: 0.55 of version 1's bytes for the bench's 9,825 final lead records (2,194
+#: -> 1,200 bytes on average), 0.44 on a mixed table of leads and visitors. ``due_at``
+#: comes second, so the due index reads it without decoding the record. A field added to
+#: ``LeadState`` is appended here (tests/unit/test_codec.py checks the two agree): a
+#: record written before it has fewer values, and the decoder fills in the field's default.
 STATE_FIELDS: tuple[str, ...] = (
     "key",
     "lead_id",
@@ -352,7 +353,9 @@ _DEFAULTS: list[Callable[[], Any]] = [
     else functools.partial(lambda value: value, field.default)
     for field in dataclasses.fields(LeadState)
 ]
-_ARRAY_OF_6, _VERSION, _NIL, _FLOAT64 = 0x96, 0x02, 0xC0, 0xCB
+_ARRAY_OF_6, _ARRAY_OF_7, _VERSION, _NIL, _FLOAT64 = 0x96, 0x97, 0x02, 0xC0, 0xCB
+#: A held item: an input event, or an erase by address waiting at the lead (``EraseTrail``).
+_HELD_ADAPTER: TypeAdapter[InputEvent | EraseTrail] = TypeAdapter(InputEvent | EraseTrail)
 _pack = msgpack.Packer(use_bin_type=True).pack
 
 
@@ -364,7 +367,10 @@ def encode_record(record: Record) -> bytes:
         signal: [x for entry in log for x in entry] for signal, log in state.signal_log.items()
     }
     held = [event.model_dump_json().encode() for event in record.held]
-    return _pack([2, state.due_at, values, record.awaiting, held, record.linked])
+    layout = [2, state.due_at, values, record.awaiting, held, record.linked]
+    if record.told_by:
+        layout.append(record.told_by)
+    return _pack(layout)
 
 
 def decode_record(raw: bytes | None) -> Record | None:
@@ -373,7 +379,7 @@ def decode_record(raw: bytes | None) -> Record | None:
         return None
     if raw[:1] == b"{":  # layout version 1, written before the compact one
         return RECORD_ADAPTER.validate_json(raw)
-    version, _due_at, values, awaiting, held, linked = msgpack.unpackb(
+    version, _due_at, values, awaiting, held, linked, *told_by = msgpack.unpackb(
         raw,
         strict_map_key=False,  # the buckets' keys are day numbers
     )
@@ -387,8 +393,9 @@ def decode_record(raw: bytes | None) -> Record | None:
     return Record.model_construct(
         state=LeadState(*values),
         awaiting=awaiting,
-        held=[INPUT_ADAPTER.validate_json(event) for event in held],
+        held=[_HELD_ADAPTER.validate_json(event) for event in held],
         linked=linked,
+        told_by=told_by[0] if told_by else [],
     )
 
 
@@ -398,7 +405,7 @@ _DUE_AT = re.compile(rb'"due_at":(null|-?[0-9][0-9.eE+-]*)[,}]')
 def due_at_of(raw: bytes) -> float | None:
     """A stored record's ``state.due_at`` without decoding the record (the sweep's index
     rebuild reads every record)."""
-    if raw[0] == _ARRAY_OF_6 and raw[1] == _VERSION:
+    if raw[0] in (_ARRAY_OF_6, _ARRAY_OF_7) and raw[1] == _VERSION:
         if raw[2] == _NIL:
             return None
         if raw[2] == _FLOAT64:

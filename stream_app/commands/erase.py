@@ -34,7 +34,11 @@ what is removed: the lead's record in the worker's records table (a delete, and 
   funnel entries): the worker writes a tombstone on lead_score_updates and the
   projection deletes them when it reads it. An e-mail address or an anonymous id
   that joined a lead erases that lead, the whole person; an address joins the lead
-  whose profile update, identify traits or form field told it.
+  whose profile update, identify traits or form field told it. An erase by address
+  also erases each anonymous visitor that told the address before it joined any lead
+  (a form's email field, identify traits, a profile update without a lead id), or the
+  lead that visitor has joined since; the one erasure lists every lead (lead_ids) and
+  visitor (anonymous_ids) it erased.
 what stays: transitions already published on lead_stage_transitions (and what
   consumers such as the sales bot did with them), and the person's past messages on
   the input topics until their retention: downstream consumers follow the erasure

@@ -10,7 +10,11 @@ An e-mail address is an anonymous id too: its pseudonym ``email:<32 hex>``
 and what an erase by address names. Whatever event tells a lead's address
 (a profile update, identify traits, a form's ``email`` field) links that
 pseudonym to the lead as a cookie is linked (``email_link``), so an erase by
-the address finds the person, and the provider's events join the lead.
+the address finds the person, and the provider's events join the lead. An
+anonymous visitor that joined no lead and tells an address is not linked (it
+may never become a lead, and the first link wins): the pseudonym keeps a
+pointer to it instead (at most ``MAX_TOLD_BY``), which an erase by the address
+follows.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from stream_app.scoring.state import ANONYMOUS_PREFIX, LeadState, new_state
 from stream_app.scoring.sweep import next_due_at
 
 MAX_MERGED_IDS = 100
+#: How many visitors an address's pseudonym remembers as having told the address.
+MAX_TOLD_BY = 100
 #: Prefix of the anonymous ids that stand for an e-mail address (``email_pseudonym``).
 EMAIL_PREFIX = "email:"
 

@@ -16,6 +16,12 @@ An ``erase`` request forgets the person it names: the lead (a merged
 anonymous id names its lead), the anonymous states merged into it and the
 links to it; a later event for those ids starts from nothing.
 
+An anonymous visitor that joined no lead and tells an address is not linked
+to it (the address is the person's, the visitor may never become a lead): the
+pseudonym keeps the visitor as having told it (``told``), and an erase by the
+address erases, besides the pseudonym's own lead, each such visitor, or the
+lead it has joined since (``identity.email_link``; ``erasure.erasure_by_address``).
+
 The replay owns ``states``: ``process`` changes the state of the event's key
 in place (it is replaced by the outcome's anyway), so a state taken from
 ``states`` is the live one, not a snapshot; copy it (``LeadState.copy``) to keep one.
@@ -40,11 +46,11 @@ from stream_app.scoring.engine import (
     merge_anonymous,
     switch_rules,
 )
-from stream_app.scoring.erasure import erasure_of
-from stream_app.scoring.identity import email_link
+from stream_app.scoring.erasure import erasure_by_address, erasure_of
+from stream_app.scoring.identity import MAX_TOLD_BY, email_link
 from stream_app.scoring.outputs import PendingUpdate, pending_update
 from stream_app.scoring.rules import Rules
-from stream_app.scoring.state import LeadState, anonymous_key, new_state
+from stream_app.scoring.state import ANONYMOUS_PREFIX, LeadState, anonymous_key, new_state
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,15 +73,18 @@ class Replay:
     rules: Rules
     states: dict[str, LeadState] = field(default_factory=dict)
     links: dict[str, str] = field(default_factory=dict)  # anonymous id -> lead id
+    # an address's pseudonym -> the visitors that told the address while joined to no lead
+    told: dict[str, list[str]] = field(default_factory=dict)
 
     def route(self, event: InboundEvent) -> str:
         """The state key for an event, linking and merging identities on the way.
 
         The pseudonym of an address the event tells (``identity.email_link``) is
         linked to the event's lead after its anonymous id, the order the live worker
-        claims them in.
+        claims them in; a visitor that joined no lead is kept as having told it.
         """
         lead, anon = event.lead_id, event.anonymous_id
+        pseudonym = email_link(event)
         if lead is not None:
             if anon is not None and self.links.setdefault(anon, lead) == lead:
                 self._merge(anon, lead)
@@ -83,8 +92,12 @@ class Replay:
             assert anon is not None
             lead = self.links.get(anon)
             if lead is None:
+                if pseudonym is not None:
+                    told = self.told.setdefault(pseudonym, [])
+                    if anon not in told:
+                        told.append(anon)
+                        del told[:-MAX_TOLD_BY]
                 return anonymous_key(anon)
-        pseudonym = email_link(event)
         if pseudonym is not None and self.links.setdefault(pseudonym, lead) == lead:
             self._merge(pseudonym, lead)
         return lead
@@ -116,6 +129,9 @@ class Replay:
         lead = request.lead_id
         if lead is None:
             assert request.anonymous_id is not None, "an e-mail address is mapped by the codec"
+            visitors = self.told.pop(request.anonymous_id, None)
+            if visitors:
+                return self._erase_told(request, request.anonymous_id, visitors)
             lead = self.links.get(request.anonymous_id)
             if lead is None:  # a visitor that joined no lead
                 key = anonymous_key(request.anonymous_id)
@@ -123,13 +139,50 @@ class Replay:
                 return Step(
                     "erased", key, (), None, erasure=erasure_of(request, lead_id=None, found=found)
                 )
+        found = self._erase_lead(lead)
+        return Step(
+            "erased", lead, (), None, erasure=erasure_of(request, lead_id=lead, found=found)
+        )
+
+    def _erase_lead(self, lead: str) -> LeadState | None:
+        """Forget ``lead``, the visitors merged into it and the links to it; its state."""
         found = self.states.pop(lead, None)
         for anonymous_id in [a for a, joined in self.links.items() if joined == lead]:
             del self.links[anonymous_id]
             self.states.pop(anonymous_key(anonymous_id), None)
-        return Step(
-            "erased", lead, (), None, erasure=erasure_of(request, lead_id=lead, found=found)
+        return found
+
+    def _erase_told(self, request: Erase, pseudonym: str, visitors: list[str]) -> Step:
+        """An erase by address whose pseudonym ``visitors`` told: the pseudonym's lead (else
+        its own history), then each visitor in the order they told it, or the lead it has
+        joined since: what the live worker's ``EraseTrail`` does, record after record."""
+        lead_ids: list[str] = []
+        anonymous_ids: list[str] = []
+        first = self.links.get(pseudonym)
+        found = first is None and self.states.pop(anonymous_key(pseudonym), None) is not None
+        for target in [*([first] if first is not None else []), *map(anonymous_key, visitors)]:
+            lead: str | None = target
+            if target.startswith(ANONYMOUS_PREFIX):
+                visitor = target.removeprefix(ANONYMOUS_PREFIX)
+                lead = self.links.get(visitor)
+                if lead is None:
+                    if self.states.pop(target, None) is not None:
+                        found = True
+                        anonymous_ids.append(visitor)
+                    continue
+                if lead in lead_ids:
+                    continue
+            assert lead is not None
+            state = self._erase_lead(lead)
+            lead_ids.append(lead)
+            if state is not None:
+                found = True
+                anonymous_ids += state.merged_anonymous
+        key = lead_ids[0] if lead_ids else anonymous_key(pseudonym)
+        erasure = erasure_by_address(
+            request, lead_ids=lead_ids, anonymous_ids=anonymous_ids, found=found
         )
+        return Step("erased", key, (), None, erasure=erasure)
 
     def sweep(self, now: float) -> Iterator[StageTransition]:
         """Decay re-evaluation of every lead at event time ``now`` (its transitions only)."""

@@ -27,7 +27,12 @@ by its pseudonym (``identity.email_link``), after the event's anonymous id, so
 an erase by address reaches the lead. Erasing a lead deletes its record and
 sends an ``erase`` to each anonymous id it merged or linked, whose record goes
 if it joined this lead; an erase naming a merged visitor (a cookie, an
-address's pseudonym) goes to its lead, like any of its events.
+address's pseudonym) goes to its lead, like any of its events. A visitor that
+joined no lead and tells an address sends ``told`` to the address's
+pseudonym, which keeps a pointer to it; an erase by that address then follows
+the pointers one record after the other (``trail``: the pseudonym's lead,
+then each visitor, or the lead it has joined since, waiting behind that
+lead's claims like an erase) and the last record publishes the one erasure.
 
 ``PartitionBatch`` is the one effects driver: the Faust agent, the in-memory
 pipeline below and the benchmark's ceiling all run it. It reads records
@@ -74,12 +79,14 @@ from stream_app.ingest.tracks import Tracks
 from stream_app.messages import (
     Absorb,
     Claim,
+    EraseTrail,
     EraseVisitor,
     EventMessage,
     Internal,
     Record,
     RulesSwitch,
     Tick,
+    Told,
 )
 from stream_app.scoring.engine import (
     advance,
@@ -89,7 +96,7 @@ from stream_app.scoring.engine import (
     state_key,
     switch_rules,
 )
-from stream_app.scoring.erasure import erasure_of
+from stream_app.scoring.erasure import erasure_by_address, erasure_of
 from stream_app.scoring.identity import email_link, tombstone
 from stream_app.scoring.rules import Rules
 from stream_app.scoring.state import ANONYMOUS_PREFIX, LeadState, anonymous_key, new_state
@@ -130,6 +137,9 @@ class Outputs:
     # leads erased in this batch, in order: a tombstone each on the score updates, sent
     # before ``updates`` (which then only holds updates from after the erasure)
     erased: list[str] = field(default_factory=list)
+    # the erasure of each of ``erased`` (its tombstone's CloudEvent id and time): the one
+    # published here, or, for an erase by address still on its trail, the request's
+    erased_by: list[ErasureEvent] = field(default_factory=list)
     updates: dict[str, ScoreUpdate] = field(default_factory=dict)  # lead id -> newest
     dead_letters: list[tuple[bytes | None, DeadLetter]] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)  # for metrics
@@ -139,13 +149,8 @@ class Outputs:
             yield subject.encode(), encode_internal(message), timestamp
 
     def tombstones(self) -> Iterator[tuple[str, ErasureEvent]]:
-        """Each erased lead with the erasure that erased it (its tombstone's CloudEvent):
-        ``_erase`` adds one to ``erased`` and one naming the lead to ``erasures``, in order."""
-        erasures = iter(e for e in self.erasures if e.lead_id is not None)
-        for lead in self.erased:
-            erasure = next(erasures)
-            assert erasure.lead_id == lead, (lead, erasure.erasure_id)  # one order for both
-            yield lead, erasure
+        """Each erased lead with the erasure that erased it (its tombstone's CloudEvent)."""
+        yield from zip(self.erased, self.erased_by, strict=True)
 
 
 _MISSING = object()
@@ -266,6 +271,7 @@ class PartitionBatch:
             len(out.breaches),
             len(out.erasures),
             len(out.erased),
+            len(out.erased_by),
         )
         self._undo.clear()
         self._undo_updates.clear()
@@ -277,7 +283,7 @@ class PartitionBatch:
             self._local.clear()
             del self._out.transitions[marks[0] :], self._out.forwards[marks[1] :]
             del self._out.breaches[marks[2] :], self._out.erasures[marks[3] :]
-            del self._out.erased[marks[4] :]
+            del self._out.erased[marks[4] :], self._out.erased_by[marks[5] :]
             for k, before in self._undo.items():
                 if before is _MISSING:
                     self._out.records.pop(k, None)
@@ -327,6 +333,10 @@ class PartitionBatch:
             self._erase_visitor(message)
         elif isinstance(message, RulesSwitch):
             self._switch(message)
+        elif isinstance(message, Told):
+            self._told(message)
+        elif isinstance(message, EraseTrail):
+            self._trail(message)
         else:
             self._tick(message)
 
@@ -365,10 +375,13 @@ class PartitionBatch:
                 self._undo_updates[lead] = self._pending[lead]
             del self._pending[lead]
 
-    # --- the six kinds of message --------------------------------------------------------
+    # --- the eight kinds of message ------------------------------------------------------
 
     def _event(self, key: str, event: InputEvent) -> None:
         record = self._get(key)
+        if record is not None and record.told_by and isinstance(event, Erase):
+            self._erase_told(key, record, event)  # an address told by visitors
+            return
         if record is not None and record.state.merged_into is not None:
             # a merged anonymous visitor: what still comes for it belongs to the lead
             lead = record.state.merged_into
@@ -397,6 +410,10 @@ class PartitionBatch:
             self._erase(key, found, event)
             return
         self._apply(key, record, event)
+        if key.startswith(ANONYMOUS_PREFIX):  # a visitor that joined no lead
+            pseudonym = email_link(event)
+            if pseudonym is not None:
+                self._send(Told(to=anonymous_key(pseudonym), anonymous_id=subject_of(key)))
 
     def _apply(self, key: str, record: Record | None, event: InboundEvent) -> None:
         outcome = apply_event(record.state if record else None, event, self.rules, key=key)
@@ -432,12 +449,15 @@ class PartitionBatch:
                 Absorb(lead_id=claim.lead_id, anonymous_id=claim.anonymous_id, taken_by=joined)
             )
             return
-        self._put(key, Record.of(tombstone(key, claim.lead_id)))
+        # an address's pseudonym keeps the visitors that told it; one nobody sent events
+        # as has no history to give
+        told_by = record.told_by if record is not None else []
+        self._put(key, Record.of(tombstone(key, claim.lead_id), told_by))
         self._send(
             Absorb(
                 lead_id=claim.lead_id,
                 anonymous_id=claim.anonymous_id,
-                state=record.state if record is not None else None,
+                state=record.history if record is not None else None,
             )
         )
 
@@ -456,8 +476,11 @@ class PartitionBatch:
         if record.awaiting or not record.held:
             return
         held, record.held = record.held, []
-        for event in held:  # in arrival order; one may claim again and hold the rest
-            self._event(key, event)
+        for item in held:  # in arrival order; one may claim again and hold the rest
+            if isinstance(item, EraseTrail):
+                self._trail(item)
+            else:
+                self._event(key, item)
 
     def _tick(self, tick: Tick) -> None:
         record = self._get(tick.to)
@@ -497,23 +520,103 @@ class PartitionBatch:
         erasure is published either way, so a caller always gets an answer.
         """
         lead = None if key.startswith(ANONYMOUS_PREFIX) else key
-        if record is not None:
-            self._put(key, None)
-        if lead is not None:
-            if record is not None:
-                visitors = dict.fromkeys([*record.state.merged_anonymous, *record.linked])
-                for anonymous_id in visitors:
-                    self._send(EraseVisitor(to=anonymous_key(anonymous_id), lead_id=lead))
-            self._forget_update(lead)
-            self._out.erased.append(lead)
         erasure = erasure_of(request, lead_id=lead, found=record.state if record else None)
+        if lead is not None:
+            self._erase_lead(lead, record, erasure)
+        elif record is not None:
+            self._put(key, None)
+        self._publish_erasure(erasure)
+
+    def _erase_lead(self, lead: str, record: Record | None, erasure: ErasureEvent) -> None:
+        """Delete the lead's record, send an ``erase`` to each anonymous id it merged or
+        linked, and put a tombstone (``erasure``'s) on its score updates."""
+        if record is not None:
+            self._put(lead, None)
+            visitors = dict.fromkeys([*record.state.merged_anonymous, *record.linked])
+            for anonymous_id in visitors:
+                self._send(EraseVisitor(to=anonymous_key(anonymous_id), lead_id=lead))
+        self._forget_update(lead)
+        self._out.erased.append(lead)
+        self._out.erased_by.append(erasure)
+
+    def _publish_erasure(self, erasure: ErasureEvent) -> None:
         self._out.erasures.append(erasure)
         self._out.counts[f"erasures_total|found={str(erasure.found).lower()}"] += 1
 
     def _erase_visitor(self, message: EraseVisitor) -> None:
         record = self._get(message.to)
         if record is not None and record.state.merged_into == message.lead_id:
-            self._put(message.to, None)
+            self._put(message.to, Record.pointers(message.to, record.told_by))
+
+    def _told(self, told: Told) -> None:
+        """A visitor joined to no lead told the address whose pseudonym's record this is."""
+        record = self._get(told.to) or Record.of(new_state(told.to, None))
+        if record.tell(told.anonymous_id):  # not a redelivery, nor the visitor telling again
+            self._put(told.to, record)
+
+    def _erase_told(self, key: str, record: Record, request: Erase) -> None:
+        """An erase by an address that visitors told: its trail starts at the pseudonym's
+        lead if it joined one (else the pseudonym's own history goes here), then goes
+        through each visitor, in the order they told it (``Replay._erase_told``)."""
+        lead = record.state.merged_into
+        found = lead is None and record.history is not None
+        targets = [*([lead] if lead is not None else []), *map(anonymous_key, record.told_by)]
+        if lead is None:
+            self._put(key, None)
+        else:  # the tombstone goes with the lead's erasure; its pointers are followed now
+            record.told_by = []
+            self._put(key, record)
+        self._send(EraseTrail(to=targets[0], request=request, rest=targets[1:], found=found))
+
+    def _trail(self, trail: EraseTrail) -> None:
+        """Erase the record ``trail.to`` (a visitor that told the address, or a lead),
+        then pass the trail on; the last record publishes the request's one erasure."""
+        key, record = trail.to, self._get(trail.to)
+        lead_ids, anonymous_ids, found = (
+            list(trail.lead_ids),
+            list(trail.anonymous_ids),
+            trail.found,
+        )
+        if key.startswith(ANONYMOUS_PREFIX):
+            joined = record.state.merged_into if record is not None else None
+            if joined is not None:
+                if joined not in lead_ids:  # the visitor is the lead's now: erase the lead
+                    self._send(trail.model_copy(update={"to": joined}))
+                    return
+            elif record is not None:
+                if record.history is not None:
+                    found = True
+                    anonymous_ids.append(subject_of(key))
+                self._put(key, Record.pointers(key, record.told_by))
+        else:
+            if record is not None and record.awaiting:  # behind its claims, as an erase waits
+                record.held.append(trail)
+                self._put(key, record)
+                self._out.counts["events_held_total"] += 1
+                return
+            state = record.state if record is not None else None
+            self._erase_lead(key, record, erasure_of(trail.request, lead_id=key, found=state))
+            lead_ids.append(key)
+            if state is not None:
+                found = True
+                anonymous_ids += state.merged_anonymous
+        if trail.rest:
+            self._send(
+                EraseTrail(
+                    to=trail.rest[0],
+                    request=trail.request,
+                    rest=trail.rest[1:],
+                    lead_ids=lead_ids,
+                    anonymous_ids=anonymous_ids,
+                    found=found,
+                )
+            )
+            return
+        self._publish_erasure(
+            erasure_by_address(
+                trail.request, lead_ids=lead_ids, anonymous_ids=anonymous_ids, found=found
+            )
+        )
 
 
 def _unknown(record: Record, event: InboundEvent) -> str | None:

@@ -436,3 +436,108 @@ async def test_an_erase_by_address_finds_a_lead_known_only_by_a_profile_update(
     log = worker.log_text()
     assert "Traceback" not in log, log[-3000:]
     assert address.lower() not in log.lower()  # logs never print an address
+
+
+async def test_an_erase_by_address_reaches_visitors_that_told_it_and_joined_no_lead(
+    kafka_bootstrap: str, tmp_path: Path, rules: Rules, redis_client: aioredis.Redis
+) -> None:
+    """Issue 26, item 1's last case, on the real worker: a visitor that typed an address
+    into a form and never joined a lead, and another that told a second address and then
+    joined a lead with an identify naming no address. ``erase <address>`` erases the first
+    (its next event starts from nothing) and ``erase <second address>`` the second's lead;
+    each erasure lists what it erased."""
+    run = uuid.uuid4().hex[:8]
+    visitor, address = f"cookie-{run}", f"Ann.{run}@Acme.com"
+    joiner, lead, second = f"device-{run}", f"lead-{run}", f"bob.{run}@acme.com"
+    history = [
+        event("page_view", 0, anonymous_id=visitor, path="/pricing"),
+        event(
+            "form_submission",
+            1,
+            anonymous_id=visitor,
+            form_kind="newsletter",
+            fields={"email": address, "company": "Acme"},
+        ),
+        event("page_view", 2, anonymous_id=joiner, path="/pricing"),
+        event("profile_update", 3, anonymous_id=joiner, email=second, company_size=400),
+        event("identify", 4, lead_id=lead, anonymous_id=joiner),
+        event("page_view", 5, lead_id=lead, path="/product/x"),
+    ]
+    replay = Replay(rules)
+    for raw in history:
+        replay.process(parse_event(json.dumps(raw)))
+    pseudonyms = sorted(replay.told)
+    assert sorted(replay.told.values()) == [[visitor], [joiner]]
+    worker = WorkerProcess(run, tmp_path)
+    prefix = worker.env["LEADSTREAM_REDIS_KEY_PREFIX"]
+    worker.start()
+    try:
+        async with Lockstep(kafka_bootstrap, worker) as feed:
+            for raw in history:
+                await feed.feed(raw)
+
+            async def pointers_written() -> bool:
+                # a visitor's tell reaches the pseudonym through the repartition topic
+                latest = await latest_values(kafka_bootstrap, worker.records_changelog)
+                stored = [decode_record(latest.get(f"anon:{p}".encode())) for p in pseudonyms]
+                return all(r is not None and r.told_by for r in stored)
+
+            await until(pointers_written, "the pseudonyms' pointers on the records changelog")
+            latest = await latest_values(kafka_bootstrap, worker.records_changelog)
+            assert not any(address.lower().encode() in (v or b"").lower() for v in latest.values())
+
+            done = erase_command(worker, address, "--wait", "--timeout", "60")
+            assert done.returncode == 0, done.stderr
+            request_id, answer = done.stdout.strip().splitlines()
+            erasure = ErasureEvent.model_validate_json(answer)
+            assert (erasure.erasure_id, erasure.lead_id, erasure.found) == (request_id, None, True)
+            assert erasure.anonymous_ids == [visitor]
+            assert erasure.anonymous_id is not None and erasure.anonymous_id.startswith("email:")
+
+            done = erase_command(worker, second, "--wait", "--timeout", "60")
+            assert done.returncode == 0, done.stderr
+            erasure = ErasureEvent.model_validate_json(done.stdout.strip().splitlines()[1])
+            assert (erasure.lead_id, erasure.lead_ids, erasure.found) == (lead, [lead], True)
+            assert erasure.anonymous_ids == [joiner]
+
+            keys = {
+                f"anon:{visitor}".encode(),
+                f"anon:{joiner}".encode(),
+                lead.encode(),
+                *(f"anon:{p}".encode() for p in pseudonyms),
+            }
+
+            async def changelog_erased() -> bool:
+                latest = await latest_values(kafka_bootstrap, worker.records_changelog)
+                return all(k in latest and latest[k] is None for k in keys)
+
+            await until(changelog_erased, "tombstones on the records changelog")
+
+            async def projection_erased() -> bool:
+                return not await mentions(redis_client, prefix, {lead, joiner})
+
+            await until(projection_erased, "the lead's projection erased")
+            # the visitor's next event starts from nothing: its record holds that event only
+            again = event("page_view", 30, anonymous_id=visitor, path="/blog/a")
+            await feed.feed(again)
+            latest = await latest_values(kafka_bootstrap, worker.records_changelog)
+            record = decode_record(latest[f"anon:{visitor}".encode()])
+            assert record is not None and record.state.version == 1
+            assert set(record.state.seen) == {again["event_id"]}
+            fresh = Replay(rules)
+            fresh.process(parse_event(json.dumps(again)))
+            assert record.state == fresh.states[f"anon:{visitor}"]
+            # and the lead's next event starts a new life: version 1
+            reborn_event = event("page_view", 31, lead_id=lead, path="/contact")
+            await feed.feed(reborn_event)
+        updates = await latest_values(kafka_bootstrap, worker.names.score_updates)
+        reborn = ScoreUpdate.model_validate_json(updates[lead.encode()] or b"")
+        assert (reborn.version, reborn.event_id) == (1, reborn_event["event_id"])
+    finally:
+        worker.stop()
+        keys_left = [k async for k in redis_client.scan_iter(match=f"{prefix}*")]
+        if keys_left:
+            await redis_client.delete(*keys_left)
+    log = worker.log_text()
+    assert "Traceback" not in log, log[-3000:]
+    assert address.lower() not in log.lower() and second not in log.lower()
