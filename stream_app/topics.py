@@ -9,10 +9,18 @@ should send each type (and where ``leadstream erase`` sends an erase request).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from stream_app.config import Settings
+
+class TopicSettings(Protocol):
+    """What topic names are made of (``stream_app.config.Settings`` has both)."""
+
+    @property
+    def topic_prefix(self) -> str: ...
+
+    @property
+    def input_topics(self) -> tuple[str, ...]: ...
+
 
 INPUTS = (
     "page_views",
@@ -66,7 +74,7 @@ class TopicNames:
     configured_inputs: tuple[str, ...] = ()
 
     @classmethod
-    def of(cls, settings: Settings) -> TopicNames:
+    def of(cls, settings: TopicSettings) -> TopicNames:
         return cls(settings.topic_prefix, settings.input_topics)
 
     def name(self, base: str) -> str:
