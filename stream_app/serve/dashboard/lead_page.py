@@ -118,9 +118,9 @@ def lead(
         "No stage change ahead from decay alone: the lead is not qualified, or its fit "
         "alone keeps it above the recycle line."
         if crossing is None
-        else f"If nothing else happens, decay recycles the lead on {when(crossing)} (below "
-        f"the recycle line of {st.recycle.below_total:g}, after {st.recycle.grace_days:g} "
-        "days' grace)."
+        else f"If nothing else happens, decay recycles the lead on {when(crossing)} (its "
+        f"total below {st.recycle.below_total:g} or its engagement below "
+        f"{st.recycle.below_engagement:g}, then {st.recycle.grace_days:g} days' grace)."
         if data["stage"] in QUALIFIED
         else f"If nothing else happens, the lead's negative points fade and it moves up on "
         f"{when(crossing)}."
