@@ -145,9 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     browser.set_defaults(handler=_cmd_browser)
 
-    from tools import sink, traffic  # noqa: PLC0415
+    from tools import generate, sink  # noqa: PLC0415
 
-    traffic.add_command(sub, Formatter)
+    generate.add_command(sub, Formatter)
     sink.add_command(sub, Formatter)
     return parser
 

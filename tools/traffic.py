@@ -17,11 +17,9 @@ always in order), with ``occurred_at`` starting at ``--start``.
 
 from __future__ import annotations
 
-import argparse
 import heapq
 import json
 import random
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -264,47 +262,3 @@ def write(events: Iterator[dict[str, Any]], out: IO[str], limit: int | None = No
         out.write(json.dumps(event, separators=(",", ":")) + "\n")
         count += 1
     return count
-
-
-def _cmd_generate(args: argparse.Namespace) -> int:
-    start = datetime.fromisoformat(args.start) if args.start else START
-    if args.outcomes:
-        from tools.outcomes import with_outcomes  # noqa: PLC0415  (it replays the traffic)
-
-        events = with_outcomes(
-            args.leads, args.seed, mode=args.outcomes, start=start, id_prefix=args.prefix
-        )
-    else:
-        events = generate(args.leads, args.seed, start=start, id_prefix=args.prefix)
-    count = write(events, sys.stdout, args.limit)
-    with_what = f", sales feedback drawn from the {args.outcomes} model" if args.outcomes else ""
-    print(
-        f"generated {count} events for {args.leads} prospects (seed {args.seed}{with_what})",
-        file=sys.stderr,
-    )
-    return 0
-
-
-def add_command(sub: Any, formatter: type[argparse.HelpFormatter]) -> None:
-    gen = sub.add_parser(
-        "generate",
-        help="write seeded, realistic prospect traffic as JSON lines to stdout",
-        description=__doc__,
-        formatter_class=formatter,
-    )
-    gen.add_argument("--leads", type=int, default=1000, help="number of prospects")
-    gen.add_argument("--seed", type=int, default=7, help="random seed (same seed, same events)")
-    gen.add_argument("--limit", type=int, help="stop after this many events")
-    gen.add_argument("--start", help="ISO-8601 time of the earliest activity (with time zone)")
-    gen.add_argument("--prefix", default="", help="prefix for every id (keeps runs apart)")
-    gen.add_argument(
-        "--outcomes",
-        choices=["truth", "random"],
-        help=(
-            "also write sales feedback (accepted, opportunity, won, lost, rejected) for every "
-            "lead that reached sales, drawn from a hidden propensity (truth: some behaviours "
-            "and fit predict it, tools/outcomes.py) or at random (nothing to learn); the "
-            "traffic itself stays the same"
-        ),
-    )
-    gen.set_defaults(handler=_cmd_generate)
