@@ -751,22 +751,6 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown stage(s) {unknown}; stages: {', '.join(STAGES)}")
         return value
 
-    def challenger_settings(self, rules_path: Path, port: int | None = None) -> dict[str, str]:
-        """The environment of this champion's challenger: its own app id, topic prefix,
-        Redis key prefix and data directory, the champion's input topics, other rules."""
-        from stream_app.topics import TopicNames  # noqa: PLC0415
-
-        name = self.challenger
-        return {
-            "LEADSTREAM_APP_ID": f"{self.app_id}-{name}",
-            "LEADSTREAM_TOPIC_PREFIX": f"{self.topic_prefix}{name}.",
-            "LEADSTREAM_REDIS_KEY_PREFIX": self.challenger_key_prefix,
-            "LEADSTREAM_INPUT_TOPICS": ",".join(TopicNames.of(self).inputs),
-            "LEADSTREAM_RULES_PATH": str(rules_path),
-            "LEADSTREAM_DATA_DIR": str(self.data_dir.parent / f"{self.data_dir.name}-{name}"),
-            "LEADSTREAM_WORKER_PORT": str(self.worker_port + 1 if port is None else port),
-        }
-
     @property
     def challenger_key_prefix(self) -> str:
         """Where the challenger's projection lives in Redis (beside the champion's)."""

@@ -1,6 +1,5 @@
-"""``python -m tools generate``: the traffic generator's command (``tools/traffic.py``),
-with sales feedback drawn from a known model when asked (``tools/outcomes.py``, which
-replays the traffic to know when each lead reached sales)."""
+"""``python -m tools generate``: the traffic generator's command (``tools.traffic``), with the
+ground truth's sales feedback on demand (``tools.outcomes``, which replays the traffic)."""
 
 from __future__ import annotations
 
@@ -9,6 +8,7 @@ import sys
 from datetime import datetime
 from typing import Any
 
+from tools import traffic
 from tools.outcomes import with_outcomes
 from tools.traffic import START, generate, write
 
@@ -34,7 +34,7 @@ def add_command(sub: Any, formatter: type[argparse.HelpFormatter]) -> None:
     gen = sub.add_parser(
         "generate",
         help="write seeded, realistic prospect traffic as JSON lines to stdout",
-        description=__doc__,
+        description=traffic.__doc__,
         formatter_class=formatter,
     )
     gen.add_argument("--leads", type=int, default=1000, help="number of prospects")

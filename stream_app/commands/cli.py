@@ -89,15 +89,16 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 
 
 def _cmd_challenger(args: argparse.Namespace) -> int:
-    """The worker again, under the challenger's settings (``Settings.challenger_settings``)."""
+    """The worker again, under the challenger's settings (``commands.challenger``)."""
     import os  # noqa: PLC0415
 
+    from stream_app.commands.challenger import challenger_env  # noqa: PLC0415
     from stream_app.config import Settings  # noqa: PLC0415
     from stream_app.rules_file import load_rules  # noqa: PLC0415
 
     load_rules(args.rules)  # a bad file stops here, before anything starts
     champion = Settings()
-    env = champion.challenger_settings(args.rules.resolve(), args.port)
+    env = challenger_env(champion, args.rules.resolve(), args.port)
     if env["LEADSTREAM_APP_ID"] == champion.app_id:
         raise LeadstreamError("the challenger needs its own app id")
     print(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from stream_app.commands.challenger import challenger_env
 from stream_app.config import Settings
 from stream_app.outcomes.drift import band, band_label, outcome_of, win_rate
 
@@ -30,7 +31,7 @@ def test_a_challenger_gets_names_of_its_own_and_the_champions_inputs() -> None:
         data_dir=Path("/var/lib/leadstream"),
         challenger="q3",
     )
-    env = champion.challenger_settings(Path("/rules/q3.yaml"))
+    env = challenger_env(champion, Path("/rules/q3.yaml"))
     assert env["LEADSTREAM_APP_ID"] == "leadstream-q3"
     assert env["LEADSTREAM_TOPIC_PREFIX"] == "prod.q3."
     assert env["LEADSTREAM_REDIS_KEY_PREFIX"] == "ls:q3:" == champion.challenger_key_prefix
@@ -40,6 +41,6 @@ def test_a_challenger_gets_names_of_its_own_and_the_champions_inputs() -> None:
     assert env["LEADSTREAM_WORKER_PORT"] == "8082"
     assert env["LEADSTREAM_RULES_PATH"] == "/rules/q3.yaml"
     configured = champion.model_copy(update={"input_topics": ("rudder-events",)})
-    assert configured.challenger_settings(Path("r.yaml"), 9000)["LEADSTREAM_INPUT_TOPICS"] == (
+    assert challenger_env(configured, Path("r.yaml"), 9000)["LEADSTREAM_INPUT_TOPICS"] == (
         "rudder-events"
     )
