@@ -12,7 +12,7 @@ Folders say which process runs the code in them:
 The modules at this level are shared by several processes: settings (``config``),
 errors, logs, Kafka helpers and security (``kafka``), topic names, the bytes of every
 topic (``codec``, ``messages``, ``cloudevents``), the rules file reader and the HTTP
-plumbing the servers share (``httpserver``).
+plumbing the servers share (``httpserver``), and running until a signal (``lifecycle``).
 """
 
 __version__ = "0.1.0"

@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -45,6 +44,7 @@ from stream_app.crm.calls import Backend, Refused, Transient
 from stream_app.crm.changes import Change, Record, Topic, Written, admit, claim, coalesce
 from stream_app.httpserver import Runner, json_errors, serve
 from stream_app.kafka import ensure_topics, kafka_options
+from stream_app.lifecycle import until_signalled
 from stream_app.topics import TopicNames
 
 log = logging.getLogger("leadstream.crm")
@@ -457,17 +457,9 @@ def main(settings: Settings, crm: str) -> int:
         )
         site = await serve(runner, settings.crm_host, settings.crm_port)
         log.info("crm-sync health on http://%s:%d/ready", settings.crm_host, settings.crm_port)
-        loop = asyncio.get_running_loop()
-        task = asyncio.current_task()
-        assert task is not None
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, task.cancel)
         try:
-            with contextlib.suppress(asyncio.CancelledError):
-                await sync.run()
+            await until_signalled(sync.run())
         finally:
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.remove_signal_handler(sig)
             await site.stop()
             await runner.cleanup()
             await redis.aclose()

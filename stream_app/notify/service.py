@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 import time
 from collections import deque
 from collections.abc import Iterable
@@ -41,6 +40,7 @@ from stream_app import cloudevents
 from stream_app.config import Settings
 from stream_app.errors import LeadstreamError
 from stream_app.kafka import kafka_options
+from stream_app.lifecycle import until_signalled
 from stream_app.notify.journal import Journal
 from stream_app.notify.messages import Kind, Post, plan
 from stream_app.topics import TopicNames
@@ -286,17 +286,7 @@ def main() -> int:
     notifier = Notifier(settings)
 
     async def serve() -> None:
-        loop = asyncio.get_running_loop()
-        task = asyncio.current_task()
-        assert task is not None
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, task.cancel)
-        try:
-            with contextlib.suppress(asyncio.CancelledError):
-                await notifier.run()
-        finally:
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.remove_signal_handler(sig)
+        await until_signalled(notifier.run())
         log.info("notifier stopped: %s", notifier.counts)
 
     asyncio.run(serve())

@@ -45,6 +45,7 @@ from redis.exceptions import RedisError
 from schemas.transitions import ScoreUpdate, SlaBreach, StageTransition
 from stream_app.config import Settings
 from stream_app.kafka import kafka_options
+from stream_app.lifecycle import until_signalled
 from stream_app.serve.stores.projection import RedisProjection
 from stream_app.topics import TopicNames
 
@@ -263,19 +264,7 @@ def main() -> int:
     projection = RedisProjection(redis_client(settings), settings.redis_key_prefix)
 
     async def serve() -> None:
-        loop = asyncio.get_running_loop()
-        task = asyncio.current_task()
-        assert task is not None
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, task.cancel)
-        try:
-            with contextlib.suppress(asyncio.CancelledError):
-                await Projector(settings, projection).run()
-        finally:
-            # a signal arriving after the loop closed would print a traceback about asyncio's
-            # wakeup fd (a stopping child can get SIGTERM twice: its own, and the parent's death)
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.remove_signal_handler(sig)
+        await until_signalled(Projector(settings, projection).run())
         log.info("projection stopped")
 
     try:
