@@ -33,6 +33,7 @@ from hubspot.crm.contacts import models as contact_models
 from hubspot.crm.properties import models as property_models
 
 from tools.crm_standin.faults import FAULTS, Faults, faults_route
+from tools.crm_standin.serving import Serving
 from tools.crm_standin.strict import Invalid, read
 
 BATCH_LIMIT = 100
@@ -83,7 +84,7 @@ class Write:
 
 
 @dataclass
-class HubSpotStandIn:
+class HubSpotStandIn(Serving):
     token: str = "standin-token"
     host: str = "127.0.0.1"
     port: int = 0
@@ -106,10 +107,6 @@ class HubSpotStandIn:
 
     # --- what a test reads ---------------------------------------------------------
 
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
     def contact_by(self, prop: str, value: str) -> dict[str, str] | None:
         for props in self.contacts.values():
             if props.get(prop) == value:
@@ -126,17 +123,6 @@ class HubSpotStandIn:
         return cid
 
     # --- serving -------------------------------------------------------------------
-
-    async def start(self) -> None:
-        self._runner = web.AppRunner(self.app(), access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self._gate])

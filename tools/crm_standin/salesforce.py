@@ -39,6 +39,7 @@ from aiohttp import web
 
 from stream_app.crm.fields import FIELDS
 from tools.crm_standin.faults import FAULTS, Faults, faults_route
+from tools.crm_standin.serving import Serving
 
 VENDOR = Path(__file__).parent / "vendor" / "salesforce"
 RULES: dict[str, Any] = json.loads((VENDOR / "rules.json").read_text())
@@ -84,7 +85,7 @@ class Write:
 
 
 @dataclass
-class SalesforceStandIn:
+class SalesforceStandIn(Serving):
     client_id: str = "standin-client"
     client_secret: str = "standin-secret"
     host: str = "127.0.0.1"
@@ -109,10 +110,6 @@ class SalesforceStandIn:
 
     # --- what a test reads ---------------------------------------------------------
 
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
     def held(self) -> dict[str, dict[str, Any]]:
         return self.leads
 
@@ -120,17 +117,6 @@ class SalesforceStandIn:
         return next((r for r in self.leads.values() if r.get(name) == value), None)
 
     # --- serving -------------------------------------------------------------------
-
-    async def start(self) -> None:
-        self._runner = web.AppRunner(self.app(), access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self._gate])
